@@ -1,0 +1,31 @@
+# Sourced by the local scripts: where things are and how to reach them.
+# Every value can be overridden from the environment.
+TALLY_ROOT=${TALLY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+TALLY_STATE=${TALLY_STATE:-$TALLY_ROOT/.state}
+TALLY_CACHE=${TALLY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tally}
+TALLY_BUILD_DIR=${TALLY_BUILD_DIR:-$TALLY_ROOT/build}
+TALLY_KAFKA_VERSION=${TALLY_KAFKA_VERSION:-4.1.1}
+TALLY_BROKERS=${TALLY_BROKERS:-127.0.0.1:19092}
+TALLY_PG_HOST=${TALLY_PG_HOST:-127.0.0.1}
+TALLY_PG_PORT=${TALLY_PG_PORT:-55432}
+TALLY_PG_DB=${TALLY_PG_DB:-tally}
+TALLY_PG_URL=${TALLY_PG_URL:-postgresql://postgres@$TALLY_PG_HOST:$TALLY_PG_PORT/$TALLY_PG_DB}
+export TALLY_ROOT TALLY_STATE TALLY_CACHE TALLY_BUILD_DIR TALLY_KAFKA_VERSION \
+       TALLY_BROKERS TALLY_PG_HOST TALLY_PG_PORT TALLY_PG_DB TALLY_PG_URL
+
+tally_log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+tally_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Configure (once) and build the given targets (all when none) in TALLY_BUILD_DIR.
+tally_build() {
+  if [[ ! -f $TALLY_BUILD_DIR/CMakeCache.txt ]]; then
+    cmake -S "$TALLY_ROOT" -B "$TALLY_BUILD_DIR" ${TALLY_CMAKE_FLAGS:-} >/dev/null ||
+      tally_die "cmake configure failed in $TALLY_BUILD_DIR"
+  fi
+  local targets=()
+  for t in "$@"; do targets+=(--target "$t"); done
+  cmake --build "$TALLY_BUILD_DIR" -j"$(nproc)" "${targets[@]}" >"$TALLY_BUILD_DIR/build.log" 2>&1 || {
+    tail -n 40 "$TALLY_BUILD_DIR/build.log" >&2
+    tally_die "build failed (full log: $TALLY_BUILD_DIR/build.log)"
+  }
+}

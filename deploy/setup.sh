@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs every Debian package Tally needs to build, test and run locally.
+# Idempotent and quiet: when everything is present it only runs dpkg-query.
+# Works as root, or as an ordinary user through sudo.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates curl
+  librdkafka-dev libavro-dev libpq-dev libcurl4-openssl-dev libcriterion-dev
+  libmicrohttpd-dev libjansson-dev libsodium-dev libpcre2-dev zlib1g-dev
+  postgresql-15 postgresql-client-15
+  openjdk-17-jre-headless maven
+  wrk procps iproute2 util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  [[ "$status" == ii* ]] || missing+=("$p")
+done
+# Java may come from another JDK already on the machine (a newer one is fine).
+if command -v java >/dev/null 2>&1; then
+  missing=("${missing[@]/openjdk-17-jre-headless}")
+fi
+filtered=()
+for p in "${missing[@]}"; do [[ -n "$p" ]] && filtered+=("$p"); done
+missing=("${filtered[@]+"${filtered[@]}"}")
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "setup.sh: missing packages (${missing[*]}) and neither root nor sudo" >&2
+  exit 1
+fi
+
+echo "setup.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists once per machine (or when they are older than a day).
+stamp=/var/lib/apt/periodic/tally-update-stamp
+if [[ ! -f $stamp ]] || [[ -n $(find "$stamp" -mmin +1440 2>/dev/null) ]]; then
+  "${sudo[@]}" apt-get update -qq >/dev/null
+  "${sudo[@]}" mkdir -p "$(dirname "$stamp")"
+  "${sudo[@]}" touch "$stamp"
+fi
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts a default cluster on 5432; Tally runs its own, so leave the
+# system one alone but do not require it.
+echo "setup.sh: done" >&2

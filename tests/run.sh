@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs every test suite of Tally: installs what is missing, builds, starts the
+# local Kafka broker and PostgreSQL when they are not already running, runs the
+# Criterion suites (unit and integration) and the script tests, stops what it
+# started (also on failure) and exits non-zero on any failure.
+#
+#   tests/run.sh                 normal build (-Werror), then the same suites
+#                                under AddressSanitizer + UBSan
+#   tests/run.sh --no-sanitize   normal build only
+#   tests/run.sh --sanitize-only sanitizer build only
+#   tests/run.sh -R regex        only the ctest suites matching regex
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source deploy/local/env.sh
+
+modes=(normal sanitize)
+filter=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --no-sanitize) modes=(normal) ;;
+    --sanitize-only) modes=(sanitize) ;;
+    -R) filter=(-R "$2"); shift ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+t_start=$SECONDS
+started=()
+cleanup() {
+  local rc=$?
+  for svc in "${started[@]}"; do "deploy/local/$svc.sh" stop || true; done
+  echo "run.sh: finished in $((SECONDS - t_start)) s with status $rc" >&2
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+phase() { echo; echo "=== $* ($(( SECONDS - t_start )) s)" >&2; }
+
+phase "setup"
+deploy/setup.sh
+
+failed=0
+for mode in "${modes[@]}"; do
+  if [[ $mode == sanitize ]]; then
+    export TALLY_BUILD_DIR=$TALLY_ROOT/build-sanitize
+    export TALLY_CMAKE_FLAGS="-DTALLY_WERROR=ON -DTALLY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  else
+    export TALLY_BUILD_DIR=$TALLY_ROOT/build
+    export TALLY_CMAKE_FLAGS="-DTALLY_WERROR=ON"
+  fi
+  phase "build ($mode) in ${TALLY_BUILD_DIR#$TALLY_ROOT/}"
+  tally_build
+
+  if [[ ${#started[@]} -eq 0 ]]; then
+    phase "services"
+    for svc in kafka postgres; do
+      if "deploy/local/$svc.sh" status >/dev/null 2>&1; then
+        echo "$svc: already running, reusing it" >&2
+      else
+        t0=$SECONDS
+        "deploy/local/$svc.sh" start
+        started+=("$svc")
+        echo "$svc: started in $((SECONDS - t0)) s" >&2
+      fi
+    done
+  fi
+
+  phase "suites ($mode)"
+  ctest --test-dir "$TALLY_BUILD_DIR" --output-on-failure --timeout 900 "${filter[@]}" || failed=1
+
+  if [[ ${#filter[@]} -eq 0 && $mode == normal ]]; then
+    phase "script tests"
+    for t in tests/deploy/test_*.sh; do
+      [[ -e $t ]] || continue
+      echo "--- $t" >&2
+      bash "$t" || { echo "FAILED: $t" >&2; failed=1; }
+    done
+  fi
+done
+
+[[ $failed -eq 0 ]] || { echo "run.sh: some tests FAILED" >&2; exit 1; }
+echo "run.sh: all tests passed" >&2
