@@ -126,7 +126,8 @@ static int list_migrations(const char *dir, migration_t **out, size_t *count,
         crypto_hash_sha256(hash, (const unsigned char *)m[n - 1].sql, strlen(m[n - 1].sql));
         sodium_bin2hex(m[n - 1].sha256, sizeof m[n - 1].sha256, hash, sizeof hash);
     }
-    qsort(m, n, sizeof *m, cmp_migration);
+    if (n > 0)
+        qsort(m, n, sizeof *m, cmp_migration);
     *out = m;
     *count = n;
     m = NULL;
