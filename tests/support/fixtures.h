@@ -27,6 +27,22 @@ void tally_test_unique_name(const char *prefix, char *out, size_t size);
 /* Creates a topic with the given partition count on the local broker. */
 void tally_test_topic_create(const char *topic, int partitions);
 
+/* One record read back from a topic (value and key copied, owned by the
+ * array; free with tally_test_records_free). */
+typedef struct {
+    char *key, *value;
+    size_t key_len, len;
+    int partition;
+    long long offset;
+} tally_test_record_t;
+
+/* Reads every partition of topic from the beginning (read_committed) until
+ * at least want records arrived and then idle_ms passed with nothing new,
+ * or timeout_ms in all. Returns the count; *out gets the records. */
+size_t tally_test_topic_read(const char *topic, size_t want, int idle_ms, int timeout_ms,
+                             tally_test_record_t **out);
+void tally_test_records_free(tally_test_record_t *recs, size_t n);
+
 /* Path below the repository ($TALLY_SOURCE_DIR); static buffer. */
 const char *tally_test_source_path(const char *relative);
 

@@ -1,0 +1,286 @@
+/*
+ * Single-object encoding and decoding: the framing, the encoder, and the
+ * decoder's cache of body readers (body_reader.c), one per writer schema,
+ * built on the first message of that schema.
+ */
+#include "codec.h"
+
+#include "body_reader.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint8_t magic[2] = { 0xC3, 0x01 };
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL) {
+        fprintf(stderr, "codec: out of memory (%zu bytes)\n", n);
+        abort();
+    }
+    return q;
+}
+
+static void *xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size);
+    if (p == NULL) {
+        fprintf(stderr, "codec: out of memory (%zu x %zu bytes)\n", count, size);
+        abort();
+    }
+    return p;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void set_error(char *errbuf, size_t errsize, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (errbuf == NULL || errsize == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errsize, fmt, ap);
+    va_end(ap);
+}
+
+const char *tally_codec_error_name(int code)
+{
+    switch (code) {
+    case TALLY_CODEC_ERR_SHORT: return "short";
+    case TALLY_CODEC_ERR_MAGIC: return "bad_magic";
+    case TALLY_CODEC_ERR_UNKNOWN_SCHEMA: return "unknown_schema";
+    case TALLY_CODEC_ERR_UNRESOLVABLE: return "unresolvable";
+    case TALLY_CODEC_ERR_BODY: return "undecodable";
+    case TALLY_CODEC_ERR_TRAILING: return "trailing_bytes";
+    case TALLY_CODEC_ERR_ENCODE: return "encode";
+    default: return "unknown";
+    }
+}
+
+int tally_codec_peek_fingerprint(const void *buf, size_t len, uint64_t *fingerprint,
+                                 char *errbuf, size_t errsize)
+{
+    const uint8_t *b = buf;
+    uint64_t fp = 0;
+
+    if (len < TALLY_CODEC_HEADER_LEN) {
+        set_error(errbuf, errsize, "message of %zu bytes is shorter than the %d-byte single-object header",
+                  len, TALLY_CODEC_HEADER_LEN);
+        return TALLY_CODEC_ERR_SHORT;
+    }
+    if (b[0] != magic[0] || b[1] != magic[1]) {
+        set_error(errbuf, errsize, "bad magic %02X %02X, expected C3 01 (Avro single-object encoding)",
+                  b[0], b[1]);
+        return TALLY_CODEC_ERR_MAGIC;
+    }
+    for (int i = 9; i >= 2; i--)
+        fp = (fp << 8) | b[i];
+    *fingerprint = fp;
+    return 0;
+}
+
+int tally_codec_value_new(const tally_catalog_entry_t *schema, avro_value_t *value,
+                          char *errbuf, size_t errsize)
+{
+    if (avro_generic_value_new(schema->iface, value) != 0) {
+        set_error(errbuf, errsize, "cannot create a %s value: %s", schema->name, avro_strerror());
+        return TALLY_CODEC_ERR_ENCODE;
+    }
+    return 0;
+}
+
+/* ---- encoder ---------------------------------------------------------- */
+
+struct tally_encoder_t {
+    const tally_catalog_entry_t *schema;
+    uint8_t *buf;
+    size_t cap;
+    avro_writer_t writer;   /* memory writer over buf, retargeted per call */
+};
+
+tally_encoder_t *tally_encoder_new(const tally_catalog_entry_t *schema)
+{
+    tally_encoder_t *enc = xcalloc(1, sizeof *enc);
+
+    enc->schema = schema;
+    return enc;
+}
+
+void tally_encoder_free(tally_encoder_t *enc)
+{
+    if (enc == NULL)
+        return;
+    if (enc->writer != NULL)
+        avro_writer_free(enc->writer);
+    free(enc->buf);
+    free(enc);
+}
+
+int tally_encoder_encode(tally_encoder_t *enc, avro_value_t *value, const void **out,
+                         size_t *out_len, char *errbuf, size_t errsize)
+{
+    const tally_catalog_entry_t *s = enc->schema;
+    avro_schema_t vs = avro_value_get_schema(value);
+    size_t size = 0, need;
+    uint64_t fp = s->fingerprint;
+
+    /* A value of another schema under this fingerprint would poison the topic. */
+    if (vs != s->schema && (vs == NULL || !avro_schema_equal(vs, s->schema))) {
+        set_error(errbuf, errsize, "value is not of schema %s v%d", s->name, s->version);
+        return TALLY_CODEC_ERR_ENCODE;
+    }
+    if (avro_value_sizeof(value, &size) != 0) {
+        set_error(errbuf, errsize, "cannot size %s value: %s", s->name, avro_strerror());
+        return TALLY_CODEC_ERR_ENCODE;
+    }
+    need = TALLY_CODEC_HEADER_LEN + size;
+    if (need > enc->cap) {
+        /* Headroom, so records growing by a byte do not reallocate. */
+        size_t cap = enc->cap ? enc->cap : 512;
+        while (cap < need)
+            cap *= 2;
+        enc->buf = xrealloc(enc->buf, cap);
+        enc->cap = cap;
+    }
+    enc->buf[0] = magic[0];
+    enc->buf[1] = magic[1];
+    for (int i = 2; i < TALLY_CODEC_HEADER_LEN; i++, fp >>= 8)
+        enc->buf[i] = (uint8_t)(fp & 0xff);
+    if (enc->writer == NULL) {
+        enc->writer = avro_writer_memory((const char *)enc->buf + TALLY_CODEC_HEADER_LEN, (int64_t)size);
+        if (enc->writer == NULL) {
+            fprintf(stderr, "codec: out of memory (avro writer)\n");
+            abort();
+        }
+    } else {
+        avro_writer_memory_set_dest(enc->writer, (const char *)enc->buf + TALLY_CODEC_HEADER_LEN,
+                                    (int64_t)size);
+    }
+    if (avro_value_write(enc->writer, value) != 0) {
+        set_error(errbuf, errsize, "cannot encode %s value: %s", s->name, avro_strerror());
+        return TALLY_CODEC_ERR_ENCODE;
+    }
+    if ((size_t)avro_writer_tell(enc->writer) != size) {
+        set_error(errbuf, errsize, "%s value encoded to %" PRId64 " bytes, sized %zu",
+                  s->name, avro_writer_tell(enc->writer), size);
+        return TALLY_CODEC_ERR_ENCODE;
+    }
+    *out = enc->buf;
+    *out_len = need;
+    return 0;
+}
+
+/* ---- decoder ---------------------------------------------------------- */
+
+typedef struct slot_t {
+    int state;                  /* 0 not tried, 1 ready, -1 unresolvable */
+    tally_body_reader_t *br;
+    avro_value_t value;         /* any-decoder: the value of this schema */
+    char *error;                /* why state is -1 */
+} slot_t;
+
+struct tally_decoder_t {
+    const tally_catalog_t *cat;
+    const tally_catalog_entry_t *reader;  /* NULL: any-decoder */
+    avro_value_t value;                   /* reader-decoder: the reader value */
+    slot_t *slots;                        /* one per writer entry of cat */
+};
+
+static tally_decoder_t *decoder_new(const tally_catalog_t *cat, const tally_catalog_entry_t *reader)
+{
+    tally_decoder_t *dec = xcalloc(1, sizeof *dec);
+
+    dec->cat = cat;
+    dec->reader = reader;
+    dec->slots = xcalloc(tally_catalog_count(cat), sizeof *dec->slots);
+    if (reader != NULL && avro_generic_value_new(reader->iface, &dec->value) != 0) {
+        fprintf(stderr, "codec: cannot create a %s value: %s\n", reader->name, avro_strerror());
+        abort();
+    }
+    return dec;
+}
+
+tally_decoder_t *tally_decoder_new(const tally_catalog_t *cat, const tally_catalog_entry_t *reader)
+{
+    return decoder_new(cat, reader);
+}
+
+tally_decoder_t *tally_decoder_new_any(const tally_catalog_t *cat)
+{
+    return decoder_new(cat, NULL);
+}
+
+void tally_decoder_free(tally_decoder_t *dec)
+{
+    if (dec == NULL)
+        return;
+    for (size_t i = 0; i < tally_catalog_count(dec->cat); i++) {
+        slot_t *s = &dec->slots[i];
+        tally_body_reader_free(s->br);
+        if (s->value.iface != NULL)
+            avro_value_decref(&s->value);
+        free(s->error);
+    }
+    if (dec->value.iface != NULL)
+        avro_value_decref(&dec->value);
+    free(dec->slots);
+    free(dec);
+}
+
+/* Builds the body reader for writer w; remembers a failure. */
+static void slot_build(tally_decoder_t *dec, slot_t *s, const tally_catalog_entry_t *w)
+{
+    char err[1024] = "";
+    avro_value_t *dest = &dec->value;
+
+    if (dec->reader == NULL) {
+        if (avro_generic_value_new(w->iface, &s->value) != 0) {
+            fprintf(stderr, "codec: cannot create a %s value: %s\n", w->name, avro_strerror());
+            abort();
+        }
+        dest = &s->value;
+    }
+    s->br = tally_body_reader_new(w, dec->reader ? dec->reader : w, dest, err, sizeof err);
+    if (s->br == NULL) {
+        size_t n = strlen(err) + 1;
+        s->error = memcpy(xrealloc(NULL, n), err, n);
+        s->state = -1;
+        return;
+    }
+    s->state = 1;
+}
+
+int tally_decoder_decode(tally_decoder_t *dec, const void *buf, size_t len, avro_value_t **value,
+                         const tally_catalog_entry_t **writer, char *errbuf, size_t errsize)
+{
+    const tally_catalog_entry_t *w;
+    slot_t *s;
+    uint64_t fp;
+    int rc;
+
+    if ((rc = tally_codec_peek_fingerprint(buf, len, &fp, errbuf, errsize)) != 0)
+        return rc;
+    w = tally_catalog_find(dec->cat, fp);
+    if (w == NULL) {
+        set_error(errbuf, errsize, "unknown writer schema fingerprint %016" PRIx64, fp);
+        return TALLY_CODEC_ERR_UNKNOWN_SCHEMA;
+    }
+    s = &dec->slots[w->index];
+    if (s->state == 0)
+        slot_build(dec, s, w);
+    if (s->state < 0) {
+        set_error(errbuf, errsize, "%s", s->error);
+        return TALLY_CODEC_ERR_UNRESOLVABLE;
+    }
+    rc = tally_body_reader_read(s->br, buf, len, TALLY_CODEC_HEADER_LEN, errbuf, errsize);
+    if (rc != 0)
+        return rc;
+    *value = dec->reader ? &dec->value : &s->value;
+    if (writer != NULL)
+        *writer = w;
+    return 0;
+}

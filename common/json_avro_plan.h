@@ -1,0 +1,101 @@
+/*
+ * json_avro_plan.h: the plan behind a json_avro converter (internal to
+ * json_avro.c and json_avro_plan.c; other modules use json_avro.h).
+ *
+ * A plan is a graph of nodes, one per type occurrence of the schema JSON;
+ * a named type used twice (or recursively) is one node referenced twice.
+ * Every node is owned by the plan's node list, never by its parent.
+ */
+#ifndef TALLY_JSON_AVRO_PLAN_H
+#define TALLY_JSON_AVRO_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <avro.h>
+#include <jansson.h>
+
+typedef enum tally_json_avro_kind_t {
+    TALLY_JA_NULL,
+    TALLY_JA_BOOLEAN,
+    TALLY_JA_INT,
+    TALLY_JA_LONG,
+    TALLY_JA_FLOAT,
+    TALLY_JA_DOUBLE,
+    TALLY_JA_STRING,
+    TALLY_JA_ENUM,
+    TALLY_JA_RECORD,
+    TALLY_JA_ARRAY,
+    TALLY_JA_MAP,
+    TALLY_JA_UNION,
+} tally_json_avro_kind_t;
+
+/* Logical types the converter gives a JSON form; others are ignored, as the
+ * Avro specification says, and the value keeps its base type's form. */
+typedef enum tally_json_avro_logical_t {
+    TALLY_JA_PLAIN,
+    TALLY_JA_TIMESTAMP_MILLIS, /* on long */
+    TALLY_JA_DATE,             /* on int */
+    TALLY_JA_UUID,             /* on string */
+} tally_json_avro_logical_t;
+
+typedef struct tally_json_avro_node_t tally_json_avro_node_t;
+
+typedef struct tally_json_avro_field_t {
+    char *name;
+    tally_json_avro_node_t *type;
+    json_t *def; /* owned deep copy of "default", or NULL: required */
+} tally_json_avro_field_t;
+
+struct tally_json_avro_node_t {
+    tally_json_avro_kind_t kind;
+    tally_json_avro_logical_t logical;
+    char *name;       /* records and enums: full name */
+    char *short_name; /* records and enums: name without namespace */
+    size_t n;         /* fields, symbols or branches */
+    tally_json_avro_field_t *fields;   /* record */
+    char **symbols;                    /* enum */
+    tally_json_avro_node_t **branches; /* union */
+    tally_json_avro_node_t *items;     /* array items, map values */
+    /* Unions. */
+    char **labels;    /* per branch: the name written for it (short name,
+                         or full if two branches share a short name, or
+                         the type's name: "string", "map", ...) */
+    int null_branch;  /* index of the "null" branch, or -1 */
+    int only_branch;  /* index of the one non-null branch, or -1 if several */
+    bool flat;        /* accepts {"type": "<record>", ...fields} */
+    char *choices;    /* enums: symbols, unions: labels, ", "-separated */
+};
+
+typedef struct tally_json_avro_plan_t {
+    tally_json_avro_node_t *root; /* a record */
+    tally_json_avro_node_t **nodes;
+    size_t n_nodes;
+} tally_json_avro_plan_t;
+
+/* Builds the plan of schema (borrowed) into plan (zeroed by the caller).
+ * Returns 0, or -1 with errbuf naming the type and the reason; either way
+ * release the plan with tally_json_avro_plan_clear. Does not check
+ * defaults (json_avro.c does, with the converter itself). */
+int tally_json_avro_plan_build(tally_json_avro_plan_t *plan, const json_t *schema,
+                               char *errbuf, size_t errsize)
+    __attribute__((warn_unused_result));
+
+/* Frees every node of plan and zeroes it. */
+void tally_json_avro_plan_clear(tally_json_avro_plan_t *plan);
+
+/* Index of the union branch called name[0..len) (a label, or a record's or
+ * enum's full name), or -1. */
+int tally_json_avro_plan_branch(const tally_json_avro_node_t *u, const char *name, size_t len);
+
+/* Whether a name from the input may be shown in an error: it looks like an
+ * Avro name ([A-Za-z_][A-Za-z0-9_]*, 1 to 64 bytes). */
+bool tally_json_avro_plan_showable(const char *name, size_t len);
+
+/* Compares the plan with an avro-c schema (borrowed); 0 if they have the
+ * same shape, or -1 with errbuf naming the first difference. */
+int tally_json_avro_plan_check(const tally_json_avro_plan_t *plan, avro_schema_t schema,
+                               char *errbuf, size_t errsize)
+    __attribute__((warn_unused_result));
+
+#endif /* TALLY_JSON_AVRO_PLAN_H */

@@ -1,0 +1,688 @@
+#include "keys.h"
+
+#include "log.h"
+#include "pg.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define KEYS_DIGEST_BYTES crypto_hash_sha256_BYTES
+#define KEYS_LINE_MAX 1024
+#define KEYS_STATEMENT_TIMEOUT "SET statement_timeout = 10000"
+#define KEYS_QUERY \
+    "SELECT key_sha256, tenant_id, environment_id FROM tally.api_keys WHERE revoked_at IS NULL"
+
+typedef struct {
+    unsigned char digest[KEYS_DIGEST_BYTES];
+    uint32_t tenant;           /* offsets into the table's strings */
+    uint32_t env;
+} key_entry_t;
+
+/* Immutable once published; freed by whoever drops the last reference. */
+typedef struct {
+    atomic_uint refs;
+    size_t count, cap;
+    key_entry_t *entries;
+    size_t mask;               /* slots - 1 */
+    uint32_t *slots;           /* entry index + 1; 0 is empty */
+    char *strings;
+    size_t strings_len, strings_cap;
+    long *origin;              /* while building: line or row of each entry */
+} key_table_t;
+
+typedef enum { KEYS_SOURCE_FILE, KEYS_SOURCE_POSTGRES } keys_source_t;
+
+struct tally_keys_t {
+    keys_source_t source;
+    char *location;            /* path or conninfo */
+
+    pthread_mutex_t swap_lock; /* guards current and taking a reference */
+    key_table_t *current;
+
+    pthread_mutex_t refresh_lock; /* serializes refreshes; guards conn */
+    PGconn *conn;
+    atomic_uint_fast64_t refreshes_ok, refreshes_failed;
+
+    pthread_mutex_t thread_lock; /* guards the fields below */
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool running, stopping;
+    int64_t interval_ms;
+};
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL) {
+        fprintf(stderr, "tally: out of memory (%zu bytes)\n", n);
+        abort();
+    }
+    return p;
+}
+
+static void *xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (p == NULL) {
+        fprintf(stderr, "tally: out of memory (%zu x %zu bytes)\n", count, size);
+        abort();
+    }
+    return p;
+}
+
+static void *xrealloc(void *old, size_t n)
+{
+    void *p = realloc(old, n ? n : 1);
+    if (p == NULL) {
+        fprintf(stderr, "tally: out of memory (%zu bytes)\n", n);
+        abort();
+    }
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+static void sodium_init_or_abort(void)
+{
+    if (sodium_init() < 0) {
+        fputs("tally: libsodium failed to initialize\n", stderr);
+        abort();
+    }
+}
+
+/* ---- tables ------------------------------------------------------------ */
+
+static key_table_t *table_new(void)
+{
+    key_table_t *t = xcalloc(1, sizeof *t);
+    atomic_init(&t->refs, 1);
+    return t;
+}
+
+static void table_free(key_table_t *t)
+{
+    if (t == NULL)
+        return;
+    /* Digests of keys are credentials' fingerprints: wipe them. */
+    if (t->entries != NULL)
+        sodium_memzero(t->entries, t->cap * sizeof *t->entries);
+    free(t->entries);
+    free(t->slots);
+    free(t->strings);
+    free(t->origin);
+    free(t);
+}
+
+static void table_release(key_table_t *t)
+{
+    if (t != NULL && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+        table_free(t);
+}
+
+static uint32_t table_intern(key_table_t *t, const char *s, size_t len)
+{
+    if (t->strings_len + len + 1 > t->strings_cap) {
+        t->strings_cap = (t->strings_len + len + 1) * 2 + 256;
+        if (t->strings_cap > UINT32_MAX) {
+            fputs("tally: api key table strings exceed 4 GiB\n", stderr);
+            abort();
+        }
+        t->strings = xrealloc(t->strings, t->strings_cap);
+    }
+    uint32_t off = (uint32_t)t->strings_len;
+    memcpy(t->strings + off, s, len);
+    t->strings[off + len] = '\0';
+    t->strings_len += len + 1;
+    return off;
+}
+
+/* SHA-256 output is uniform, so its first bytes make a good slot index. */
+static size_t digest_slot(const unsigned char *digest, size_t mask)
+{
+    uint64_t h;
+    memcpy(&h, digest, sizeof h);
+    return (size_t)h & mask;
+}
+
+static void table_append(key_table_t *t, long origin, const unsigned char *digest,
+                         const char *tenant, size_t tenant_len, const char *env, size_t env_len)
+{
+    if (t->count == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->entries = xrealloc(t->entries, t->cap * sizeof *t->entries);
+        t->origin = xrealloc(t->origin, t->cap * sizeof *t->origin);
+    }
+    t->origin[t->count] = origin;
+    key_entry_t *e = &t->entries[t->count++];
+    memcpy(e->digest, digest, KEYS_DIGEST_BYTES);
+    e->tenant = table_intern(t, tenant, tenant_len);
+    e->env = table_intern(t, env, env_len);
+}
+
+static const key_entry_t *table_find(const key_table_t *t, const unsigned char *digest)
+{
+    for (size_t i = digest_slot(digest, t->mask);; i = (i + 1) & t->mask) {
+        uint32_t slot = t->slots[i];
+        if (slot == 0)
+            return NULL;
+        const key_entry_t *e = &t->entries[slot - 1];
+        if (sodium_memcmp(e->digest, digest, KEYS_DIGEST_BYTES) == 0)
+            return e;
+    }
+}
+
+/* Builds the open-addressing index (load factor <= 1/2). Returns 0, or -1
+ * naming by line or row (never by hash) an entry that repeats an earlier one. */
+static int table_index(key_table_t *t, const char *source, const char *unit, char *errbuf,
+                       size_t errsize)
+{
+    size_t n = 16;
+    while (n < t->count * 2)
+        n *= 2;
+    t->mask = n - 1;
+    t->slots = xcalloc(n, sizeof *t->slots);
+    for (size_t k = 0; k < t->count; k++) {
+        size_t i = digest_slot(t->entries[k].digest, t->mask);
+        for (; t->slots[i] != 0; i = (i + 1) & t->mask)
+            if (sodium_memcmp(t->entries[t->slots[i] - 1].digest, t->entries[k].digest,
+                              KEYS_DIGEST_BYTES) == 0) {
+                snprintf(errbuf, errsize, "%s %s %ld: same key as %s %ld", source, unit,
+                         t->origin[k], unit, t->origin[t->slots[i] - 1]);
+                return -1;
+            }
+        t->slots[i] = (uint32_t)(k + 1);
+    }
+    free(t->origin);
+    t->origin = NULL;
+    return 0;
+}
+
+/* Ids are printable ASCII without spaces, 1..TALLY_KEYS_ID_MAX bytes. */
+static bool id_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > TALLY_KEYS_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Exactly 64 hex digits (either case) into 32 bytes. */
+static bool hex_digest(const char *hex, size_t len, unsigned char *digest)
+{
+    size_t bin_len = 0;
+    const char *end = NULL;
+    if (len != KEYS_DIGEST_BYTES * 2)
+        return false;
+    if (sodium_hex2bin(digest, KEYS_DIGEST_BYTES, hex, len, NULL, &bin_len, &end) != 0)
+        return false;
+    return bin_len == KEYS_DIGEST_BYTES && end == hex + len;
+}
+
+/* ---- file source ------------------------------------------------------- */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Splits line into at most 4 fields (a 4th means too many); a field
+ * starting with '#' ends the line. Returns the number of fields. */
+static int split_fields(char *line, const char **field, size_t *len)
+{
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        while (is_blank(*p))
+            p++;
+        if (*p == '\0' || *p == '#' || n == 4)
+            return n;
+        field[n] = p;
+        while (*p != '\0' && !is_blank(*p))
+            p++;
+        len[n] = (size_t)(p - field[n]);
+        n++;
+    }
+}
+
+static int load_file(const char *path, key_table_t *t, char *errbuf, size_t errsize)
+{
+    int rc = -1;
+    char *line = NULL;
+    size_t line_cap = 0;
+    long lineno = 0;
+    unsigned char digest[KEYS_DIGEST_BYTES];
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(errbuf, errsize, "api keys file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    ssize_t n;
+    while ((n = getline(&line, &line_cap, f)) >= 0) {
+        lineno++;
+        if ((size_t)n > KEYS_LINE_MAX) {
+            snprintf(errbuf, errsize, "api keys file %s line %ld: longer than %d bytes", path,
+                     lineno, KEYS_LINE_MAX);
+            goto cleanup;
+        }
+        if (memchr(line, '\0', (size_t)n) != NULL) {
+            snprintf(errbuf, errsize, "api keys file %s line %ld: contains a NUL byte", path,
+                     lineno);
+            goto cleanup;
+        }
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        const char *field[4];
+        size_t len[4];
+        int nf = split_fields(line, field, len);
+        if (nf == 0)
+            continue;
+        if (nf != 3) {
+            snprintf(errbuf, errsize,
+                     "api keys file %s line %ld: expected <sha256-hex> <tenant_id> "
+                     "<environment_id>, found %s%d field(s)",
+                     path, lineno, nf > 3 ? "more than " : "", nf > 3 ? 3 : nf);
+            goto cleanup;
+        }
+        if (!hex_digest(field[0], len[0], digest)) {
+            snprintf(errbuf, errsize,
+                     "api keys file %s line %ld: first field is not a SHA-256 in hex "
+                     "(64 hex digits)",
+                     path, lineno);
+            goto cleanup;
+        }
+        if (!id_valid(field[1], len[1]) || !id_valid(field[2], len[2])) {
+            snprintf(errbuf, errsize,
+                     "api keys file %s line %ld: tenant_id and environment_id must be "
+                     "1 to %d printable ASCII bytes",
+                     path, lineno, TALLY_KEYS_ID_MAX);
+            goto cleanup;
+        }
+        table_append(t, lineno, digest, field[1], len[1], field[2], len[2]);
+    }
+    if (ferror(f)) {
+        snprintf(errbuf, errsize, "api keys file %s: read error after line %ld", path, lineno);
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    sodium_memzero(digest, sizeof digest);
+    if (line != NULL)
+        sodium_memzero(line, line_cap);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* ---- PostgreSQL source ------------------------------------------------- */
+
+static int load_postgres(tally_keys_t *keys, key_table_t *t, char *errbuf, size_t errsize)
+{
+    int rc = -1;
+    PGresult *res = NULL;
+    char pgerr[512];
+    unsigned char digest[KEYS_DIGEST_BYTES];
+    long skipped = 0;
+    int first_skipped = -1;
+
+    if (keys->conn != NULL && PQstatus(keys->conn) != CONNECTION_OK) {
+        PQfinish(keys->conn);
+        keys->conn = NULL;
+    }
+    if (keys->conn == NULL) {
+        keys->conn = tally_pg_connect(keys->location, "tally-gateway-keys", pgerr, sizeof pgerr);
+        if (keys->conn == NULL) {
+            snprintf(errbuf, errsize, "api keys: %s", pgerr);
+            return -1;
+        }
+        /* A stuck query must not stall refreshes (nor tally_keys_stop_refresh). */
+        if (tally_pg_exec(keys->conn, KEYS_STATEMENT_TIMEOUT, pgerr, sizeof pgerr) != 0) {
+            snprintf(errbuf, errsize, "api keys: %s", pgerr);
+            goto cleanup;
+        }
+    }
+    res = PQexec(keys->conn, KEYS_QUERY);
+    if (tally_pg_check(res, keys->conn, pgerr, sizeof pgerr) != 0) {
+        snprintf(errbuf, errsize, "api keys: query on tally.api_keys failed: %s", pgerr);
+        goto cleanup;
+    }
+    int rows = PQntuples(res);
+    for (int r = 0; r < rows; r++) {
+        const char *hex = PQgetvalue(res, r, 0);
+        const char *tenant = PQgetvalue(res, r, 1);
+        const char *env = PQgetvalue(res, r, 2);
+        size_t tenant_len = (size_t)PQgetlength(res, r, 1);
+        size_t env_len = (size_t)PQgetlength(res, r, 2);
+        if (!hex_digest(hex, (size_t)PQgetlength(res, r, 0), digest) ||
+            !id_valid(tenant, tenant_len) || !id_valid(env, env_len)) {
+            /* One odd row must not lock every other reporter out. */
+            if (skipped++ == 0)
+                first_skipped = r;
+            continue;
+        }
+        table_append(t, r + 1, digest, tenant, tenant_len, env, env_len);
+    }
+    if (skipped > 0)
+        tally_log_warn("gateway",
+                       "api keys: skipped %ld row(s) of tally.api_keys with an id that is "
+                       "not 1 to %d printable ASCII bytes (first: row %d of the result)",
+                       skipped, TALLY_KEYS_ID_MAX, first_skipped);
+    rc = 0;
+cleanup:
+    sodium_memzero(digest, sizeof digest);
+    PQclear(res);
+    if (rc != 0 && keys->conn != NULL) {
+        /* Start from a fresh session next time. */
+        PQfinish(keys->conn);
+        keys->conn = NULL;
+    }
+    return rc;
+}
+
+/* ---- store ------------------------------------------------------------- */
+
+static tally_keys_t *keys_new(keys_source_t source, const char *location)
+{
+    sodium_init_or_abort();
+    tally_keys_t *keys = xcalloc(1, sizeof *keys);
+    keys->source = source;
+    keys->location = xstrdup(location);
+    pthread_mutex_init(&keys->swap_lock, NULL);
+    pthread_mutex_init(&keys->refresh_lock, NULL);
+    pthread_mutex_init(&keys->thread_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&keys->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    atomic_init(&keys->refreshes_ok, 0);
+    atomic_init(&keys->refreshes_failed, 0);
+    return keys;
+}
+
+tally_keys_t *tally_keys_new_file(const char *path)
+{
+    return keys_new(KEYS_SOURCE_FILE, path);
+}
+
+tally_keys_t *tally_keys_new_postgres(const char *conninfo)
+{
+    return keys_new(KEYS_SOURCE_POSTGRES, conninfo);
+}
+
+void tally_keys_free(tally_keys_t *keys)
+{
+    if (keys == NULL)
+        return;
+    tally_keys_stop_refresh(keys);
+    table_release(keys->current);
+    if (keys->conn != NULL)
+        PQfinish(keys->conn);
+    pthread_cond_destroy(&keys->wake);
+    pthread_mutex_destroy(&keys->thread_lock);
+    pthread_mutex_destroy(&keys->refresh_lock);
+    pthread_mutex_destroy(&keys->swap_lock);
+    /* conninfo may carry a password. */
+    sodium_memzero(keys->location, strlen(keys->location));
+    free(keys->location);
+    free(keys);
+}
+
+/* A reference to the table served now, or NULL before the first load. */
+static key_table_t *table_acquire(tally_keys_t *keys)
+{
+    pthread_mutex_lock(&keys->swap_lock);
+    key_table_t *t = keys->current;
+    if (t != NULL)
+        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&keys->swap_lock);
+    return t;
+}
+
+int tally_keys_refresh(tally_keys_t *keys, char *errbuf, size_t errsize)
+{
+    int rc = -1;
+    char msg[1024], source[640];
+    bool file = keys->source == KEYS_SOURCE_FILE;
+    key_table_t *t = table_new();
+    /* Held to the swap: refreshes publish in the order they read. */
+    pthread_mutex_lock(&keys->refresh_lock);
+    if (file)
+        rc = load_file(keys->location, t, msg, sizeof msg);
+    else
+        rc = load_postgres(keys, t, msg, sizeof msg);
+    if (rc != 0)
+        goto cleanup;
+    snprintf(source, sizeof source, "%s%s", file ? "api keys file " : "api keys:",
+             file ? keys->location : "");
+    rc = table_index(t, source, file ? "line" : "tally.api_keys row", msg, sizeof msg);
+    if (rc != 0)
+        goto cleanup;
+    pthread_mutex_lock(&keys->swap_lock);
+    key_table_t *old = keys->current;
+    keys->current = t;
+    pthread_mutex_unlock(&keys->swap_lock);
+    tally_log_debug("gateway", "api keys: %zu active key(s) loaded", t->count);
+    t = old; /* released below, freed once its last reader is done */
+    atomic_fetch_add(&keys->refreshes_ok, 1);
+cleanup:
+    if (rc != 0) {
+        /* current changes only under refresh_lock, which we hold. */
+        size_t kept = keys->current ? keys->current->count : 0;
+        atomic_fetch_add(&keys->refreshes_failed, 1);
+        tally_log_warn("gateway", "api keys: refresh failed, keeping the %zu key(s) loaded "
+                       "before: %s", kept, msg);
+        snprintf(errbuf, errsize, "%s", msg);
+    }
+    pthread_mutex_unlock(&keys->refresh_lock);
+    table_release(t);
+    return rc;
+}
+
+static void *refresh_main(void *arg)
+{
+    tally_keys_t *keys = arg;
+    char err[1024];
+    pthread_mutex_lock(&keys->thread_lock);
+    while (!keys->stopping) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += keys->interval_ms / 1000;
+        deadline.tv_nsec += (keys->interval_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        int wait_rc = 0;
+        while (!keys->stopping && wait_rc != ETIMEDOUT)
+            wait_rc = pthread_cond_timedwait(&keys->wake, &keys->thread_lock, &deadline);
+        if (keys->stopping)
+            break;
+        pthread_mutex_unlock(&keys->thread_lock);
+        if (tally_keys_refresh(keys, err, sizeof err) != 0) {
+            /* Logged inside; the previous table stays. */
+        }
+        pthread_mutex_lock(&keys->thread_lock);
+    }
+    pthread_mutex_unlock(&keys->thread_lock);
+    return NULL;
+}
+
+int tally_keys_start_refresh(tally_keys_t *keys, int64_t interval_ms, char *errbuf,
+                             size_t errsize)
+{
+    int rc = -1;
+    if (interval_ms < 10) {
+        snprintf(errbuf, errsize, "api keys: refresh interval must be at least 10 ms");
+        return -1;
+    }
+    pthread_mutex_lock(&keys->thread_lock);
+    if (keys->running) {
+        snprintf(errbuf, errsize, "api keys: refresh thread already running");
+        goto cleanup;
+    }
+    keys->interval_ms = interval_ms;
+    keys->stopping = false;
+    int err = pthread_create(&keys->thread, NULL, refresh_main, keys);
+    if (err != 0) {
+        snprintf(errbuf, errsize, "api keys: cannot start refresh thread: %s", strerror(err));
+        goto cleanup;
+    }
+    keys->running = true;
+    rc = 0;
+cleanup:
+    pthread_mutex_unlock(&keys->thread_lock);
+    return rc;
+}
+
+void tally_keys_stop_refresh(tally_keys_t *keys)
+{
+    pthread_mutex_lock(&keys->thread_lock);
+    if (!keys->running) {
+        pthread_mutex_unlock(&keys->thread_lock);
+        return;
+    }
+    keys->stopping = true;
+    pthread_cond_broadcast(&keys->wake);
+    pthread_mutex_unlock(&keys->thread_lock);
+    pthread_join(keys->thread, NULL);
+    pthread_mutex_lock(&keys->thread_lock);
+    keys->running = false;
+    keys->stopping = false;
+    pthread_mutex_unlock(&keys->thread_lock);
+}
+
+/* ---- lookup ------------------------------------------------------------ */
+
+static bool is_b64token_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+}
+
+/* Finds the key in a header value; see keys.h for the accepted form. */
+static int parse_bearer(const char *v, size_t len, const char **key, size_t *key_len)
+{
+    if (v == NULL)
+        return TALLY_KEYS_MISSING;
+    if (len > TALLY_KEYS_HEADER_MAX || memchr(v, '\0', len) != NULL)
+        return TALLY_KEYS_MALFORMED;
+    while (len > 0 && is_blank(v[0])) {
+        v++;
+        len--;
+    }
+    while (len > 0 && is_blank(v[len - 1]))
+        len--;
+    if (len == 0)
+        return TALLY_KEYS_MISSING;
+    if (len < 7 || strncasecmp(v, "bearer", 6) != 0 || v[6] != ' ')
+        return TALLY_KEYS_MALFORMED;
+    size_t i = 7;
+    while (i < len && v[i] == ' ')
+        i++;
+    size_t start = i;
+    while (i < len && is_b64token_char((unsigned char)v[i]))
+        i++;
+    if (i == start)
+        return TALLY_KEYS_MALFORMED;
+    while (i < len && v[i] == '=')
+        i++;
+    if (i != len)
+        return TALLY_KEYS_MALFORMED;
+    *key = v + start;
+    *key_len = len - start;
+    return TALLY_KEYS_OK;
+}
+
+int tally_keys_lookup_n(tally_keys_t *keys, const char *authorization, size_t len,
+                        char *tenant, size_t tenant_size, char *env, size_t env_size)
+{
+    const char *key = NULL;
+    size_t key_len = 0;
+    unsigned char digest[KEYS_DIGEST_BYTES];
+    int rc = parse_bearer(authorization, len, &key, &key_len);
+    if (rc != TALLY_KEYS_OK)
+        return rc;
+    crypto_hash_sha256(digest, (const unsigned char *)key, key_len);
+    key_table_t *t = table_acquire(keys);
+    if (t == NULL) {
+        rc = TALLY_KEYS_UNAVAILABLE;
+        goto cleanup;
+    }
+    const key_entry_t *e = table_find(t, digest);
+    if (e == NULL) {
+        rc = TALLY_KEYS_UNKNOWN;
+        goto cleanup;
+    }
+    const char *tid = t->strings + e->tenant, *eid = t->strings + e->env;
+    size_t tl = strlen(tid), el = strlen(eid);
+    if (tl >= tenant_size || el >= env_size) {
+        rc = TALLY_KEYS_TOO_SMALL;
+        goto cleanup;
+    }
+    memcpy(tenant, tid, tl + 1);
+    memcpy(env, eid, el + 1);
+    rc = TALLY_KEYS_OK;
+cleanup:
+    table_release(t);
+    sodium_memzero(digest, sizeof digest);
+    return rc;
+}
+
+int tally_keys_lookup(tally_keys_t *keys, const char *authorization, char *tenant,
+                      size_t tenant_size, char *env, size_t env_size)
+{
+    /* strnlen: a huge header is refused without reading all of it. */
+    size_t len = authorization ? strnlen(authorization, TALLY_KEYS_HEADER_MAX + 1) : 0;
+    return tally_keys_lookup_n(keys, authorization, len, tenant, tenant_size, env, env_size);
+}
+
+const char *tally_keys_describe(int status)
+{
+    switch (status) {
+    case TALLY_KEYS_OK:
+        return "ok";
+    case TALLY_KEYS_MISSING:
+        return "missing bearer token";
+    case TALLY_KEYS_MALFORMED:
+        return "malformed Authorization header: expected \"Bearer <key>\"";
+    case TALLY_KEYS_UNKNOWN:
+        return "unknown or revoked API key";
+    case TALLY_KEYS_UNAVAILABLE:
+        return "API keys not loaded yet";
+    case TALLY_KEYS_TOO_SMALL:
+        return "internal error: id buffer too small";
+    default:
+        return "unknown status";
+    }
+}
+
+void tally_keys_stats(tally_keys_t *keys, tally_keys_stats_t *out)
+{
+    key_table_t *t = table_acquire(keys);
+    out->active = t ? t->count : 0;
+    table_release(t);
+    out->refreshes_ok = atomic_load(&keys->refreshes_ok);
+    out->refreshes_failed = atomic_load(&keys->refreshes_failed);
+}
+
+void tally_keys_hash_hex(const char *key, size_t len, char hex[TALLY_KEYS_HEX_SIZE])
+{
+    unsigned char digest[KEYS_DIGEST_BYTES];
+    crypto_hash_sha256(digest, (const unsigned char *)key, len);
+    sodium_bin2hex(hex, TALLY_KEYS_HEX_SIZE, digest, sizeof digest);
+    sodium_memzero(digest, sizeof digest);
+}

@@ -1,0 +1,238 @@
+/* tally-gateway: HTTP ingest of product, usage, seat and Control Panel
+ * events into Kafka (DESIGN.md "Gateway HTTP API"). Parses the
+ * configuration, wires the parts, and waits for a signal. */
+#include "config.h"
+#include "event_catalog.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "optout.h"
+#include "publisher.h"
+#include "ratelimit.h"
+#include "schema_catalog.h"
+#include "server.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    char *brokers, *bind, *schemas, *catalog, *cors_origins, *admin_token;
+    char *keys_file, *keys_pg_url, *optout_file;
+    char *product_topic, *usage_topic, *controlpanel_topic;
+    int64_t port, threads, connection_limit, per_client_limit, timeout_ms;
+    int64_t max_body, max_inflated, max_batch, memory_budget, max_string;
+    int64_t keys_refresh_ms, rate, burst, max_age_ms, max_skew_ms;
+    int64_t ack_timeout_ms, queue_max_messages, queue_max_bytes, shutdown_ms;
+    bool trust_forwarded_for;
+    int log_level;
+} gateway_settings_t;
+
+static volatile sig_atomic_t stop_requested, reload_requested;
+
+static void on_stop(int sig)
+{
+    stop_requested = sig;
+}
+
+static void on_hup(int sig)
+{
+    reload_requested = sig;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    gateway_settings_t s;
+    memset(&s, 0, sizeof s);
+    const tally_config_option_t options[] = {
+        TALLY_CONFIG_STR("brokers", &s.brokers, "127.0.0.1:19092", "Kafka bootstrap servers"),
+        TALLY_CONFIG_STR("bind", &s.bind, "127.0.0.1", "IPv4 address to listen on (0.0.0.0: all)"),
+        TALLY_CONFIG_INT("port", &s.port, "8080", 0, 65535, "HTTP port (0: any free port, printed at start)"),
+        TALLY_CONFIG_INT("threads", &s.threads, "4", 1, 256, "HTTP worker threads"),
+        TALLY_CONFIG_INT("connection-limit", &s.connection_limit, "1024", 1, 100000, "open connections at most"),
+        TALLY_CONFIG_INT("per-client-connection-limit", &s.per_client_limit, "64", 0, 100000,
+                         "open connections per client address at most (0: no limit)"),
+        TALLY_CONFIG_DURATION("timeout", &s.timeout_ms, "30s", 1000, 3600000,
+                              "idle connection timeout (slow clients are cut off)"),
+        TALLY_CONFIG_SIZE("max-body", &s.max_body, "1MiB", 1024, 256 << 20, "largest request body as sent"),
+        TALLY_CONFIG_SIZE("max-inflated", &s.max_inflated, "8MiB", 1024, 1 << 30, "largest body after gzip"),
+        TALLY_CONFIG_INT("max-batch", &s.max_batch, "1000", 1, 100000, "events per request at most"),
+        TALLY_CONFIG_SIZE("memory-budget", &s.memory_budget, "64MiB", 1 << 20, (int64_t)1 << 34,
+                          "request bodies held at once, all connections together"),
+        TALLY_CONFIG_SIZE("max-string", &s.max_string, "16KiB", 64, 1 << 20, "longest string field of an event"),
+        TALLY_CONFIG_STR("cors-origins", &s.cors_origins, "",
+                         "origins allowed to post product events from a browser, comma-separated, * for any"),
+        TALLY_CONFIG_SECRET_STR("admin-token", &s.admin_token, NULL,
+                                "Control Panel admin token (enables /v1/controlpanel/events); prefer TALLY_ADMIN_TOKEN"),
+        TALLY_CONFIG_STR("keys-file", &s.keys_file, NULL,
+                         "API key hashes from a file (<sha256> <tenant> <environment> a line) instead of PostgreSQL"),
+        TALLY_CONFIG_SECRET_STR("keys-pg-url", &s.keys_pg_url, "postgresql://postgres@127.0.0.1:55432/tally",
+                                "PostgreSQL holding tally.api_keys"),
+        TALLY_CONFIG_DURATION("keys-refresh", &s.keys_refresh_ms, "30s", 100, 86400000,
+                              "how often API keys are reloaded"),
+        TALLY_CONFIG_STR("optout-file", &s.optout_file, NULL,
+                         "project ids whose product events are dropped, one a line (reloaded on SIGHUP)"),
+        TALLY_CONFIG_INT("rate", &s.rate, "20", 1, 1000000, "product requests per second per client address"),
+        TALLY_CONFIG_INT("burst", &s.burst, "100", 1, 1000000, "product requests a client may send at once"),
+        TALLY_CONFIG_BOOL("trust-forwarded-for", &s.trust_forwarded_for, "false",
+                          "rate-limit by X-Forwarded-For (only behind a proxy that sets it)"),
+        TALLY_CONFIG_DURATION("max-event-age", &s.max_age_ms, "720h", 60000, (int64_t)87600 * 3600000,
+                              "oldest event time accepted"),
+        TALLY_CONFIG_DURATION("max-clock-skew", &s.max_skew_ms, "24h", 1000, (int64_t)720 * 3600000,
+                              "how far in the future an event time may be"),
+        TALLY_CONFIG_DURATION("ack-timeout", &s.ack_timeout_ms, "10s", 1000, 300000,
+                              "how long usage, seat and Control Panel requests wait for Kafka's acknowledgement"),
+        TALLY_CONFIG_INT("queue-max-messages", &s.queue_max_messages, "100000", 100, 10000000,
+                         "records the producer queues at most (then 503)"),
+        TALLY_CONFIG_SIZE("queue-max-bytes", &s.queue_max_bytes, "32MiB", 1 << 20, (int64_t)1 << 32,
+                          "bytes the producer queues at most (then 503)"),
+        TALLY_CONFIG_DURATION("shutdown-timeout", &s.shutdown_ms, "30s", 0, 600000,
+                              "on SIGTERM, how long to finish requests and flush"),
+        TALLY_CONFIG_STR("schemas", &s.schemas, "schemas", "the schema catalog folder"),
+        TALLY_CONFIG_STR("catalog", &s.catalog, "schemas/product-events.json", "the product-event catalog"),
+        TALLY_CONFIG_STR("product-topic", &s.product_topic, "tally.product.raw", "topic of product events"),
+        TALLY_CONFIG_STR("usage-topic", &s.usage_topic, "tally.usage.raw", "topic of usage reports and seat events"),
+        TALLY_CONFIG_STR("controlpanel-topic", &s.controlpanel_topic, "tally.controlpanel",
+                         "topic of Control Panel events"),
+        TALLY_CONFIG_ENUM("log-level", &s.log_level, "info", tally_log_level_names, "debug, info, warn or error"),
+    };
+    char err[1024];
+    int rc = 1;
+    tally_catalog_t *schemas = NULL;
+    tally_event_catalog_t *events = NULL;
+    tally_keys_t *keys = NULL;
+    tally_optout_t *optout = NULL;
+    tally_ratelimit_t *rl = NULL;
+    tally_publisher_t *pub = NULL;
+    tally_server_t *srv = NULL;
+    tally_metrics_t *metrics = tally_metrics_new();
+    tally_config_t *cfg = tally_config_new(
+        "tally-gateway", TALLY_VERSION,
+        "HTTP ingest of product, usage, seat and Control Panel events into Kafka. "
+        "Routes: POST /v1/product/events, /v1/usage/reports, /v1/usage/seats, /v1/controlpanel/events; "
+        "GET /healthz, /readyz, /metrics. Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads keys and opt-outs.",
+        options, sizeof options / sizeof options[0]);
+    int prc = tally_config_parse(cfg, argc, argv, err, sizeof err);
+    if (prc > 0) {
+        rc = 0;
+        goto cleanup;
+    }
+    if (prc < 0 || tally_config_positional_count(cfg) > 0) {
+        fprintf(stderr, "tally-gateway: %s (see --help)\n", prc < 0 ? err : "unexpected argument");
+        rc = 2;
+        goto cleanup;
+    }
+    tally_log_set_level((tally_log_level_t)s.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+
+    if ((schemas = tally_catalog_load(s.schemas, err, sizeof err)) == NULL ||
+        (events = tally_event_catalog_load(s.catalog, err, sizeof err)) == NULL) {
+        tally_log_error("gateway", "%s", err);
+        goto cleanup;
+    }
+    keys = s.keys_file ? tally_keys_new_file(s.keys_file) : tally_keys_new_postgres(s.keys_pg_url);
+    if (tally_keys_refresh(keys, err, sizeof err) != 0)
+        tally_log_warn("gateway", "API keys not loaded yet (usage routes answer 503 until they are): %s", err);
+    if (tally_keys_start_refresh(keys, s.keys_refresh_ms, err, sizeof err) != 0) {
+        tally_log_error("gateway", "%s", err);
+        goto cleanup;
+    }
+    if (s.optout_file && (optout = tally_optout_new(s.optout_file, err, sizeof err)) == NULL) {
+        tally_log_error("gateway", "%s", err);
+        goto cleanup;
+    }
+    tally_ratelimit_config_t rlc = {.rate_per_second = (double)s.rate, .burst = (double)s.burst,
+                                    .capacity = 65536, .ipv6_prefix_bits = 64};
+    if ((rl = tally_ratelimit_new(&rlc, err, sizeof err)) == NULL) {
+        tally_log_error("gateway", "%s", err);
+        goto cleanup;
+    }
+    tally_publisher_opts_t po = {
+        .brokers = s.brokers,
+        .topics = {s.product_topic, s.usage_topic, s.controlpanel_topic},
+        .ack_timeout_ms = s.ack_timeout_ms,
+        .queue_max_messages = s.queue_max_messages,
+        .queue_max_kbytes = s.queue_max_bytes / 1024,
+        .cfg = cfg,
+        .metrics = metrics,
+    };
+    if ((pub = tally_publisher_new(&po, err, sizeof err)) == NULL) {
+        tally_log_error("gateway", "%s", err);
+        goto cleanup;
+    }
+    tally_server_opts_t so = {
+        .bind = s.bind, .port = (int)s.port, .threads = (int)s.threads,
+        .connection_limit = (int)s.connection_limit, .per_client_connection_limit = (int)s.per_client_limit,
+        .timeout_s = (int)(s.timeout_ms / 1000), .max_body = (size_t)s.max_body,
+        .max_inflated = (size_t)s.max_inflated, .max_batch = (size_t)s.max_batch,
+        .memory_budget = (size_t)s.memory_budget, .cors_origins = s.cors_origins,
+        .admin_token = (s.admin_token && *s.admin_token) ? s.admin_token : NULL,
+        .trust_forwarded_for = s.trust_forwarded_for,
+        .rules = {.schemas = schemas, .events = events, .optout = optout, .max_past_ms = s.max_age_ms,
+                  .max_future_ms = s.max_skew_ms, .max_string = (size_t)s.max_string},
+        .publisher = pub, .keys = keys, .ratelimit = rl, .metrics = metrics,
+    };
+    if ((srv = tally_server_new(&so, err, sizeof err)) == NULL) {
+        tally_log_error("gateway", "%s", err);
+        goto cleanup;
+    }
+    tally_log_info("gateway", "listening on %s:%d, producing to %s", s.bind, tally_server_port(srv), s.brokers);
+
+    while (!stop_requested) {
+        sleep_ms(100);
+        if (reload_requested) {
+            reload_requested = 0;
+            if (tally_keys_refresh(keys, err, sizeof err) != 0)
+                tally_log_warn("gateway", "SIGHUP: API keys kept: %s", err);
+            if (optout && tally_optout_reload(optout, err, sizeof err) != 0)
+                tally_log_warn("gateway", "SIGHUP: opt-out list kept: %s", err);
+            tally_log_info("gateway", "SIGHUP: reloaded");
+        }
+    }
+    /* Drain: stop accepting, answer what is in flight, flush, exit 0. */
+    tally_log_info("gateway", "stopping: draining %d request(s) in flight", tally_server_inflight(srv));
+    tally_server_drain(srv);
+    for (int64_t waited = 0; tally_server_inflight(srv) > 0 && waited < s.shutdown_ms; waited += 50)
+        sleep_ms(50);
+    if (tally_server_inflight(srv) > 0)
+        tally_log_warn("gateway", "%d request(s) still in flight at the shutdown timeout", tally_server_inflight(srv));
+    tally_server_free(srv);
+    srv = NULL;
+    int left = tally_publisher_close(pub, (int)s.shutdown_ms);
+    pub = NULL;
+    if (left > 0) {
+        tally_log_error("gateway", "%d record(s) not acknowledged at exit", left);
+        goto cleanup;
+    }
+    tally_log_info("gateway", "stopped cleanly");
+    rc = 0;
+cleanup:
+    tally_server_free(srv);
+    tally_publisher_close(pub, 5000);
+    tally_ratelimit_free(rl);
+    tally_optout_free(optout);
+    tally_keys_free(keys);
+    tally_event_catalog_free(events);
+    tally_catalog_free(schemas);
+    tally_config_free(cfg);
+    tally_metrics_free(metrics);
+    return rc;
+}

@@ -1,0 +1,233 @@
+#include "publisher.h"
+
+#include "kafka.h"
+#include "log.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct tally_publisher_t {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *topics[TALLY_TOPIC_COUNT];
+    pthread_t poller, prober;
+    atomic_int stop;
+    atomic_int broker_up;          /* last probe or delivery succeeded */
+    atomic_int fatal;
+    int64_t queue_max;
+    tally_metric_t *queue_depth, *delivered, *delivery_failed, *latency;
+};
+
+void tally_pub_wait_init(tally_pub_wait_t *w, void (*done)(void *), void *arg)
+{
+    atomic_store(&w->pending, 1);   /* the arming reference */
+    atomic_store(&w->failed, 0);
+    w->done = done;
+    w->arg = arg;
+}
+
+int tally_pub_wait_arm(tally_pub_wait_t *w)
+{
+    /* Drop the arming reference: if it was the last, nothing is in flight. */
+    return atomic_fetch_sub(&w->pending, 1) == 1;
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    tally_publisher_t *p = opaque;
+    tally_pub_wait_t *w = m->_private;
+    if (m->err) {
+        tally_metric_add(p->delivery_failed, 1);
+        if (w)
+            atomic_fetch_add(&w->failed, 1);
+    } else {
+        tally_metric_add(p->delivered, 1);
+        atomic_store(&p->broker_up, 1);
+        tally_metric_observe(p->latency, (double)rd_kafka_message_latency(m) / 1e6);
+    }
+    if (w && atomic_fetch_sub(&w->pending, 1) == 1)
+        w->done(w->arg);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    tally_publisher_t *p = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        atomic_store(&p->broker_up, 0);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof why);
+        tally_log_error("gateway", "fatal producer error: %s", why);
+        atomic_store(&p->fatal, 1);
+        return;
+    }
+    tally_log_warn("gateway", "kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void *poll_main(void *arg)
+{
+    tally_publisher_t *p = arg;
+    while (!atomic_load(&p->stop))
+        rd_kafka_poll(p->rk, 100);
+    return NULL;
+}
+
+/* Probes the broker with a metadata request every second: readiness must
+ * notice a lost broker even when no traffic flows, and its return. */
+static void *probe_main(void *arg)
+{
+    tally_publisher_t *p = arg;
+    while (!atomic_load(&p->stop)) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, p->topics[TALLY_TOPIC_USAGE_RAW], &md, 2000);
+        int up = err == RD_KAFKA_RESP_ERR_NO_ERROR && md->broker_cnt > 0 && md->topic_cnt == 1 &&
+                 md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (up != atomic_load(&p->broker_up))
+            tally_log_info("gateway", "broker %s", up ? "reachable" : "unreachable");
+        atomic_store(&p->broker_up, up);
+        tally_metric_set(p->queue_depth, rd_kafka_outq_len(p->rk));
+        for (int i = 0; i < 10 && !atomic_load(&p->stop); i++)
+            usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+tally_publisher_t *tally_publisher_new(const tally_publisher_opts_t *o, char *errbuf, size_t errsize)
+{
+    char v[32], rderr[256];
+    tally_publisher_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        abort();
+    p->queue_max = o->queue_max_messages;
+    p->queue_depth = tally_metrics_get(o->metrics, TALLY_METRIC_GAUGE, "tally_gateway_queue_depth",
+                                       "Records in the producer queue, not yet acknowledged", "", NULL, 0);
+    p->delivered = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_records_delivered_total",
+                                     "Records acknowledged by the broker", "", NULL, 0);
+    p->delivery_failed = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER,
+                                           "tally_gateway_records_failed_total",
+                                           "Records the broker did not acknowledge in time", "", NULL, 0);
+    static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    p->latency = tally_metrics_get(o->metrics, TALLY_METRIC_HISTOGRAM, "tally_gateway_produce_latency_seconds",
+                                   "From enqueue to the broker's acknowledgement", "", buckets,
+                                   sizeof buckets / sizeof buckets[0]);
+
+    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_PRODUCER, o->brokers, "tally-gateway", NULL, NULL,
+                                                 errbuf, errsize);
+    if (conf == NULL)
+        goto err;
+    snprintf(v, sizeof v, "%lld", (long long)o->queue_max_messages);
+    if (rd_kafka_conf_set(conf, "queue.buffering.max.messages", v, rderr, sizeof rderr) != RD_KAFKA_CONF_OK)
+        goto conf_err;
+    snprintf(v, sizeof v, "%lld", (long long)o->queue_max_kbytes);
+    if (rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", v, rderr, sizeof rderr) != RD_KAFKA_CONF_OK)
+        goto conf_err;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    if (o->cfg && tally_config_apply_kafka(o->cfg, conf, errbuf, errsize) != 0) {
+        rd_kafka_conf_destroy(conf);
+        goto err;
+    }
+    p->rk = tally_kafka_new(TALLY_KAFKA_PRODUCER, conf, errbuf, errsize);
+    if (p->rk == NULL)
+        goto err;
+    for (int t = 0; t < TALLY_TOPIC_COUNT; t++) {
+        rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+        /* Acknowledged routes hold an HTTP request open: bound the wait so a
+         * lost broker turns into a 503 the client can retry. */
+        if (t != TALLY_TOPIC_PRODUCT_RAW) {
+            snprintf(v, sizeof v, "%lld", (long long)o->ack_timeout_ms);
+            if (rd_kafka_topic_conf_set(tc, "message.timeout.ms", v, rderr, sizeof rderr) != RD_KAFKA_CONF_OK) {
+                rd_kafka_topic_conf_destroy(tc);
+                goto conf_err;
+            }
+        }
+        p->topics[t] = rd_kafka_topic_new(p->rk, o->topics[t], tc);
+        if (p->topics[t] == NULL) {
+            snprintf(errbuf, errsize, "kafka topic %s: %s", o->topics[t], rd_kafka_err2str(rd_kafka_last_error()));
+            goto err;
+        }
+    }
+    atomic_store(&p->broker_up, 0);
+    if (pthread_create(&p->poller, NULL, poll_main, p) != 0 || pthread_create(&p->prober, NULL, probe_main, p) != 0)
+        abort();
+    return p;
+conf_err:
+    snprintf(errbuf, errsize, "kafka config: %s", rderr);
+    if (p->rk == NULL)
+        rd_kafka_conf_destroy(conf);
+err:
+    for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
+        if (p->topics[t])
+            rd_kafka_topic_destroy(p->topics[t]);
+    if (p->rk)
+        rd_kafka_destroy(p->rk);
+    free(p);
+    return NULL;
+}
+
+int tally_publisher_send(tally_publisher_t *p, tally_gw_topic_t topic, const void *key, size_t key_len,
+                         const void *value, size_t len, tally_pub_wait_t *w)
+{
+    if (w)
+        atomic_fetch_add(&w->pending, 1);
+    if (rd_kafka_produce(p->topics[topic], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value, len, key,
+                         key_len, w) != 0) {
+        if (w)
+            atomic_fetch_sub(&w->pending, 1);
+        return -1;
+    }
+    return 0;
+}
+
+int tally_publisher_ready(tally_publisher_t *p, char *why, size_t whysize)
+{
+    if (atomic_load(&p->fatal)) {
+        if (why)
+            snprintf(why, whysize, "producer failed fatally");
+        return 0;
+    }
+    if (!atomic_load(&p->broker_up)) {
+        if (why)
+            snprintf(why, whysize, "Kafka broker unreachable");
+        return 0;
+    }
+    int q = rd_kafka_outq_len(p->rk);
+    if (q >= p->queue_max * 9 / 10) {
+        if (why)
+            snprintf(why, whysize, "producer queue saturated (%d records)", q);
+        return 0;
+    }
+    return 1;
+}
+
+int tally_publisher_failed(tally_publisher_t *p)
+{
+    return atomic_load(&p->fatal);
+}
+
+int tally_publisher_queue_len(tally_publisher_t *p)
+{
+    return rd_kafka_outq_len(p->rk);
+}
+
+int tally_publisher_close(tally_publisher_t *p, int timeout_ms)
+{
+    if (p == NULL)
+        return 0;
+    /* Flush while the poll thread still serves delivery reports. */
+    rd_kafka_flush(p->rk, timeout_ms);
+    atomic_store(&p->stop, 1);
+    pthread_join(p->poller, NULL);
+    pthread_join(p->prober, NULL);
+    for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
+        rd_kafka_topic_destroy(p->topics[t]);
+    int left = tally_kafka_producer_close(p->rk, 0);
+    free(p);
+    return left;
+}

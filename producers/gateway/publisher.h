@@ -1,0 +1,78 @@
+#ifndef TALLY_GATEWAY_PUBLISHER_H
+#define TALLY_GATEWAY_PUBLISHER_H
+
+/* The gateway's one Kafka producer (idempotent, acks=all): records are
+ * enqueued without blocking; a request that must answer only after the
+ * broker acknowledged (usage, seats, Control Panel) passes a waiter, which
+ * the delivery reports count down. */
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "metrics.h"
+
+typedef enum {
+    TALLY_TOPIC_PRODUCT_RAW,
+    TALLY_TOPIC_USAGE_RAW,
+    TALLY_TOPIC_CONTROLPANEL,
+    TALLY_TOPIC_COUNT,
+} tally_gw_topic_t;
+
+/* Counts the records of one request. done(arg) runs once, on a librdkafka
+ * thread, after the last record of the request was acknowledged or failed
+ * (tally_pub_wait_arm arms it after the last send). */
+typedef struct tally_pub_wait_t {
+    atomic_int pending;    /* records sent and not yet reported, +1 until armed */
+    atomic_int failed;     /* records that failed */
+    void (*done)(void *arg);
+    void *arg;
+} tally_pub_wait_t;
+
+typedef struct tally_publisher_t tally_publisher_t;
+
+typedef struct {
+    const char *brokers;
+    const char *topics[TALLY_TOPIC_COUNT];
+    int64_t ack_timeout_ms;      /* message.timeout.ms of acknowledged topics */
+    int64_t queue_max_messages;  /* producer queue bound (memory stays bounded) */
+    int64_t queue_max_kbytes;
+    const tally_config_t *cfg;   /* -X overrides, borrowed */
+    tally_metrics_t *metrics;    /* borrowed */
+} tally_publisher_opts_t;
+
+/* Creates the producer, its poll thread and its health probe. Returns an
+ * owned publisher or NULL with the reason in errbuf. */
+tally_publisher_t *tally_publisher_new(const tally_publisher_opts_t *opts, char *errbuf, size_t errsize)
+    __attribute__((warn_unused_result));
+
+/* Prepares w for one request: done(arg) runs after the last record. */
+void tally_pub_wait_init(tally_pub_wait_t *w, void (*done)(void *), void *arg);
+
+/* Call after the last send of the request. Returns 1 when every record was
+ * already reported (done was NOT called: the caller continues itself), or
+ * 0 when done will be called later. */
+int tally_pub_wait_arm(tally_pub_wait_t *w);
+
+/* Enqueues one record (value and key are copied). w may be NULL (answered
+ * once queued). Returns 0, or -1 when the queue is full or the producer
+ * failed: the record is not sent and w is not counted. Never blocks. */
+int tally_publisher_send(tally_publisher_t *p, tally_gw_topic_t topic, const void *key, size_t key_len,
+                         const void *value, size_t len, tally_pub_wait_t *w);
+
+/* Whether the gateway should take traffic: a broker answered recently and
+ * the queue is below its high-water mark. why (may be NULL) gets a reason. */
+int tally_publisher_ready(tally_publisher_t *p, char *why, size_t whysize);
+
+/* Whether the producer hit a fatal error (the process should restart). */
+int tally_publisher_failed(tally_publisher_t *p);
+
+/* Records in the producer's queue (not yet acknowledged). */
+int tally_publisher_queue_len(tally_publisher_t *p);
+
+/* Flushes for up to timeout_ms, stops the threads and frees; returns the
+ * number of records left unacknowledged. NULL is a no-op. */
+int tally_publisher_close(tally_publisher_t *p, int timeout_ms);
+
+#endif

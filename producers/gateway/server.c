@@ -1,0 +1,683 @@
+#include "server.h"
+
+#include "body.h"
+#include "log.h"
+#include "ratelimit.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ORIGINS 32
+
+/* Statuses counted per route in tally_gateway_requests_total. */
+static const int counted_status[] = {200, 202, 204, 400, 401, 403, 404, 405, 413, 415, 422, 429, 431, 500, 503};
+#define N_STATUS (sizeof counted_status / sizeof counted_status[0])
+
+typedef enum {
+    EP_PRODUCT, EP_USAGE, EP_SEATS, EP_CONTROLPANEL, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_OTHER, EP_COUNT,
+} endpoint_t;
+
+static const char *const endpoint_path[EP_COUNT] = {
+    "/v1/product/events", "/v1/usage/reports", "/v1/usage/seats", "/v1/controlpanel/events",
+    "/healthz", "/readyz", "/metrics", "other",
+};
+
+struct tally_server_t {
+    tally_server_opts_t o;
+    struct MHD_Daemon *mhd;
+    int port;
+    atomic_int draining;
+    atomic_int inflight;
+    atomic_size_t body_bytes;        /* memory held by request bodies */
+    char *origins[MAX_ORIGINS];
+    size_t n_origins;
+    int any_origin;
+    char admin_hash[TALLY_KEYS_HEX_SIZE];
+    tally_metric_t *requests[EP_COUNT][N_STATUS];
+    tally_metric_t *accepted[TALLY_ROUTE_COUNT], *optout_dropped, *inflight_gauge;
+    tally_metric_t *rejected[5];     /* by reason, as reason_names */
+    pthread_mutex_t ws_lock;         /* guards the list of thread workspaces */
+    struct thread_ws_t *workspaces;
+};
+
+static const char *const reason_names[5] = {"schema", "catalog", "timestamp", "counter", "other"};
+
+typedef enum { REQ_READING, REQ_WAITING, REQ_ANSWERED } req_state_t;
+
+typedef struct {
+    tally_server_t *srv;
+    struct MHD_Connection *conn;
+    endpoint_t ep;
+    req_state_t state;
+    int gzip;
+    tally_media_t media;
+    char tenant[TALLY_KEYS_ID_SIZE], env[TALLY_KEYS_ID_SIZE];
+    char *body;
+    size_t len, cap;
+    size_t accepted, sent;
+    json_t *rejected;
+    const char *origin;              /* allowed Origin to echo, borrowed from MHD */
+    tally_pub_wait_t wait;
+} req_t;
+
+/* Per MHD thread: the ingest, the inflate buffer and the item slots, so a
+ * request allocates none of them. */
+typedef struct thread_ws_t {
+    tally_ingest_t *ingest;
+    char *inflated;
+    tally_body_item_t *items;
+    struct thread_ws_t *next;        /* in the server's list, freed with it */
+} thread_ws_t;
+static _Thread_local thread_ws_t *tls;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static thread_ws_t *workspace(tally_server_t *srv)
+{
+    if (tls == NULL) {
+        thread_ws_t *ws = calloc(1, sizeof *ws);
+        if (ws == NULL)
+            abort();
+        ws->ingest = tally_ingest_new(&srv->o.rules);
+        ws->inflated = malloc(srv->o.max_inflated + 1);
+        ws->items = calloc(srv->o.max_batch, sizeof *ws->items);
+        if (ws->inflated == NULL || ws->items == NULL)
+            abort();
+        pthread_mutex_lock(&srv->ws_lock);
+        ws->next = srv->workspaces;
+        srv->workspaces = ws;
+        pthread_mutex_unlock(&srv->ws_lock);
+        tls = ws;
+    }
+    return tls;
+}
+
+static void count_request(tally_server_t *srv, endpoint_t ep, int status)
+{
+    for (size_t i = 0; i < N_STATUS; i++)
+        if (counted_status[i] == status) {
+            tally_metric_add(srv->requests[ep][i], 1);
+            return;
+        }
+}
+
+static void add_cors(req_t *r, struct MHD_Response *resp)
+{
+    if (r->origin == NULL)
+        return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->srv->any_origin ? "*" : r->origin);
+    if (!r->srv->any_origin)
+        MHD_add_response_header(resp, "Vary", "Origin");
+}
+
+/* Queues body (taken) as the answer. */
+static enum MHD_Result answer(req_t *r, int status, json_t *body, int retry_after)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL)
+        abort();
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (retry_after > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", retry_after);
+        MHD_add_response_header(resp, "Retry-After", v);
+    }
+    if (r->ep == EP_PRODUCT)
+        add_cors(r, resp);
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    count_request(r->srv, r->ep, status);
+    r->state = REQ_ANSWERED;
+    return rc;
+}
+
+static enum MHD_Result answer_error(req_t *r, int status, const char *error, const char *detail, int retry_after)
+{
+    return answer(r, status, json_pack("{s:s,s:s}", "error", error, "detail", detail), retry_after);
+}
+
+static enum MHD_Result answer_text(req_t *r, int status, const char *ctype, char *text, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, mode);
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    count_request(r->srv, r->ep, status);
+    r->state = REQ_ANSWERED;
+    return rc;
+}
+
+static endpoint_t find_endpoint(const char *url)
+{
+    for (int e = 0; e < EP_OTHER; e++)
+        if (strcmp(url, endpoint_path[e]) == 0)
+            return (endpoint_t)e;
+    return EP_OTHER;
+}
+
+static int route_of(endpoint_t ep)
+{
+    switch (ep) {
+    case EP_PRODUCT: return TALLY_ROUTE_PRODUCT;
+    case EP_USAGE: return TALLY_ROUTE_USAGE;
+    case EP_SEATS: return TALLY_ROUTE_SEATS;
+    case EP_CONTROLPANEL: return TALLY_ROUTE_CONTROLPANEL;
+    default: return -1;
+    }
+}
+
+static const char *allowed_origin(tally_server_t *srv, const char *origin)
+{
+    if (origin == NULL)
+        return NULL;
+    if (srv->any_origin)
+        return origin;
+    for (size_t i = 0; i < srv->n_origins; i++)
+        if (strcmp(srv->origins[i], origin) == 0)
+            return origin;
+    return NULL;
+}
+
+static enum MHD_Result answer_get(req_t *r)
+{
+    tally_server_t *srv = r->srv;
+    char why[160];
+    switch (r->ep) {
+    case EP_HEALTHZ:
+        if (tally_publisher_failed(srv->o.publisher))
+            return answer_error(r, 500, "unhealthy", "the Kafka producer failed fatally; restart the gateway", 0);
+        return answer(r, 200, json_pack("{s:s}", "status", "ok"), 0);
+    case EP_READYZ:
+        if (atomic_load(&srv->draining))
+            return answer(r, 503, json_pack("{s:s,s:s}", "status", "not ready", "detail", "shutting down"), 5);
+        if (!tally_publisher_ready(srv->o.publisher, why, sizeof why))
+            return answer(r, 503, json_pack("{s:s,s:s}", "status", "not ready", "detail", why), 5);
+        return answer(r, 200, json_pack("{s:s}", "status", "ready"), 0);
+    case EP_METRICS: {
+        tally_keys_stats_t ks;
+        tally_keys_stats(srv->o.keys, &ks);
+        tally_metric_set(tally_metrics_get(srv->o.metrics, TALLY_METRIC_GAUGE, "tally_gateway_api_keys_active",
+                                           "Active API keys known to the gateway", "", NULL, 0),
+                         (int64_t)ks.active);
+        tally_metric_set(srv->inflight_gauge, atomic_load(&srv->inflight));
+        size_t len;
+        char *text = tally_metrics_render(srv->o.metrics, &len);
+        return answer_text(r, 200, "text/plain; version=0.0.4", text, MHD_RESPMEM_MUST_FREE);
+    }
+    default:
+        return answer_error(r, 404, "not found", "no such route", 0);
+    }
+}
+
+static enum MHD_Result answer_preflight(req_t *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    int status = 204;
+    if (r->origin != NULL) {
+        add_cors(r, resp);
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "POST, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type, Content-Encoding");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+    } else {
+        status = 403;
+    }
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    count_request(r->srv, r->ep, status);
+    r->state = REQ_ANSWERED;
+    return rc;
+}
+
+/* Checks made from the headers alone, before any body byte is read.
+ * Returns 0 to go on, or 1 when an answer was queued. */
+static int check_headers(req_t *r, enum MHD_Result *rc)
+{
+    tally_server_t *srv = r->srv;
+    struct MHD_Connection *c = r->conn;
+    char why[200];
+    if (atomic_load(&srv->draining)) {
+        *rc = answer_error(r, 503, "shutting down", "this gateway is draining; retry on another", 1);
+        return 1;
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > srv->o.max_body) {
+        snprintf(why, sizeof why, "the body is larger than %zu bytes", srv->o.max_body);
+        *rc = answer_error(r, 413, "body too large", why, 0);
+        return 1;
+    }
+    const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (enc && strcasecmp(enc, "gzip") == 0)
+        r->gzip = 1;
+    else if (enc && *enc && strcasecmp(enc, "identity") != 0) {
+        *rc = answer_error(r, 415, "unsupported Content-Encoding", "use gzip or no encoding", 0);
+        return 1;
+    }
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (tally_body_media(ct, r->ep == EP_PRODUCT, &r->media, why, sizeof why) != 0) {
+        *rc = answer_error(r, 415, "unsupported media type", why, 0);
+        return 1;
+    }
+    const char *auth = NULL;
+    size_t auth_len = 0;
+    if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+                                      strlen(MHD_HTTP_HEADER_AUTHORIZATION), &auth, &auth_len) != MHD_YES)
+        auth = NULL;
+    if (r->ep == EP_USAGE || r->ep == EP_SEATS) {
+        int k = tally_keys_lookup_n(srv->o.keys, auth, auth ? auth_len : 0, r->tenant, sizeof r->tenant, r->env,
+                                    sizeof r->env);
+        if (k == TALLY_KEYS_UNAVAILABLE) {
+            *rc = answer_error(r, 503, "unavailable", tally_keys_describe(k), 5);
+            return 1;
+        }
+        if (k != TALLY_KEYS_OK) {
+            *rc = answer_error(r, k == TALLY_KEYS_TOO_SMALL ? 500 : 401, "unauthorized", tally_keys_describe(k), 0);
+            return 1;
+        }
+    } else if (r->ep == EP_CONTROLPANEL) {
+        char hash[TALLY_KEYS_HEX_SIZE];
+        const char *tok = NULL;
+        if (srv->o.admin_token && auth && auth_len > 7 && auth_len < TALLY_KEYS_HEADER_MAX &&
+            strncasecmp(auth, "Bearer ", 7) == 0 && memchr(auth, '\0', auth_len) == NULL)
+            tok = auth + 7;
+        if (tok == NULL) {
+            *rc = answer_error(r, 401, "unauthorized", "missing Control Panel admin token", 0);
+            return 1;
+        }
+        tally_keys_hash_hex(tok, auth_len - 7, hash);
+        if (sodium_memcmp(hash, srv->admin_hash, TALLY_KEYS_HEX_SIZE - 1) != 0) {
+            *rc = answer_error(r, 403, "forbidden", "the admin token is not valid", 0);
+            return 1;
+        }
+    }
+    if ((r->ep == EP_USAGE || r->ep == EP_SEATS || r->ep == EP_CONTROLPANEL) &&
+        !tally_publisher_ready(srv->o.publisher, why, sizeof why)) {
+        *rc = answer_error(r, 503, "unavailable", why, 5);
+        return 1;
+    }
+    if (r->ep == EP_PRODUCT && srv->o.ratelimit) {
+        int retry = 1;
+        bool allowed;
+        const char *xff = srv->o.trust_forwarded_for
+                              ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For") : NULL;
+        if (xff) {
+            char first[64];
+            size_t n = strcspn(xff, ",");
+            snprintf(first, sizeof first, "%.*s", (int)(n < sizeof first - 1 ? n : sizeof first - 1), xff);
+            allowed = tally_ratelimit_allow_str(srv->o.ratelimit, first, tally_ratelimit_now_ms(), &retry);
+        } else {
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            allowed = tally_ratelimit_allow(srv->o.ratelimit, ci ? ci->client_addr : NULL,
+                                            tally_ratelimit_now_ms(), &retry);
+        }
+        if (!allowed) {
+            *rc = answer_error(r, 429, "rate limited", "too many requests from this client", retry);
+            return 1;
+        }
+        int q = tally_publisher_queue_len(srv->o.publisher);
+        if (!tally_publisher_ready(srv->o.publisher, NULL, 0) && q > 0) {
+            *rc = answer_error(r, 503, "overloaded", "the event queue is full; retry later", 5);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Appends an upload chunk; 0, or 1 when an answer was queued. */
+static int append_body(req_t *r, const char *data, size_t n, enum MHD_Result *rc)
+{
+    tally_server_t *srv = r->srv;
+    if (r->len + n > srv->o.max_body) {
+        char why[96];
+        snprintf(why, sizeof why, "the body is larger than %zu bytes", srv->o.max_body);
+        *rc = answer_error(r, 413, "body too large", why, 0);
+        return 1;
+    }
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n)
+            cap *= 2;
+        if (cap > srv->o.max_body)
+            cap = srv->o.max_body;
+        size_t grow = cap - r->cap;
+        if (atomic_fetch_add(&srv->body_bytes, grow) + grow > srv->o.memory_budget) {
+            atomic_fetch_sub(&srv->body_bytes, grow);
+            *rc = answer_error(r, 503, "overloaded", "too many large requests in flight; retry later", 1);
+            return 1;
+        }
+        char *b = realloc(r->body, cap);
+        if (b == NULL)
+            abort();
+        r->body = b;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    return 0;
+}
+
+static void on_acked(void *arg)
+{
+    req_t *r = arg;
+    MHD_resume_connection(r->conn);
+}
+
+static void reject_item(req_t *r, size_t index, const char *why)
+{
+    json_array_append_new(r->rejected, json_pack("{s:i,s:s}", "index", (json_int_t)index, "error", why));
+}
+
+static enum MHD_Result answer_result(req_t *r)
+{
+    size_t nrej = json_array_size(r->rejected);
+    if (r->accepted == 0 && nrej > 0) {
+        json_t *first = json_array_get(r->rejected, 0);
+        json_t *body = json_pack("{s:s,s:O,s:i,s:O}", "error", "invalid events", "detail",
+                                 json_object_get(first, "error"), "accepted", 0, "rejected", r->rejected);
+        return answer(r, 422, body, 0);
+    }
+    return answer(r, 202, json_pack("{s:i,s:O}", "accepted", (json_int_t)r->accepted, "rejected", r->rejected), 0);
+}
+
+/* The whole body is here: split, convert, send. */
+static enum MHD_Result process(req_t *r)
+{
+    tally_server_t *srv = r->srv;
+    thread_ws_t *ws = workspace(srv);
+    char why[256];
+    const char *body = r->body ? r->body : "";
+    size_t len = r->len;
+    if (r->gzip) {
+        int g = tally_body_gunzip(body, len, ws->inflated, srv->o.max_inflated, &len, why, sizeof why);
+        if (g != 0)
+            return answer_error(r, g == TALLY_BODY_ERR_TOO_LARGE ? 413 : 400,
+                                g == TALLY_BODY_ERR_TOO_LARGE ? "body too large" : "malformed body", why, 0);
+        body = ws->inflated;
+    }
+    size_t count = 0;
+    int s = tally_body_split(body, len, r->media, ws->items, srv->o.max_batch, &count, why, sizeof why);
+    if (s != 0)
+        return answer_error(r, s == TALLY_BODY_ERR_TOO_LARGE ? 413 : 400,
+                            s == TALLY_BODY_ERR_TOO_LARGE ? "batch too large" : "malformed body", why, 0);
+    tally_route_t route = (tally_route_t)route_of(r->ep);
+    /* Scope first: a body that speaks for another tenant produces nothing. */
+    if (route == TALLY_ROUTE_USAGE || route == TALLY_ROUTE_SEATS) {
+        for (size_t i = 0; i < count; i++)
+            if (ws->items[i].event && !tally_ingest_in_scope(route, ws->items[i].event, r->tenant, r->env)) {
+                tally_body_items_release(ws->items, count);
+                snprintf(why, sizeof why, "event %zu is for another tenant or environment than the API key's", i);
+                return answer_error(r, 403, "forbidden", why, 0);
+            }
+    }
+    int ack = route != TALLY_ROUTE_PRODUCT;
+    if (ack)
+        tally_pub_wait_init(&r->wait, on_acked, r);
+    r->rejected = json_array();
+    int64_t now = now_ms();
+    int overloaded = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (ws->items[i].event == NULL) {
+            reject_item(r, i, ws->items[i].error);
+            continue;
+        }
+        if (overloaded) {
+            reject_item(r, i, "overloaded: the event queue is full; retry this event");
+            continue;
+        }
+        tally_ingest_record_t rec;
+        const char *reason = NULL;
+        int e = tally_ingest_event(ws->ingest, route, ws->items[i].event, now, &rec, &reason, why, sizeof why);
+        if (e == TALLY_INGEST_DROPPED) {
+            tally_metric_add(srv->optout_dropped, 1);
+            r->accepted++;
+            continue;
+        }
+        if (e != 0) {
+            size_t k = 0;
+            while (k < 4 && (reason == NULL || strcmp(reason, reason_names[k]) != 0))
+                k++;
+            tally_metric_add(srv->rejected[k], 1);
+            reject_item(r, i, why);
+            continue;
+        }
+        if (tally_publisher_send(srv->o.publisher, rec.topic, rec.key, rec.key_len, rec.value, rec.len,
+                                 ack ? &r->wait : NULL) != 0) {
+            overloaded = 1;
+            reject_item(r, i, "overloaded: the event queue is full; retry this event");
+            continue;
+        }
+        r->sent++;
+        r->accepted++;
+    }
+    tally_body_items_release(ws->items, count);
+    tally_metric_add(srv->accepted[route], r->accepted);
+    if (overloaded && r->accepted == 0)
+        return answer_error(r, 503, "overloaded", "the event queue is full; retry later", 1);
+    if (!ack || r->sent == 0)
+        return answer_result(r);
+    /* Wait for the broker: suspend first, so the last delivery report can
+     * only resume a suspended connection. */
+    r->state = REQ_WAITING;
+    MHD_suspend_connection(r->conn);
+    if (tally_pub_wait_arm(&r->wait))
+        MHD_resume_connection(r->conn);
+    return MHD_YES;
+}
+
+static enum MHD_Result answer_acked(req_t *r)
+{
+    int failed = atomic_load(&r->wait.failed);
+    if (failed > 0) {
+        char why[160];
+        snprintf(why, sizeof why, "%d of %zu records were not acknowledged by Kafka; retry the whole request",
+                 failed, r->sent);
+        return answer_error(r, 503, "not acknowledged", why, 2);
+    }
+    return answer_result(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size,
+                                  void **con_cls)
+{
+    tally_server_t *srv = cls;
+    req_t *r = *con_cls;
+    enum MHD_Result rc = MHD_YES;
+    if (r == NULL) {
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            abort();
+        r->srv = srv;
+        r->conn = c;
+        r->ep = find_endpoint(url);
+        *con_cls = r;
+        atomic_fetch_add(&srv->inflight, 1);
+        if (r->ep == EP_PRODUCT)
+            r->origin = allowed_origin(srv, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
+        if (r->ep == EP_OTHER)
+            return answer_error(r, 404, "not found", "no such route", 0);
+        int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+        if (r->ep >= EP_HEALTHZ)
+            return is_get ? answer_get(r) : answer_error(r, 405, "method not allowed", "use GET", 0);
+        if (r->ep == EP_PRODUCT && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+            return answer_preflight(r);
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return answer_error(r, 405, "method not allowed", "use POST", 0);
+        if (r->ep == EP_CONTROLPANEL && srv->o.admin_token == NULL)
+            return answer_error(r, 404, "not found", "the Control Panel route is not enabled", 0);
+        if (check_headers(r, &rc))
+            return rc;
+        return MHD_YES;
+    }
+    if (r->state == REQ_ANSWERED) {
+        *upload_size = 0;     /* discard what follows an early answer */
+        return MHD_YES;
+    }
+    if (r->state == REQ_WAITING)
+        return answer_acked(r);
+    if (*upload_size > 0) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (append_body(r, upload_data, n, &rc))
+            return rc;
+        return MHD_YES;
+    }
+    return process(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    tally_server_t *srv = cls;
+    req_t *r = *con_cls;
+    if (r == NULL)
+        return;
+    atomic_fetch_sub(&srv->body_bytes, r->cap);
+    free(r->body);
+    json_decref(r->rejected);
+    free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void parse_origins(tally_server_t *srv, const char *list)
+{
+    if (list == NULL)
+        return;
+    char *copy = strdup(list), *save = NULL;
+    if (copy == NULL)
+        abort();
+    for (char *t = strtok_r(copy, ", ", &save); t && srv->n_origins < MAX_ORIGINS; t = strtok_r(NULL, ", ", &save)) {
+        if (strcmp(t, "*") == 0)
+            srv->any_origin = 1;
+        else if ((srv->origins[srv->n_origins++] = strdup(t)) == NULL)
+            abort();
+    }
+    free(copy);
+}
+
+tally_server_t *tally_server_new(const tally_server_opts_t *o, char *errbuf, size_t errsize)
+{
+    if (sodium_init() < 0) {
+        snprintf(errbuf, errsize, "libsodium failed to initialise");
+        return NULL;
+    }
+    tally_server_t *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        abort();
+    srv->o = *o;
+    pthread_mutex_init(&srv->ws_lock, NULL);
+    parse_origins(srv, o->cors_origins);
+    if (o->admin_token)
+        tally_keys_hash_hex(o->admin_token, strlen(o->admin_token), srv->admin_hash);
+    for (int e = 0; e < EP_COUNT; e++)
+        for (size_t s = 0; s < N_STATUS; s++) {
+            char labels[128];
+            snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", endpoint_path[e], counted_status[s]);
+            srv->requests[e][s] = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_requests_total",
+                                                    "HTTP requests answered, by route and status", labels, NULL, 0);
+        }
+    static const char *const route_names[TALLY_ROUTE_COUNT] = {"product", "usage", "seats", "controlpanel"};
+    for (int rt = 0; rt < TALLY_ROUTE_COUNT; rt++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "route=\"%s\"", route_names[rt]);
+        srv->accepted[rt] = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_events_accepted_total",
+                                              "Events accepted, by route", labels, NULL, 0);
+    }
+    for (int k = 0; k < 5; k++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", reason_names[k]);
+        srv->rejected[k] = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_events_rejected_total",
+                                             "Events rejected, by reason", labels, NULL, 0);
+    }
+    srv->optout_dropped = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_optout_dropped_total",
+                                            "Product events of opted-out projects, dropped", "", NULL, 0);
+    srv->inflight_gauge = tally_metrics_get(o->metrics, TALLY_METRIC_GAUGE, "tally_gateway_requests_in_flight",
+                                            "Requests accepted and not yet answered", "", NULL, 0);
+
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)o->port);
+    if (inet_pton(AF_INET, o->bind, &sa.sin_addr) != 1) {
+        snprintf(errbuf, errsize, "--bind: not an IPv4 address: %.64s", o->bind);
+        goto err;
+    }
+    srv->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, (uint16_t)o->port, NULL, NULL, on_request, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)o->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->connection_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)o->per_client_connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->timeout_s,
+        /* Headers of one request must fit here: a header flood gets 431. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
+    if (srv->mhd == NULL) {
+        snprintf(errbuf, errsize, "cannot listen on %s:%d (in use, or not allowed)", o->bind, o->port);
+        goto err;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : o->port;
+    return srv;
+err:
+    tally_server_free(srv);
+    return NULL;
+}
+
+int tally_server_port(const tally_server_t *srv)
+{
+    return srv->port;
+}
+
+void tally_server_drain(tally_server_t *srv)
+{
+    atomic_store(&srv->draining, 1);
+    MHD_socket s = MHD_quiesce_daemon(srv->mhd);
+    if (s != MHD_INVALID_SOCKET)
+        close(s);
+}
+
+int tally_server_inflight(const tally_server_t *srv)
+{
+    return atomic_load(&((tally_server_t *)srv)->inflight);
+}
+
+void tally_server_free(tally_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    if (srv->mhd)
+        MHD_stop_daemon(srv->mhd);
+    for (thread_ws_t *ws = srv->workspaces, *next; ws; ws = next) {
+        next = ws->next;
+        tally_ingest_free(ws->ingest);
+        free(ws->inflated);
+        free(ws->items);
+        free(ws);
+    }
+    for (size_t i = 0; i < srv->n_origins; i++)
+        free(srv->origins[i]);
+    pthread_mutex_destroy(&srv->ws_lock);
+    free(srv);
+}
