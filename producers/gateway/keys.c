@@ -481,10 +481,12 @@ int tally_keys_refresh(tally_keys_t *keys, char *errbuf, size_t errsize)
 cleanup:
     if (rc != 0) {
         /* current changes only under refresh_lock, which we hold. */
-        size_t kept = keys->current ? keys->current->count : 0;
         atomic_fetch_add(&keys->refreshes_failed, 1);
-        tally_log_warn("gateway", "api keys: refresh failed, keeping the %zu key(s) loaded "
-                       "before: %s", kept, msg);
+        if (keys->current != NULL)
+            tally_log_warn("gateway", "api keys: refresh failed, keeping the %zu key(s) "
+                           "loaded before: %s", keys->current->count, msg);
+        else
+            tally_log_warn("gateway", "api keys: refresh failed, no keys loaded yet: %s", msg);
         snprintf(errbuf, errsize, "%s", msg);
     }
     pthread_mutex_unlock(&keys->refresh_lock);

@@ -149,8 +149,8 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     keys = s.keys_file ? tally_keys_new_file(s.keys_file) : tally_keys_new_postgres(s.keys_pg_url);
-    if (tally_keys_refresh(keys, err, sizeof err) != 0)
-        tally_log_warn("gateway", "API keys not loaded yet (usage routes answer 503 until they are): %s", err);
+    if (tally_keys_refresh(keys, err, sizeof err) != 0)   /* logged by keys.c */
+        tally_log_info("gateway", "usage and seat routes answer 503 until API keys are loaded");
     if (tally_keys_start_refresh(keys, s.keys_refresh_ms, err, sizeof err) != 0) {
         tally_log_error("gateway", "%s", err);
         goto cleanup;
