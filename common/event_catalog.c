@@ -13,6 +13,7 @@ typedef struct {
     unsigned sources;
     size_t nprops;
     char *props[CATALOG_MAX_PROPERTIES];
+    char *prop_purposes[CATALOG_MAX_PROPERTIES];
 } catalog_event_t;
 
 struct tally_event_catalog_t {
@@ -47,8 +48,10 @@ void tally_event_catalog_free(tally_event_catalog_t *cat)
     for (size_t i = 0; i < cat->count; i++) {
         free(cat->events[i].name);
         free(cat->events[i].purpose);
-        for (size_t p = 0; p < cat->events[i].nprops; p++)
+        for (size_t p = 0; p < cat->events[i].nprops; p++) {
             free(cat->events[i].props[p]);
+            free(cat->events[i].prop_purposes[p]);
+        }
     }
     free(cat->events);
     free(cat);
@@ -124,6 +127,7 @@ tally_event_catalog_t *tally_event_catalog_load(const char *path, char *errbuf, 
                          path, name, key);
                 goto err;
             }
+            ce->prop_purposes[ce->nprops] = xstrdup(json_string_value(why));
             ce->props[ce->nprops++] = xstrdup(key);
         }
     }
@@ -173,4 +177,19 @@ const char *tally_event_catalog_name(const tally_event_catalog_t *cat, int ev)
 const char *tally_event_catalog_purpose(const tally_event_catalog_t *cat, int ev)
 {
     return cat->events[ev].purpose;
+}
+
+size_t tally_event_catalog_property_count(const tally_event_catalog_t *cat, int ev)
+{
+    return cat->events[ev].nprops;
+}
+
+const char *tally_event_catalog_property_name(const tally_event_catalog_t *cat, int ev, size_t i)
+{
+    return cat->events[ev].props[i];
+}
+
+const char *tally_event_catalog_property_purpose(const tally_event_catalog_t *cat, int ev, size_t i)
+{
+    return cat->events[ev].prop_purposes[i];
 }

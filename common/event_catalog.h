@@ -37,4 +37,10 @@ size_t tally_event_catalog_count(const tally_event_catalog_t *cat);
 const char *tally_event_catalog_name(const tally_event_catalog_t *cat, int ev);
 const char *tally_event_catalog_purpose(const tally_event_catalog_t *cat, int ev);
 
+/* Properties of event index ev: count, and name and purpose of the i-th
+ * (borrowed from cat), in the catalog file's order. */
+size_t tally_event_catalog_property_count(const tally_event_catalog_t *cat, int ev);
+const char *tally_event_catalog_property_name(const tally_event_catalog_t *cat, int ev, size_t i);
+const char *tally_event_catalog_property_purpose(const tally_event_catalog_t *cat, int ev, size_t i);
+
 #endif

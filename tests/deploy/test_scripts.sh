@@ -55,4 +55,11 @@ out=$("$bin/tally-migrate" --pg-url="postgresql://postgres:hunter2@127.0.0.1:1/t
 [[ $out != *hunter2* ]] && pass "tally-migrate never prints the database password" || fail "password leaked: $out"
 expect 2 "log-level" "tally-migrate bad log level" -- "$bin/tally-migrate" --log-level=loud
 
+# docs/telemetry.md is generated from the catalogs and must be current.
+if "$bin/tally-telemetry-doc" --output="$tmp/telemetry.md" && diff -u docs/telemetry.md "$tmp/telemetry.md" >"$tmp/doc.diff"; then
+  pass "docs/telemetry.md is current"
+else
+  fail "docs/telemetry.md is stale: run cmake --build build --target telemetry-doc"; head -20 "$tmp/doc.diff"
+fi
+
 [[ $fails -eq 0 ]] || { echo "$fails script test(s) failed"; exit 1; }
