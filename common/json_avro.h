@@ -61,9 +61,11 @@
  *   occurred_at: not an RFC 3339 timestamp: no such date (month or day out of range)
  * Paths join field names with '.', show array items as [i] and the chosen
  * branch of a multi-branch union as .Branch. Names from the input (an
- * unknown key, a map key) appear only when they look like Avro names
- * ([A-Za-z_][A-Za-z0-9_]*, at most 64 bytes); otherwise the key is shown by
- * position as [#i] and an unknown field as "(name not shown)".
+ * unknown field, a map key, an unknown union branch key) appear only when
+ * they look like Avro names ([A-Za-z_][A-Za-z0-9_]*, at most 64 bytes);
+ * otherwise a map key is shown by position as [#i] and the others not at
+ * all. The flat form's "type" value is never shown. Error messages list
+ * what was allowed instead (enum symbols, union branches): schema text only.
  */
 #ifndef TALLY_JSON_AVRO_H
 #define TALLY_JSON_AVRO_H
@@ -130,8 +132,9 @@ int tally_json_avro_check_schema(const tally_json_avro_t *conv, avro_schema_t sc
 
 /* Fills out (borrowed; a generic value of the converter's schema, freshly
  * created or reset by the caller with avro_value_reset) from json
- * (borrowed). Returns 0, or a TALLY_JSON_AVRO_ERR_* code with errbuf saying
- * where and why; out is then partly filled and must be reset before reuse. */
+ * (borrowed; NULL is rejected as INVALID). Returns 0, or a
+ * TALLY_JSON_AVRO_ERR_* code with errbuf (may be NULL) saying where and
+ * why; out is then partly filled and must be reset before reuse. */
 int tally_json_avro_from_json(const tally_json_avro_t *conv, const json_t *json,
                               avro_value_t *out, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));

@@ -1,8 +1,9 @@
 /*
  * json_avro_plan.c: turns a schema's JSON into the node graph the json_avro
  * converter walks, resolving names the way the Avro specification does
- * (a dotted name is full; otherwise the enclosing namespace applies), and
- * compares that graph with avro-c's parsed schema.
+ * (a dotted name is full; otherwise the enclosing namespace applies),
+ * compares that graph with avro-c's parsed schema, and keeps the error
+ * path of a conversion.
  */
 #include "json_avro_plan.h"
 
@@ -642,4 +643,94 @@ int tally_json_avro_plan_check(const tally_json_avro_plan_t *plan, avro_schema_t
     rc = check_node(&c, plan->root, schema);
     free(c.seen);
     return rc;
+}
+
+/* ---- conversion context ---- */
+
+void tally_json_avro_ctx_init(tally_json_avro_ctx_t *cx, const tally_json_avro_t *conv,
+                              char *errbuf, size_t errsize)
+{
+    cx->conv = conv;
+    cx->errbuf = errbuf;
+    cx->errsize = errsize;
+    cx->in_default = false;
+    cx->plen = 0;
+    cx->path[0] = '\0';
+}
+
+int tally_json_avro_ctx_fail(tally_json_avro_ctx_t *cx, int code, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (cx->errbuf != NULL && cx->errsize > 0) {
+        if (cx->plen > 0)
+            snprintf(cx->errbuf, cx->errsize, "%s: %s", cx->path, msg);
+        else
+            snprintf(cx->errbuf, cx->errsize, "%s", msg);
+    }
+    return code;
+}
+
+int tally_json_avro_ctx_avro_failed(tally_json_avro_ctx_t *cx, const char *what)
+{
+    return tally_json_avro_ctx_fail(cx, TALLY_JSON_AVRO_ERR_INTERNAL, "avro-c %s failed: %s",
+                                    what, avro_strerror());
+}
+
+size_t tally_json_avro_ctx_push(tally_json_avro_ctx_t *cx, const char *sep, const char *s,
+                                size_t len)
+{
+    size_t mark = cx->plen, room = sizeof cx->path - 1 - mark, n;
+
+    if (mark > 0) {
+        n = strlen(sep) < room ? strlen(sep) : room;
+        memcpy(cx->path + cx->plen, sep, n);
+        cx->plen += n;
+        room -= n;
+    }
+    n = len < room ? len : room;
+    memcpy(cx->path + cx->plen, s, n);
+    cx->plen += n;
+    cx->path[cx->plen] = '\0';
+    return mark;
+}
+
+size_t tally_json_avro_ctx_push_field(tally_json_avro_ctx_t *cx, const char *name)
+{
+    return tally_json_avro_ctx_push(cx, ".", name, strlen(name));
+}
+
+size_t tally_json_avro_ctx_push_index(tally_json_avro_ctx_t *cx, bool key, size_t i)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, key ? "[#%zu]" : "[%zu]", i);
+
+    return tally_json_avro_ctx_push(cx, "", buf, (size_t)n);
+}
+
+void tally_json_avro_ctx_pop(tally_json_avro_ctx_t *cx, size_t mark)
+{
+    cx->plen = mark;
+    cx->path[mark] = '\0';
+}
+
+int tally_json_avro_ctx_check_value(tally_json_avro_ctx_t *cx, const avro_value_t *value)
+{
+    const tally_json_avro_node_t *root = cx->conv->plan.root;
+    avro_schema_t s;
+    const char *name;
+
+    if (avro_value_get_type(value) != AVRO_RECORD)
+        return tally_json_avro_ctx_fail(cx, TALLY_JSON_AVRO_ERR_INTERNAL, "value is not a record");
+    s = avro_value_get_schema(value);
+    name = avro_schema_name(s);
+    if (name == NULL || strcmp(name, root->short_name) != 0 ||
+        avro_schema_record_size(s) != root->n)
+        return tally_json_avro_ctx_fail(cx, TALLY_JSON_AVRO_ERR_INTERNAL,
+                                        "value is not a %s record", root->name);
+    return 0;
 }

@@ -1,10 +1,14 @@
 /*
- * json_avro_plan.h: the plan behind a json_avro converter (internal to
- * json_avro.c and json_avro_plan.c; other modules use json_avro.h).
+ * json_avro_plan.h: internals of the json_avro converter, shared by
+ * json_avro.c (JSON to Avro, the converter), json_avro_render.c (Avro to
+ * JSON) and json_avro_plan.c; other modules use json_avro.h only.
  *
  * A plan is a graph of nodes, one per type occurrence of the schema JSON;
  * a named type used twice (or recursively) is one node referenced twice.
  * Every node is owned by the plan's node list, never by its parent.
+ *
+ * A context carries one conversion's error path ("payload.MemberAdded.email")
+ * on the stack and writes errors as "<path>: <problem>".
  */
 #ifndef TALLY_JSON_AVRO_PLAN_H
 #define TALLY_JSON_AVRO_PLAN_H
@@ -14,6 +18,8 @@
 
 #include <avro.h>
 #include <jansson.h>
+
+#include "json_avro.h"
 
 typedef enum tally_json_avro_kind_t {
     TALLY_JA_NULL,
@@ -96,6 +102,54 @@ bool tally_json_avro_plan_showable(const char *name, size_t len);
  * same shape, or -1 with errbuf naming the first difference. */
 int tally_json_avro_plan_check(const tally_json_avro_plan_t *plan, avro_schema_t schema,
                                char *errbuf, size_t errsize)
+    __attribute__((warn_unused_result));
+
+/* The converter json_avro.h declares. */
+struct tally_json_avro_t {
+    tally_json_avro_plan_t plan;
+    tally_json_avro_options_t opts; /* every limit set (no 0) */
+};
+
+#define TALLY_JSON_AVRO_PATH_SIZE 256
+
+/* One conversion in either direction. */
+typedef struct tally_json_avro_ctx_t {
+    const tally_json_avro_t *conv; /* borrowed */
+    char *errbuf;                  /* borrowed, may be NULL */
+    size_t errsize;
+    bool in_default; /* reading a schema default: unions take their first branch */
+    size_t plen;     /* strlen(path) */
+    char path[TALLY_JSON_AVRO_PATH_SIZE];
+} tally_json_avro_ctx_t;
+
+void tally_json_avro_ctx_init(tally_json_avro_ctx_t *cx, const tally_json_avro_t *conv,
+                              char *errbuf, size_t errsize);
+
+/* Writes "<path>: <message>" (the message alone at the root) into the
+ * context's errbuf; returns code. */
+int tally_json_avro_ctx_fail(tally_json_avro_ctx_t *cx, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* avro-c refused an operation (a bug or a value of another schema, never
+ * bad input): records what and avro_strerror() at once; returns
+ * TALLY_JSON_AVRO_ERR_INTERNAL. */
+int tally_json_avro_ctx_avro_failed(tally_json_avro_ctx_t *cx, const char *what);
+
+/* Path segments. Each push returns the mark to pop back to; a path that
+ * does not fit is cut short, the conversion goes on. push appends sep
+ * (except at the start) and s[0..len); push_field ".name"; push_index
+ * "[i]", or "[#i]" (key true) for the i-th key of a map whose key must not
+ * be shown. */
+size_t tally_json_avro_ctx_push(tally_json_avro_ctx_t *cx, const char *sep, const char *s,
+                                size_t len);
+size_t tally_json_avro_ctx_push_field(tally_json_avro_ctx_t *cx, const char *name);
+size_t tally_json_avro_ctx_push_index(tally_json_avro_ctx_t *cx, bool key, size_t i);
+void tally_json_avro_ctx_pop(tally_json_avro_ctx_t *cx, size_t mark);
+
+/* The cheap per-call check that value (borrowed) is a record of the
+ * converter's schema: same name and field count (the full comparison is
+ * tally_json_avro_check_schema). 0 or TALLY_JSON_AVRO_ERR_INTERNAL. */
+int tally_json_avro_ctx_check_value(tally_json_avro_ctx_t *cx, const avro_value_t *value)
     __attribute__((warn_unused_result));
 
 #endif /* TALLY_JSON_AVRO_PLAN_H */

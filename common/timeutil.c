@@ -16,7 +16,8 @@ const char *tally_time_strerror(int code)
 {
     switch (code) {
     case 0: return "no error";
-    case TALLY_TIME_ERR_SYNTAX: return "not in the form YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)";
+    case TALLY_TIME_ERR_SYNTAX:
+        return "not in the form YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)";
     case TALLY_TIME_ERR_DATE: return "no such date (month or day out of range)";
     case TALLY_TIME_ERR_TIME: return "time of day out of range";
     case TALLY_TIME_ERR_ZONE: return "missing or malformed time zone offset (Z, +HH:MM or -HH:MM)";

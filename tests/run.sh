@@ -43,6 +43,9 @@ phase "setup"
 deploy/setup.sh
 
 failed=0
+# Suites run one at a time here, so tests that stop a service or kill the
+# database's connections may do so.
+export TALLY_TEST_DISRUPTIVE=1
 for mode in "${modes[@]}"; do
   if [[ $mode == sanitize ]]; then
     export TALLY_BUILD_DIR=$TALLY_ROOT/build-sanitize
