@@ -46,6 +46,7 @@ expect 1 "exists with 6 partitions" "a changed partition count is refused" -- \
 expect 0 "" "project topics are idempotent" -- \
   "$bin/tally-kafka-admin" --brokers="$TALLY_BROKERS" topics deploy/kafka/topics.conf
 
+deploy/local/postgres.sh migrate >/dev/null 2>&1
 expect 0 "0 migration(s) applied" "migrations are applied once" -- deploy/local/postgres.sh migrate
 expect 1 "/nonexistent" "tally-migrate names a missing folder" -- \
   "$bin/tally-migrate" --pg-url="$TALLY_PG_URL" --migrations=/nonexistent

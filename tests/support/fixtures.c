@@ -8,9 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int counter;
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static const char *env_or(const char *name, const char *fallback)
 {
@@ -117,17 +125,16 @@ size_t tally_test_topic_read(const char *topic, size_t want, int idle_ms, int ti
 
     size_t n = 0, cap = 64;
     tally_test_record_t *recs = calloc(cap, sizeof *recs);
-    int waited = 0, idle = 0;
-    while (waited < timeout_ms && (n < want || idle < idle_ms)) {
+    /* Wall-clock bounds: a poll returns at once when records are waiting. */
+    long long start = mono_ms(), last = start;
+    while (mono_ms() - start < timeout_ms && (n < want || mono_ms() - last < idle_ms)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        waited += 100;
         if (m == NULL || m->err) {
-            idle += 100;
             if (m)
                 rd_kafka_message_destroy(m);
             continue;
         }
-        idle = 0;
+        last = mono_ms();
         if (n == cap) {
             cap *= 2;
             recs = realloc(recs, cap * sizeof *recs);
