@@ -115,7 +115,8 @@ int tally_body_split(const char *body, size_t len, tally_media_t media, tally_bo
         return TALLY_BODY_ERR_MALFORMED;
     }
     if (media != TALLY_MEDIA_NDJSON) {
-        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+        /* DECODE_ANY: a bare string or number is JSON too, refused below by name. */
+        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
         if (root == NULL) {
             json_error_text(&je, errbuf, errsize);
             return TALLY_BODY_ERR_MALFORMED;
@@ -174,7 +175,7 @@ int tally_body_split(const char *body, size_t len, tally_media_t media, tally_bo
                 snprintf(errbuf, errsize, "batch larger than the maximum of %zu events", max_events);
                 return TALLY_BODY_ERR_TOO_LARGE;
             }
-            json_t *ev = json_loadb(p, (size_t)(le - p), JSON_REJECT_DUPLICATES, &je);
+            json_t *ev = json_loadb(p, (size_t)(le - p), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
             if (ev == NULL) {
                 char why[200];
                 json_error_text(&je, why, sizeof why);

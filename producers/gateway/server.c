@@ -53,7 +53,10 @@ struct tally_server_t {
 
 static const char *const reason_names[5] = {"schema", "catalog", "timestamp", "counter", "other"};
 
-typedef enum { REQ_READING, REQ_WAITING, REQ_ANSWERED } req_state_t;
+/* REQ_DISCARDING: the body was refused while it was being read; the answer
+ * waits until the client has sent it all (libmicrohttpd can only queue an
+ * answer before the first body byte or after the last). */
+typedef enum { REQ_READING, REQ_DISCARDING, REQ_WAITING, REQ_ANSWERED } req_state_t;
 
 typedef struct {
     tally_server_t *srv;
@@ -69,6 +72,12 @@ typedef struct {
     json_t *rejected;
     const char *origin;              /* allowed Origin to echo, borrowed from MHD */
     tally_pub_wait_t wait;
+    struct {                         /* the answer of a body refused half way */
+        int status, retry_after;
+        const char *error;
+        char detail[96];
+        int64_t until_ms;            /* monotonic: stop reading the rest then */
+    } refused;
 } req_t;
 
 /* Per MHD thread: the ingest, the inflate buffer and the item slots, so a
@@ -85,6 +94,13 @@ static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -126,8 +142,9 @@ static void add_cors(req_t *r, struct MHD_Response *resp)
         MHD_add_response_header(resp, "Vary", "Origin");
 }
 
-/* Queues body (taken) as the answer. */
-static enum MHD_Result answer(req_t *r, int status, json_t *body, int retry_after)
+/* Queues body (taken) as the answer, with extra headers (name, value,
+ * name, value, ..., NULL; may be NULL). */
+static enum MHD_Result answer_with(req_t *r, int status, json_t *body, const char *const *headers)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
@@ -136,23 +153,46 @@ static enum MHD_Result answer(req_t *r, int status, json_t *body, int retry_afte
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
-    if (retry_after > 0) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", retry_after);
-        MHD_add_response_header(resp, "Retry-After", v);
-    }
+    for (size_t i = 0; headers && headers[i]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
     if (r->ep == EP_PRODUCT)
         add_cors(r, resp);
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
-    count_request(r->srv, r->ep, status);
+    if (rc == MHD_YES)
+        count_request(r->srv, r->ep, status);
     r->state = REQ_ANSWERED;
     return rc;
+}
+
+static enum MHD_Result answer(req_t *r, int status, json_t *body, int retry_after)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%d", retry_after);
+    const char *const headers[] = {"Retry-After", v, NULL};
+    return answer_with(r, status, body, retry_after > 0 ? headers : NULL);
 }
 
 static enum MHD_Result answer_error(req_t *r, int status, const char *error, const char *detail, int retry_after)
 {
     return answer(r, status, json_pack("{s:s,s:s}", "error", error, "detail", detail), retry_after);
+}
+
+/* 405 with the Allow header RFC 9110 requires. */
+static enum MHD_Result answer_method(req_t *r, const char *allow)
+{
+    char detail[64];
+    snprintf(detail, sizeof detail, "use %s", allow);
+    const char *const headers[] = {"Allow", allow, NULL};
+    return answer_with(r, 405, json_pack("{s:s,s:s}", "error", "method not allowed", "detail", detail), headers);
+}
+
+/* An answer after which the connection is closed: the request's framing
+ * cannot be trusted, so neither can whatever follows it on the connection. */
+static enum MHD_Result answer_close(req_t *r, int status, const char *error, const char *detail)
+{
+    const char *const headers[] = {"Connection", "close", NULL};
+    return answer_with(r, status, json_pack("{s:s,s:s}", "error", error, "detail", detail), headers);
 }
 
 static enum MHD_Result answer_text(req_t *r, int status, const char *ctype, char *text, enum MHD_ResponseMemoryMode mode)
@@ -162,7 +202,8 @@ static enum MHD_Result answer_text(req_t *r, int status, const char *ctype, char
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
-    count_request(r->srv, r->ep, status);
+    if (rc == MHD_YES)
+        count_request(r->srv, r->ep, status);
     r->state = REQ_ANSWERED;
     return rc;
 }
@@ -243,9 +284,44 @@ static enum MHD_Result answer_preflight(req_t *r)
     }
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
-    count_request(r->srv, r->ep, status);
+    if (rc == MHD_YES)
+        count_request(r->srv, r->ep, status);
     r->state = REQ_ANSWERED;
     return rc;
+}
+
+typedef struct {
+    int content_length, transfer_encoding, chunked;
+} framing_t;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    framing_t *f = cls;
+    (void)kind;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        f->content_length++;
+    } else if (key && strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encoding++;
+        f->chunked = value && strcasecmp(value, "chunked") == 0;
+    }
+    return MHD_YES;
+}
+
+/* Where the body ends must be unambiguous (RFC 9112 section 6.3): a proxy
+ * in front that reads the framing one way while the gateway reads it
+ * another lets a client smuggle a request. libmicrohttpd 0.9.75 takes any
+ * of these, so refuse them here. Returns NULL or what is wrong. */
+static const char *bad_framing(struct MHD_Connection *c)
+{
+    framing_t f = {0, 0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length > 1)
+        return "more than one Content-Length";
+    if (f.content_length && f.transfer_encoding)
+        return "both Content-Length and Transfer-Encoding";
+    if (f.transfer_encoding > 1 || (f.transfer_encoding && !f.chunked))
+        return "Transfer-Encoding: only a single chunked coding is supported";
+    return NULL;
 }
 
 /* Checks made from the headers alone, before any body byte is read.
@@ -342,15 +418,27 @@ static int check_headers(req_t *r, enum MHD_Result *rc)
     return 0;
 }
 
-/* Appends an upload chunk; 0, or 1 when an answer was queued. */
-static int append_body(req_t *r, const char *data, size_t n, enum MHD_Result *rc)
+/* Refuses the body being read: the answer goes out once the client has
+ * sent the rest, which is read and dropped for at most --timeout. */
+static void refuse_body(req_t *r, int status, const char *error, const char *detail, int retry_after)
+{
+    r->refused.status = status;
+    r->refused.error = error;
+    snprintf(r->refused.detail, sizeof r->refused.detail, "%s", detail);
+    r->refused.retry_after = retry_after;
+    r->refused.until_ms = mono_ms() + (int64_t)r->srv->o.timeout_s * 1000;
+    r->state = REQ_DISCARDING;
+}
+
+/* Appends an upload chunk, or refuses the body (r->state says which). */
+static void append_body(req_t *r, const char *data, size_t n)
 {
     tally_server_t *srv = r->srv;
     if (r->len + n > srv->o.max_body) {
         char why[96];
         snprintf(why, sizeof why, "the body is larger than %zu bytes", srv->o.max_body);
-        *rc = answer_error(r, 413, "body too large", why, 0);
-        return 1;
+        refuse_body(r, 413, "body too large", why, 0);
+        return;
     }
     if (r->len + n > r->cap) {
         size_t cap = r->cap ? r->cap : 4096;
@@ -361,8 +449,8 @@ static int append_body(req_t *r, const char *data, size_t n, enum MHD_Result *rc
         size_t grow = cap - r->cap;
         if (atomic_fetch_add(&srv->body_bytes, grow) + grow > srv->o.memory_budget) {
             atomic_fetch_sub(&srv->body_bytes, grow);
-            *rc = answer_error(r, 503, "overloaded", "too many large requests in flight; retry later", 1);
-            return 1;
+            refuse_body(r, 503, "overloaded", "too many large requests in flight; retry later", 1);
+            return;
         }
         char *b = realloc(r->body, cap);
         if (b == NULL)
@@ -372,7 +460,6 @@ static int append_body(req_t *r, const char *data, size_t n, enum MHD_Result *rc
     }
     memcpy(r->body + r->len, data, n);
     r->len += n;
-    return 0;
 }
 
 static void on_acked(void *arg)
@@ -513,15 +600,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         atomic_fetch_add(&srv->inflight, 1);
         if (r->ep == EP_PRODUCT)
             r->origin = allowed_origin(srv, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
+        const char *framing = bad_framing(c);
+        if (framing)
+            return answer_close(r, 400, "malformed request", framing);
         if (r->ep == EP_OTHER)
             return answer_error(r, 404, "not found", "no such route", 0);
         int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
         if (r->ep >= EP_HEALTHZ)
-            return is_get ? answer_get(r) : answer_error(r, 405, "method not allowed", "use GET", 0);
+            return is_get ? answer_get(r) : answer_method(r, "GET, HEAD");
         if (r->ep == EP_PRODUCT && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
             return answer_preflight(r);
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-            return answer_error(r, 405, "method not allowed", "use POST", 0);
+            return answer_method(r, r->ep == EP_PRODUCT ? "POST, OPTIONS" : "POST");
         if (r->ep == EP_CONTROLPANEL && srv->o.admin_token == NULL)
             return answer_error(r, 404, "not found", "the Control Panel route is not enabled", 0);
         if (check_headers(r, &rc))
@@ -534,11 +624,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->state == REQ_WAITING)
         return answer_acked(r);
+    if (r->state == REQ_DISCARDING) {
+        if (*upload_size == 0)
+            return answer_error(r, r->refused.status, r->refused.error, r->refused.detail, r->refused.retry_after);
+        *upload_size = 0;
+        /* A client still sending past the deadline is cut off unanswered. */
+        return mono_ms() < r->refused.until_ms ? MHD_YES : MHD_NO;
+    }
     if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (append_body(r, upload_data, n, &rc))
-            return rc;
+        append_body(r, upload_data, n);
         return MHD_YES;
     }
     return process(r);
@@ -631,6 +727,8 @@ tally_server_t *tally_server_new(const tally_server_opts_t *o, char *errbuf, siz
         /* Headers of one request must fit here: a header flood gets 431. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        /* RFC 9112: an HTTP/1.1 request without Host is a 400. */
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_END);
     if (srv->mhd == NULL) {
