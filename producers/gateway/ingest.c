@@ -166,8 +166,9 @@ int tally_ingest_event(tally_ingest_t *in, tally_route_t route, json_t *event, i
     *reason = "schema";
 
     if (route == TALLY_ROUTE_PRODUCT && rules->optout) {
-        const char *project = json_string_value(json_object_get(event, "project_id"));
-        if (project && tally_optout_contains(rules->optout, project))
+        const json_t *project = json_object_get(event, "project_id");
+        if (json_is_string(project) &&
+            tally_optout_contains_n(rules->optout, json_string_value(project), json_string_length(project)))
             return TALLY_INGEST_DROPPED;
     }
     /* Server-set fields: received_at always, event_id when the client sent none. */

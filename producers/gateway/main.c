@@ -86,7 +86,7 @@ int main(int argc, char **argv)
         TALLY_CONFIG_INT("rate", &s.rate, "20", 1, 1000000, "product requests per second per client address"),
         TALLY_CONFIG_INT("burst", &s.burst, "100", 1, 1000000, "product requests a client may send at once"),
         TALLY_CONFIG_BOOL("trust-forwarded-for", &s.trust_forwarded_for, "false",
-                          "rate-limit by X-Forwarded-For (only behind a proxy that sets it)"),
+                          "rate-limit by the last X-Forwarded-For address (only behind a proxy that appends it)"),
         TALLY_CONFIG_DURATION("max-event-age", &s.max_age_ms, "720h", 60000, (int64_t)87600 * 3600000,
                               "oldest event time accepted"),
         TALLY_CONFIG_DURATION("max-clock-skew", &s.max_skew_ms, "24h", 1000, (int64_t)720 * 3600000,

@@ -396,10 +396,13 @@ static int check_headers(req_t *r, enum MHD_Result *rc)
         const char *xff = srv->o.trust_forwarded_for
                               ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For") : NULL;
         if (xff) {
-            char first[64];
-            size_t n = strcspn(xff, ",");
-            snprintf(first, sizeof first, "%.*s", (int)(n < sizeof first - 1 ? n : sizeof first - 1), xff);
-            allowed = tally_ratelimit_allow_str(srv->o.ratelimit, first, tally_ratelimit_now_ms(), &retry);
+            /* The rightmost entry is the one our trusted proxy appended; the
+             * ones before it are whatever the client chose to send. */
+            char last[64];
+            const char *comma = strrchr(xff, ',');
+            const char *from = comma ? comma + 1 : xff;
+            snprintf(last, sizeof last, "%s", from);
+            allowed = tally_ratelimit_allow_str(srv->o.ratelimit, last, tally_ratelimit_now_ms(), &retry);
         } else {
             const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
             allowed = tally_ratelimit_allow(srv->o.ratelimit, ci ? ci->client_addr : NULL,
