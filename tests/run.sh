@@ -75,12 +75,18 @@ for mode in "${modes[@]}"; do
 
   phase "suites ($mode)"
   ctest_log=$TALLY_BUILD_DIR/ctest.log
+  # Verbose into the log (every suite's output, for the sanitizer check
+  # below); the console gets the progress lines and what failed.
   set +e
-  ctest --test-dir "$TALLY_BUILD_DIR" --output-on-failure --timeout 900 "${filter[@]}" 2>&1 | tee "$ctest_log" |
-    grep -v '\[rdkafka\]'
-  ctest_rc=${PIPESTATUS[0]}
+  ctest --test-dir "$TALLY_BUILD_DIR" -V --timeout 900 "${filter[@]}" >"$ctest_log" 2>&1
+  ctest_rc=$?
   set -e
-  [[ $ctest_rc -eq 0 ]] || failed=1
+  grep -E '^ *[0-9]+/[0-9]+ Test +#|tests passed|tests failed|^[[:space:]]+[0-9]+ - ' "$ctest_log" || true
+  if [[ $ctest_rc -ne 0 ]]; then
+    failed=1
+    grep -E -A3 '\[FAIL\]|Assertion Failed|Warning! The test' "$ctest_log" | grep -v '\[rdkafka\]' | head -80 || true
+    echo "run.sh: full output in $ctest_log" >&2
+  fi
   # Criterion counts a test as passed even when LeakSanitizer or UBSan
   # reported in its worker: any sanitizer report fails the run.
   if grep -nE 'ERROR: (Leak|Address)Sanitizer|runtime error:' "$ctest_log"; then
