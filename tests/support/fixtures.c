@@ -141,7 +141,8 @@ size_t tally_test_topic_read(const char *topic, size_t want, int idle_ms, int ti
         }
         tally_test_record_t *r = &recs[n++];
         r->value = malloc(m->len + 1);
-        memcpy(r->value, m->payload, m->len);
+        if (m->len)
+            memcpy(r->value, m->payload, m->len);
         r->value[m->len] = '\0';
         r->len = m->len;
         r->key = malloc(m->key_len + 1);

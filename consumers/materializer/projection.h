@@ -1,0 +1,42 @@
+/*
+ * projection.h: the Control Panel projection. A ControlPanelEvent becomes
+ * one statement on tenants, environments, members, api_keys or
+ * license_terms, written so that applying an event twice, or an older event
+ * after a newer one, changes nothing:
+ *
+ *   TenantRegistered    upsert; the latest registration (by occurred_at) wins
+ *   EnvironmentCreated  upsert unless the row is newer or was deleted later
+ *   EnvironmentDeleted  deleted_at set once, not before creation
+ *   MemberAdded/Removed as environments
+ *   LicenseTermsSet     upsert per (tenant, valid_from); the latest set_at wins
+ *   ApiKeyIssued        insert once (key id and hash are unique)
+ *   ApiKeyRevoked       revoked_at set once
+ *
+ * Values PostgreSQL would refuse (a hash that is not lower-case hex SHA-256,
+ * a negative maximum, a period ending before it starts, text that is not
+ * UTF-8) are refused here first, so a bad event goes to the dead-letter
+ * topic and never blocks its partition.
+ */
+#ifndef TALLY_PROJECTION_H
+#define TALLY_PROJECTION_H
+
+#include <stddef.h>
+
+#include <avro.h>
+
+#include "batch.h"
+
+/* Turns a decoded ControlPanelEvent (borrowed; the latest reader schema)
+ * into a Control Panel event of the batch. Returns 0, or -1 with the reason
+ * in errbuf and the batch unchanged. */
+int tally_projection_add(tally_batch_t *b, avro_value_t *event, char *errbuf, size_t errsize)
+    __attribute__((warn_unused_result));
+
+/* The statement of kind, with "@." standing for the schema's qualifier
+ * (static text), and its parameter count. */
+const char *tally_projection_sql(tally_cp_kind_t kind, int *nparams);
+
+/* "TenantRegistered", ...: the record name of kind (static). */
+const char *tally_projection_kind_name(tally_cp_kind_t kind);
+
+#endif

@@ -1,0 +1,86 @@
+#include "seen.h"
+
+#include "textbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t hash;
+    size_t off, len;   /* key in the arena */
+} seen_entry_t;
+
+struct tally_seen_t {
+    size_t max, n, cap;    /* cap: slots, a power of two, > 2 * max */
+    seen_entry_t *slots;   /* len == 0 && off == 0 && hash == 0: free */
+    unsigned char *used;
+    tally_textbuf_t arena;
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (p == NULL) {
+        fprintf(stderr, "tally-materializer: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+tally_seen_t *tally_seen_new(size_t max_entries)
+{
+    tally_seen_t *s = xcalloc(1, sizeof *s);
+    s->max = max_entries ? max_entries : 1;
+    s->cap = 16;
+    while (s->cap < 2 * s->max + 2)
+        s->cap *= 2;
+    s->slots = xcalloc(s->cap, sizeof *s->slots);
+    s->used = xcalloc(s->cap, 1);
+    return s;
+}
+
+void tally_seen_free(tally_seen_t *s)
+{
+    if (s == NULL)
+        return;
+    free(s->slots);
+    free(s->used);
+    tally_textbuf_free(&s->arena);
+    free(s);
+}
+
+int tally_seen_contains(const tally_seen_t *s, const void *key, size_t len, uint64_t hash)
+{
+    if (s == NULL)
+        return 0;
+    for (size_t j = (size_t)hash & (s->cap - 1); s->used[j]; j = (j + 1) & (s->cap - 1)) {
+        const seen_entry_t *e = &s->slots[j];
+        if (e->hash == hash && e->len == len && memcmp(s->arena.data + e->off, key, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void tally_seen_add(tally_seen_t *s, const void *key, size_t len, uint64_t hash)
+{
+    if (tally_seen_contains(s, key, len, hash))
+        return;
+    if (s->n == s->max) {
+        memset(s->used, 0, s->cap);
+        tally_textbuf_reset(&s->arena);
+        s->n = 0;
+    }
+    size_t j = (size_t)hash & (s->cap - 1);
+    while (s->used[j])
+        j = (j + 1) & (s->cap - 1);
+    s->slots[j] = (seen_entry_t){hash, s->arena.len, len};
+    s->used[j] = 1;
+    tally_textbuf_append(&s->arena, key, len);
+    s->n++;
+}
+
+size_t tally_seen_count(const tally_seen_t *s)
+{
+    return s->n;
+}

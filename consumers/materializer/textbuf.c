@@ -1,0 +1,216 @@
+#include "textbuf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tally_textbuf_free(tally_textbuf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void tally_textbuf_reserve(tally_textbuf_t *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (p == NULL) {
+        fprintf(stderr, "tally-materializer: out of memory (%zu bytes)\n", cap);
+        abort();
+    }
+    b->data = p;
+    b->cap = cap;
+}
+
+void tally_textbuf_truncate(tally_textbuf_t *b, size_t len)
+{
+    if (b->data == NULL || len > b->len)
+        return;
+    b->len = len;
+    b->data[len] = '\0';
+}
+
+void tally_textbuf_append(tally_textbuf_t *b, const void *s, size_t n)
+{
+    tally_textbuf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void tally_textbuf_puts(tally_textbuf_t *b, const char *s)
+{
+    tally_textbuf_append(b, s, strlen(s));
+}
+
+void tally_textbuf_putc(tally_textbuf_t *b, char c)
+{
+    tally_textbuf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+void tally_textbuf_printf(tally_textbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    tally_textbuf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void tally_textbuf_put_i64(tally_textbuf_t *b, int64_t v)
+{
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    /* Negate in unsigned arithmetic so INT64_MIN does not overflow. */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    tally_textbuf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void tally_textbuf_copy_field(tally_textbuf_t *b, const char *s, size_t n)
+{
+    /* Worst case every byte doubles. */
+    tally_textbuf_reserve(b, 2 * n);
+    char *out = b->data + b->len;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        switch (c) {
+        case '\\': *out++ = '\\'; *out++ = '\\'; break;
+        case '\t': *out++ = '\\'; *out++ = 't'; break;
+        case '\n': *out++ = '\\'; *out++ = 'n'; break;
+        case '\r': *out++ = '\\'; *out++ = 'r'; break;
+        default: *out++ = c;
+        }
+    }
+    b->len = (size_t)(out - b->data);
+    b->data[b->len] = '\0';
+}
+
+void tally_textbuf_copy_json_string(tally_textbuf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* Worst case: a control byte becomes \\u00XX (7 bytes). */
+    tally_textbuf_reserve(b, 7 * n + 2);
+    char *out = b->data + b->len;
+    *out++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"') {
+            *out++ = '\\'; *out++ = '\\'; *out++ = '"';            /* JSON \" , COPY-escaped */
+        } else if (c == '\\') {
+            *out++ = '\\'; *out++ = '\\'; *out++ = '\\'; *out++ = '\\';   /* JSON \\ */
+        } else if (c < 0x20) {
+            *out++ = '\\'; *out++ = '\\'; *out++ = 'u'; *out++ = '0'; *out++ = '0';
+            *out++ = hex[c >> 4];
+            *out++ = hex[c & 15];
+        } else {
+            *out++ = (char)c;
+        }
+    }
+    *out++ = '"';
+    b->len = (size_t)(out - b->data);
+    b->data[b->len] = '\0';
+}
+
+void tally_textbuf_array_element(tally_textbuf_t *b, const char *s, size_t n)
+{
+    tally_textbuf_reserve(b, 2 * n + 2);
+    char *out = b->data + b->len;
+    *out++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            *out++ = '\\';
+        *out++ = s[i];
+    }
+    *out++ = '"';
+    b->len = (size_t)(out - b->data);
+    b->data[b->len] = '\0';
+}
+
+bool tally_text_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned char c = *p;
+        if (c >= 0x01 && c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t need;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            cp = c & 0x07;
+        } else {
+            return false;   /* NUL, stray continuation byte, overlong lead, > U+10FFFF lead */
+        }
+        if ((size_t)(end - p) <= need)
+            return false;
+        for (size_t i = 1; i <= need; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += need + 1;
+    }
+    return true;
+}
+
+static bool is_hex(char c, bool lower_only)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (!lower_only && c >= 'A' && c <= 'F');
+}
+
+bool tally_text_is_uuid(const char *s, size_t n)
+{
+    if (n != 36)
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+        } else if (!is_hex(s[i], false)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool tally_text_is_sha256_hex(const char *s, size_t n)
+{
+    if (n != 64)
+        return false;
+    for (size_t i = 0; i < 64; i++)
+        if (!is_hex(s[i], true))
+            return false;
+    return true;
+}
