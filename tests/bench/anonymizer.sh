@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Benchmark of tally-anonymizer (issue #4): prints figures, asserts nothing.
+#
+# Starts (or reuses) the local Kafka broker, builds what it needs, creates
+# fresh topics of its own and fills two raw topics with BENCH_RECORDS raw
+# records (bench_anonymizer produce: 70% product events, a fifth of them
+# with an error full of things to scrub, 15% usage reports, 15% seat
+# events), then, in the same run and on the same raw records:
+#   copy        bench_anonymizer copy: the plain consume-and-produce copy,
+#               same consumer settings, idempotent producer, no transaction,
+#               no decoding (the physical limit on this broker)
+#   anonymizer  tally-anonymizer with its defaults (transactions of up to
+#               10,000 records or 200 ms), decoding, pseudonymizing,
+#               scrubbing, filtering and encoding every record
+# Each reads the raw topics from the start in a fresh consumer group;
+# bench_anonymizer wait times the group's committed offsets from the first
+# commit to the end offsets, so process start and group join are left out
+# the same way for both. Prints records/s of each, the ratio
+# anonymizer / copy (target >= 0.5), and the CPU seconds each used.
+#
+# Usage: tests/bench/anonymizer.sh        (environment, with defaults:)
+#   BENCH_RECORDS=400000    raw records
+#   BENCH_PARTITIONS=6      partitions of each bench topic (as tally.*.raw)
+#   BENCH_ANON_ARGS=        extra tally-anonymizer arguments
+#   BENCH_KEEP_TOPICS=0     1: leave the bench topics on the broker
+# and deploy/local/env.sh's TALLY_BROKERS, TALLY_BUILD_DIR, ...
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/../../deploy/local/env.sh"
+
+records=${BENCH_RECORDS:-400000}
+partitions=${BENCH_PARTITIONS:-6}
+anon_bin=$TALLY_BUILD_DIR/bin/tally-anonymizer
+bench_bin=$TALLY_BUILD_DIR/tests/bench_anonymizer
+hz=$(getconf CLK_TCK)
+
+work=$(mktemp -d /tmp/tally-bench-anon.XXXXXX)
+kafka_started=0 pids=() topics=()
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+  if ((${#topics[@]} > 0)) && [[ ${BENCH_KEEP_TOPICS:-0} != 1 ]]; then
+    "$bench_bin" --brokers="$TALLY_BROKERS" delete "${topics[@]}" ||
+      tally_log "bench: could not delete the topics ${topics[*]}"
+  fi
+  ((kafka_started)) && { "$TALLY_ROOT/deploy/local/kafka.sh" stop || true; }
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# CPU seconds (user + system) a running process used so far.
+cpu_s() { awk -v hz="$hz" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+
+# Stops a process started in the background: SIGTERM, wait.
+stop() {
+  kill -TERM "$1"
+  wait "$1" || tally_log "bench: process $1 exited with status $?"
+}
+
+tally_build tally-anonymizer bench_anonymizer tally-kafka-admin
+if ! "$TALLY_ROOT/deploy/local/kafka.sh" status >/dev/null 2>&1; then
+  "$TALLY_ROOT/deploy/local/kafka.sh" start
+  kafka_started=1
+fi
+
+run=bench-anon-$$-$(date +%s)
+raw_product=$run.product.raw raw_usage=$run.usage.raw
+copy_out=$run.copy anon_product=$run.product anon_usage=$run.usage anon_dlq=$run.dlq
+topics=("$raw_product" "$raw_usage" "$copy_out" "$anon_product" "$anon_usage" "$anon_dlq")
+"$bench_bin" --brokers="$TALLY_BROKERS" --partitions="$partitions" create "${topics[@]}"
+printf '1 %s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$work/keys"
+chmod 600 "$work/keys"
+
+tally_log "bench: producing $records raw records"
+"$bench_bin" --brokers="$TALLY_BROKERS" --schemas="$TALLY_ROOT/schemas" --product-topic="$raw_product" \
+  --usage-topic="$raw_usage" --records="$records" produce
+
+# copy
+"$bench_bin" --brokers="$TALLY_BROKERS" --from="$raw_product,$raw_usage" --to="$copy_out" \
+  --group="$run-copy" copy 2>"$work/copy.log" &
+copy_pid=$!
+pids+=("$copy_pid")
+copy_rate=$("$bench_bin" --brokers="$TALLY_BROKERS" --group="$run-copy" --topics="$raw_product,$raw_usage" wait)
+copy_cpu=$(cpu_s "$copy_pid")
+stop "$copy_pid"
+
+# anonymizer
+# shellcheck disable=SC2086
+"$anon_bin" --brokers="$TALLY_BROKERS" --group="$run-anon" --instance-id="$run" --key-file="$work/keys" \
+  --schemas="$TALLY_ROOT/schemas" --catalog="$TALLY_ROOT/schemas/product-events.json" \
+  --product-raw-topic="$raw_product" --usage-raw-topic="$raw_usage" --product-topic="$anon_product" \
+  --usage-topic="$anon_usage" --dlq-topic="$anon_dlq" --admin-port=0 --log-level=warn \
+  ${BENCH_ANON_ARGS:-} 2>"$work/anon.log" &
+anon_pid=$!
+pids+=("$anon_pid")
+anon_rate=$("$bench_bin" --brokers="$TALLY_BROKERS" --group="$run-anon" --topics="$raw_product,$raw_usage" wait)
+anon_cpu=$(cpu_s "$anon_pid")
+stop "$anon_pid"
+
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+c=$(field rate "$copy_rate") a=$(field rate "$anon_rate")
+echo
+echo "tally-anonymizer benchmark: $records raw records, $partitions partitions, $(nproc) CPUs (broker included)"
+printf '  %-11s %10s records/s  (%s records in %s s, %s CPU s)\n' copy "$c" "$(field records "$copy_rate")" \
+  "$(field seconds "$copy_rate")" "$copy_cpu"
+printf '  %-11s %10s records/s  (%s records in %s s, %s CPU s)\n' anonymizer "$a" "$(field records "$anon_rate")" \
+  "$(field seconds "$anon_rate")" "$anon_cpu"
+awk -v a="$a" -v c="$c" 'BEGIN { printf "  ratio anonymizer / copy: %.2f (target >= 0.50)\n", a / c }'
