@@ -41,7 +41,18 @@ const char *tally_test_pg_url(const char *db)
 
 void tally_test_unique_name(const char *prefix, char *out, size_t size)
 {
-    snprintf(out, size, "%s_%d_%d", prefix, (int)getpid(), ++counter);
+    /* pids come round while earlier runs' topics still hold records: add
+     * a random part drawn once per process. */
+    static unsigned run_id;
+    if (run_id == 0) {
+        FILE *f = fopen("/dev/urandom", "rb");
+        if (f == NULL || fread(&run_id, sizeof run_id, 1, f) != 1)
+            run_id = (unsigned)time(NULL);
+        if (f)
+            fclose(f);
+        run_id = run_id % 1000000u + 1;
+    }
+    snprintf(out, size, "%s_%d_%u_%d", prefix, (int)getpid(), run_id, ++counter);
 }
 
 PGconn *tally_test_db_create(const char *prefix, char *name, size_t namesize)

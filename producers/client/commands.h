@@ -1,0 +1,28 @@
+#ifndef TALLY_CLIENT_COMMANDS_H
+#define TALLY_CLIENT_COMMANDS_H
+
+/* The `tally` commands. Each takes the arguments after its name
+ * (borrowed) and returns the process's exit status (TALLY_EXIT_*),
+ * having printed what the user needs to know. */
+
+#include "app.h"
+
+#include <stddef.h>
+
+/* send KIND [JSON...]: events from the arguments, or stdin when there are
+ * none or for an argument "-". */
+int tally_cmd_send(tally_app_t *app, size_t argc, const char *const argv[]);
+
+/* flush: the spool, now. */
+int tally_cmd_flush(tally_app_t *app, size_t argc, const char *const argv[]);
+
+/* spool: what the spool holds and when the next retry is due. */
+int tally_cmd_spool(tally_app_t *app, size_t argc, const char *const argv[]);
+
+/* telemetry status|enable|disable. */
+int tally_cmd_telemetry(tally_app_t *app, size_t argc, const char *const argv[]);
+
+/* report-usage: the usage reporter (cmd_report.c). */
+int tally_cmd_report_usage(tally_app_t *app, size_t argc, const char *const argv[]);
+
+#endif
