@@ -1,13 +1,20 @@
 /*
- * json_avro.h: strict conversion between JSON events (jansson) and avro-c
- * generic values, in both directions, driven by the schema's JSON.
+ * json_avro.h: strict conversion between JSON events and avro-c generic
+ * values, in both directions, driven by the schema's JSON.
  *
  * A converter is built once per schema from the parsed .avsc (not from
  * avro-c's schema, which drops logical types and defaults) into a small plan,
  * so converting an event walks the plan, never the schema text. A converter
- * is read-only once built: threads may share it. Converting JSON into a
- * value allocates nothing itself; avro-c allocates when strings are set,
- * when a union changes branch and for map and array items.
+ * is read-only once built: threads may share it.
+ *
+ * JSON to Avro reads JSON text (tally_json_avro_from_text) with the strict
+ * reader of json_reader.h, straight into the value: no tree is built and
+ * the conversion allocates nothing itself (strings are decoded into one
+ * scratch buffer per thread, allocated once); avro-c allocates when
+ * strings are set, when a union changes branch and for map and array
+ * items. tally_json_avro_from_json serves jansson trees by writing them
+ * out as text first. The reverse direction (tally_json_avro_to_json) builds
+ * a jansson tree and is not meant for hot paths.
  *
  * The JSON form of a value, field names being the Avro field names:
  *
@@ -19,7 +26,7 @@
  *   int                  integer in [-2^31, 2^31-1] (not 1.0, not "1", not true)
  *     logicalType date   "YYYY-MM-DD" or an integer day number (days since
  *                        1970-01-01); years 1970-9999; written as "YYYY-MM-DD"
- *   long                 integer (jansson's range: 64 bits)
+ *   long                 integer (64 bits)
  *     timestamp-millis   RFC 3339 date-time (see timeutil.h: zone required,
  *                        up to 9 fraction digits, truncated to milliseconds)
  *                        or integer epoch milliseconds; 1970-01-01T00:00:00Z
@@ -46,12 +53,16 @@
  *                        (the full name where two branches share one).
  *   bytes, fixed         not supported: the converter refuses the schema
  *
- * Records: every key must be a field of the record ("unknown field"); a
- * field missing from the object takes the default the schema declares for
- * it (as Avro's defaults are read: a union's default is a bare value of its
- * first branch), and a field with no default is required. So ["null", T]
- * fields are optional only because the schemas give them "default": null.
- * Defaults are checked against their types when the converter is built.
+ * Records: every key must be a field of the record ("unknown field") and
+ * appear once ("duplicate field"); a field missing from the object takes
+ * the default the schema declares for it (as Avro's defaults are read: a
+ * union's default is a bare value of its first branch), and a field with
+ * no default is required. So ["null", T] fields are optional only because
+ * the schemas give them "default": null. Defaults are checked against
+ * their types when the converter is built. A map key may appear once
+ * ("duplicate map key"). Objects are read in one pass, in text order: when
+ * an object has several problems, the first in the text is reported (a
+ * missing field after all others).
  *
  * Errors name the path and the kind of problem and never the offending
  * value (it may be personal data or a secret), e.g.
@@ -70,6 +81,7 @@
 #ifndef TALLY_JSON_AVRO_H
 #define TALLY_JSON_AVRO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <avro.h>
@@ -86,8 +98,34 @@
 enum {
     TALLY_JSON_AVRO_ERR_INVALID = -1,  /* the input does not fit the schema (HTTP 422) */
     TALLY_JSON_AVRO_ERR_INTERNAL = -2, /* avro-c failed, or the value is not of the
-                                          converter's schema: a bug, not bad input */
+                                          converter's schema, or a server-set value
+                                          does not fit: a bug, not bad input */
+    TALLY_JSON_AVRO_ERR_SYNTAX = -3,   /* the text is not JSON (json_reader.h; HTTP 400):
+                                          reported whenever it is so, even when the
+                                          part read first did not fit the schema */
 };
+
+/* Most server-set fields one conversion takes, and the longest JSON text
+ * a fill's make may write. */
+#define TALLY_JSON_AVRO_MAX_FILL 8
+#define TALLY_JSON_AVRO_FILL_TEXT 128
+
+/* A field of the root record whose value the caller supplies, such as the
+ * time a gateway received an event: its value as the JSON text the sender
+ * would have written (e.g. "1732600000000" or "\"2f1c...\""), converted
+ * and checked like the sender's own. */
+typedef struct tally_json_avro_fill_t {
+    const char *field; /* a field of the root record (borrowed) */
+    const char *json;  /* its value as JSON text, NUL-terminated (borrowed), or NULL: */
+    /* make writes the JSON text into buf (size bytes, TALLY_JSON_AVRO_FILL_TEXT,
+     * NUL-terminated), called only when the value is used: a random id costs
+     * nothing when the sender gave one. */
+    void (*make)(void *arg, char *buf, size_t size);
+    void *arg;
+    bool always;       /* true: it replaces any value the text has for the field (which
+                          is then read as JSON and ignored); false: it is used only
+                          when the text has none, instead of the schema's default */
+} tally_json_avro_fill_t;
 
 typedef struct tally_json_avro_options_t {
     size_t max_string_bytes;  /* longest string, in bytes */
@@ -130,11 +168,27 @@ int tally_json_avro_check_schema(const tally_json_avro_t *conv, avro_schema_t sc
                                  char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
 
-/* Fills out (borrowed; a generic value of the converter's schema, freshly
- * created or reset by the caller with avro_value_reset) from json
- * (borrowed; NULL is rejected as INVALID). Returns 0, or a
+/* Fills out (borrowed; a generic value of the converter's schema) from the JSON text
+ * text[0..len) (borrowed; need not be NUL-terminated): exactly one JSON
+ * value, an object, whitespace around it allowed. fill[0..n_fill)
+ * (borrowed, may be NULL when n_fill is 0, at most TALLY_JSON_AVRO_MAX_FILL)
+ * names root fields the caller sets. A \u0000 escape is a syntax error
+ * here (C code downstream would cut such a string short). Returns 0, or a
  * TALLY_JSON_AVRO_ERR_* code with errbuf (may be NULL) saying where and
- * why; out is then partly filled and must be reset before reuse. */
+ * why, and out partly filled. out needs no avro_value_reset between
+ * conversions: each one sets every field (maps and arrays are emptied
+ * first), so one value serves event after event and avro-c keeps its
+ * string buffers. Allocates nothing but the calling thread's scratch
+ * buffer, once (freed when the thread exits). */
+int tally_json_avro_from_text(const tally_json_avro_t *conv, const char *text, size_t len,
+                              avro_value_t *out, const tally_json_avro_fill_t *fill,
+                              size_t n_fill, char *errbuf, size_t errsize)
+    __attribute__((warn_unused_result));
+
+/* The same from json (borrowed; NULL is rejected as INVALID), a jansson
+ * tree, which it writes out as text first (so it allocates). A string or
+ * key holding NUL, which a tree can carry, is refused by the converter
+ * ("string contains a NUL character"), not as a syntax error. */
 int tally_json_avro_from_json(const tally_json_avro_t *conv, const json_t *json,
                               avro_value_t *out, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));

@@ -227,6 +227,11 @@ static int parse_record(builder_t *b, const json_t *t, const char *ns,
         goto cleanup;
     }
     n->n = json_array_size(fields);
+    if (n->n > TALLY_JSON_AVRO_MAX_FIELDS) {
+        rc = fail(b, "record %s has more than %d fields", n->name, TALLY_JSON_AVRO_MAX_FIELDS);
+        n->n = 0;
+        goto cleanup;
+    }
     n->fields = xcalloc(n->n, sizeof *n->fields);
     for (size_t i = 0; i < n->n; i++) {
         const json_t *f = json_array_get(fields, i);
@@ -239,13 +244,21 @@ static int parse_record(builder_t *b, const json_t *t, const char *ns,
             goto cleanup;
         }
         n->fields[i].name = xstrdup(json_string_value(jname));
+        n->fields[i].name_len = strlen(n->fields[i].name);
         for (size_t k = 0; k < i; k++)
             if (strcmp(n->fields[k].name, n->fields[i].name) == 0) {
                 rc = fail(b, "record %s has two fields \"%s\"", n->name, n->fields[i].name);
                 goto cleanup;
             }
-        if (def != NULL)
-            n->fields[i].def = json_deep_copy(def);
+        if (def != NULL) {
+            /* Kept as text: the converter reads defaults as it reads events. */
+            n->fields[i].def = json_dumps(def, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (n->fields[i].def == NULL) {
+                fprintf(stderr, "json_avro: out of memory\n");
+                abort();
+            }
+            n->fields[i].def_len = strlen(n->fields[i].def);
+        }
         mark = path_push(b, n->fields[i].name);
         if (parse_type(b, json_object_get(f, "type"), inner_ns, &n->fields[i].type) != 0)
             goto cleanup;
@@ -286,12 +299,14 @@ static int parse_enum(builder_t *b, const json_t *t, const char *ns,
         return fail(b, "enum %s needs a non-empty \"symbols\" array", n->name);
     n->n = json_array_size(symbols);
     n->symbols = xcalloc(n->n, sizeof *n->symbols);
+    n->symbol_lens = xcalloc(n->n, sizeof *n->symbol_lens);
     for (size_t i = 0; i < n->n; i++) {
         const json_t *sym = json_array_get(symbols, i);
 
         if (!json_is_string(sym))
             return fail(b, "symbol %zu of enum %s is not a string", i, n->name);
         n->symbols[i] = xstrdup(json_string_value(sym));
+        n->symbol_lens[i] = strlen(n->symbols[i]);
         for (size_t k = 0; k < i; k++)
             if (strcmp(n->symbols[k], n->symbols[i]) == 0)
                 return fail(b, "enum %s has the symbol \"%s\" twice", n->name, n->symbols[i]);
@@ -471,7 +486,7 @@ void tally_json_avro_plan_clear(tally_json_avro_plan_t *plan)
 
         for (size_t k = 0; n->fields != NULL && k < n->n; k++) {
             free(n->fields[k].name);
-            json_decref(n->fields[k].def);
+            free(n->fields[k].def);
         }
         for (size_t k = 0; n->symbols != NULL && k < n->n; k++)
             free(n->symbols[k]);
@@ -479,6 +494,7 @@ void tally_json_avro_plan_clear(tally_json_avro_plan_t *plan)
             free(n->labels[k]);
         free(n->fields);
         free(n->symbols);
+        free(n->symbol_lens);
         free(n->labels);
         free(n->branches);
         free(n->name);
@@ -654,6 +670,8 @@ void tally_json_avro_ctx_init(tally_json_avro_ctx_t *cx, const tally_json_avro_t
     cx->errbuf = errbuf;
     cx->errsize = errsize;
     cx->in_default = false;
+    cx->r = NULL;
+    cx->scratch = NULL;
     cx->plen = 0;
     cx->path[0] = '\0';
 }

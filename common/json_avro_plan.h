@@ -1,7 +1,8 @@
 /*
  * json_avro_plan.h: internals of the json_avro converter, shared by
- * json_avro.c (JSON to Avro, the converter), json_avro_render.c (Avro to
- * JSON) and json_avro_plan.c; other modules use json_avro.h only.
+ * json_avro.c (the converter and its entry points), json_avro_read.c (JSON
+ * text to Avro), json_avro_render.c (Avro to JSON) and json_avro_plan.c;
+ * other modules use json_avro.h only.
  *
  * A plan is a graph of nodes, one per type occurrence of the schema JSON;
  * a named type used twice (or recursively) is one node referenced twice.
@@ -20,6 +21,11 @@
 #include <jansson.h>
 
 #include "json_avro.h"
+#include "json_reader.h"
+
+/* Records with more fields are refused (a conversion tracks the fields it
+ * has seen in a bit set of this size on the stack). */
+#define TALLY_JSON_AVRO_MAX_FIELDS 1024
 
 typedef enum tally_json_avro_kind_t {
     TALLY_JA_NULL,
@@ -49,8 +55,10 @@ typedef struct tally_json_avro_node_t tally_json_avro_node_t;
 
 typedef struct tally_json_avro_field_t {
     char *name;
+    size_t name_len;
     tally_json_avro_node_t *type;
-    json_t *def; /* owned deep copy of "default", or NULL: required */
+    char *def;      /* owned compact JSON text of "default", or NULL: required */
+    size_t def_len;
 } tally_json_avro_field_t;
 
 struct tally_json_avro_node_t {
@@ -61,6 +69,7 @@ struct tally_json_avro_node_t {
     size_t n;         /* fields, symbols or branches */
     tally_json_avro_field_t *fields;   /* record */
     char **symbols;                    /* enum */
+    size_t *symbol_lens;               /* enum: strlen of each symbol */
     tally_json_avro_node_t **branches; /* union */
     tally_json_avro_node_t *items;     /* array items, map values */
     /* Unions. */
@@ -108,6 +117,7 @@ int tally_json_avro_plan_check(const tally_json_avro_plan_t *plan, avro_schema_t
 struct tally_json_avro_t {
     tally_json_avro_plan_t plan;
     tally_json_avro_options_t opts; /* every limit set (no 0) */
+    size_t scratch_size; /* bytes a conversion decodes strings and keys into */
 };
 
 #define TALLY_JSON_AVRO_PATH_SIZE 256
@@ -118,6 +128,11 @@ typedef struct tally_json_avro_ctx_t {
     char *errbuf;                  /* borrowed, may be NULL */
     size_t errsize;
     bool in_default; /* reading a schema default: unions take their first branch */
+    /* JSON to Avro: the text being read, and where its strings and keys
+     * are decoded (scratch_size bytes, the thread's; a decoded string is
+     * used before the next is read, never kept across a nested value). */
+    tally_json_reader_t *r;
+    char *scratch;
     size_t plen;     /* strlen(path) */
     char path[TALLY_JSON_AVRO_PATH_SIZE];
 } tally_json_avro_ctx_t;
@@ -150,6 +165,30 @@ void tally_json_avro_ctx_pop(tally_json_avro_ctx_t *cx, size_t mark);
  * converter's schema: same name and field count (the full comparison is
  * tally_json_avro_check_schema). 0 or TALLY_JSON_AVRO_ERR_INTERNAL. */
 int tally_json_avro_ctx_check_value(tally_json_avro_ctx_t *cx, const avro_value_t *value)
+    __attribute__((warn_unused_result));
+
+/* Writes the syntax error of the context's reader into its errbuf
+ * ("invalid JSON at line L column C: ..."); returns
+ * TALLY_JSON_AVRO_ERR_SYNTAX. */
+int tally_json_avro_ctx_syntax(tally_json_avro_ctx_t *cx);
+
+/* json_avro_read.c: JSON text to Avro along the plan. Both read with the
+ * context's reader (cx->r) and scratch buffer (cx->scratch), set by the
+ * caller, and return 0 or a TALLY_JSON_AVRO_ERR_* code with errbuf set. */
+
+/* Reads the root record at cx->r into out (a value of the converter's
+ * schema) with the server-set fields fill[0..n_fill) (json_avro.h). */
+int tally_json_avro_read_root(tally_json_avro_ctx_t *cx, avro_value_t *out,
+                              const tally_json_avro_fill_t *fill, size_t n_fill)
+    __attribute__((warn_unused_result));
+
+/* Reads json[0..len) (borrowed) as a value of n into v (NULL: check
+ * only), depth levels down: a schema default when as_default (Avro reads
+ * a union's default as its first branch; errors end "(in the schema's
+ * default)"), else a server-set value (errors end "(in the server-set
+ * value)" and are TALLY_JSON_AVRO_ERR_INTERNAL). */
+int tally_json_avro_read_text(tally_json_avro_ctx_t *cx, const tally_json_avro_node_t *n, const char *json,
+                              size_t len, avro_value_t *v, unsigned depth, bool as_default)
     __attribute__((warn_unused_result));
 
 #endif /* TALLY_JSON_AVRO_PLAN_H */

@@ -1,5 +1,8 @@
 #include "body.h"
 
+#include "json_reader.h"
+
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -84,108 +87,125 @@ int tally_body_gunzip(const void *in, size_t in_len, void *out, size_t cap, size
     return ret;
 }
 
-/* jansson's messages may quote input ("near 'x'"): keep position and kind only. */
-static void json_error_text(const json_error_t *je, char *out, size_t size)
-{
-    char text[JSON_ERROR_TEXT_LENGTH];
-    snprintf(text, sizeof text, "%s", je->text);
-    char *near = strstr(text, " near ");
-    if (near)
-        *near = '\0';
-    snprintf(out, size, "invalid JSON at line %d column %d: %s", je->line, je->column, text);
-}
-
 static void reject(tally_body_item_t *it, const char *why)
 {
-    it->event = NULL;
+    it->text = NULL;
+    it->len = 0;
     snprintf(it->error, sizeof it->error, "%s", why);
 }
 
-int tally_body_split(const char *body, size_t len, tally_media_t media, tally_body_item_t *items,
-                     size_t max_events, size_t *count, char *errbuf, size_t errsize)
+static void accept(tally_body_item_t *it, const char *text, size_t len)
 {
-    json_error_t je;
+    it->text = text;
+    it->len = len;
+    it->error[0] = '\0';
+}
+
+static int malformed(const tally_json_reader_t *r, char *errbuf, size_t errsize)
+{
+    tally_json_reader_error(r, errbuf, errsize);
+    return TALLY_BODY_ERR_MALFORMED;
+}
+
+/* A JSON body: one object, or an array of them. */
+static int split_json(const char *body, size_t len, tally_body_item_t *items, size_t max_events, size_t *count,
+                      char *errbuf, size_t errsize)
+{
+    tally_json_reader_t r;
+    tally_json_kind_t kind;
+    const char *start;
     size_t n = 0;
-    *count = 0;
-    size_t skip = 0;
-    while (skip < len && (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' || body[skip] == '\n'))
-        skip++;
-    if (skip == len) {
-        snprintf(errbuf, errsize, "empty body");
-        return TALLY_BODY_ERR_MALFORMED;
-    }
-    if (media != TALLY_MEDIA_NDJSON) {
-        /* DECODE_ANY: a bare string or number is JSON too, refused below by name. */
-        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-        if (root == NULL) {
-            json_error_text(&je, errbuf, errsize);
-            return TALLY_BODY_ERR_MALFORMED;
-        }
-        if (json_is_object(root)) {
-            if (max_events < 1) {
-                json_decref(root);
-                snprintf(errbuf, errsize, "no event allowed");
-                return TALLY_BODY_ERR_TOO_LARGE;
-            }
-            items[0].event = root;
-            items[0].error[0] = '\0';
-            *count = 1;
-            return 0;
-        }
-        if (!json_is_array(root)) {
-            json_decref(root);
+    bool more;
+
+    tally_json_reader_init(&r, body, len);
+    if (tally_json_reader_peek(&r, &kind) != 0)
+        return malformed(&r, errbuf, errsize);
+    start = r.p;
+    if (kind != TALLY_JSON_ARRAY) {
+        if (tally_json_reader_skip(&r) != 0)
+            return malformed(&r, errbuf, errsize);
+        const char *stop = r.p;
+        if (tally_json_reader_end(&r) != 0)
+            return malformed(&r, errbuf, errsize);
+        if (kind != TALLY_JSON_OBJECT) {
             snprintf(errbuf, errsize, "body must be a JSON object or an array of objects");
             return TALLY_BODY_ERR_MALFORMED;
         }
-        if (json_array_size(root) == 0 || json_array_size(root) > max_events) {
-            size_t got = json_array_size(root);
-            json_decref(root);
-            if (got == 0) {
-                snprintf(errbuf, errsize, "empty batch");
-                return TALLY_BODY_ERR_MALFORMED;
-            }
-            snprintf(errbuf, errsize, "batch of %zu events is larger than the maximum of %zu", got, max_events);
+        if (max_events < 1) {
+            snprintf(errbuf, errsize, "no event allowed");
             return TALLY_BODY_ERR_TOO_LARGE;
         }
-        size_t i;
-        json_t *el;
-        json_array_foreach(root, i, el) {
-            if (json_is_object(el)) {
-                items[i].event = json_incref(el);
-                items[i].error[0] = '\0';
-            } else {
-                reject(&items[i], "event must be a JSON object");
-            }
-        }
-        *count = json_array_size(root);
-        json_decref(root);
+        accept(&items[0], start, (size_t)(stop - start));
+        *count = 1;
         return 0;
     }
-    /* NDJSON: one object per non-empty line. */
+    /* The whole array is read, even past max_events: a body that is not
+     * JSON is malformed whatever its size. */
+    if (tally_json_reader_begin(&r, '[') != 0)
+        return malformed(&r, errbuf, errsize);
+    for (;;) {
+        if (tally_json_reader_next(&r, ']', &n, &more) != 0)
+            return malformed(&r, errbuf, errsize);
+        if (!more)
+            break;
+        if (tally_json_reader_peek(&r, &kind) != 0)
+            return malformed(&r, errbuf, errsize);
+        start = r.p;
+        if (tally_json_reader_skip(&r) != 0)
+            return malformed(&r, errbuf, errsize);
+        if (n > max_events)
+            continue;
+        if (kind == TALLY_JSON_OBJECT)
+            accept(&items[n - 1], start, (size_t)(r.p - start));
+        else
+            reject(&items[n - 1], "event must be a JSON object");
+    }
+    if (tally_json_reader_end(&r) != 0)
+        return malformed(&r, errbuf, errsize);
+    if (n == 0) {
+        snprintf(errbuf, errsize, "empty batch");
+        return TALLY_BODY_ERR_MALFORMED;
+    }
+    if (n > max_events) {
+        snprintf(errbuf, errsize, "batch of %zu events is larger than the maximum of %zu", n, max_events);
+        return TALLY_BODY_ERR_TOO_LARGE;
+    }
+    *count = n;
+    return 0;
+}
+
+/* NDJSON: one object per non-empty line, each judged on its own. */
+static int split_ndjson(const char *body, size_t len, tally_body_item_t *items, size_t max_events, size_t *count,
+                        char *errbuf, size_t errsize)
+{
     const char *p = body, *end = body + len;
+    size_t n = 0, line = 0;
+
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
         const char *q = p;
+        line++;
         while (q < le && (*q == ' ' || *q == '\t' || *q == '\r'))
             q++;
         if (q < le) {
+            tally_json_reader_t r;
             if (n == max_events) {
-                tally_body_items_release(items, n);
                 snprintf(errbuf, errsize, "batch larger than the maximum of %zu events", max_events);
                 return TALLY_BODY_ERR_TOO_LARGE;
             }
-            json_t *ev = json_loadb(p, (size_t)(le - p), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-            if (ev == NULL) {
+            if (tally_json_reader_validate(&r, p, (size_t)(le - p), false) != 0) {
                 char why[200];
-                json_error_text(&je, why, sizeof why);
+                snprintf(why, sizeof why, "invalid JSON at line %zu column %zu: %s", line, r.error_at + 1,
+                         r.error);
                 reject(&items[n], why);
-            } else if (!json_is_object(ev)) {
-                json_decref(ev);
+            } else if (*q != '{') {
                 reject(&items[n], "event must be a JSON object");
             } else {
-                items[n].event = ev;
-                items[n].error[0] = '\0';
+                const char *e = le;
+                while (e > q && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+                    e--;
+                accept(&items[n], q, (size_t)(e - q));
             }
             n++;
         }
@@ -195,10 +215,18 @@ int tally_body_split(const char *body, size_t len, tally_media_t media, tally_bo
     return 0;
 }
 
-void tally_body_items_release(tally_body_item_t *items, size_t count)
+int tally_body_split(const char *body, size_t len, tally_media_t media, tally_body_item_t *items,
+                     size_t max_events, size_t *count, char *errbuf, size_t errsize)
 {
-    for (size_t i = 0; i < count; i++) {
-        json_decref(items[i].event);
-        items[i].event = NULL;
+    size_t skip = 0;
+    *count = 0;
+    while (skip < len && (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' || body[skip] == '\n'))
+        skip++;
+    if (skip == len) {
+        snprintf(errbuf, errsize, "empty body");
+        return TALLY_BODY_ERR_MALFORMED;
     }
+    if (media == TALLY_MEDIA_NDJSON)
+        return split_ndjson(body, len, items, max_events, count, errbuf, errsize);
+    return split_json(body, len, items, max_events, count, errbuf, errsize);
 }

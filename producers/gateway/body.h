@@ -3,7 +3,6 @@
 
 /* Request bodies: media type, gzip, and splitting into JSON events. */
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,27 +35,29 @@ int tally_body_gunzip(const void *in, size_t in_len, void *out, size_t cap, size
                       char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
 
-/* One event slot of a parsed body: the JSON object (a new reference, or
- * NULL when this item is rejected) and, when rejected, why. */
+/* One event slot of a split body: the event's JSON text, borrowed from
+ * the body (a JSON object, well formed, not yet checked against any
+ * schema), or text NULL when this item is rejected, and then why. */
 typedef struct {
-    json_t *event;
-    char error[200];
+    const char *text;
+    size_t len;
+    char error[256];
 } tally_body_item_t;
 
 /* Splits body (borrowed) into at most max_events items (array of
- * max_events slots, owned by the caller). A JSON object is one item; a
- * JSON array gives one item per element (a non-object element is rejected
- * by index); NDJSON gives one item per non-empty line (a line that is not a
- * JSON object is rejected by index). The body as a whole is refused
- * (TALLY_BODY_ERR_MALFORMED) when it is not JSON at all, is another JSON
- * type, or is empty; more than max_events is TALLY_BODY_ERR_TOO_LARGE.
- * Errors never quote the body. On success *count items are set; release
- * them with tally_body_items_release. */
+ * max_events slots, owned by the caller), in one pass that checks the
+ * JSON syntax of all of it (json_reader.h) and builds nothing. A JSON
+ * object is one item; a JSON array gives one item per element (a
+ * non-object element is rejected by index); NDJSON gives one item per
+ * non-empty line (a line that is not one JSON object is rejected by
+ * index). The body as a whole is refused (TALLY_BODY_ERR_MALFORMED) when
+ * it is not JSON at all (anywhere in it: nothing is half-read), is
+ * another JSON type, or is empty; more than max_events is
+ * TALLY_BODY_ERR_TOO_LARGE. Duplicate keys are left to the conversion of
+ * each event. Errors never quote the body. On success *count items are
+ * set; their texts point into body. */
 int tally_body_split(const char *body, size_t len, tally_media_t media, tally_body_item_t *items,
                      size_t max_events, size_t *count, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
-
-/* Drops the references held by items[0..count). */
-void tally_body_items_release(tally_body_item_t *items, size_t count);
 
 #endif

@@ -1,12 +1,13 @@
 #ifndef TALLY_GATEWAY_INGEST_H
 #define TALLY_GATEWAY_INGEST_H
 
-/* One JSON event of a route into one encoded Kafka record: server-set
- * fields, strict conversion to the route's Avro schema, the rules beyond
- * the schema (catalog, counters, timestamps), encoding. Per thread: an
- * ingest object reuses its values and buffers and is not shared. */
+/* One JSON event of a route into one encoded Kafka record: strict
+ * conversion of its text to the route's Avro schema with the server-set
+ * fields, the API key's scope, the rules beyond the schema (catalog,
+ * counters, timestamps), encoding. No JSON tree is built: what the rules
+ * read comes from the Avro value. Per thread: an ingest object reuses its
+ * values and buffers and is not shared. */
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,7 +41,14 @@ typedef struct tally_ingest_t tally_ingest_t;
 enum {
     TALLY_INGEST_DROPPED = 1,        /* opted-out project: answered as accepted, not sent */
     TALLY_INGEST_REJECTED = -422,    /* fails the schema, the catalog or a rule */
+    TALLY_INGEST_FORBIDDEN = -403,   /* speaks for another tenant or environment than the scope */
 };
+
+/* The tenant and environment an API key may speak for (borrowed). */
+typedef struct {
+    const char *tenant;
+    const char *env;
+} tally_ingest_scope_t;
 
 typedef struct {
     tally_gw_topic_t topic;
@@ -57,16 +65,18 @@ tally_ingest_t *tally_ingest_new(const tally_ingest_rules_t *rules);
 /* NULL is a no-op. */
 void tally_ingest_free(tally_ingest_t *in);
 
-/* Converts event (borrowed; the ingest may add event_id and received_at to
- * it) of route into *out. now_ms is the gateway's clock. On rejection,
+/* Converts the event text[0..len) (borrowed: one JSON object, as
+ * tally_body_split gives it) of route into *out, setting received_at
+ * (always) and event_id (when the text has none). now_ms is the gateway's
+ * clock. scope (may be NULL: no check) is the API key's: the event's
+ * tenant_id, and environment_id for usage reports, must be its, whether
+ * or not the event is otherwise valid (TALLY_INGEST_FORBIDDEN). A product
+ * event of an opted-out project is DROPPED, valid or not. On rejection,
  * reason gets a short machine-friendly kind ("schema", "catalog",
  * "timestamp", "counter") and why the detail; neither quotes a value. */
-int tally_ingest_event(tally_ingest_t *in, tally_route_t route, json_t *event, int64_t now_ms,
-                       tally_ingest_record_t *out, const char **reason, char *why, size_t whysize)
+int tally_ingest_event(tally_ingest_t *in, tally_route_t route, const char *text, size_t len, int64_t now_ms,
+                       const tally_ingest_scope_t *scope, tally_ingest_record_t *out, const char **reason,
+                       char *why, size_t whysize)
     __attribute__((warn_unused_result));
-
-/* Whether the event's tenant_id (and environment_id for usage reports)
- * equal the authenticated scope; 0 when they differ or are missing. */
-int tally_ingest_in_scope(tally_route_t route, const json_t *event, const char *tenant, const char *env);
 
 #endif

@@ -185,6 +185,49 @@ int tally_publisher_send(tally_publisher_t *p, tally_gw_topic_t topic, const voi
     return 0;
 }
 
+/* Records per rd_kafka_produce_batch call: its message array lives on the stack. */
+#define BATCH_CHUNK 64
+
+size_t tally_publisher_send_batch(tally_publisher_t *p, tally_gw_topic_t topic, tally_pub_record_t *records,
+                                  size_t n, tally_pub_wait_t *w)
+{
+    rd_kafka_message_t msgs[BATCH_CHUNK];
+    size_t done = 0;
+    int full = 0;
+
+    for (size_t at = 0; at < n; at += BATCH_CHUNK) {
+        size_t k = n - at < BATCH_CHUNK ? n - at : BATCH_CHUNK;
+        if (full) {
+            for (size_t i = 0; i < k; i++)
+                records[at + i].failed = 1;
+            continue;
+        }
+        memset(msgs, 0, k * sizeof msgs[0]);
+        for (size_t i = 0; i < k; i++) {
+            msgs[i].payload = (void *)records[at + i].value;
+            msgs[i].len = records[at + i].len;
+            msgs[i].key = (void *)records[at + i].key;
+            msgs[i].key_len = records[at + i].key_len;
+            msgs[i]._private = w;
+        }
+        /* Count them before any delivery report can count them down; the
+         * arming reference keeps the total above zero meanwhile. */
+        if (w)
+            atomic_fetch_add(&w->pending, (int)k);
+        int good = rd_kafka_produce_batch(p->topics[topic], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, msgs,
+                                          (int)k);
+        if (w && (size_t)good < k)
+            atomic_fetch_sub(&w->pending, (int)k - good);
+        done += (size_t)good;
+        for (size_t i = 0; i < k; i++) {
+            records[at + i].failed = msgs[i].err != RD_KAFKA_RESP_ERR_NO_ERROR;
+            if (msgs[i].err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                full = 1;
+        }
+    }
+    return done;
+}
+
 int tally_publisher_ready(tally_publisher_t *p, char *why, size_t whysize)
 {
     if (atomic_load(&p->fatal)) {

@@ -61,6 +61,24 @@ int tally_pub_wait_arm(tally_pub_wait_t *w);
 int tally_publisher_send(tally_publisher_t *p, tally_gw_topic_t topic, const void *key, size_t key_len,
                          const void *value, size_t len, tally_pub_wait_t *w);
 
+/* One record of a batch: key and value borrowed until the call returns
+ * (librdkafka copies them); failed is set by the call. */
+typedef struct tally_pub_record_t {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t len;
+    int failed;            /* out: 1 when it was not enqueued (queue full, producer failed) */
+} tally_pub_record_t;
+
+/* Enqueues records[0..n) to topic, in order, with librdkafka's batch call
+ * (one topic lock per call instead of one per record). w as in
+ * tally_publisher_send, counted per record enqueued. Once the queue is
+ * full, no record after it is enqueued either. Returns the number
+ * enqueued: those with failed == 0. Never blocks. */
+size_t tally_publisher_send_batch(tally_publisher_t *p, tally_gw_topic_t topic, tally_pub_record_t *records,
+                                  size_t n, tally_pub_wait_t *w);
+
 /* Whether the gateway should take traffic: a broker answered recently and
  * the queue is below its high-water mark. why (may be NULL) gets a reason. */
 int tally_publisher_ready(tally_publisher_t *p, char *why, size_t whysize);

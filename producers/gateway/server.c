@@ -68,8 +68,13 @@ typedef struct {
     char tenant[TALLY_KEYS_ID_SIZE], env[TALLY_KEYS_ID_SIZE];
     char *body;
     size_t len, cap;
+    size_t content_length;           /* from the header (at most max_body), 0 if none */
     size_t accepted, sent;
-    json_t *rejected;
+    struct {                         /* the answer of a processed body, sent at once or after the acks */
+        int status;
+        char *text;                  /* owned until queued */
+        size_t len;
+    } result;
     const char *origin;              /* allowed Origin to echo, borrowed from MHD */
     tally_pub_wait_t wait;
     struct {                         /* the answer of a body refused half way */
@@ -80,12 +85,26 @@ typedef struct {
     } refused;
 } req_t;
 
-/* Per MHD thread: the ingest, the inflate buffer and the item slots, so a
- * request allocates none of them. */
+/* A converted event waiting to be produced: where its key and value sit
+ * in the workspace's arena. */
+typedef struct {
+    size_t index;                    /* in the body */
+    size_t key_off, key_len, value_off, len;
+} staged_t;
+
+/* Per MHD thread: the ingest, the inflate buffer, the item slots and the
+ * records of one request (every event is converted and encoded into the
+ * arena before any is produced, so a request that must be refused as a
+ * whole produces nothing), so a request allocates none of them. The
+ * arena grows to the largest request's records and is kept. */
 typedef struct thread_ws_t {
     tally_ingest_t *ingest;
     char *inflated;
     tally_body_item_t *items;
+    staged_t *staged;                /* max_batch */
+    tally_pub_record_t *records;     /* max_batch */
+    char *arena;
+    size_t arena_cap;
     struct thread_ws_t *next;        /* in the server's list, freed with it */
 } thread_ws_t;
 static _Thread_local thread_ws_t *tls;
@@ -113,7 +132,9 @@ static thread_ws_t *workspace(tally_server_t *srv)
         ws->ingest = tally_ingest_new(&srv->o.rules);
         ws->inflated = malloc(srv->o.max_inflated + 1);
         ws->items = calloc(srv->o.max_batch, sizeof *ws->items);
-        if (ws->inflated == NULL || ws->items == NULL)
+        ws->staged = calloc(srv->o.max_batch, sizeof *ws->staged);
+        ws->records = calloc(srv->o.max_batch, sizeof *ws->records);
+        if (ws->inflated == NULL || ws->items == NULL || ws->staged == NULL || ws->records == NULL)
             abort();
         pthread_mutex_lock(&srv->ws_lock);
         ws->next = srv->workspaces;
@@ -142,15 +163,13 @@ static void add_cors(req_t *r, struct MHD_Response *resp)
         MHD_add_response_header(resp, "Vary", "Origin");
 }
 
-/* Queues body (taken) as the answer, with extra headers (name, value,
- * name, value, ..., NULL; may be NULL). */
-static enum MHD_Result answer_with(req_t *r, int status, json_t *body, const char *const *headers)
+/* Queues the JSON text[0..len) (taken, malloc'd) as the answer, with
+ * extra headers (name, value, name, value, ..., NULL; may be NULL). */
+static enum MHD_Result answer_text_with(req_t *r, int status, char *text, size_t len, const char *const *headers)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (text == NULL)
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL)
         abort();
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     for (size_t i = 0; headers && headers[i]; i += 2)
@@ -163,6 +182,16 @@ static enum MHD_Result answer_with(req_t *r, int status, json_t *body, const cha
         count_request(r->srv, r->ep, status);
     r->state = REQ_ANSWERED;
     return rc;
+}
+
+/* Queues body (taken) as the answer, as answer_text_with. */
+static enum MHD_Result answer_with(req_t *r, int status, json_t *body, const char *const *headers)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL)
+        abort();
+    return answer_text_with(r, status, text, strlen(text), headers);
 }
 
 static enum MHD_Result answer(req_t *r, int status, json_t *body, int retry_after)
@@ -336,11 +365,13 @@ static int check_headers(req_t *r, enum MHD_Result *rc)
         return 1;
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > srv->o.max_body) {
+    unsigned long long cl_value = cl ? strtoull(cl, NULL, 10) : 0;
+    if (cl_value > srv->o.max_body) {
         snprintf(why, sizeof why, "the body is larger than %zu bytes", srv->o.max_body);
         *rc = answer_error(r, 413, "body too large", why, 0);
         return 1;
     }
+    r->content_length = (size_t)cl_value;
     const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (enc && strcasecmp(enc, "gzip") == 0)
         r->gzip = 1;
@@ -444,7 +475,8 @@ static void append_body(req_t *r, const char *data, size_t n)
         return;
     }
     if (r->len + n > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
+        /* The announced length at once (it is at most max_body), else grow. */
+        size_t cap = r->cap ? r->cap : r->content_length >= r->len + n ? r->content_length : 4096;
         while (cap < r->len + n)
             cap *= 2;
         if (cap > srv->o.max_body)
@@ -471,24 +503,129 @@ static void on_acked(void *arg)
     MHD_resume_connection(r->conn);
 }
 
-static void reject_item(req_t *r, size_t index, const char *why)
+/* A growing text buffer for answers; allocation failure aborts. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} text_t;
+
+static void text_add(text_t *t, const char *s, size_t n)
 {
-    json_array_append_new(r->rejected, json_pack("{s:i,s:s}", "index", (json_int_t)index, "error", why));
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *p = realloc(t->p, cap);
+        if (p == NULL)
+            abort();
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+static void text_str(text_t *t, const char *s)
+{
+    text_add(t, s, strlen(s));
+}
+
+/* s as a JSON string: the gateway's own messages (ASCII, never a value
+ * from the request), quotes and control characters escaped. */
+static void text_json_string(text_t *t, const char *s)
+{
+    text_add(t, "\"", 1);
+    for (const char *run = s;; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c != '\0' && c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        text_add(t, run, (size_t)(s - run));
+        if (c == '\0')
+            break;
+        char esc[8];
+        snprintf(esc, sizeof esc, c == '"' || c == '\\' ? "\\%c" : "\\u%04x", c);
+        text_str(t, esc);
+        run = s + 1;
+    }
+    text_add(t, "\"", 1);
+}
+
+/* The answer of a processed body: {"accepted":n,"rejected":[{"index":i,
+ * "error":"..."}...]} (202), or, when every event was rejected, the same
+ * under {"error":"invalid events","detail":<the first one's error>} (422).
+ * Rejected items are those without text, in index order. */
+static void render_result(req_t *r, const tally_body_item_t *items, size_t count)
+{
+    text_t t = {0};
+    char num[48];
+    const char *first = NULL;
+    for (size_t i = 0; i < count && first == NULL; i++)
+        if (items[i].text == NULL)
+            first = items[i].error;
+    if (r->accepted == 0 && first != NULL) {
+        r->result.status = 422;
+        text_str(&t, "{\"error\":\"invalid events\",\"detail\":");
+        text_json_string(&t, first);
+        text_str(&t, ",\"accepted\":0,\"rejected\":[");
+    } else {
+        r->result.status = 202;
+        snprintf(num, sizeof num, "{\"accepted\":%zu,\"rejected\":[", r->accepted);
+        text_str(&t, num);
+    }
+    for (size_t i = 0, n = 0; i < count; i++) {
+        if (items[i].text != NULL)
+            continue;
+        snprintf(num, sizeof num, "%s{\"index\":%zu,\"error\":", n++ ? "," : "", i);
+        text_str(&t, num);
+        text_json_string(&t, items[i].error);
+        text_add(&t, "}", 1);
+    }
+    text_str(&t, "]}");
+    r->result.text = t.p;
+    r->result.len = t.len;
 }
 
 static enum MHD_Result answer_result(req_t *r)
 {
-    size_t nrej = json_array_size(r->rejected);
-    if (r->accepted == 0 && nrej > 0) {
-        json_t *first = json_array_get(r->rejected, 0);
-        json_t *body = json_pack("{s:s,s:O,s:i,s:O}", "error", "invalid events", "detail",
-                                 json_object_get(first, "error"), "accepted", 0, "rejected", r->rejected);
-        return answer(r, 422, body, 0);
-    }
-    return answer(r, 202, json_pack("{s:i,s:O}", "accepted", (json_int_t)r->accepted, "rejected", r->rejected), 0);
+    char *text = r->result.text;
+    r->result.text = NULL;
+    return answer_text_with(r, r->result.status, text, r->result.len, NULL);
 }
 
-/* The whole body is here: split, convert, send. */
+static void reject_item(tally_body_item_t *it, const char *why)
+{
+    it->text = NULL;
+    snprintf(it->error, sizeof it->error, "%s", why);
+}
+
+/* Copies a converted record into the workspace's arena. */
+static void stage(thread_ws_t *ws, size_t at, size_t *used, size_t index, const tally_ingest_record_t *rec)
+{
+    size_t need = *used + rec->key_len + rec->len;
+    if (need > ws->arena_cap) {
+        size_t cap = ws->arena_cap ? ws->arena_cap : 64 * 1024;
+        while (cap < need)
+            cap *= 2;
+        char *p = realloc(ws->arena, cap);
+        if (p == NULL)
+            abort();
+        ws->arena = p;
+        ws->arena_cap = cap;
+    }
+    staged_t *st = &ws->staged[at];
+    st->index = index;
+    st->key_off = *used;
+    st->key_len = rec->key_len;
+    memcpy(ws->arena + *used, rec->key, rec->key_len);
+    *used += rec->key_len;
+    st->value_off = *used;
+    st->len = rec->len;
+    memcpy(ws->arena + *used, rec->value, rec->len);
+    *used += rec->len;
+}
+
+/* The whole body is here: split, convert every event, then produce. */
 static enum MHD_Result process(req_t *r)
 {
     tally_server_t *srv = r->srv;
@@ -509,59 +646,71 @@ static enum MHD_Result process(req_t *r)
         return answer_error(r, s == TALLY_BODY_ERR_TOO_LARGE ? 413 : 400,
                             s == TALLY_BODY_ERR_TOO_LARGE ? "batch too large" : "malformed body", why, 0);
     tally_route_t route = (tally_route_t)route_of(r->ep);
-    /* Scope first: a body that speaks for another tenant produces nothing. */
-    if (route == TALLY_ROUTE_USAGE || route == TALLY_ROUTE_SEATS) {
-        for (size_t i = 0; i < count; i++)
-            if (ws->items[i].event && !tally_ingest_in_scope(route, ws->items[i].event, r->tenant, r->env)) {
-                tally_body_items_release(ws->items, count);
-                snprintf(why, sizeof why, "event %zu is for another tenant or environment than the API key's", i);
-                return answer_error(r, 403, "forbidden", why, 0);
-            }
-    }
-    int ack = route != TALLY_ROUTE_PRODUCT;
-    if (ack)
-        tally_pub_wait_init(&r->wait, on_acked, r);
-    r->rejected = json_array();
+    /* Scope: a body that speaks for another tenant produces nothing, so
+     * every event is converted before any is produced. */
+    tally_ingest_scope_t scope = {r->tenant, r->env};
+    const tally_ingest_scope_t *in_scope =
+        route == TALLY_ROUTE_USAGE || route == TALLY_ROUTE_SEATS ? &scope : NULL;
     int64_t now = now_ms();
-    int overloaded = 0;
+    uint64_t rejected_by[5] = {0};
+    size_t staged = 0, used = 0, dropped = 0;
+    tally_gw_topic_t topic = TALLY_TOPIC_PRODUCT_RAW;
     for (size_t i = 0; i < count; i++) {
-        if (ws->items[i].event == NULL) {
-            reject_item(r, i, ws->items[i].error);
+        tally_body_item_t *it = &ws->items[i];
+        if (it->text == NULL)
             continue;
-        }
-        if (overloaded) {
-            reject_item(r, i, "overloaded: the event queue is full; retry this event");
-            continue;
-        }
         tally_ingest_record_t rec;
         const char *reason = NULL;
-        int e = tally_ingest_event(ws->ingest, route, ws->items[i].event, now, &rec, &reason, why, sizeof why);
+        int e = tally_ingest_event(ws->ingest, route, it->text, it->len, now, in_scope, &rec, &reason, why,
+                                   sizeof why);
+        if (e == TALLY_INGEST_FORBIDDEN) {
+            snprintf(why, sizeof why, "event %zu is for another tenant or environment than the API key's", i);
+            return answer_error(r, 403, "forbidden", why, 0);
+        }
         if (e == TALLY_INGEST_DROPPED) {
-            tally_metric_add(srv->optout_dropped, 1);
-            r->accepted++;
+            dropped++;
             continue;
         }
         if (e != 0) {
             size_t k = 0;
             while (k < 4 && (reason == NULL || strcmp(reason, reason_names[k]) != 0))
                 k++;
-            tally_metric_add(srv->rejected[k], 1);
-            reject_item(r, i, why);
+            rejected_by[k]++;
+            reject_item(it, why);
             continue;
         }
-        if (tally_publisher_send(srv->o.publisher, rec.topic, rec.key, rec.key_len, rec.value, rec.len,
-                                 ack ? &r->wait : NULL) != 0) {
-            overloaded = 1;
-            reject_item(r, i, "overloaded: the event queue is full; retry this event");
-            continue;
-        }
-        r->sent++;
-        r->accepted++;
+        topic = rec.topic;
+        stage(ws, staged++, &used, i, &rec);
     }
-    tally_body_items_release(ws->items, count);
+    for (int k = 0; k < 5; k++)
+        if (rejected_by[k])
+            tally_metric_add(srv->rejected[k], rejected_by[k]);
+    tally_metric_add(srv->optout_dropped, dropped);
+    r->accepted = dropped;
+
+    int ack = route != TALLY_ROUTE_PRODUCT;
+    if (ack)
+        tally_pub_wait_init(&r->wait, on_acked, r);
+    for (size_t j = 0; j < staged; j++) {
+        const staged_t *st = &ws->staged[j];
+        ws->records[j] = (tally_pub_record_t){ws->arena + st->key_off, st->key_len, ws->arena + st->value_off,
+                                              st->len, 0};
+    }
+    r->sent = staged ? tally_publisher_send_batch(srv->o.publisher, topic, ws->records, staged,
+                                                  ack ? &r->wait : NULL)
+                     : 0;
+    int overloaded = 0;
+    for (size_t j = 0; j < staged; j++) {
+        if (ws->records[j].failed) {
+            overloaded = 1;
+            reject_item(&ws->items[ws->staged[j].index], "overloaded: the event queue is full; retry this event");
+        }
+    }
+    r->accepted += r->sent;
     tally_metric_add(srv->accepted[route], r->accepted);
     if (overloaded && r->accepted == 0)
         return answer_error(r, 503, "overloaded", "the event queue is full; retry later", 1);
+    render_result(r, ws->items, count);
     if (!ack || r->sent == 0)
         return answer_result(r);
     /* Wait for the broker: suspend first, so the last delivery report can
@@ -651,7 +800,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         return;
     atomic_fetch_sub(&srv->body_bytes, r->cap);
     free(r->body);
-    json_decref(r->rejected);
+    free(r->result.text);
     free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->inflight, 1);
@@ -775,6 +924,9 @@ void tally_server_free(tally_server_t *srv)
         tally_ingest_free(ws->ingest);
         free(ws->inflated);
         free(ws->items);
+        free(ws->staged);
+        free(ws->records);
+        free(ws->arena);
         free(ws);
     }
     for (size_t i = 0; i < srv->n_origins; i++)
