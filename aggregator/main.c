@@ -72,9 +72,10 @@ int main(int argc, char **argv)
         TALLY_CONFIG_INT("open-days", &s.open_days, "35", 1, TALLY_ROLLUP_MAX_OPEN_DAYS,
                          "UTC days still open to late records; older days are final "
                          "(must equal tally-replay's; >= 33 accepts all the gateway accepts)"),
-        TALLY_CONFIG_DURATION("reporter-idle", &s.reporter_idle_ms, "168h", 1000, TALLY_ROLLUP_MAX_IDLE_MS,
+        TALLY_CONFIG_DURATION("reporter-idle", &s.reporter_idle_ms, "840h", 1000, TALLY_ROLLUP_MAX_IDLE_MS,
                               "a reporter silent this long (by record time) is forgotten; must exceed the "
-                              "longest silence of a live reporter plus clock skew (must equal tally-replay's)"),
+                              "longest silence of a live reporter plus clock skew (must equal tally-replay's); "
+                              "the default, 35 days, covers the gateway's 30-day event age and its 24 h skew"),
         TALLY_CONFIG_INT("expire-budget", &s.expire_budget, "1024", 1, 1 << 30,
                          "state slots swept for expiry per partition and transaction"),
         TALLY_CONFIG_DURATION("restore-timeout", &s.restore_timeout_ms, "2m", 1000, 3600000,

@@ -189,7 +189,7 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("output", &s.output, "-", "where the report goes; - is stdout"),
         TALLY_CONFIG_INT("open-days", &s.open_days, "35", 1, TALLY_ROLLUP_MAX_OPEN_DAYS,
                          "UTC days open to late records: must equal tally-aggregator's --open-days"),
-        TALLY_CONFIG_DURATION("reporter-idle", &s.reporter_idle_ms, "168h", 1000, TALLY_ROLLUP_MAX_IDLE_MS,
+        TALLY_CONFIG_DURATION("reporter-idle", &s.reporter_idle_ms, "840h", 1000, TALLY_ROLLUP_MAX_IDLE_MS,
                               "must equal tally-aggregator's --reporter-idle"),
         TALLY_CONFIG_DURATION("warmup", &s.warmup_ms, "0", 0, TALLY_ROLLUP_MAX_IDLE_MS,
                               "audit --from reads this much earlier to learn the reporters' baselines "

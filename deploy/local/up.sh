@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job on one machine, with no outside service: installs what is
 # missing, builds, starts Apache Kafka (KRaft) on 127.0.0.1:19092 and
-# PostgreSQL 15 on 127.0.0.1:55432, creates the topics, migrates the read
-# model, and says what runs. Stop everything with deploy/local/down.sh.
+# PostgreSQL 15 on 127.0.0.1:55432, the pipeline processes (gateway,
+# anonymizer, aggregator, materializer), sends a simulated month of three
+# customers with the `tally` client, and shows the Control Panel's usage
+# view once the numbers have landed. Stop everything with deploy/local/down.sh.
+# TALLY_UP_SHORT=1: fewer product events (CI).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source deploy/local/env.sh
@@ -15,20 +18,22 @@ tally_build
 deploy/local/kafka.sh start
 deploy/local/postgres.sh start
 
+deploy/local/pipeline.sh start
+deploy/local/simulate.sh ${TALLY_UP_SHORT:+--short}
+
 cat <<MSG
 
 Tally's local stack is up ($((SECONDS - t0)) s):
-  Kafka       $TALLY_BROKERS   (state: ${TALLY_STATE#$TALLY_ROOT/}/kafka, log: server.log)
-  PostgreSQL  $TALLY_PG_HOST:$TALLY_PG_PORT database $TALLY_PG_DB   (deploy/local/postgres.sh psql)
-  Binaries    ${TALLY_BUILD_DIR#$TALLY_ROOT/}/bin: $(ls "$TALLY_BUILD_DIR/bin" | tr '\n' ' ')
+  Kafka        $TALLY_BROKERS   (deploy/local/kafka.sh status)
+  PostgreSQL   $TALLY_PG_HOST:$TALLY_PG_PORT database $TALLY_PG_DB   (deploy/local/postgres.sh psql)
+  gateway      http://127.0.0.1:${TALLY_GATEWAY_PORT:-8080}   (/healthz /readyz /metrics)
+  anonymizer   http://127.0.0.1:$((${TALLY_ADMIN_PORT_BASE:-9100} + 1))/metrics
+  aggregator   http://127.0.0.1:$((${TALLY_ADMIN_PORT_BASE:-9100} + 2))/metrics
+  materializer http://127.0.0.1:$((${TALLY_ADMIN_PORT_BASE:-9100} + 3))/metrics
+  logs         ${TALLY_STATE#$TALLY_ROOT/}/pipeline/*.log   (deploy/local/pipeline.sh status)
 
-Topics:
-$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' deploy/kafka/topics.conf | awk '{printf "  %-28s %s partitions, %s\n", $1, $2, $4}')
-
-Read model tables:
-$(deploy/local/postgres.sh psql -tA -c "select '  ' || schemaname || '.' || tablename from pg_tables where schemaname = 'tally' order by 2")
-
-The pipeline processes (gateway, anonymizer, aggregator, materializer) are not
-built yet; this stack is what they will run on.
-Stop everything: deploy/local/down.sh
+Send your own events with the client, e.g.
+  $TALLY_BUILD_DIR/bin/tally send product '{"event":"deploy.start","properties":{"region":"eu"}}'
+Audit any number against the log:  $TALLY_BUILD_DIR/bin/tally-replay audit
+Stop everything:                   deploy/local/down.sh   (--wipe also deletes the data)
 MSG

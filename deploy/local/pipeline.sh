@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The pipeline processes on the local stack, each in the background with its
+# log and pid file in the state folder:
+#   tally-gateway       HTTP on 127.0.0.1:8080 (admin routes on the same port)
+#   tally-anonymizer    admin on 127.0.0.1:9101
+#   tally-aggregator    admin on 127.0.0.1:9102
+#   tally-materializer  admin on 127.0.0.1:9103
+#   pipeline.sh start|stop|status|restart NAME|kill NAME|logs NAME
+# Kafka and PostgreSQL must be up (kafka.sh, postgres.sh). Secrets (the admin
+# token, the pseudonym key) are made once into the state folder, mode 600.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+state=$TALLY_STATE/pipeline
+bin=$TALLY_BUILD_DIR/bin
+TALLY_GATEWAY_PORT=${TALLY_GATEWAY_PORT:-8080}
+TALLY_ADMIN_PORT_BASE=${TALLY_ADMIN_PORT_BASE:-9100}   # anonymizer +1, aggregator +2, materializer +3
+names=(gateway anonymizer aggregator materializer)
+mkdir -p "$state"
+
+secrets() {
+  umask 077
+  [[ -s $state/admin-token ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/admin-token"
+  [[ -s $state/pseudonym.keys ]] ||
+    printf '# pseudonym keys: <version> <hex key>; newest used\n1 %s\n' \
+      "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$state/pseudonym.keys"
+  [[ -f $state/optout.txt ]] || printf '# project ids whose product events are dropped\n' >"$state/optout.txt"
+}
+
+args_of() {
+  local common=(--brokers="$TALLY_BROKERS" --schemas="$TALLY_ROOT/schemas")
+  case "$1" in
+    gateway) echo "${common[@]}" --port="$TALLY_GATEWAY_PORT" --catalog="$TALLY_ROOT/schemas/product-events.json" \
+               --keys-pg-url="$TALLY_PG_URL" --keys-refresh=2s --optout-file="$state/optout.txt" \
+               --cors-origins=http://localhost:1337 --max-event-age=1600h ;;
+    anonymizer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 1)) --key-file="$state/pseudonym.keys" \
+               --catalog="$TALLY_ROOT/schemas/product-events.json" --instance-id=local-1 ;;
+    aggregator) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 2)) --instance-id=local-1 ;;
+    materializer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 3)) --pg-url="$TALLY_PG_URL" \
+               --migrations="$TALLY_ROOT/deploy/postgres/migrations" ;;
+  esac
+}
+
+pid_of() {
+  local f=$state/$1.pid
+  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"
+}
+
+start_one() {
+  local name=$1 exe=$bin/tally-$1
+  [[ -x $exe ]] || { tally_log "pipeline: $exe not built, skipped"; return 0; }
+  if pid_of "$name" >/dev/null; then return 0; fi
+  # shellcheck disable=SC2046
+  TALLY_ADMIN_TOKEN=$(cat "$state/admin-token") setsid "$exe" $(args_of "$name") \
+    </dev/null >>"$state/$name.log" 2>&1 &
+  echo $! >"$state/$name.pid"
+}
+
+wait_ready() {
+  local name=$1 url
+  case "$name" in
+    gateway) url=http://127.0.0.1:$TALLY_GATEWAY_PORT/readyz ;;
+    anonymizer) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 1))/readyz ;;
+    aggregator) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 2))/readyz ;;
+    materializer) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 3))/readyz ;;
+  esac
+  [[ -x $bin/tally-$name ]] || return 0
+  for _ in $(seq 1 300); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    pid_of "$name" >/dev/null || { tail -n 20 "$state/$name.log" >&2; tally_die "pipeline: tally-$name exited"; }
+    sleep 0.2
+  done
+  tail -n 20 "$state/$name.log" >&2
+  tally_die "pipeline: tally-$name not ready after 60 s ($url)"
+}
+
+stop_one() {
+  local name=$1 pid
+  pid=$(pid_of "$name") || { rm -f "$state/$name.pid"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$state/$name.pid"
+}
+
+case "${1:-}" in
+  start)
+    secrets
+    for n in "${names[@]}"; do start_one "$n"; done
+    for n in "${names[@]}"; do wait_ready "$n"; done
+    tally_log "pipeline: running (logs in ${state#$TALLY_ROOT/})" ;;
+  stop) for ((i = ${#names[@]} - 1; i >= 0; i--)); do stop_one "${names[$i]}"; done ;;
+  status)
+    rc=0
+    for n in "${names[@]}"; do
+      if pid=$(pid_of "$n"); then echo "tally-$n: running (pid $pid)"; else echo "tally-$n: stopped"; rc=1; fi
+    done
+    exit $rc ;;
+  restart) secrets; stop_one "$2"; start_one "$2"; wait_ready "$2" ;;
+  kill) pid=$(pid_of "$2") && kill -KILL "$pid"; rm -f "$state/$2.pid" ;;
+  logs) tail -n "${3:-50}" "$state/$2.log" ;;
+  admin-token) secrets; cat "$state/admin-token" ;;
+  *) echo "usage: $0 start|stop|status|restart NAME|kill NAME|logs NAME [LINES]|admin-token" >&2; exit 2 ;;
+esac
