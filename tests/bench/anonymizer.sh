@@ -15,11 +15,14 @@
 # Each reads the raw topics from the start in a fresh consumer group;
 # bench_anonymizer wait times the group's committed offsets from the first
 # commit to the end offsets, so process start and group join are left out
-# the same way for both. Prints records/s of each, the ratio
-# anonymizer / copy (target >= 0.5), and the CPU seconds each used.
+# the same way for both. The two alternate for BENCH_ROUNDS rounds (this
+# machine is shared: one round alone is noisy); prints records/s and CPU
+# seconds of each run, and the ratio anonymizer / copy of the medians
+# (target >= 0.5).
 #
 # Usage: tests/bench/anonymizer.sh        (environment, with defaults:)
-#   BENCH_RECORDS=400000    raw records
+#   BENCH_RECORDS=1000000   raw records
+#   BENCH_ROUNDS=3          copy + anonymizer rounds
 #   BENCH_PARTITIONS=6      partitions of each bench topic (as tally.*.raw)
 #   BENCH_ANON_ARGS=        extra tally-anonymizer arguments
 #   BENCH_KEEP_TOPICS=0     1: leave the bench topics on the broker
@@ -28,7 +31,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../../deploy/local/env.sh"
 
-records=${BENCH_RECORDS:-400000}
+records=${BENCH_RECORDS:-1000000}
+rounds=${BENCH_ROUNDS:-3}
 partitions=${BENCH_PARTITIONS:-6}
 anon_bin=$TALLY_BUILD_DIR/bin/tally-anonymizer
 bench_bin=$TALLY_BUILD_DIR/tests/bench_anonymizer
@@ -86,34 +90,54 @@ tally_log "bench: producing $records raw records"
 "$bench_bin" --brokers="$TALLY_BROKERS" --schemas="$TALLY_ROOT/schemas" --product-topic="$raw_product" \
   --usage-topic="$raw_usage" --records="$records" produce
 
-# copy
-"$bench_bin" --brokers="$TALLY_BROKERS" --from="$raw_product,$raw_usage" --to="$copy_out" \
-  --group="$run-copy" copy 2>"$work/copy.log" &
-copy_pid=$!
-pids+=("$copy_pid")
-copy_rate=$("$bench_bin" --brokers="$TALLY_BROKERS" --group="$run-copy" --topics="$raw_product,$raw_usage" wait)
-copy_cpu=$(cpu_s "$copy_pid")
-stop "$copy_pid"
+# One run of the copy (round $1); sets res_rate res_cpu res_n res_secs.
+run_copy() {
+  local group=$run-copy-$1 pid out
+  "$bench_bin" --brokers="$TALLY_BROKERS" --from="$raw_product,$raw_usage" --to="$copy_out" \
+    --group="$group" copy 2>>"$work/copy.log" &
+  pid=$!
+  pids+=("$pid")
+  measure "$group" "$pid"
+}
 
-# anonymizer
-# shellcheck disable=SC2086
-"$anon_bin" --brokers="$TALLY_BROKERS" --group="$run-anon" --instance-id="$run" --key-file="$work/keys" \
-  --schemas="$TALLY_ROOT/schemas" --catalog="$TALLY_ROOT/schemas/product-events.json" \
-  --product-raw-topic="$raw_product" --usage-raw-topic="$raw_usage" --product-topic="$anon_product" \
-  --usage-topic="$anon_usage" --dlq-topic="$anon_dlq" --admin-port=0 --log-level=warn \
-  ${BENCH_ANON_ARGS:-} 2>"$work/anon.log" &
-anon_pid=$!
-pids+=("$anon_pid")
-anon_rate=$("$bench_bin" --brokers="$TALLY_BROKERS" --group="$run-anon" --topics="$raw_product,$raw_usage" wait)
-anon_cpu=$(cpu_s "$anon_pid")
-stop "$anon_pid"
+# One run of tally-anonymizer (round $1); sets the same.
+run_anon() {
+  local group=$run-anon-$1 pid out
+  # shellcheck disable=SC2086
+  "$anon_bin" --brokers="$TALLY_BROKERS" --group="$group" --instance-id="$run-$1" --key-file="$work/keys" \
+    --schemas="$TALLY_ROOT/schemas" --catalog="$TALLY_ROOT/schemas/product-events.json" \
+    --product-raw-topic="$raw_product" --usage-raw-topic="$raw_usage" --product-topic="$anon_product" \
+    --usage-topic="$anon_usage" --dlq-topic="$anon_dlq" --admin-port=0 --log-level=warn \
+    ${BENCH_ANON_ARGS:-} 2>>"$work/anon.log" &
+  pid=$!
+  pids+=("$pid")
+  measure "$group" "$pid"
+}
+
+# Waits until group $1 consumed the raw topics, reads the figures, stops $2.
+measure() {
+  local out
+  out=$("$bench_bin" --brokers="$TALLY_BROKERS" --group="$1" --topics="$raw_product,$raw_usage" wait)
+  res_rate=$(field rate "$out") res_n=$(field records "$out") res_secs=$(field seconds "$out")
+  res_cpu=$(cpu_s "$2")
+  stop "$2"
+}
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
-c=$(field rate "$copy_rate") a=$(field rate "$anon_rate")
+median() { tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
 echo
 echo "tally-anonymizer benchmark: $records raw records, $partitions partitions, $(nproc) CPUs (broker included)"
-printf '  %-11s %10s records/s  (%s records in %s s, %s CPU s)\n' copy "$c" "$(field records "$copy_rate")" \
-  "$(field seconds "$copy_rate")" "$copy_cpu"
-printf '  %-11s %10s records/s  (%s records in %s s, %s CPU s)\n' anonymizer "$a" "$(field records "$anon_rate")" \
-  "$(field seconds "$anon_rate")" "$anon_cpu"
-awk -v a="$a" -v c="$c" 'BEGIN { printf "  ratio anonymizer / copy: %.2f (target >= 0.50)\n", a / c }'
+copy_rates=() anon_rates=()
+for r in $(seq 1 "$rounds"); do
+  run_copy "$r"
+  copy_rates+=("$res_rate")
+  printf '  round %d  %-11s %8s records/s  (%s records in %s s, %s CPU s)\n' "$r" copy "$res_rate" "$res_n" \
+    "$res_secs" "$res_cpu"
+  run_anon "$r"
+  anon_rates+=("$res_rate")
+  printf '  round %d  %-11s %8s records/s  (%s records in %s s, %s CPU s)\n' "$r" anonymizer "$res_rate" "$res_n" \
+    "$res_secs" "$res_cpu"
+done
+c=$(echo "${copy_rates[*]}" | median) a=$(echo "${anon_rates[*]}" | median)
+awk -v a="$a" -v c="$c" 'BEGIN { printf "  medians: copy %.0f, anonymizer %.0f records/s; ratio anonymizer / copy: %.2f (target >= 0.50)\n", c, a, a / c }'

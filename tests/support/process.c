@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +78,11 @@ tally_test_proc_t *tally_test_spawn(char *const argv[], const char *ready, int t
     p->pid = fork();
     cr_assert(p->pid >= 0);
     if (p->pid == 0) {
+        /* Die with the test worker, even when it crashes or times out:
+         * an orphan would hold ctest's output pipe open. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(127);
         dup2(fds[1], STDERR_FILENO);
         close(fds[0]);
         close(fds[1]);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,6 +157,7 @@ static inline cli_proc_t cli_spawn(const cli_env_t *e, const char *stdin_text, c
     p.pid = fork();
     cr_assert(p.pid >= 0);
     if (p.pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);   /* never outlive the test worker */
         int in = open(in_path, O_RDONLY), out = open(p.out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
             err = open(p.err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (in < 0 || out < 0 || err < 0)

@@ -1,0 +1,199 @@
+#include "pseudonym.h"
+
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_KEYS 64
+#define KEY_MIN 32
+#define KEY_MAX crypto_generichash_blake2b_KEYBYTES_MAX
+#define VERSION_MAX 65535
+
+typedef struct pkey_t {
+    int version;
+    size_t len;
+    unsigned char key[KEY_MAX];
+    /* BLAKE2b after the key block, per kind: a reference then costs the
+     * identifier's block only. */
+    crypto_generichash_blake2b_state keyed[3];
+    char prefix[12];       /* "v<version>:" */
+    size_t prefix_len;
+} pkey_t;
+
+struct tally_pseudonym_t {
+    size_t count;
+    size_t newest;             /* index of the highest version */
+    pkey_t keys[MAX_KEYS];
+};
+
+/* BLAKE2b personalisation (16 bytes) per kind of identifier. */
+static const unsigned char personal[][crypto_generichash_blake2b_PERSONALBYTES] = {
+    [TALLY_PSEUDONYM_INSTALL] = "tally/install-id",
+    [TALLY_PSEUDONYM_PROJECT] = "tally/project-id",
+    [TALLY_PSEUDONYM_USER] = "tally/user-id\0\0\0",
+};
+
+void tally_pseudonym_free(tally_pseudonym_t *ps)
+{
+    if (ps == NULL)
+        return;
+    sodium_memzero(ps, sizeof *ps);
+    free(ps);
+}
+
+/* Parses one non-comment line "<version> <hex>" into k. */
+static int parse_line(char *line, pkey_t *k, char *why, size_t whysize)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(line, &end, 10);
+    if (end == line || errno != 0 || v < 1 || v > VERSION_MAX || !isspace((unsigned char)*end)) {
+        snprintf(why, whysize, "expected \"<version 1-%d> <hex key>\"", VERSION_MAX);
+        return -1;
+    }
+    while (isspace((unsigned char)*end))
+        end++;
+    char *hex = end;
+    while (*end && !isspace((unsigned char)*end))
+        end++;
+    size_t hexlen = (size_t)(end - hex);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (*end != '\0') {
+        snprintf(why, whysize, "unexpected text after the key");
+        return -1;
+    }
+    size_t len = 0;
+    if (hexlen % 2 != 0 || hexlen / 2 < KEY_MIN || hexlen / 2 > KEY_MAX ||
+        sodium_hex2bin(k->key, sizeof k->key, hex, hexlen, NULL, &len, NULL) != 0 || len != hexlen / 2) {
+        snprintf(why, whysize, "the key must be %d to %d bytes in hex", KEY_MIN, (int)KEY_MAX);
+        return -1;
+    }
+    k->version = (int)v;
+    k->len = len;
+    k->prefix_len = (size_t)snprintf(k->prefix, sizeof k->prefix, "v%d:", k->version);
+    for (int kind = 0; kind < 3; kind++)
+        crypto_generichash_blake2b_init_salt_personal(&k->keyed[kind], k->key, k->len, TALLY_PSEUDONYM_HASH_BYTES,
+                                                      NULL, personal[kind]);
+    return 0;
+}
+
+tally_pseudonym_t *tally_pseudonym_load(const char *path, char *errbuf, size_t errsize)
+{
+    char line[512], why[128];
+    int lineno = 0;
+    tally_pseudonym_t *ps = NULL;
+    if (sodium_init() < 0) {
+        snprintf(errbuf, errsize, "libsodium cannot initialise");
+        return NULL;
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(errbuf, errsize, "pseudonym key file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    /* Unbuffered: no stdio buffer keeps a copy of the keys after fclose. */
+    setvbuf(f, NULL, _IONBF, 0);
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+        tally_log_warn("anonymizer", "pseudonym key file %s is readable by group or others; chmod 600 it", path);
+    /* The BLAKE2b states want 64-byte alignment, more than calloc promises. */
+    size_t size = (sizeof *ps + 63) / 64 * 64;
+    ps = aligned_alloc(64, size);
+    if (ps == NULL)
+        abort();
+    memset(ps, 0, size);
+    while (fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n') {
+            snprintf(errbuf, errsize, "pseudonym key file %s:%d: line too long", path, lineno);
+            goto err;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == '\0')
+            continue;
+        if (ps->count == MAX_KEYS) {
+            snprintf(errbuf, errsize, "pseudonym key file %s:%d: more than %d keys", path, lineno, MAX_KEYS);
+            goto err;
+        }
+        pkey_t *k = &ps->keys[ps->count];
+        if (parse_line(p, k, why, sizeof why) != 0) {
+            snprintf(errbuf, errsize, "pseudonym key file %s:%d: %s", path, lineno, why);
+            goto err;
+        }
+        for (size_t i = 0; i < ps->count; i++)
+            if (ps->keys[i].version == k->version) {
+                snprintf(errbuf, errsize, "pseudonym key file %s:%d: version %d appears twice", path, lineno,
+                         k->version);
+                goto err;
+            }
+        if (ps->count == 0 || k->version > ps->keys[ps->newest].version)
+            ps->newest = ps->count;
+        ps->count++;
+    }
+    if (ps->count == 0) {
+        snprintf(errbuf, errsize, "pseudonym key file %s: no key", path);
+        goto err;
+    }
+    sodium_memzero(line, sizeof line);
+    fclose(f);
+    return ps;
+err:
+    sodium_memzero(line, sizeof line);
+    fclose(f);
+    tally_pseudonym_free(ps);
+    return NULL;
+}
+
+int tally_pseudonym_version(const tally_pseudonym_t *ps)
+{
+    return ps->keys[ps->newest].version;
+}
+
+static size_t compute(const pkey_t *k, tally_pseudonym_kind_t kind, const char *id, size_t len,
+                      char out[TALLY_PSEUDONYM_REF_SIZE])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char h[TALLY_PSEUDONYM_HASH_BYTES];
+    crypto_generichash_blake2b_state st = k->keyed[kind];
+    crypto_generichash_blake2b_update(&st, (const unsigned char *)id, len);
+    crypto_generichash_blake2b_final(&st, h, sizeof h);
+    sodium_memzero(&st, sizeof st);
+    memcpy(out, k->prefix, k->prefix_len);
+    char *p = out + k->prefix_len;
+    for (size_t i = 0; i < sizeof h; i++) {
+        *p++ = hex[h[i] >> 4];
+        *p++ = hex[h[i] & 15];
+    }
+    *p = '\0';
+    return k->prefix_len + 2 * sizeof h;
+}
+
+size_t tally_pseudonym_ref(const tally_pseudonym_t *ps, tally_pseudonym_kind_t kind, const char *id, size_t len,
+                           char out[TALLY_PSEUDONYM_REF_SIZE])
+{
+    return compute(&ps->keys[ps->newest], kind, id, len, out);
+}
+
+int tally_pseudonym_ref_version(const tally_pseudonym_t *ps, int version, tally_pseudonym_kind_t kind,
+                                const char *id, size_t len, char out[TALLY_PSEUDONYM_REF_SIZE], size_t *out_len)
+{
+    for (size_t i = 0; i < ps->count; i++)
+        if (ps->keys[i].version == version) {
+            *out_len = compute(&ps->keys[i], kind, id, len, out);
+            return 0;
+        }
+    return -1;
+}

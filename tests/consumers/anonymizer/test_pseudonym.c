@@ -1,0 +1,135 @@
+/* Pseudonyms: keyed BLAKE2b references with the key version inside, stable
+ * for one key, different for another key, another kind of identifier or
+ * another identifier; the key file's errors never echo a key. */
+#include "pseudonym.h"
+
+#include <criterion/criterion.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define KEY2 "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+
+static char path[128];
+
+static void write_keys(const char *text)
+{
+    snprintf(path, sizeof path, "/tmp/tally-test-keys-%d", (int)getpid());
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, 0600);
+}
+
+static tally_pseudonym_t *load(const char *text)
+{
+    char err[256];
+    write_keys(text);
+    tally_pseudonym_t *ps = tally_pseudonym_load(path, err, sizeof err);
+    cr_assert_not_null(ps, "%s", err);
+    return ps;
+}
+
+static void load_fails(const char *text, const char *why)
+{
+    char err[256] = "";
+    write_keys(text);
+    cr_assert_null(tally_pseudonym_load(path, err, sizeof err), "loaded: %s", text);
+    cr_assert(strstr(err, why) != NULL, "error \"%s\" does not say \"%s\"", err, why);
+    cr_assert(strstr(err, "0001020304") == NULL && strstr(err, "ffeeddcc") == NULL, "error echoes a key: %s", err);
+}
+
+static void teardown(void)
+{
+    unlink(path);
+}
+
+TestSuite(pseudonym, .fini = teardown);
+
+Test(pseudonym, reference_is_versioned_hex_of_keyed_blake2b)
+{
+    tally_pseudonym_t *ps = load("1 " KEY1 "\n");
+    char ref[TALLY_PSEUDONYM_REF_SIZE];
+    size_t n = tally_pseudonym_ref(ps, TALLY_PSEUDONYM_INSTALL, "install-123", 11, ref);
+    cr_assert_eq(n, strlen(ref));
+    cr_assert_eq(n, 3 + 2 * TALLY_PSEUDONYM_HASH_BYTES);
+    cr_assert_eq(strncmp(ref, "v1:", 3), 0, "%s", ref);
+
+    /* The same computation by hand: BLAKE2b-128, keyed, personalised. */
+    unsigned char key[32], h[16];
+    char hex[33];
+    cr_assert_eq(sodium_hex2bin(key, sizeof key, KEY1, 64, NULL, NULL, NULL), 0);
+    crypto_generichash_blake2b_salt_personal(h, sizeof h, (const unsigned char *)"install-123", 11, key, sizeof key,
+                                             NULL, (const unsigned char *)"tally/install-id");
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    cr_assert_str_eq(ref + 3, hex);
+    tally_pseudonym_free(ps);
+}
+
+Test(pseudonym, stable_for_one_key_and_distinct_otherwise)
+{
+    tally_pseudonym_t *a = load("1 " KEY1 "\n");
+    tally_pseudonym_t *b = load("1 " KEY2 "\n");
+    char r1[TALLY_PSEUDONYM_REF_SIZE], r2[TALLY_PSEUDONYM_REF_SIZE];
+    tally_pseudonym_ref(a, TALLY_PSEUDONYM_USER, "user-1", 6, r1);
+    tally_pseudonym_ref(a, TALLY_PSEUDONYM_USER, "user-1", 6, r2);
+    cr_assert_str_eq(r1, r2, "same key, same id: same reference");
+    tally_pseudonym_ref(b, TALLY_PSEUDONYM_USER, "user-1", 6, r2);
+    cr_assert_str_neq(r1, r2, "another key must give another reference");
+    tally_pseudonym_ref(a, TALLY_PSEUDONYM_USER, "user-2", 6, r2);
+    cr_assert_str_neq(r1, r2);
+    tally_pseudonym_ref(a, TALLY_PSEUDONYM_INSTALL, "user-1", 6, r2);
+    cr_assert_str_neq(r1, r2, "an install id equal to a user id must not share its reference");
+    tally_pseudonym_ref(a, TALLY_PSEUDONYM_PROJECT, "user-1", 6, r2);
+    cr_assert_str_neq(r1, r2);
+    cr_assert(strstr(r1, "user-1") == NULL);
+    tally_pseudonym_free(a);
+    tally_pseudonym_free(b);
+}
+
+Test(pseudonym, rotation_uses_the_newest_version_and_keeps_older_ones)
+{
+    tally_pseudonym_t *ps = load("# keys\n\n2 " KEY2 "   # rotated 2024-05\n1 " KEY1 "\n");
+    tally_pseudonym_t *old = load("1 " KEY1 "\n");
+    char now[TALLY_PSEUDONYM_REF_SIZE], v1[TALLY_PSEUDONYM_REF_SIZE], before[TALLY_PSEUDONYM_REF_SIZE];
+    size_t n;
+    cr_assert_eq(tally_pseudonym_version(ps), 2);
+    tally_pseudonym_ref(ps, TALLY_PSEUDONYM_PROJECT, "proj", 4, now);
+    cr_assert_eq(strncmp(now, "v2:", 3), 0, "%s", now);
+    cr_assert_eq(tally_pseudonym_ref_version(ps, 1, TALLY_PSEUDONYM_PROJECT, "proj", 4, v1, &n), 0);
+    tally_pseudonym_ref(old, TALLY_PSEUDONYM_PROJECT, "proj", 4, before);
+    cr_assert_str_eq(v1, before, "version 1 still computes what it computed before the rotation");
+    cr_assert_eq(tally_pseudonym_ref_version(ps, 3, TALLY_PSEUDONYM_PROJECT, "proj", 4, v1, &n), -1);
+    tally_pseudonym_free(ps);
+    tally_pseudonym_free(old);
+}
+
+Test(pseudonym, long_keys_and_empty_ids_work)
+{
+    tally_pseudonym_t *ps = load("7 " KEY1 KEY2 "\n");
+    char ref[TALLY_PSEUDONYM_REF_SIZE];
+    tally_pseudonym_ref(ps, TALLY_PSEUDONYM_INSTALL, "", 0, ref);
+    cr_assert_eq(strncmp(ref, "v7:", 3), 0);
+    tally_pseudonym_free(ps);
+}
+
+Test(pseudonym, bad_key_files_are_refused_without_echoing_keys)
+{
+    char err[256];
+    cr_assert_null(tally_pseudonym_load("/nonexistent/keys", err, sizeof err));
+    cr_assert(strstr(err, "/nonexistent/keys") != NULL);
+    load_fails("", "no key");
+    load_fails("# only a comment\n", "no key");
+    load_fails("1 0001020304\n", "32 to 64 bytes");
+    load_fails("1 " KEY1 "zz\n", "32 to 64 bytes");
+    load_fails("0 " KEY1 "\n", "version");
+    load_fails("x " KEY1 "\n", "version");
+    load_fails("1 " KEY1 " extra\n", "unexpected text");
+    load_fails("1 " KEY1 "\n1 " KEY2 "\n", "appears twice");
+    load_fails("1 " KEY1 "\n2 " KEY2 "x\n", ":2:");
+}

@@ -1,0 +1,273 @@
+/* The scrubbing corpus: every kind of personal data and secret the issue
+ * names is replaced by [REDACTED:<kind>], exactly where it stands, and
+ * ordinary text (versions, UUIDs, paths without a user, sentences) comes
+ * out byte for byte as it went in. */
+#include "scrub.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    const char *in, *out;
+} scrub_case_t;
+
+/* Test data: these keys, tokens and addresses are made up (AWS's are the
+ * documentation's EXAMPLE values). */
+static const scrub_case_t personal[] = {
+    /* e-mail addresses */
+    {"contact jane.doe@example.com for access", "contact [REDACTED:email] for access"},
+    {"Error: user john+test@mail.co.uk not found", "Error: user [REDACTED:email] not found"},
+    {"mailto:alice@corp.example.org", "mailto:[REDACTED:email]"},
+    {"From: \"Bob\" <bob.smith@company.io>", "From: \"Bob\" <[REDACTED:email]>"},
+    {"ADMIN_EMAIL=ops_team@my-company.dev", "ADMIN_EMAIL=[REDACTED:email]"},
+    /* IPv4 */
+    {"connect ECONNREFUSED 192.168.1.20:5432", "connect ECONNREFUSED [REDACTED:ipv4]:5432"},
+    {"client 203.0.113.7 rate limited", "client [REDACTED:ipv4] rate limited"},
+    {"X-Forwarded-For: 198.51.100.23, 10.0.0.1", "X-Forwarded-For: [REDACTED:ipv4], [REDACTED:ipv4]"},
+    {"listen EADDRINUSE: address already in use 0.0.0.0:3000",
+     "listen EADDRINUSE: address already in use [REDACTED:ipv4]:3000"},
+    {"(ip=8.8.8.8)", "(ip=[REDACTED:ipv4])"},
+    /* IPv6 */
+    {"connect ECONNREFUSED ::1:1337", "connect ECONNREFUSED [REDACTED:ipv6]"},
+    {"client 2001:db8:85a3::8a2e:370:7334 blocked", "client [REDACTED:ipv6] blocked"},
+    {"fe80::1ff:fe23:4567:890a%eth0 unreachable", "[REDACTED:ipv6] unreachable"},
+    {"remote [2001:db8::1]:443 reset", "remote [[REDACTED:ipv6]]:443 reset"},
+    {"::ffff:192.0.2.128 connected", "[REDACTED:ipv6] connected"},
+    {"2001:0db8:0000:0000:0000:ff00:0042:8329", "[REDACTED:ipv6]"},
+    /* user names in home directories */
+    {"Error: ENOENT: no such file or directory, open '/home/alice/project/package.json'",
+     "Error: ENOENT: no such file or directory, open '/home/[REDACTED:user]/project/package.json'"},
+    {"at Object.<anonymous> (/Users/bob.smith/dev/app/index.js:10:5)",
+     "at Object.<anonymous> (/Users/[REDACTED:user]/dev/app/index.js:10:5)"},
+    {"C:\\Users\\carol\\AppData\\Roaming\\npm\\cli.js", "C:\\Users\\[REDACTED:user]\\AppData\\Roaming\\npm\\cli.js"},
+    {"c:/Users/dave/Desktop/site", "c:/Users/[REDACTED:user]/Desktop/site"},
+    {"\"path\":\"C:\\\\Users\\\\erin\\\\project\"", "\"path\":\"C:\\\\Users\\\\[REDACTED:user]\\\\project\""},
+    {"/home/frank", "/home/[REDACTED:user]"},
+    {"D:\\Users\\John Smith\\Documents\\cms", "D:\\Users\\[REDACTED:user]\\Documents\\cms"},
+    {"cd /home/grace && npm install", "cd /home/[REDACTED:user] && npm install"},
+    /* URLs: scheme and host only */
+    {"fetch failed: https://api.example.com/v1/users/42?token=abc123",
+     "fetch failed: https://api.example.com/[REDACTED:url]"},
+    {"postgres://admin:s3cr3t@db.internal:5432/cms", "postgres://db.internal/[REDACTED:url]"},
+    {"GET http://localhost:1337/admin/auth/reset-password?code=XYZ 404", "GET http://localhost/[REDACTED:url] 404"},
+    {"redis://:hunter2@cache.example.net:6379", "redis://cache.example.net/[REDACTED:url]"},
+    {"https://user@gitlab.example.com", "https://gitlab.example.com/[REDACTED:url]"},
+    {"see https://example.com/docs#section", "see https://example.com/[REDACTED:url]"},
+    {"mongodb+srv://app:pw@cluster0.abcde.mongodb.net/test?retryWrites=true",
+     "mongodb+srv://cluster0.abcde.mongodb.net/[REDACTED:url]"},
+    {"webhook https://hooks.slack.com/services/T000/B000/XXXX failed",
+     "webhook https://hooks.slack.com/[REDACTED:url] failed"},
+    {"http://10.1.2.3:8080/health", "http://[REDACTED:ipv4]/[REDACTED:url]"},
+    /* AWS */
+    {"AKIAIOSFODNN7EXAMPLE", "[REDACTED:aws-access-key-id]"},
+    {"aws_access_key_id=ASIAY34FZKBOKMUTVV7A", "aws_access_key_id=[REDACTED:aws-access-key-id]"},
+    {"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+     "aws_secret_access_key = [REDACTED:aws-secret-key]"},
+    {"AWS_SECRET_ACCESS_KEY: \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"",
+     "AWS_SECRET_ACCESS_KEY: \"[REDACTED:aws-secret-key]\""},
+    /* GitHub, GitLab, Slack */
+    {"token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 expired", "token [REDACTED:github-token] expired"},
+    {"GITHUB_TOKEN=gho_16C7e42F292c6912E7710c838347Ae178B4a", "GITHUB_TOKEN=[REDACTED:github-token]"},
+    {"github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123",
+     "[REDACTED:github-token]"},
+    {"glpat-Ab3dE5gH7jK9mN1pQ3sT", "[REDACTED:gitlab-token]"},
+    {"CI_JOB_TOKEN glrt-t1_AbCdEfGhIjKlMnOpQrStUv used", "CI_JOB_TOKEN [REDACTED:gitlab-token] used"},
+    {"xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "[REDACTED:slack-token]"},
+    {"SLACK: xoxp-1111-2222-3333-abcdefabcdef", "SLACK: [REDACTED:slack-token]"},
+    {"xapp-1-A0123456789-0123456789012-abcdef0123", "[REDACTED:slack-token]"},
+    /* JWTs */
+    {"Authorization failed for eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9l"
+     "In0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+     "Authorization failed for [REDACTED:jwt]"},
+    {"jwt=eyJhbGciOiJub25lIn0.eyJ1c2VyIjoiYWxpY2UifQ.", "jwt=[REDACTED:jwt]"},
+    /* PEM private keys, whole or cut off */
+    {"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1234\nabcd\n-----END RSA PRIVATE KEY-----",
+     "[REDACTED:private-key]"},
+    {"key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n", "key: [REDACTED:private-key]"},
+    {"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY----- trailing",
+     "[REDACTED:private-key] trailing"},
+    {"-----BEGIN PGP PRIVATE KEY BLOCK-----\nxyz\n-----END PGP PRIVATE KEY BLOCK-----", "[REDACTED:private-key]"},
+    /* password=, token=, secret=, api_key= and friends */
+    {"password=hunter2", "password=[REDACTED:secret]"},
+    {"DB_PASSWORD=correct-horse-battery", "DB_PASSWORD=[REDACTED:secret]"},
+    {"{\"api_key\": \"sk_live_1234567890\"}", "{\"api_key\": [REDACTED:secret]}"},
+    {"login failed: secret: 'abc def'", "login failed: secret: [REDACTED:secret]"},
+    {"token=abc123&user=x", "token=[REDACTED:secret]&user=x"},
+    {"--password s3cr3t --user admin", "--password [REDACTED:secret] --user admin"},
+    {"Authorization: Bearer abcdef1234567890", "Authorization: Bearer [REDACTED:secret]"},
+    {"curl -H 'Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l'", "curl -H 'Authorization: Basic [REDACTED:secret]'"},
+    {"got bearer AbCdEf0123456789xyz", "got bearer [REDACTED:secret]"},
+    {"STRAPI_ADMIN_JWT_SECRET=q1w2e3r4t5", "STRAPI_ADMIN_JWT_SECRET=[REDACTED:secret]"},
+    {"passphrase: 'open sesame'", "passphrase: [REDACTED:secret]"},
+    {"client_secret=abcDEF123", "client_secret=[REDACTED:secret]"},
+    {"x-api-key: 12345-abcde", "x-api-key: [REDACTED:secret]"},
+    {"npm ERR! --auth-token abcdef", "npm ERR! --auth-token [REDACTED:secret]"},
+    /* long high-entropy strings */
+    {"session id Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg rejected", "session id [REDACTED:high-entropy] rejected"},
+    {"integrity sha512-Zq2hfU4nE3p1ZJx9R8xVdK0bT5mYwL7cQ3sN6aH1gF mismatch",
+     "integrity [REDACTED:high-entropy] mismatch"},
+    {"key 9Xk2Lm4Pq7Rs1Tv3Wy5Za8Bc0De6Fg2Hj4Kl", "key [REDACTED:high-entropy]"},
+    /* several at once */
+    {"user alice@example.com from 10.0.0.5 at /home/alice",
+     "user [REDACTED:email] from [REDACTED:ipv4] at /home/[REDACTED:user]"},
+};
+
+static const char *const harmless[] = {
+    "1.2.3",
+    "v18.17.1",
+    "node v20.11.0 on linux-x64",
+    "v1.2.3.4",
+    "550e8400-e29b-41d4-a716-446655440000",
+    "event 3f2504e0-4f89-11d3-9a0c-0305e82c3301 accepted",
+    "/usr/local/lib/node_modules/npm/bin/npm-cli.js",
+    "Cannot find module 'react' from '/app/src/index.js'",
+    "The build finished in 42 seconds.",
+    "Deployment to production succeeded",
+    "TypeError: Cannot read properties of undefined (reading 'map')",
+    "at processTicksAndRejections (node:internal/process/task_queues:95:5)",
+    "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+    "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+    "std::vector<int> out of range",
+    "Time: 12:30:45.123Z",
+    "Port 3000 is already in use",
+    "https://example.com",
+    "Node.js 18.x is no longer supported; upgrade to 20.x",
+    "Build failed with 3 errors and 12 warnings",
+    "Installed 1,234 packages in 56.7s",
+    "src/components/Header.tsx(12,5): error TS2322",
+    "ERR_PACKAGE_PATH_NOT_EXPORTED",
+    "The quick brown fox jumps over the lazy dog.",
+    "template=blog-starter language=typescript",
+    "SomeModule2DispatchHandlerV8Factory failed",
+    "D:\\projects\\cms\\build",
+    "/var/log/syslog rotated",
+    "database=postgres region=eu-west-1",
+    "2024-05-01T12:34:56.789Z",
+    "",
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static tally_scrub_t *sc;
+
+static void setup(void)
+{
+    char err[256];
+    sc = tally_scrub_new(err, sizeof err);
+    cr_assert_not_null(sc, "%s", err);
+}
+
+static void teardown(void)
+{
+    tally_scrub_free(sc);
+}
+
+TestSuite(scrub, .init = setup, .fini = teardown);
+
+Test(scrub, every_personal_string_is_replaced_where_it_stands)
+{
+    uint64_t counts[TALLY_SCRUB_KIND_COUNT] = {0};
+    char report[16384] = "";
+    size_t bad = 0, used = 0;
+    cr_assert_geq(COUNT(personal), 60, "the corpus needs at least 60 strings");
+    for (size_t i = 0; i < COUNT(personal); i++) {
+        const char *out;
+        size_t len;
+        size_t n = tally_scrub_text(sc, personal[i].in, strlen(personal[i].in), &out, &len, counts);
+        if (n == 0 || len != strlen(personal[i].out) || memcmp(out, personal[i].out, len) != 0) {
+            bad++;
+            used += (size_t)snprintf(report + used, sizeof report - used, "\n  in:   %s\n  want: %s\n  got:  %.*s",
+                                     personal[i].in, personal[i].out, (int)len, out);
+            if (used >= sizeof report)
+                used = sizeof report - 1;
+        }
+    }
+    cr_assert_eq(bad, 0, "%zu of %zu strings scrubbed wrongly:%s", bad, COUNT(personal), report);
+    for (int k = 0; k < TALLY_SCRUB_KIND_COUNT; k++)
+        if (k != TALLY_SCRUB_UNSCANNABLE)
+            cr_expect_gt(counts[k], 0, "the corpus has no %s", tally_scrub_kind_name((tally_scrub_kind_t)k));
+}
+
+Test(scrub, harmless_text_is_left_exactly_as_it_was)
+{
+    size_t nonempty = 0;
+    for (size_t i = 0; i < COUNT(harmless); i++) {
+        const char *out;
+        size_t len;
+        size_t n = tally_scrub_text(sc, harmless[i], strlen(harmless[i]), &out, &len, NULL);
+        cr_expect_eq(n, 0, "changed: %s -> %.*s", harmless[i], (int)len, out);
+        cr_expect_eq(out, harmless[i], "not returned as is: %s", harmless[i]);
+        nonempty += *harmless[i] != '\0';
+    }
+    cr_assert_geq(nonempty, 20);
+}
+
+Test(scrub, scrubbing_twice_changes_nothing_more)
+{
+    char first[4096];
+    for (size_t i = 0; i < COUNT(personal); i++) {
+        const char *out;
+        size_t len;
+        tally_scrub_text(sc, personal[i].in, strlen(personal[i].in), &out, &len, NULL);
+        cr_assert_lt(len, sizeof first);
+        memcpy(first, out, len);
+        first[len] = '\0';
+        size_t n = tally_scrub_text(sc, first, len, &out, &len, NULL);
+        cr_expect_eq(n, 0, "second pass changed %s into %.*s", first, (int)len, out);
+    }
+}
+
+Test(scrub, output_is_nul_terminated_and_the_input_untouched)
+{
+    char in[] = "mail alice@example.com now";
+    const char *out;
+    size_t len;
+    cr_assert_eq(tally_scrub_text(sc, in, strlen(in), &out, &len, NULL), 1);
+    cr_assert_str_eq(out, "mail [REDACTED:email] now");
+    cr_assert_eq(out[len], '\0');
+    cr_assert_str_eq(in, "mail alice@example.com now");
+}
+
+Test(scrub, text_with_nul_bytes_and_invalid_utf8_is_scanned_past_them)
+{
+    const char in[] = "a\0b \xff\xfe bob@example.com \xc3";
+    const char *out;
+    size_t len;
+    cr_assert_eq(tally_scrub_text(sc, in, sizeof in - 1, &out, &len, NULL), 1);
+    const char want[] = "a\0b \xff\xfe [REDACTED:email] \xc3";
+    cr_assert_eq(len, sizeof want - 1);
+    cr_assert_eq(memcmp(out, want, len), 0);
+}
+
+/* Hostile text (long runs that almost match) must not stall a partition. */
+Test(scrub, hostile_text_is_scrubbed_in_bounded_time)
+{
+    static const char *const units[] = {"a", "a@", "a_", "1.", "a:", "aA1", "-----BEGIN PRIVATE KEY-----", "/home/"};
+    size_t size = 256 * 1024;
+    char *text = malloc(size + 1);
+    for (size_t u = 0; u < COUNT(units); u++) {
+        size_t ul = strlen(units[u]);
+        for (size_t i = 0; i < size; i++)
+            text[i] = units[u][i % ul];
+        text[size] = '\0';
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        const char *out;
+        size_t len;
+        tally_scrub_text(sc, text, size, &out, &len, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        cr_expect_lt(s, 2.0, "%zu KiB of \"%s\" took %.2f s", size / 1024, units[u], s);
+    }
+    free(text);
+}
+
+Test(scrub, kind_names_are_the_redaction_labels)
+{
+    cr_assert_str_eq(tally_scrub_kind_name(TALLY_SCRUB_EMAIL), "email");
+    cr_assert_str_eq(tally_scrub_kind_name(TALLY_SCRUB_USER), "user");
+    cr_assert_str_eq(tally_scrub_kind_name(TALLY_SCRUB_KIND_COUNT), "unknown");
+}
