@@ -23,9 +23,9 @@ pg_dir() {
   if [[ $(id -u) -eq 0 ]]; then
     chown postgres: "$dir"
     # The state folder may sit below a folder postgres cannot enter (/root):
-    # then use a folder of its own under /tmp, named after this checkout.
+    # then use a folder of its own under /tmp, named after the state folder.
     if ! "${as_pg[@]}" test -w "$dir" 2>/dev/null; then
-      dir=/tmp/tally-postgres-$(printf '%s' "$TALLY_ROOT" | cksum | cut -d' ' -f1)
+      dir=/tmp/tally-postgres-$(printf '%s' "$TALLY_STATE" | cksum | cut -d' ' -f1)
       mkdir -p "$dir"; chown postgres: "$dir"; chmod 700 "$dir"
     fi
   fi

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The main job as CI runs it: deploy/local/up.sh in short mode on the
-# services tests/run.sh started. Its simulated month must land in the
+# The main job as CI runs it: deploy/local/up.sh in short mode, on a stack
+# of its own (state folder, ports) so that no data of the developer's stack
+# or of other suites is counted. Its simulated month must land in the
 # Control Panel's compliance view with exactly the numbers that were sent,
 # and a second run must not change them (everything sent is idempotent).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+export TALLY_STATE
+TALLY_STATE=$(mktemp -d /tmp/tally-up-test.XXXXXX)
+chmod 755 "$TALLY_STATE"
+export TALLY_BROKERS=127.0.0.1:29192 TALLY_PG_PORT=55498 TALLY_GATEWAY_PORT=18181 TALLY_ADMIN_PORT_BASE=19200
+unset TALLY_PG_URL
 source deploy/local/env.sh
-was_running=0
-deploy/local/pipeline.sh status >/dev/null 2>&1 && was_running=1
 fails=0
 out=$(mktemp)
-trap 'rm -f "$out"; [[ $was_running -eq 1 ]] || deploy/local/pipeline.sh stop' EXIT
+trap 'rm -f "$out"; deploy/local/down.sh --wipe >/dev/null 2>&1; rm -rf "$TALLY_STATE"' EXIT
 
 for run in 1 2; do
   if TALLY_UP_SHORT=1 deploy/local/up.sh >"$out" 2>&1; then

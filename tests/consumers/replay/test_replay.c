@@ -341,7 +341,10 @@ static void pipe_run(pipe_t *p)
     rd_kafka_flush(p->prod.rk, 30000);
     mat_producer_flush(&p->matp);
     if (stat(tally_test_bin("tally-aggregator"), &sb) == 0) {
-        tally_test_proc_t *agg = agg_spawn(&p->agg, "replay-test", NULL, line, sizeof line);
+        /* The tests' logs are built around a 7-day reporter idle time:
+         * pin it on both sides, as a deployment must. */
+        const char *const idle[] = {"--reporter-idle=168h", NULL};
+        tally_test_proc_t *agg = agg_spawn(&p->agg, "replay-test", idle, line, sizeof line);
         int done = agg_wait_done(&p->agg, 90000);
         cr_assert_eq(done, 0, "the aggregator did not commit every record; log:\n%s", tally_test_log(agg));
         tally_test_signal(agg, SIGTERM);
@@ -413,6 +416,7 @@ static run_t replay_args(const pipe_t *p, int bare, const char *const *args)
         ARG("--controlpanel-topic=%s", p->mat.topics[2]);
         ARG("--materializer-group=%s", p->mat.group);
         ARG("--stall-timeout=30s");
+        ARG("--reporter-idle=168h");
     }
     for (int i = 0; args[i]; i++)   /* last: they override the defaults */
         ARG("%s", args[i]);
