@@ -70,6 +70,9 @@ static inline tally_test_proc_t *agg_spawn(const agg_env_t *e, const char *insta
     snprintf(a[n++], sizeof a[0], "--changelog-topic=%s", e->changelog);
     snprintf(a[n++], sizeof a[0], "--dlq-topic=%s", e->dlq);
     snprintf(a[n++], sizeof a[0], "--admin-port=0");
+    /* Transactional ids unique to this test's group: two test runs on one
+     * broker must not fence each other's instances. */
+    snprintf(a[n++], sizeof a[0], "--transactional-id-prefix=tally-aggregator-%s", e->group);
     for (int i = 0; extra && extra[i] && n < 32; i++)
         snprintf(a[n++], sizeof a[0], "%s", extra[i]);
     for (int i = 0; i < n; i++)

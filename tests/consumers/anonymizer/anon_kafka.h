@@ -114,6 +114,9 @@ static inline tally_test_proc_t *anon_spawn(const anon_env_t *e, const char *ins
     snprintf(a[n++], sizeof a[0], "--usage-topic=%s", e->usage);
     snprintf(a[n++], sizeof a[0], "--dlq-topic=%s", e->dlq);
     snprintf(a[n++], sizeof a[0], "--admin-port=0");
+    /* Transactional ids unique to this test's group: two test runs on one
+     * broker must not fence each other's instances. */
+    snprintf(a[n++], sizeof a[0], "--transactional-id-prefix=tally-anonymizer-%s", e->group);
     for (int i = 0; extra && extra[i] && n < 23; i++)
         snprintf(a[n++], sizeof a[0], "%s", extra[i]);
     for (int i = 0; i < n; i++)
