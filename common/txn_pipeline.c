@@ -421,6 +421,37 @@ static void count_assigned(tally_txn_t *t)
     }
 }
 
+/* Sets parts' offsets to their committed offsets (INVALID when none), once
+ * stable. The consumer is read_committed, so librdkafka asks for stable
+ * offsets (KIP-447): while the previous owner's transaction that holds
+ * offsets of these partitions is still open (a zombie frozen between
+ * sending its offsets and committing, whose commit is accepted when it
+ * thaws), the broker answers UNSTABLE_OFFSET_COMMIT and the fetch waits.
+ * Done before on_assign so that its restore reads a changelog that holds
+ * that transaction's records when the start offsets are past its input;
+ * the offsets found are where the consumer starts. */
+static int fetch_stable_committed(tally_txn_t *t, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+    if (parts->cnt == 0)
+        return 0;
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_resp_err_t err = rd_kafka_committed(rk, parts, t->api_timeout_ms);
+        for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < parts->cnt; i++)
+            err = parts->elems[i].err;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        if (attempt == RETRIES) {
+            set_fatal(t, "assign: committed offsets", rd_kafka_err2str(err));
+            return TALLY_TXN_ERR_FATAL;
+        }
+        tally_log_warn(COMPONENT, "assign: committed offsets: %s (retrying)", rd_kafka_err2str(err));
+    }
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].offset < 0)
+            parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+    return 0;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
 {
@@ -434,6 +465,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         log_partitions("assigned", parts);
         metric_add(t->m_assigns, 1);
         offsets_forget(t, &t->positions, parts);
+        /* (Not while closing: nothing will be read.) */
+        if (!t->no_rewind && !atomic_load(&t->fatal))
+            (void)fetch_stable_committed(t, rk, parts);
         if (t->hooks->on_assign && !atomic_load(&t->fatal)) {
             /* A restore may take long: alive, not ready, meanwhile. */
             atomic_store(&t->in_assign_hook, 1);
