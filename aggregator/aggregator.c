@@ -4,12 +4,15 @@
  */
 #include "aggregator.h"
 
+#include "changelog.h"
 #include "codec.h"
 #include "log.h"
 #include "restore.h"
 #include "rollup.h"
 #include "rollup_record.h"
+#include "timeutil.h"
 #include "usage_record.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -20,32 +23,25 @@
 #include <time.h>
 
 #define COMPONENT "aggregator"
-/* How long a revocation may wait for its changelog partitions to settle
- * before it drops their states instead of keeping them aside. */
-#define PARK_TIMEOUT_MS 2000
 #define DEFAULT_EXPIRE_BUDGET 1024
 #define DEFAULT_RESTORE_TIMEOUT_MS 120000
 
 /* What the instance holds for one input partition. */
-typedef enum part_status_t {
-    PART_NONE = 0,  /* nothing */
-    PART_ACTIVE,    /* assigned; state NULL until restored (after an abort) */
-    PART_PARKED,    /* revoked cleanly; state kept with its changelog end */
-} part_status_t;
-
 typedef struct part_t {
-    tally_rollup_t *state;
-    part_status_t status;
-    int64_t parked_end;
+    bool active;            /* assigned to this instance */
+    tally_rollup_t *state;  /* NULL until restored (at assignment, and after an abort) */
+    int64_t next;           /* the input position of state: the next offset to apply, -1 unknown */
+    bool moved;             /* next changed in the open transaction */
 } part_t;
 
 /* Outcomes counted in tally_aggregator_records_total. */
 enum {
     OUT_APPLIED, OUT_DUPLICATE, OUT_STALE, OUT_TOO_LATE, OUT_INVALID,
-    OUT_UNDECODABLE, OUT_UNSUPPORTED, OUT_WRONG_KEY, OUT_COUNT
+    OUT_UNDECODABLE, OUT_UNSUPPORTED, OUT_WRONG_KEY, OUT_IN_STATE, OUT_COUNT
 };
 static const char *const outcome_names[OUT_COUNT] = {
     "applied", "duplicate", "stale", "too_late", "invalid", "undecodable", "unsupported", "wrong_key",
+    "already_in_state",
 };
 
 enum { ST_REPORTERS, ST_API, ST_SEATS, ST_SEAT_EVENTS, ST_SEAT_ROLLUPS, ST_TENANTS, ST_COUNT };
@@ -69,41 +65,19 @@ struct tally_aggregator_t {
     size_t n_parts;
 
     /* Scratch for rebalances, n_parts long. */
-    int32_t *list, *todo;
-    int64_t *ends, *todo_ends;
-    tally_rollup_t **todo_states;
+    int32_t *list;
+    int64_t *ends, *positions;
+    tally_rollup_t **states;
+    tally_changelog_buf_t key, value;   /* position records */
 
     /* The partition whose changes before_commit is producing. */
     int32_t flushing;
 
     tally_metric_t *m_outcome[OUT_COUNT], *m_state[ST_COUNT];
     tally_metric_t *m_api_out, *m_seat_out, *m_entries_out, *m_tombstones_out;
-    tally_metric_t *m_active, *m_parked, *m_restore_seconds, *m_restored, *m_last_restore_ms, *m_reused;
+    tally_metric_t *m_active, *m_restore_seconds, *m_restored, *m_last_restore_ms, *m_position_moved;
     tally_metric_t *m_expired, *m_flush_seconds;
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (p == NULL) {
-        fputs("aggregator: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static void metric_add(tally_metric_t *m, uint64_t n)
-{
-    if (m != NULL)
-        tally_metric_add(m, n);
-}
 
 /* ---- partitions ------------------------------------------------------------ */
 
@@ -112,37 +86,34 @@ static part_t *part_get(tally_aggregator_t *a, int32_t p)
 {
     if ((size_t)p >= a->n_parts) {
         size_t n = (size_t)p + 1;
-        a->parts = realloc(a->parts, n * sizeof *a->parts);
-        a->list = realloc(a->list, n * sizeof *a->list);
-        a->todo = realloc(a->todo, n * sizeof *a->todo);
-        a->ends = realloc(a->ends, n * sizeof *a->ends);
-        a->todo_ends = realloc(a->todo_ends, n * sizeof *a->todo_ends);
-        a->todo_states = realloc(a->todo_states, n * sizeof *a->todo_states);
-        if (!a->parts || !a->list || !a->todo || !a->ends || !a->todo_ends || !a->todo_states) {
-            fputs("aggregator: out of memory\n", stderr);
-            abort();
-        }
-        memset(a->parts + a->n_parts, 0, (n - a->n_parts) * sizeof *a->parts);
+        a->parts = tally_xrealloc(a->parts, n, sizeof *a->parts);
+        a->list = tally_xrealloc(a->list, n, sizeof *a->list);
+        a->ends = tally_xrealloc(a->ends, n, sizeof *a->ends);
+        a->positions = tally_xrealloc(a->positions, n, sizeof *a->positions);
+        a->states = tally_xrealloc(a->states, n, sizeof *a->states);
+        for (size_t i = a->n_parts; i < n; i++)
+            a->parts[i] = (part_t){.next = -1};
         a->n_parts = n;
     }
     return &a->parts[p];
 }
 
-static void part_drop(part_t *part)
+/* Forgets the state (it is restored again before it is used). */
+static void part_forget(part_t *part)
 {
     tally_rollup_free(part->state);
     part->state = NULL;
-    part->status = PART_NONE;
+    part->next = -1;
+    part->moved = false;
 }
 
 /* Sums the states held into the gauges. */
 static void update_gauges(tally_aggregator_t *a)
 {
-    size_t sums[ST_COUNT] = {0}, active = 0, parked = 0;
+    size_t sums[ST_COUNT] = {0}, active = 0;
     for (size_t i = 0; i < a->n_parts; i++) {
         part_t *part = &a->parts[i];
-        active += part->status == PART_ACTIVE;
-        parked += part->status == PART_PARKED;
+        active += part->active;
         if (part->state == NULL)
             continue;
         tally_rollup_stats_t st;
@@ -159,19 +130,16 @@ static void update_gauges(tally_aggregator_t *a)
             tally_metric_set(a->m_state[k], (int64_t)sums[k]);
     if (a->m_active)
         tally_metric_set(a->m_active, (int64_t)active);
-    if (a->m_parked)
-        tally_metric_set(a->m_parked, (int64_t)parked);
 }
 
-/* Makes partitions list[0..n) active with their committed state: taken
- * back as kept when reuse is set and its changelog did not grow since it
- * was parked, else read from the changelog. Returns 0, or -1 (logged). */
-static int restore_parts(tally_aggregator_t *a, const int32_t *list, size_t n, bool reuse)
+/* Reads the committed states of partitions list[0..n) (active) from
+ * their changelog, with the input positions they belong to. Returns 0, or
+ * -1 (logged). */
+static int restore_parts(tally_aggregator_t *a, const int32_t *list, size_t n)
 {
     char err[512];
-    long long t0 = mono_ms();
+    long long t0 = tally_mono_ms();
     uint64_t records = 0;
-    size_t todo = 0, reused = 0;
     if (n == 0)
         return 0;
     /* list may be a->list: stable_ends writes a->ends only. */
@@ -181,43 +149,32 @@ static int restore_parts(tally_aggregator_t *a, const int32_t *list, size_t n, b
     }
     for (size_t i = 0; i < n; i++) {
         part_t *part = part_get(a, list[i]);
-        if (reuse && part->status == PART_PARKED && part->state != NULL && part->parked_end == a->ends[i]) {
-            part->status = PART_ACTIVE;
-            reused++;
-            continue;
-        }
-        tally_rollup_free(part->state);
+        part_forget(part);
         part->state = tally_rollup_new(&a->config, err, sizeof err);
         if (part->state == NULL) {
             /* The configuration was checked at start. */
             tally_log_error(COMPONENT, "restore: %s", err);
             return -1;
         }
-        part->status = PART_ACTIVE;
-        a->todo[todo] = list[i];
-        a->todo_ends[todo] = a->ends[i];
-        a->todo_states[todo] = part->state;
-        todo++;
+        a->states[i] = part->state;
     }
-    if (tally_restore_read(a->restore, a->todo, todo, a->todo_ends, a->todo_states, a->restore_timeout_ms,
+    if (tally_restore_read(a->restore, list, n, a->ends, a->states, a->positions, a->restore_timeout_ms,
                            &records, err, sizeof err) != 0) {
         tally_log_error(COMPONENT, "restore: %s", err);
-        for (size_t i = 0; i < todo; i++) {
-            part_t *part = part_get(a, a->todo[i]);
-            tally_rollup_free(part->state);
-            part->state = NULL;
-        }
+        for (size_t i = 0; i < n; i++)
+            part_forget(part_get(a, list[i]));
         return -1;
     }
-    long long took = mono_ms() - t0;
-    metric_add(a->m_restored, records);
-    metric_add(a->m_reused, reused);
+    for (size_t i = 0; i < n; i++)
+        part_get(a, list[i])->next = a->positions[i];
+    long long took = tally_mono_ms() - t0;
+    tally_metric_add(a->m_restored, records);
     if (a->m_restore_seconds)
         tally_metric_observe(a->m_restore_seconds, (double)took / 1000.0);
     if (a->m_last_restore_ms)
         tally_metric_set(a->m_last_restore_ms, took);
-    tally_log_info(COMPONENT, "restored %zu partition(s) from %" PRIu64 " changelog record(s), took back %zu as kept, "
-                   "in %lld ms", todo, records, reused, took);
+    tally_log_info(COMPONENT, "restored %zu partition(s) from %" PRIu64 " changelog record(s) in %lld ms", n,
+                   records, took);
     update_gauges(a);
     return 0;
 }
@@ -232,50 +189,47 @@ static int on_assign(void *arg, tally_txn_t *txn, const rd_kafka_topic_partition
         if (strcmp(parts->elems[i].topic, a->usage_topic) == 0)
             (void)part_get(a, parts->elems[i].partition);
     for (int i = 0; i < parts->cnt; i++)
-        if (strcmp(parts->elems[i].topic, a->usage_topic) == 0)
+        if (strcmp(parts->elems[i].topic, a->usage_topic) == 0) {
             a->list[n++] = parts->elems[i].partition;
-    /* A parked state not taken back now is not coming back soon. */
-    for (size_t p = 0; p < a->n_parts; p++) {
-        if (a->parts[p].status != PART_PARKED)
+            part_get(a, parts->elems[i].partition)->active = true;
+        }
+    if (restore_parts(a, a->list, n) != 0)
+        return TALLY_TXN_ERR_FATAL;
+    /* Start where the state ends: its position was committed with it.
+     * The group's committed offset is the same one unless a transaction
+     * ended between the engine's read of the offsets and the restore. */
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *el = &parts->elems[i];
+        if (strcmp(el->topic, a->usage_topic) != 0)
             continue;
-        bool wanted = false;
-        for (size_t i = 0; i < n && !wanted; i++)
-            wanted = a->list[i] == (int32_t)p;
-        if (!wanted)
-            part_drop(&a->parts[p]);
+        int64_t next = part_get(a, el->partition)->next;
+        if (next < 0)
+            continue;   /* never processed, or written before positions were: the committed offset */
+        if (el->offset != next) {
+            tally_metric_add(a->m_position_moved, 1);
+            tally_log_warn(COMPONENT, "%s[%" PRId32 "]: the restored state belongs to offset %" PRId64
+                           ", the committed offset read before it is %" PRId64 ": starting at %" PRId64,
+                           el->topic, el->partition, next, el->offset, next);
+        }
+        if (tally_txn_set_start_offset(txn, el->topic, el->partition, next) != 0) {
+            tally_log_error(COMPONENT, "%s[%" PRId32 "]: cannot set the start offset", el->topic, el->partition);
+            return TALLY_TXN_ERR_FATAL;
+        }
     }
-    /* Always restore from the changelog: taking back a parked state (reuse)
-     * lost or repeated increments in the crash test when clean stops and
-     * kills mixed; until that is understood, correctness over speed. */
-    return restore_parts(a, a->list, n, false) == 0 ? 0 : TALLY_TXN_ERR_FATAL;
+    return 0;
 }
 
 static void on_revoke(void *arg, tally_txn_t *txn, const rd_kafka_topic_partition_list_t *parts, int lost)
 {
     tally_aggregator_t *a = arg;
-    char err[512];
-    size_t n = 0;
+    /* The next owner restores from the changelog; so would this instance
+     * if the partitions came back. */
     for (int i = 0; i < parts->cnt; i++) {
         if (strcmp(parts->elems[i].topic, a->usage_topic) != 0)
             continue;
         part_t *part = part_get(a, parts->elems[i].partition);
-        /* Only a committed state may be kept: the engine committed the
-         * open transaction, or aborted it and on_abort dropped the state. */
-        if (!lost && part->status == PART_ACTIVE && part->state != NULL)
-            a->list[n++] = parts->elems[i].partition;
-        else
-            part_drop(part);
-    }
-    if (n > 0 && tally_restore_stable_ends(a->restore, a->list, n, a->ends, PARK_TIMEOUT_MS, err, sizeof err) != 0) {
-        tally_log_warn(COMPONENT, "not keeping the revoked states: %s", err);
-        for (size_t i = 0; i < n; i++)
-            part_drop(part_get(a, a->list[i]));
-        n = 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        part_t *part = part_get(a, a->list[i]);
-        part->status = PART_PARKED;
-        part->parked_end = a->ends[i];
+        part_forget(part);
+        part->active = false;
     }
     update_gauges(a);
 }
@@ -316,23 +270,33 @@ static int process(void *arg, tally_txn_t *txn, const tally_txn_record_t *rec)
     tally_usage_record_t ur;
 
     part_t *part = part_get(a, rec->partition);
-    if (part->state == NULL || part->status != PART_ACTIVE) {
+    if (part->state == NULL) {
         /* After an abort: the committed state, before the first record
          * read again. */
-        if (restore_parts(a, &rec->partition, 1, false) != 0)
+        if (restore_parts(a, &rec->partition, 1) != 0)
             return TALLY_TXN_ERR_FATAL;
     }
+    if (rec->offset < part->next) {
+        /* The state holds this record's effect already (its position says
+         * so): a rewind to a committed offset behind the state. */
+        tally_metric_add(a->m_outcome[OUT_IN_STATE], 1);
+        return 0;
+    }
+    /* Past it, whatever the outcome below (a gap is normal: transaction
+     * markers take offsets too). */
+    part->next = rec->offset + 1;
+    part->moved = true;
     if (rec->value == NULL) {
-        metric_add(a->m_outcome[OUT_UNDECODABLE], 1);
+        tally_metric_add(a->m_outcome[OUT_UNDECODABLE], 1);
         return produce_dlq(a, txn, rec, "no_value", "decode", "the record has no value", NULL);
     }
     int rc = tally_decoder_decode(a->dec, rec->value, rec->len, &value, &writer, why, sizeof why);
     if (rc != 0) {
-        metric_add(a->m_outcome[OUT_UNDECODABLE], 1);
+        tally_metric_add(a->m_outcome[OUT_UNDECODABLE], 1);
         return produce_dlq(a, txn, rec, tally_codec_error_name(rc), "decode", why, NULL);
     }
     if (tally_usage_record_read(writer->name, value, &ur, why, sizeof why) != 0) {
-        metric_add(a->m_outcome[OUT_UNSUPPORTED], 1);
+        tally_metric_add(a->m_outcome[OUT_UNSUPPORTED], 1);
         return produce_dlq(a, txn, rec, "unsupported_record", "read", why, writer);
     }
     /* The tenant's records must all be in one partition, the one its key
@@ -341,17 +305,17 @@ static int process(void *arg, tally_txn_t *txn, const tally_txn_record_t *rec)
     const char *tenant = ur.kind == TALLY_USAGE_RECORD_REPORT ? ur.report.tenant_id : ur.seat.tenant_id;
     size_t tlen = strlen(tenant);
     if (rec->key == NULL || rec->key_len != tlen || memcmp(rec->key, tenant, tlen) != 0) {
-        metric_add(a->m_outcome[OUT_WRONG_KEY], 1);
+        tally_metric_add(a->m_outcome[OUT_WRONG_KEY], 1);
         return produce_dlq(a, txn, rec, "wrong_key", "validate", "the record key is not its tenant_id", writer);
     }
     tally_rollup_outcome_t outcome = tally_usage_record_apply(part->state, &ur);
     switch (outcome) {
-    case TALLY_ROLLUP_APPLIED: metric_add(a->m_outcome[OUT_APPLIED], 1); break;
-    case TALLY_ROLLUP_DUPLICATE: metric_add(a->m_outcome[OUT_DUPLICATE], 1); break;
-    case TALLY_ROLLUP_STALE: metric_add(a->m_outcome[OUT_STALE], 1); break;
-    case TALLY_ROLLUP_TOO_LATE: metric_add(a->m_outcome[OUT_TOO_LATE], 1); break;
+    case TALLY_ROLLUP_APPLIED: tally_metric_add(a->m_outcome[OUT_APPLIED], 1); break;
+    case TALLY_ROLLUP_DUPLICATE: tally_metric_add(a->m_outcome[OUT_DUPLICATE], 1); break;
+    case TALLY_ROLLUP_STALE: tally_metric_add(a->m_outcome[OUT_STALE], 1); break;
+    case TALLY_ROLLUP_TOO_LATE: tally_metric_add(a->m_outcome[OUT_TOO_LATE], 1); break;
     case TALLY_ROLLUP_INVALID:
-        metric_add(a->m_outcome[OUT_INVALID], 1);
+        tally_metric_add(a->m_outcome[OUT_INVALID], 1);
         return produce_dlq(a, txn, rec, "invalid", "validate",
                            "empty id, time outside years 0-9999 or unknown seat op", writer);
     }
@@ -372,7 +336,7 @@ static int emit_api(void *arg, const tally_api_rollup_t *r)
     }
     int rc = tally_txn_produce(a->txn, a->rollups_out, RD_KAFKA_PARTITION_UA, key, key_len, value, len, NULL, 0);
     if (rc == 0)
-        metric_add(a->m_api_out, 1);
+        tally_metric_add(a->m_api_out, 1);
     return rc;
 }
 
@@ -389,7 +353,7 @@ static int emit_seat(void *arg, const tally_seat_rollup_t *r)
     }
     int rc = tally_txn_produce(a->txn, a->rollups_out, RD_KAFKA_PARTITION_UA, key, key_len, value, len, NULL, 0);
     if (rc == 0)
-        metric_add(a->m_seat_out, 1);
+        tally_metric_add(a->m_seat_out, 1);
     return rc;
 }
 
@@ -400,30 +364,44 @@ static int emit_entry(void *arg, const tally_changelog_record_t *r)
     int rc = tally_txn_produce(a->txn, a->changelog_out, a->flushing, r->key, r->key_len, r->value,
                                r->value ? r->value_len : 0, NULL, 0);
     if (rc == 0)
-        metric_add(r->value ? a->m_entries_out : a->m_tombstones_out, 1);
+        tally_metric_add(r->value ? a->m_entries_out : a->m_tombstones_out, 1);
     return rc;
+}
+
+/* The input position of the partition being flushed, in the same
+ * transaction as its state changes (changelog.h). */
+static int emit_position(tally_aggregator_t *a, int64_t next)
+{
+    tally_changelog_buf_reset(&a->key);
+    tally_changelog_buf_reset(&a->value);
+    tally_changelog_key_position(&a->key);
+    tally_changelog_value_position(&a->value, next);
+    tally_changelog_record_t r = {a->key.data, a->key.len, a->value.data, a->value.len};
+    return emit_entry(a, &r);
 }
 
 static int before_commit(void *arg, tally_txn_t *txn)
 {
     tally_aggregator_t *a = arg;
-    long long t0 = mono_ms();
+    long long t0 = tally_mono_ms();
     for (size_t p = 0; p < a->n_parts; p++) {
         part_t *part = &a->parts[p];
-        if (part->status != PART_ACTIVE || part->state == NULL)
+        if (!part->active || part->state == NULL)
             continue;
-        metric_add(a->m_expired, tally_rollup_expire(part->state, a->expire_budget));
+        tally_metric_add(a->m_expired, tally_rollup_expire(part->state, a->expire_budget));
         a->flushing = (int32_t)p;
         int rc = tally_rollup_each_changed_api(part->state, emit_api, a);
         if (rc == 0)
             rc = tally_rollup_each_changed_seat(part->state, emit_seat, a);
         if (rc == 0)
             rc = tally_rollup_each_changed_entry(part->state, emit_entry, a);
+        if (rc == 0 && part->moved)
+            rc = emit_position(a, part->next);
         if (rc != 0)
             return rc;
     }
     if (a->m_flush_seconds)
-        tally_metric_observe(a->m_flush_seconds, (double)(mono_ms() - t0) / 1000.0);
+        tally_metric_observe(a->m_flush_seconds, (double)(tally_mono_ms() - t0) / 1000.0);
     return 0;
 }
 
@@ -431,8 +409,10 @@ static void after_commit(void *arg)
 {
     tally_aggregator_t *a = arg;
     for (size_t p = 0; p < a->n_parts; p++)
-        if (a->parts[p].status == PART_ACTIVE && a->parts[p].state != NULL)
+        if (a->parts[p].active && a->parts[p].state != NULL) {
             tally_rollup_clear_changes(a->parts[p].state);
+            a->parts[p].moved = false;
+        }
     update_gauges(a);
 }
 
@@ -444,10 +424,8 @@ static void on_abort(void *arg)
      * twice (rollup.h), so each is restored from the changelog before its
      * partition's next record. */
     for (size_t p = 0; p < a->n_parts; p++)
-        if (a->parts[p].status == PART_ACTIVE) {
-            tally_rollup_free(a->parts[p].state);
-            a->parts[p].state = NULL;
-        }
+        if (a->parts[p].active)
+            part_forget(&a->parts[p]);
     update_gauges(a);
 }
 
@@ -482,9 +460,6 @@ static void register_metrics(tally_aggregator_t *a, tally_metrics_t *m)
     a->m_active = tally_metrics_get(m, TALLY_METRIC_GAUGE, "tally_aggregator_partitions",
                                     "Input partitions by what this instance holds for them", "state=\"active\"",
                                     NULL, 0);
-    a->m_parked = tally_metrics_get(m, TALLY_METRIC_GAUGE, "tally_aggregator_partitions",
-                                    "Input partitions by what this instance holds for them", "state=\"parked\"",
-                                    NULL, 0);
     a->m_restore_seconds = tally_metrics_get(m, TALLY_METRIC_HISTOGRAM, "tally_aggregator_restore_seconds",
                                              "Time to make assigned partitions ready: waiting for a stable "
                                              "changelog, then reading it",
@@ -493,9 +468,10 @@ static void register_metrics(tally_aggregator_t *a, tally_metrics_t *m)
                                       "Changelog records read by restores", "", NULL, 0);
     a->m_last_restore_ms = tally_metrics_get(m, TALLY_METRIC_GAUGE, "tally_aggregator_last_restore_ms",
                                              "Duration of the latest restore, in milliseconds", "", NULL, 0);
-    a->m_reused = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_aggregator_partitions_reused_total",
-                                    "Partitions taken back after a rebalance without reading the changelog", "",
-                                    NULL, 0);
+    a->m_position_moved = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_aggregator_position_moved_total",
+                                            "Assignments that started at the restored state's input position "
+                                            "because the committed offset read before the restore differed",
+                                            "", NULL, 0);
     a->m_expired = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_aggregator_expired_total",
                                      "State entries removed by expiry (idle reporters, closed days)", "", NULL, 0);
     a->m_flush_seconds = tally_metrics_get(m, TALLY_METRIC_HISTOGRAM, "tally_aggregator_flush_seconds",
@@ -507,7 +483,7 @@ tally_aggregator_t *tally_aggregator_new(const tally_aggregator_opts_t *o, char 
 {
     char name[512];
     int n_in = 0, n_changelog = 0, n_rollups = 0;
-    tally_aggregator_t *a = xcalloc(1, sizeof *a);
+    tally_aggregator_t *a = tally_xcalloc(1, sizeof *a);
 
     a->config.open_days = o->open_days;
     a->config.reporter_idle_ms = o->reporter_idle_ms;
@@ -521,9 +497,7 @@ tally_aggregator_t *tally_aggregator_new(const tally_aggregator_opts_t *o, char 
     if (probe == NULL)
         goto err;
     tally_rollup_free(probe);
-    a->usage_topic = strdup(o->usage_topic);
-    if (a->usage_topic == NULL)
-        abort();
+    a->usage_topic = tally_xstrdup(o->usage_topic);
     a->expire_budget = o->expire_budget ? o->expire_budget : DEFAULT_EXPIRE_BUDGET;
     a->restore_timeout_ms = o->restore_timeout_ms > 0 ? o->restore_timeout_ms : DEFAULT_RESTORE_TIMEOUT_MS;
 
@@ -593,10 +567,11 @@ void tally_aggregator_free(tally_aggregator_t *a)
         tally_rollup_free(a->parts[p].state);
     free(a->parts);
     free(a->list);
-    free(a->todo);
     free(a->ends);
-    free(a->todo_ends);
-    free(a->todo_states);
+    free(a->positions);
+    free(a->states);
+    tally_changelog_buf_free(&a->key);
+    tally_changelog_buf_free(&a->value);
     tally_restore_free(a->restore);
     tally_rollup_record_free(a->enc);
     tally_decoder_free(a->dec);

@@ -8,34 +8,41 @@
  * One rollup state per assigned input partition, driven by the engine's
  * hooks:
  *   on_assign      restore each new partition's state from its changelog
- *                  (restore.h) before any of its records is processed;
- *                  a partition this instance itself gave up in the last
- *                  rebalance is taken back as it was, without reading,
- *                  when its changelog has not grown since (nobody else
- *                  wrote to it, so the state is still the committed one);
+ *                  (restore.h) before any of its records is processed,
+ *                  and start the partition at the input position stored
+ *                  with the state (below);
  *   process        decode (any version of UsageReport or SeatEventClean),
  *                  check the key is the tenant, apply; what can never be
  *                  applied goes to the DLQ as headers only;
  *   before_commit  expire a little (bounded work per transaction), then
- *                  produce every changed rollup and changelog entry;
+ *                  produce every changed rollup and changelog entry, and
+ *                  the partition's input position (the next offset to
+ *                  apply) as a changelog record of its own;
  *   after_commit   forget the changes;
  *   on_abort       drop every state: each is restored again from the
  *                  changelog (the committed state) before its partition's
  *                  next record, which the engine reads again;
- *   on_revoke      keep the state aside (above) or drop it.
+ *   on_revoke      drop the state.
+ *
+ * State and position are committed together, in one changelog partition,
+ * so a restore reads both to the same stable end: the partition starts
+ * exactly where its state ends, even when the group's committed offset
+ * read moments before differs (a transaction that ended in between). A
+ * record below the position (a rewind behind the state) is skipped.
  *
  * Metrics (in opts.metrics, besides the engine's tally_txn_*):
  *   tally_aggregator_records_total{outcome}    applied, duplicate, stale,
  *       too_late, invalid (rollup.h), undecodable, unsupported, wrong_key
- *       (the last three and invalid go to the DLQ)
+ *       (the last three and invalid go to the DLQ), already_in_state
  *   tally_aggregator_rollups_out_total{kind="api"|"seat"}
  *   tally_aggregator_changelog_out_total{kind="entry"|"tombstone"}
  *   tally_aggregator_state_entries{kind=...}   reporters, api_rollups,
  *       seats, seat_events, seat_rollups, tenants (all partitions held)
- *   tally_aggregator_partitions{state="active"|"parked"}
+ *   tally_aggregator_partitions{state="active"}
  *   tally_aggregator_restore_seconds           histogram, per assignment
  *   tally_aggregator_restored_records_total, tally_aggregator_last_restore_ms,
- *   tally_aggregator_partitions_reused_total
+ *   tally_aggregator_position_moved_total     assignments started at the
+ *       state's position instead of the committed offset read before
  *   tally_aggregator_expired_total             entries removed by expiry
  *   tally_aggregator_flush_seconds             histogram: producing one
  *       transaction's rollups and changelog (before_commit)

@@ -4,10 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void reserve(tally_changelog_buf_t *b, size_t more)
+static void grow(tally_changelog_buf_t *b, size_t more)
 {
-    if (b->cap - b->len >= more)
-        return;
     size_t cap = b->cap ? b->cap : 64;
     while (cap - b->len < more) {
         if (cap > SIZE_MAX / 2) {
@@ -23,6 +21,13 @@ static void reserve(tally_changelog_buf_t *b, size_t more)
     }
     b->data = p;
     b->cap = cap;
+}
+
+/* Room for `more` bytes: once a buffer is grown, a plain check per field. */
+static inline void reserve(tally_changelog_buf_t *b, size_t more)
+{
+    if (__builtin_expect(b->cap - b->len < more, 0))
+        grow(b, more);
 }
 
 void tally_changelog_buf_reset(tally_changelog_buf_t *b)
@@ -43,14 +48,22 @@ static void put_byte(tally_changelog_buf_t *b, unsigned char c)
     b->data[b->len++] = c;
 }
 
+/* Writes v at b->data + b->len; the caller reserved 10 bytes. */
+static inline void write_uvarint(tally_changelog_buf_t *b, uint64_t v)
+{
+    unsigned char *p = b->data + b->len;
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    b->len = (size_t)(p - b->data);
+}
+
 static void put_uvarint(tally_changelog_buf_t *b, uint64_t v)
 {
     reserve(b, 10);
-    while (v >= 0x80) {
-        b->data[b->len++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    b->data[b->len++] = (unsigned char)v;
+    write_uvarint(b, v);
 }
 
 static void put_long(tally_changelog_buf_t *b, int64_t v)
@@ -62,8 +75,12 @@ static void put_long(tally_changelog_buf_t *b, int64_t v)
 
 static void put_str(tally_changelog_buf_t *b, const char *s, size_t len)
 {
-    put_uvarint(b, len);
-    reserve(b, len);
+    if (len > SIZE_MAX - 10) {
+        fputs("changelog: string too large\n", stderr);
+        abort();
+    }
+    reserve(b, 10 + len);
+    write_uvarint(b, len);
     if (len)
         memcpy(b->data + b->len, s, len);
     b->len += len;
@@ -71,13 +88,19 @@ static void put_str(tally_changelog_buf_t *b, const char *s, size_t len)
 
 static void put_event(tally_changelog_buf_t *b, const tally_changelog_seat_event_t *e)
 {
+    unsigned char *p;
     uint64_t at = (uint64_t)e->at;
     reserve(b, TALLY_CHANGELOG_EVENT_LEN);
+    p = b->data + b->len;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &at, 8);
+#else
     for (int i = 0; i < 8; i++)
-        b->data[b->len++] = (unsigned char)(at >> (8 * i));
-    memcpy(b->data + b->len, e->id, TALLY_CHANGELOG_EVENT_ID_LEN);
-    b->len += TALLY_CHANGELOG_EVENT_ID_LEN;
-    b->data[b->len++] = e->op;
+        p[i] = (unsigned char)(at >> (8 * i));
+#endif
+    memcpy(p + 8, e->id, TALLY_CHANGELOG_EVENT_ID_LEN);
+    p[8 + TALLY_CHANGELOG_EVENT_ID_LEN] = e->op;
+    b->len += TALLY_CHANGELOG_EVENT_LEN;
 }
 
 void tally_changelog_key_reporter(tally_changelog_buf_t *b, const char *tenant, size_t tenant_len,
@@ -112,6 +135,11 @@ void tally_changelog_key_meta(tally_changelog_buf_t *b)
     put_byte(b, TALLY_CHANGELOG_META);
 }
 
+void tally_changelog_key_position(tally_changelog_buf_t *b)
+{
+    put_byte(b, TALLY_CHANGELOG_POSITION);
+}
+
 void tally_changelog_value_reporter(tally_changelog_buf_t *b, int64_t seq, const int64_t counters[4],
                                     int64_t last_observed_at)
 {
@@ -134,6 +162,9 @@ void tally_changelog_value_api_day(tally_changelog_buf_t *b, const int64_t sums[
 void tally_changelog_value_seat(tally_changelog_buf_t *b, const tally_changelog_seat_event_t *base,
                                 size_t n_events)
 {
+    /* The whole value at once: its events then only check. */
+    if (n_events <= (SIZE_MAX - 64) / TALLY_CHANGELOG_EVENT_LEN)
+        reserve(b, 2 + TALLY_CHANGELOG_EVENT_LEN + 10 + n_events * TALLY_CHANGELOG_EVENT_LEN);
     put_byte(b, TALLY_CHANGELOG_VERSION);
     put_byte(b, base ? 1 : 0);
     if (base)
@@ -154,6 +185,12 @@ void tally_changelog_value_meta(tally_changelog_buf_t *b, bool has_closed_throug
     put_byte(b, has_closed_through ? 1 : 0);
     if (has_closed_through)
         put_long(b, api_closed_through);
+}
+
+void tally_changelog_value_position(tally_changelog_buf_t *b, int64_t next_offset)
+{
+    put_byte(b, TALLY_CHANGELOG_VERSION);
+    put_long(b, next_offset);
 }
 
 /* Decoding: a cursor over borrowed bytes. */
@@ -259,6 +296,7 @@ static int decode_key(reader_t *r, tally_changelog_entry_t *out)
         r->what = "seat_ref";
         return get_str(r, &out->name, &out->name_len);
     case TALLY_CHANGELOG_META:
+    case TALLY_CHANGELOG_POSITION:
         return 0;
     }
     return -1;
@@ -312,6 +350,9 @@ static int decode_value(reader_t *r, tally_changelog_entry_t *out)
         out->has_closed_through = *r->p++ & 1;
         r->what = "api_closed_through";
         return out->has_closed_through ? get_day(r, &out->api_closed_through) : 0;
+    case TALLY_CHANGELOG_POSITION:
+        r->what = "next_offset";
+        return get_long(r, &out->next_offset) != 0 || out->next_offset < 0 ? -1 : 0;
     }
     return -1;
 }

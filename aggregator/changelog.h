@@ -14,6 +14,7 @@
  *   'U' tenant_id environment_id day           one ApiUsageRollup's sums
  *   'S' tenant_id seat_ref                     one seat and its history
  *   'M'                                        partition facts (one key)
+ *   'P'                                        the input position (one key)
  *
  * Value: the version byte 0x01, then by kind (zz: zigzag LEB128 long):
  *
@@ -25,6 +26,13 @@
  *      an event is 25 fixed bytes: occurred_at (int64 little-endian), the
  *      16-byte event id digest, op (0 ASSIGNED, 1 RELEASED)
  *   M  a flags byte (bit 0: has api_closed_through), then zz that day
+ *   P  zz the offset of the next input record to process: the state held
+ *      by the other keys is the effect of every input record before it.
+ *      Written in the same transaction as the changes, so a restore that
+ *      reads the partition to a stable end gets a state and the input
+ *      position it belongs to together, whatever the group's committed
+ *      offsets say at that moment (the aggregator and its restore handle
+ *      it; the rollup library never sees it).
  *
  * Decoding rejects any other kind, version or op, a truncated field, an
  * overlong or overflowing integer, a day outside int32 and trailing bytes.
@@ -45,6 +53,7 @@ typedef enum tally_changelog_kind_t {
     TALLY_CHANGELOG_API_DAY = 'U',
     TALLY_CHANGELOG_SEAT = 'S',
     TALLY_CHANGELOG_META = 'M',
+    TALLY_CHANGELOG_POSITION = 'P',
 } tally_changelog_kind_t;
 
 /* One seat event as the state keeps it. */
@@ -76,6 +85,7 @@ typedef struct tally_changelog_entry_t {
     const unsigned char *events;
     bool has_closed_through;        /* M */
     int32_t api_closed_through;
+    int64_t next_offset;            /* P */
 } tally_changelog_entry_t;
 
 /* A growable byte buffer the encoders append to. Zero-initialize it; free
@@ -97,6 +107,7 @@ void tally_changelog_key_api_day(tally_changelog_buf_t *b, const char *tenant, s
 void tally_changelog_key_seat(tally_changelog_buf_t *b, const char *tenant, size_t tenant_len,
                               const char *seat_ref, size_t seat_ref_len);
 void tally_changelog_key_meta(tally_changelog_buf_t *b);
+void tally_changelog_key_position(tally_changelog_buf_t *b);
 
 /* Value encoders: append one value to b. */
 void tally_changelog_value_reporter(tally_changelog_buf_t *b, int64_t seq, const int64_t counters[4],
@@ -111,6 +122,7 @@ void tally_changelog_value_seat_event(tally_changelog_buf_t *b,
                                       const tally_changelog_seat_event_t *event);
 void tally_changelog_value_meta(tally_changelog_buf_t *b, bool has_closed_through,
                                 int32_t api_closed_through);
+void tally_changelog_value_position(tally_changelog_buf_t *b, int64_t next_offset);
 
 /* Decodes key[0..key_len) and value[0..value_len) (both borrowed; value
  * NULL is a tombstone) into *out, which then points into them. Returns 0,

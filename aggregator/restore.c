@@ -4,8 +4,11 @@
  */
 #include "restore.h"
 
+#include "changelog.h"
 #include "kafka.h"
 #include "log.h"
+#include "timeutil.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -27,27 +30,10 @@ struct tally_restore_t {
     rd_kafka_t *uncommitted; /* read_uncommitted: high watermarks */
 };
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (p == NULL) {
-        fputs("restore: out of memory\n", stderr);
-        abort();
-    }
-    return p;
 }
 
 /* -X pairs without a role prefix, and "restore.<key>". */
@@ -102,10 +88,8 @@ static rd_kafka_t *consumer_new(const tally_restore_opts_t *o, const char *isola
 
 tally_restore_t *tally_restore_new(const tally_restore_opts_t *o, char *errbuf, size_t errsize)
 {
-    tally_restore_t *r = xcalloc(1, sizeof *r);
-    r->topic = strdup(o->topic);
-    if (r->topic == NULL)
-        abort();
+    tally_restore_t *r = tally_xcalloc(1, sizeof *r);
+    r->topic = tally_xstrdup(o->topic);
     if ((r->committed = consumer_new(o, "read_committed", errbuf, errsize)) == NULL ||
         (r->uncommitted = consumer_new(o, "read_uncommitted", errbuf, errsize)) == NULL) {
         tally_restore_free(r);
@@ -130,7 +114,7 @@ void tally_restore_free(tally_restore_t *r)
 int tally_restore_partition_count(tally_restore_t *r, const char *topic, int timeout_ms, int *count,
                                   char *errbuf, size_t errsize)
 {
-    long long deadline = mono_ms() + timeout_ms;
+    long long deadline = tally_mono_ms() + timeout_ms;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->committed, topic, NULL);
     if (rkt == NULL) {
         snprintf(errbuf, errsize, "kafka: topic %.200s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
@@ -139,7 +123,7 @@ int tally_restore_partition_count(tally_restore_t *r, const char *topic, int tim
     int rc = -1;
     for (;;) {
         const struct rd_kafka_metadata *md = NULL;
-        long long left = deadline - mono_ms();
+        long long left = deadline - tally_mono_ms();
         rd_kafka_resp_err_t err = rd_kafka_metadata(r->committed, 0, rkt, &md,
                                                     (int)(left > CALL_TIMEOUT_MS ? CALL_TIMEOUT_MS
                                                                                  : left > 0 ? left : 1));
@@ -153,7 +137,7 @@ int tally_restore_partition_count(tally_restore_t *r, const char *topic, int tim
         }
         if (rc == 0)
             break;
-        if (mono_ms() >= deadline) {
+        if (tally_mono_ms() >= deadline) {
             snprintf(errbuf, errsize, "kafka: topic %.200s: no partitions within %d ms: %s", topic, timeout_ms,
                      rd_kafka_err2str(err));
             break;
@@ -175,8 +159,8 @@ static void drain(rd_kafka_t *rk)
 int tally_restore_stable_ends(tally_restore_t *r, const int32_t *partitions, size_t n, int64_t *ends,
                               int timeout_ms, char *errbuf, size_t errsize)
 {
-    long long start = mono_ms(), deadline = start + timeout_ms, warned = start;
-    bool *done = xcalloc(n, sizeof *done);
+    long long start = tally_mono_ms(), deadline = start + timeout_ms, warned = start;
+    bool *done = tally_xcalloc(n, sizeof *done);
     size_t left = n;
     int rc = -1;
     drain(r->uncommitted);
@@ -207,7 +191,7 @@ int tally_restore_stable_ends(tally_restore_t *r, const int32_t *partitions, siz
             rc = 0;
             break;
         }
-        long long now = mono_ms();
+        long long now = tally_mono_ms();
         if (now >= deadline) {
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
                 snprintf(errbuf, errsize, "changelog %.200s[%" PRId32 "]: end offsets: %s", r->topic, waiting,
@@ -232,6 +216,16 @@ int tally_restore_stable_ends(tally_restore_t *r, const int32_t *partitions, siz
     return rc;
 }
 
+/* A position record (changelog.h): the input offset the state belongs to. */
+static int read_position(const tally_changelog_record_t *rec, int64_t *position, char *errbuf, size_t errsize)
+{
+    tally_changelog_entry_t e;
+    if (tally_changelog_decode(rec->key, rec->key_len, rec->value, rec->value_len, &e, errbuf, errsize) != 0)
+        return -1;
+    *position = e.tombstone ? -1 : e.next_offset;
+    return 0;
+}
+
 static ssize_t index_of(const int32_t *partitions, size_t n, int32_t partition)
 {
     for (size_t i = 0; i < n; i++)
@@ -241,14 +235,15 @@ static ssize_t index_of(const int32_t *partitions, size_t n, int32_t partition)
 }
 
 int tally_restore_read(tally_restore_t *r, const int32_t *partitions, size_t n, const int64_t *ends,
-                       tally_rollup_t *const *states, int timeout_ms, uint64_t *records, char *errbuf,
-                       size_t errsize)
+                       tally_rollup_t *const *states, int64_t *positions, int timeout_ms, uint64_t *records,
+                       char *errbuf, size_t errsize)
 {
-    bool *done = xcalloc(n, sizeof *done);
+    bool *done = tally_xcalloc(n, sizeof *done);
     size_t left = 0;
     int rc = -1;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++) {
+        positions[i] = -1;
         if (ends[i] <= 0) {
             done[i] = true;   /* never written to */
             continue;
@@ -263,18 +258,18 @@ int tally_restore_read(tally_restore_t *r, const int32_t *partitions, size_t n, 
             goto cleanup;
         }
     }
-    long long idle_since = mono_ms();
+    long long idle_since = tally_mono_ms();
     while (left > 0) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->committed, 100);
         if (m == NULL) {
-            if (mono_ms() - idle_since > timeout_ms) {
+            if (tally_mono_ms() - idle_since > timeout_ms) {
                 snprintf(errbuf, errsize, "changelog %.200s: nothing read for %d ms (%zu partition(s) unfinished)",
                          r->topic, timeout_ms, left);
                 goto unassign;
             }
             continue;
         }
-        idle_since = mono_ms();
+        idle_since = tally_mono_ms();
         ssize_t i = m->rkt && strcmp(rd_kafka_topic_name(m->rkt), r->topic) == 0
                         ? index_of(partitions, n, m->partition)
                         : -1;
@@ -297,7 +292,10 @@ int tally_restore_read(tally_restore_t *r, const int32_t *partitions, size_t n, 
         } else if (i >= 0 && !done[i] && m->offset < ends[i]) {
             char why[256];
             tally_changelog_record_t rec = {m->key, m->key_len, m->payload, m->payload ? m->len : 0};
-            if (tally_rollup_restore(states[i], &rec, why, sizeof why) != 0) {
+            int bad = m->key_len > 0 && *(const unsigned char *)m->key == TALLY_CHANGELOG_POSITION
+                          ? read_position(&rec, &positions[i], why, sizeof why)
+                          : tally_rollup_restore(states[i], &rec, why, sizeof why);
+            if (bad != 0) {
                 snprintf(errbuf, errsize, "changelog %.200s[%" PRId32 "]@%" PRId64 ": %s", r->topic, m->partition,
                          m->offset, why);
                 rd_kafka_message_destroy(m);

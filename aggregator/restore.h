@@ -67,12 +67,14 @@ int tally_restore_stable_ends(tally_restore_t *r, const int32_t *partitions, siz
 /* Reads changelog partitions[i] from its beginning up to ends[i] (as
  * returned by tally_restore_stable_ends) into states[i], which must be
  * fresh (tally_rollup_new), with tally_rollup_restore, then calls
- * tally_rollup_restore_done on each: all partitions at once. Adds the
+ * tally_rollup_restore_done on each: all partitions at once. positions[i]
+ * gets the input position the state belongs to (the partition's last
+ * position record, changelog.h), or -1 when it has none. Adds the
  * records read to *records. Fails when a record cannot be restored or no
  * record arrived for timeout_ms; returns 0, or -1 with errbuf (the states
  * are then unusable: free them). */
 int tally_restore_read(tally_restore_t *r, const int32_t *partitions, size_t n, const int64_t *ends,
-                       tally_rollup_t *const *states, int timeout_ms, uint64_t *records, char *errbuf,
-                       size_t errsize) __attribute__((warn_unused_result));
+                       tally_rollup_t *const *states, int64_t *positions, int timeout_ms, uint64_t *records,
+                       char *errbuf, size_t errsize) __attribute__((warn_unused_result));
 
 #endif /* TALLY_AGGREGATOR_RESTORE_H */

@@ -107,21 +107,29 @@ done:
 
 void tally_metric_add(tally_metric_t *s, uint64_t n)
 {
+    if (s == NULL)
+        return;
     atomic_fetch_add_explicit(&s->value, (int64_t)n, memory_order_relaxed);
 }
 
 void tally_metric_set(tally_metric_t *s, int64_t v)
 {
+    if (s == NULL)
+        return;
     atomic_store_explicit(&s->value, v, memory_order_relaxed);
 }
 
 void tally_metric_gauge_add(tally_metric_t *s, int64_t delta)
 {
+    if (s == NULL)
+        return;
     atomic_fetch_add_explicit(&s->value, delta, memory_order_relaxed);
 }
 
 void tally_metric_observe(tally_metric_t *s, double v)
 {
+    if (s == NULL)
+        return;
     size_t i = 0;
     while (i < s->nbuckets && v > s->bounds[i])
         i++;

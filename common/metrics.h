@@ -35,7 +35,8 @@ tally_metric_t *tally_metrics_get(tally_metrics_t *m, tally_metric_kind_t kind, 
                                   const char *help, const char *labels,
                                   const double *buckets, size_t nbuckets);
 
-/* Updates; all thread-safe and lock-free. */
+/* Updates; all thread-safe and lock-free. s may be NULL (a component
+ * built without a registry): nothing happens. */
 void tally_metric_add(tally_metric_t *s, uint64_t n);          /* counter */
 void tally_metric_set(tally_metric_t *s, int64_t v);           /* gauge */
 void tally_metric_gauge_add(tally_metric_t *s, int64_t delta); /* gauge */

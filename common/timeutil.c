@@ -6,6 +6,7 @@
 #include "timeutil.h"
 
 #include <string.h>
+#include <time.h>
 
 #define MS_PER_MINUTE INT64_C(60000)
 /* 2^40 days is about 3 billion years: far past any use, and far from
@@ -273,4 +274,11 @@ int tally_date_format(int64_t days, char buf[TALLY_DATE_SIZE])
         return -1;
     *put_date(buf, year, month, day) = '\0';
     return 0;
+}
+
+long long tally_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

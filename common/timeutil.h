@@ -72,6 +72,10 @@ int64_t tally_days_from_civil(int64_t year, unsigned month, unsigned day);
 int tally_civil_from_days(int64_t days, int64_t *year, unsigned *month, unsigned *day)
     __attribute__((warn_unused_result));
 
+/* Milliseconds of CLOCK_MONOTONIC: for durations and deadlines, never
+ * dates. */
+long long tally_mono_ms(void);
+
 /* The UTC day (days since 1970-01-01) holding instant ms: floor division,
  * so -1 ms is day -1 (1969-12-31). */
 int64_t tally_utc_day(int64_t ms);

@@ -136,6 +136,9 @@ typedef struct tally_txn_header_t {
  *   assignment lost.
  * on_assign (optional): partitions (borrowed) are about to be assigned;
  *   no record of them has been or will be processed before this returns.
+ *   Their offsets are the committed ones (stable, see KIP-447), or
+ *   RD_KAFKA_OFFSET_INVALID when none; tally_txn_set_start_offset may
+ *   change where a partition starts.
  *   Must not produce. Return 0, or TALLY_TXN_ERR_FATAL to stop the engine.
  * on_revoke (optional): partitions (borrowed) are being taken away; the
  *   transaction that held their records is already committed or aborted
@@ -205,6 +208,14 @@ int tally_txn_produce(tally_txn_t *txn, rd_kafka_topic_t *topic, int32_t partiti
                       size_t key_len, const void *value, size_t len, const tally_txn_header_t *headers,
                       size_t n_headers)
     __attribute__((warn_unused_result));
+
+/* From on_assign only: start consuming topic[partition] (one of the
+ * partitions being assigned) at offset instead of its committed offset,
+ * e.g. at the input position stored with a restored state, which belongs
+ * to that state even when the committed offsets moved meanwhile. Returns
+ * 0, or -1 outside on_assign, for a partition not being assigned or a
+ * negative offset. */
+int tally_txn_set_start_offset(tally_txn_t *txn, const char *topic, int32_t partition, int64_t offset);
 
 /* For the admin server's checks, from any thread: healthy while the loop
  * turns (it has polled within the last 60 s, or on_assign is running) and

@@ -339,12 +339,6 @@ void tally_transform_free(tally_transform_t *tr)
 
 /* ---- per record ---------------------------------------------------------- */
 
-static void metric_add(tally_metric_t *m, uint64_t n)
-{
-    if (m != NULL)
-        tally_metric_add(m, n);
-}
-
 __attribute__((format(printf, 5, 6)))
 static int dlq(tally_transform_t *tr, tally_anon_result_t *out, const char *stage, const char *error,
                 const char *fmt, ...)
@@ -725,19 +719,19 @@ static int transform(tally_transform_t *tr, const void *buf, size_t len, tally_a
 
 void tally_transform_flush_metrics(tally_transform_t *tr)
 {
-    metric_add(tr->m_product, tr->n_product);
-    metric_add(tr->m_seat, tr->n_seat);
-    metric_add(tr->m_usage, tr->n_usage);
-    metric_add(tr->m_pseudonyms, tr->n_pseudonyms);
+    tally_metric_add(tr->m_product, tr->n_product);
+    tally_metric_add(tr->m_seat, tr->n_seat);
+    tally_metric_add(tr->m_usage, tr->n_usage);
+    tally_metric_add(tr->m_pseudonyms, tr->n_pseudonyms);
     tr->n_product = tr->n_seat = tr->n_usage = tr->n_pseudonyms = tr->n_pending = 0;
     for (size_t i = 0; i < tally_event_catalog_count(tr->events); i++)
         if (tr->n_dropped[i]) {
-            metric_add(tr->m_dropped[i], tr->n_dropped[i]);
+            tally_metric_add(tr->m_dropped[i], tr->n_dropped[i]);
             tr->n_dropped[i] = 0;
         }
     for (int k = 0; k < TALLY_SCRUB_KIND_COUNT; k++)
         if (tr->redactions[k]) {
-            metric_add(tr->m_redactions[k], tr->redactions[k]);
+            tally_metric_add(tr->m_redactions[k], tr->redactions[k]);
             tr->redactions[k] = 0;
         }
 }

@@ -159,6 +159,34 @@ Test(changelog, meta_round_trip)
     tally_changelog_buf_free(&v);
 }
 
+Test(changelog, position_round_trip)
+{
+    tally_changelog_buf_t k = {0}, v = {0};
+    tally_changelog_entry_t e;
+    char err[256];
+    const int64_t offsets[] = {0, 1, 127, 128, INT64_C(1) << 40, INT64_MAX};
+
+    tally_changelog_key_position(&k);
+    cr_assert_eq(k.len, 1);
+    for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+        tally_changelog_buf_reset(&v);
+        tally_changelog_value_position(&v, offsets[i]);
+        decode_ok(&k, &v, &e);
+        cr_assert_eq(e.kind, TALLY_CHANGELOG_POSITION);
+        cr_assert_eq(e.next_offset, offsets[i]);
+        assert_strict(&k, &v);
+    }
+    /* An offset is never negative. */
+    tally_changelog_buf_reset(&v);
+    tally_changelog_value_position(&v, -1);
+    cr_assert_eq(tally_changelog_decode(k.data, k.len, v.data, v.len, &e, err, sizeof err), -1);
+    cr_assert(strstr(err, "next_offset"), "%s", err);
+    decode_ok(&k, NULL, &e);
+    cr_assert(e.tombstone);
+    tally_changelog_buf_free(&k);
+    tally_changelog_buf_free(&v);
+}
+
 Test(changelog, malformed_records_are_refused)
 {
     tally_changelog_entry_t e;

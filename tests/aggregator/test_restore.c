@@ -4,6 +4,7 @@
  * by a successor with the same transactional.id, as after kill -9). */
 #include "restore.h"
 
+#include "changelog.h"
 #include "fixtures.h"
 #include "kafka.h"
 #include "rollup.h"
@@ -165,14 +166,28 @@ static tally_restore_t *restorer(const char *topic)
     return r;
 }
 
-static tally_rollup_t *restore_one(tally_restore_t *rs, int64_t end, uint64_t *records)
+static tally_rollup_t *restore_one(tally_restore_t *rs, int64_t end, uint64_t *records, int64_t *position)
 {
     char err[512];
     int32_t p = 0;
     tally_rollup_t *s = state_new();
     *records = 0;
-    cr_assert_eq(tally_restore_read(rs, &p, 1, &end, &s, 30000, records, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tally_restore_read(rs, &p, 1, &end, &s, position, 30000, records, err, sizeof err), 0, "%s",
+                 err);
     return s;
+}
+
+/* Produces a position record (changelog.h) into rk's open transaction. */
+static void write_position(rd_kafka_t *rk, const char *topic, int64_t next)
+{
+    tally_changelog_buf_t k = {0}, v = {0};
+    tally_changelog_key_position(&k);
+    tally_changelog_value_position(&v, next);
+    writer_t w = {rk, topic, 0};
+    tally_changelog_record_t rec = {k.data, k.len, v.data, v.len};
+    write_entry(&w, &rec);
+    tally_changelog_buf_free(&k);
+    tally_changelog_buf_free(&v);
 }
 
 Test(restore, reads_the_committed_state_and_never_aborted_records)
@@ -199,13 +214,15 @@ Test(restore, reads_the_committed_state_and_never_aborted_records)
     cr_assert_eq(tally_restore_stable_ends(rs, &p, 1, &end, 10000, err, sizeof err), 0, "%s", err);
     cr_assert_gt(end, (int64_t)n);
     uint64_t records;
-    tally_rollup_t *s2 = restore_one(rs, end, &records);
+    int64_t position;
+    tally_rollup_t *s2 = restore_one(rs, end, &records, &position);
     cr_assert_eq(records, n, "%llu records read, %zu committed", (unsigned long long)records, n);
+    cr_assert_eq(position, -1, "no position record was written");
     assert_same(s1, s2);
     assert_same(s2, s1);
 
     /* Read again with the same restorer: the same state. */
-    tally_rollup_t *s3 = restore_one(rs, end, &records);
+    tally_rollup_t *s3 = restore_one(rs, end, &records, &position);
     cr_assert_eq(records, n);
     assert_same(s1, s3);
 
@@ -251,7 +268,8 @@ Test(restore, waits_for_an_open_transaction_to_commit)
     cr_assert_geq(waited, 500, "returned after %lld ms, before the commit", waited);
     cr_assert_eq(end, (int64_t)n + 1, "the records and the commit marker");
     uint64_t records;
-    tally_rollup_t *s2 = restore_one(rs, end, &records);
+    int64_t position;
+    tally_rollup_t *s2 = restore_one(rs, end, &records, &position);
     cr_assert_eq(records, n);
     assert_same(s1, s2);
     tally_rollup_free(s1);
@@ -282,7 +300,8 @@ Test(restore, a_dead_writers_transaction_ends_when_its_successor_starts)
     cr_assert_eq(tally_restore_stable_ends(rs, &p, 1, &end, 20000, err, sizeof err), 0, "%s", err);
     cr_assert_lt(now_ms() - t0, 15000, "the open transaction ended with the fencing, not its timeout");
     uint64_t records;
-    tally_rollup_t *s2 = restore_one(rs, end, &records);
+    int64_t position;
+    tally_rollup_t *s2 = restore_one(rs, end, &records, &position);
     cr_assert_eq(records, n);
     assert_same(s1, s2);
     tally_rollup_free(s1);
@@ -306,7 +325,11 @@ Test(restore, an_empty_partition_restores_an_empty_state)
     cr_assert_eq(ends[1], 0);
     tally_rollup_t *states[2] = {state_new(), state_new()};
     uint64_t records = 0;
-    cr_assert_eq(tally_restore_read(rs, parts, 2, ends, states, 10000, &records, err, sizeof err), 0, "%s", err);
+    int64_t positions[2];
+    cr_assert_eq(tally_restore_read(rs, parts, 2, ends, states, positions, 10000, &records, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(positions[0], -1);
+    cr_assert_eq(positions[1], -1);
     cr_assert_eq(records, 0);
     tally_rollup_stats_t st;
     tally_rollup_stats(states[0], &st);
@@ -336,9 +359,57 @@ Test(restore, an_undecodable_record_fails_the_restore)
     cr_assert_eq(tally_restore_stable_ends(rs, &p, 1, &end, 10000, err, sizeof err), 0, "%s", err);
     tally_rollup_t *s = state_new();
     uint64_t records = 0;
-    cr_assert_neq(tally_restore_read(rs, &p, 1, &end, &s, 10000, &records, err, sizeof err), 0);
+    int64_t position;
+    cr_assert_neq(tally_restore_read(rs, &p, 1, &end, &s, &position, 10000, &records, err, sizeof err), 0);
     cr_assert(strstr(err, "@0") != NULL, "the error names the offset: %s", err);
     tally_rollup_free(s);
+    tally_restore_free(rs);
+    rd_kafka_destroy(rk);
+}
+
+/* The aggregator starts a partition where its state ends: the position
+ * read is the last committed one, never an aborted one, and the state
+ * beside it is the one committed with it. */
+Test(restore, the_last_committed_position_comes_with_its_state)
+{
+    char topic[128], txn_id[128], err[512];
+    tally_test_unique_name("restore-position", topic, sizeof topic);
+    tally_test_unique_name("restore-position-txn", txn_id, sizeof txn_id);
+    tally_test_topic_create(topic, 1);
+    tally_rollup_t *s1 = state_make(10, 1), *junk = state_make(3, 2);
+    rd_kafka_t *rk = txn_producer(txn_id);
+    size_t n = write_state(rk, topic, s1);
+    write_position(rk, topic, 100);
+    commit(rk);
+    /* A transaction of records that changed nothing (duplicates): only
+     * the position moves. */
+    cr_assert_null(rd_kafka_begin_transaction(rk));
+    write_position(rk, topic, 250);
+    commit(rk);
+    write_state(rk, topic, junk);
+    write_position(rk, topic, 999);
+    rd_kafka_error_t *e = rd_kafka_abort_transaction(rk, 30000);
+    cr_assert_null(e);
+
+    tally_restore_t *rs = restorer(topic);
+    int32_t p = 0;
+    int64_t end, position = 0;
+    uint64_t records;
+    cr_assert_eq(tally_restore_stable_ends(rs, &p, 1, &end, 10000, err, sizeof err), 0, "%s", err);
+    tally_rollup_t *got = restore_one(rs, end, &records, &position);
+    cr_assert_eq(position, 250, "the last committed position, not the aborted 999: %lld", (long long)position);
+    cr_assert_eq(records, n + 2, "every committed entry and both positions are read");
+    assert_same(s1, got);
+    assert_same(got, s1);
+
+    /* The rollup library refuses a position record: it is not state. */
+    tally_rollup_t *fresh = state_new();
+    tally_changelog_record_t pos = {"P", 1, "\x01\x02", 2};
+    cr_assert_eq(tally_rollup_restore(fresh, &pos, err, sizeof err), -1);
+    tally_rollup_free(fresh);
+    tally_rollup_free(got);
+    tally_rollup_free(s1);
+    tally_rollup_free(junk);
     tally_restore_free(rs);
     rd_kafka_destroy(rk);
 }

@@ -1,0 +1,20 @@
+/*
+ * xalloc.h: allocation that aborts with a message instead of returning
+ * NULL (STYLE.md: out-of-memory aborts instead of spreading NULL checks).
+ * What they return is owned by the caller and freed with free().
+ */
+#ifndef TALLY_COMMON_XALLOC_H
+#define TALLY_COMMON_XALLOC_H
+
+#include <stddef.h>
+
+/* calloc(n, size), never NULL (a zero size still gets a unique pointer). */
+void *tally_xcalloc(size_t n, size_t size);
+
+/* realloc(old, n * size), never NULL; aborts when n * size overflows. */
+void *tally_xrealloc(void *old, size_t n, size_t size);
+
+/* strdup(s) (s borrowed, not NULL), never NULL. */
+char *tally_xstrdup(const char *s);
+
+#endif /* TALLY_COMMON_XALLOC_H */
