@@ -7,6 +7,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "process.h"
 #include "rollup.h"
 #include "schema_catalog.h"
 #include "txn_pipeline.h"
@@ -40,11 +41,6 @@ static const char *const kafka_defaults[] = {
     "-Xconsumer.queued.min.messages=1000000",
 };
 #define N_KAFKA_DEFAULTS (sizeof kafka_defaults / sizeof kafka_defaults[0])
-
-static void on_stop(int sig)
-{
-    stop_requested = sig;
-}
 
 int main(int argc, char **argv)
 {
@@ -101,40 +97,12 @@ int main(int argc, char **argv)
         "-X producer.key=value and -X restore.key=value to one (the group consumer, the transactional producer, "
         "the changelog readers). Default: -X consumer.queued.min.messages=1000000.",
         options, sizeof options / sizeof options[0]);
-    char **args = calloc((size_t)argc + N_KAFKA_DEFAULTS + 1, sizeof *args);
-    if (args == NULL)
-        abort();
-    args[0] = argv[0];
-    for (size_t i = 0; i < N_KAFKA_DEFAULTS; i++)
-        args[1 + i] = (char *)kafka_defaults[i];
-    for (int i = 1; i < argc; i++)
-        args[N_KAFKA_DEFAULTS + (size_t)i] = argv[i];
-    int prc = tally_config_parse(cfg, argc + (int)N_KAFKA_DEFAULTS, args, err, sizeof err);
-    free(args);
-    if (prc > 0) {
-        rc = 0;
+    if ((rc = tally_process_parse(cfg, "tally-aggregator", argc, argv, kafka_defaults, N_KAFKA_DEFAULTS, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
-    }
-    if (prc < 0 || tally_config_positional_count(cfg) > 0) {
-        fprintf(stderr, "tally-aggregator: %s (see --help)\n", prc < 0 ? err : "unexpected argument");
-        rc = 2;
-        goto cleanup;
-    }
-    tally_log_set_level((tally_log_level_t)s.log_level);
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    rc = 1;
+    tally_process_signals(&stop_requested, NULL);
 
-    const char *instance = s.instance_id;
-    if (instance == NULL || !*instance) {
-        if (gethostname(host, sizeof host) != 0 || !*host)
-            snprintf(host, sizeof host, "aggregator");
-        host[sizeof host - 1] = '\0';
-        instance = host;
-    }
+    const char *instance = tally_process_instance_id(s.instance_id, "aggregator", host, sizeof host);
     if ((schemas = tally_catalog_load(s.schemas, err, sizeof err)) == NULL) {
         tally_log_error("aggregator", "%s", err);
         goto cleanup;

@@ -8,6 +8,7 @@
 #include "event_catalog.h"
 #include "log.h"
 #include "metrics.h"
+#include "process.h"
 #include "pseudonym.h"
 #include "schema_catalog.h"
 #include "txn_pipeline.h"
@@ -28,11 +29,6 @@ typedef struct {
 } anonymizer_settings_t;
 
 static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-    stop_requested = sig;
-}
 
 int main(int argc, char **argv)
 {
@@ -80,32 +76,17 @@ int main(int argc, char **argv)
         "the group and exit. -X key=value passes a librdkafka setting to both clients, -X consumer.key=value "
         "and -X producer.key=value to one (e.g. -X consumer.group.instance.id=<name>: static membership).",
         options, sizeof options / sizeof options[0]);
-    int prc = tally_config_parse(cfg, argc, argv, err, sizeof err);
-    if (prc > 0) {
-        rc = 0;
+    if ((rc = tally_process_parse(cfg, "tally-anonymizer", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
-    }
-    if (prc < 0 || tally_config_positional_count(cfg) > 0 || s.key_file == NULL) {
-        fprintf(stderr, "tally-anonymizer: %s (see --help)\n",
-                prc < 0 ? err : s.key_file == NULL ? "--key-file is required" : "unexpected argument");
+    rc = 1;
+    if (s.key_file == NULL) {
+        fprintf(stderr, "tally-anonymizer: --key-file is required (see --help)\n");
         rc = 2;
         goto cleanup;
     }
-    tally_log_set_level((tally_log_level_t)s.log_level);
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    tally_process_signals(&stop_requested, NULL);
 
-    const char *instance = s.instance_id;
-    if (instance == NULL || !*instance) {
-        if (gethostname(host, sizeof host) != 0 || !*host)
-            snprintf(host, sizeof host, "anonymizer");
-        host[sizeof host - 1] = '\0';
-        instance = host;
-    }
+    const char *instance = tally_process_instance_id(s.instance_id, "anonymizer", host, sizeof host);
     if ((schemas = tally_catalog_load(s.schemas, err, sizeof err)) == NULL ||
         (events = tally_event_catalog_load(s.catalog, err, sizeof err)) == NULL ||
         (keys = tally_pseudonym_load(s.key_file, err, sizeof err)) == NULL) {

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "materializer.h"
 #include "metrics.h"
+#include "process.h"
 #include "pg.h"
 #include "pg_migrate.h"
 #include "schema_catalog.h"
@@ -30,11 +31,6 @@ typedef struct {
 } materializer_settings_t;
 
 static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-    stop_requested = sig;
-}
 
 /* Applies the migrations, retrying while PostgreSQL cannot be reached (it
  * may start after us). Returns 0, or -1 on a refused migration or a stop. */
@@ -118,23 +114,10 @@ int main(int argc, char **argv)
         "transaction as the rows. Admin: GET /healthz, /readyz, /metrics. SIGTERM/SIGINT: write the last batch "
         "and leave the group. -X key=value passes a setting to librdkafka.",
         options, sizeof options / sizeof options[0]);
-    int prc = tally_config_parse(cfg, argc, argv, err, sizeof err);
-    if (prc > 0) {
-        rc = 0;
+    if ((rc = tally_process_parse(cfg, "tally-materializer", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
-    }
-    if (prc < 0 || tally_config_positional_count(cfg) > 0) {
-        fprintf(stderr, "tally-materializer: %s (see --help)\n", prc < 0 ? err : "unexpected argument");
-        rc = 2;
-        goto cleanup;
-    }
-    tally_log_set_level((tally_log_level_t)s.log_level);
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    rc = 1;
+    tally_process_signals(&stop_requested, NULL);
 
     if (s.migrate_only) {
         rc = migrate(&s, false) == 0 ? 0 : 1;
