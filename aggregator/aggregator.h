@@ -59,8 +59,6 @@
 #include "schema_catalog.h"
 #include "txn_pipeline.h"
 
-#define TALLY_AGGREGATOR_DEFAULT_IDLE_MS (INT64_C(7) * 86400000)
-
 typedef struct tally_aggregator_opts_t {
     const char *brokers;
     const char *group_id;

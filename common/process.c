@@ -48,7 +48,7 @@ void tally_process_signals(volatile sig_atomic_t *stop, volatile sig_atomic_t *h
     struct sigaction sa;
     signal(SIGPIPE, SIG_IGN);
     stop_flag = stop;
-    memset(&sa, 0, sizeof sa);
+    memset(&sa, 0, sizeof sa);   /* no SA_RESTART: sleeps and polls wake up */
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "export.h"
 #include "log.h"
+#include "process.h"
 #include "rebuild.h"
 #include "replay.h"
 #include "rollup.h"
@@ -57,11 +58,6 @@ static const char summary[] =
     "name; unknown tenant), 3 failure (broker, database, topic).";
 
 static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-    stop_requested = sig;
-}
 
 /* An RFC 3339 time or a YYYY-MM-DD date (midnight UTC). */
 static int parse_time(const char *flag, const char *s, int64_t *ms, char *err, size_t errsize)
@@ -233,12 +229,7 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     tally_log_set_level((tally_log_level_t)s.log_level);
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    tally_process_signals(&stop_requested, NULL);
 
     rc = TALLY_REPLAY_EXIT_FAILED;
     if ((catalog = tally_catalog_load(s.schemas, err, sizeof err)) == NULL) {

@@ -3,6 +3,7 @@
 #include "app.h"
 #include "commands.h"
 #include "config.h"
+#include "process.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -11,11 +12,6 @@
 #include <string.h>
 
 static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-    stop_requested = sig;
-}
 
 static const char *const counter_modes[] = {"increment", "absolute", NULL};
 
@@ -173,12 +169,7 @@ int main(int argc, char **argv)
     for (size_t i = 1; i < npos; i++)
         args[i - 1] = tally_config_positional_get(cfg, i);
 
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop; /* no SA_RESTART: sleeps and poll wake up */
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    tally_process_signals(&stop_requested, NULL);
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "tally: libcurl failed to start\n");
