@@ -1,7 +1,10 @@
 #include "keys.h"
 
+#include "linefile.h"
 #include "log.h"
 #include "pg.h"
+#include "snapshot.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,9 +29,8 @@ typedef struct {
     uint32_t env;
 } key_entry_t;
 
-/* Immutable once published; freed by whoever drops the last reference. */
+/* A tally_snapshot_alloc block: immutable once published. */
 typedef struct {
-    atomic_uint refs;
     size_t count, cap;
     key_entry_t *entries;
     size_t mask;               /* slots - 1 */
@@ -44,8 +46,7 @@ struct tally_keys_t {
     keys_source_t source;
     char *location;            /* path or conninfo */
 
-    pthread_mutex_t swap_lock; /* guards current and taking a reference */
-    key_table_t *current;
+    tally_snapshot_t *tables;  /* the key_table_t served now */
 
     pthread_mutex_t refresh_lock; /* serializes refreshes; guards conn */
     PGconn *conn;
@@ -58,42 +59,6 @@ struct tally_keys_t {
     int64_t interval_ms;
 };
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL) {
-        fprintf(stderr, "tally: out of memory (%zu bytes)\n", n);
-        abort();
-    }
-    return p;
-}
-
-static void *xcalloc(size_t count, size_t size)
-{
-    void *p = calloc(count ? count : 1, size ? size : 1);
-    if (p == NULL) {
-        fprintf(stderr, "tally: out of memory (%zu x %zu bytes)\n", count, size);
-        abort();
-    }
-    return p;
-}
-
-static void *xrealloc(void *old, size_t n)
-{
-    void *p = realloc(old, n ? n : 1);
-    if (p == NULL) {
-        fprintf(stderr, "tally: out of memory (%zu bytes)\n", n);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
-}
-
 static void sodium_init_or_abort(void)
 {
     if (sodium_init() < 0) {
@@ -104,17 +69,10 @@ static void sodium_init_or_abort(void)
 
 /* ---- tables ------------------------------------------------------------ */
 
-static key_table_t *table_new(void)
+/* The snapshot's destroy callback. */
+static void table_destroy(void *table)
 {
-    key_table_t *t = xcalloc(1, sizeof *t);
-    atomic_init(&t->refs, 1);
-    return t;
-}
-
-static void table_free(key_table_t *t)
-{
-    if (t == NULL)
-        return;
+    key_table_t *t = table;
     /* Digests of keys are credentials' fingerprints: wipe them. */
     if (t->entries != NULL)
         sodium_memzero(t->entries, t->cap * sizeof *t->entries);
@@ -122,13 +80,11 @@ static void table_free(key_table_t *t)
     free(t->slots);
     free(t->strings);
     free(t->origin);
-    free(t);
 }
 
-static void table_release(key_table_t *t)
+static key_table_t *table_new(void)
 {
-    if (t != NULL && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
-        table_free(t);
+    return tally_snapshot_alloc(sizeof(key_table_t), table_destroy);
 }
 
 static uint32_t table_intern(key_table_t *t, const char *s, size_t len)
@@ -139,7 +95,7 @@ static uint32_t table_intern(key_table_t *t, const char *s, size_t len)
             fputs("tally: api key table strings exceed 4 GiB\n", stderr);
             abort();
         }
-        t->strings = xrealloc(t->strings, t->strings_cap);
+        t->strings = tally_xrealloc(t->strings, t->strings_cap, 1);
     }
     uint32_t off = (uint32_t)t->strings_len;
     memcpy(t->strings + off, s, len);
@@ -161,8 +117,8 @@ static void table_append(key_table_t *t, long origin, const unsigned char *diges
 {
     if (t->count == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 64;
-        t->entries = xrealloc(t->entries, t->cap * sizeof *t->entries);
-        t->origin = xrealloc(t->origin, t->cap * sizeof *t->origin);
+        t->entries = tally_xrealloc(t->entries, t->cap, sizeof *t->entries);
+        t->origin = tally_xrealloc(t->origin, t->cap, sizeof *t->origin);
     }
     t->origin[t->count] = origin;
     key_entry_t *e = &t->entries[t->count++];
@@ -192,7 +148,7 @@ static int table_index(key_table_t *t, const char *source, const char *unit, cha
     while (n < t->count * 2)
         n *= 2;
     t->mask = n - 1;
-    t->slots = xcalloc(n, sizeof *t->slots);
+    t->slots = tally_xcalloc(n, sizeof *t->slots);
     for (size_t k = 0; k < t->count; k++) {
         size_t i = digest_slot(t->entries[k].digest, t->mask);
         for (; t->slots[i] != 0; i = (i + 1) & t->mask)
@@ -258,73 +214,44 @@ static int split_fields(char *line, const char **field, size_t *len)
     }
 }
 
-static int load_file(const char *path, key_table_t *t, char *errbuf, size_t errsize)
+/* A tally_linefile_fn: one "<sha256-hex> <tenant_id> <environment_id>". */
+static int load_line(void *cls, char *line, size_t len, long lineno, char *errbuf,
+                     size_t errsize)
 {
-    int rc = -1;
-    char *line = NULL;
-    size_t line_cap = 0;
-    long lineno = 0;
+    key_table_t *t = cls;
+    const char *field[4];
+    size_t flen[4];
     unsigned char digest[KEYS_DIGEST_BYTES];
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(errbuf, errsize, "api keys file %s: %s", path, strerror(errno));
+    int nf = split_fields(line, field, flen);
+    if (nf == 0)
+        return 0;
+    if (nf != 3) {
+        snprintf(errbuf, errsize,
+                 "expected <sha256-hex> <tenant_id> <environment_id>, found %s%d field(s)",
+                 nf > 3 ? "more than " : "", nf > 3 ? 3 : nf);
         return -1;
     }
-    ssize_t n;
-    while ((n = getline(&line, &line_cap, f)) >= 0) {
-        lineno++;
-        if ((size_t)n > KEYS_LINE_MAX) {
-            snprintf(errbuf, errsize, "api keys file %s line %ld: longer than %d bytes", path,
-                     lineno, KEYS_LINE_MAX);
-            goto cleanup;
-        }
-        if (memchr(line, '\0', (size_t)n) != NULL) {
-            snprintf(errbuf, errsize, "api keys file %s line %ld: contains a NUL byte", path,
-                     lineno);
-            goto cleanup;
-        }
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = '\0';
-        const char *field[4];
-        size_t len[4];
-        int nf = split_fields(line, field, len);
-        if (nf == 0)
-            continue;
-        if (nf != 3) {
-            snprintf(errbuf, errsize,
-                     "api keys file %s line %ld: expected <sha256-hex> <tenant_id> "
-                     "<environment_id>, found %s%d field(s)",
-                     path, lineno, nf > 3 ? "more than " : "", nf > 3 ? 3 : nf);
-            goto cleanup;
-        }
-        if (!hex_digest(field[0], len[0], digest)) {
-            snprintf(errbuf, errsize,
-                     "api keys file %s line %ld: first field is not a SHA-256 in hex "
-                     "(64 hex digits)",
-                     path, lineno);
-            goto cleanup;
-        }
-        if (!id_valid(field[1], len[1]) || !id_valid(field[2], len[2])) {
-            snprintf(errbuf, errsize,
-                     "api keys file %s line %ld: tenant_id and environment_id must be "
-                     "1 to %d printable ASCII bytes",
-                     path, lineno, TALLY_KEYS_ID_MAX);
-            goto cleanup;
-        }
-        table_append(t, lineno, digest, field[1], len[1], field[2], len[2]);
-    }
-    if (ferror(f)) {
-        snprintf(errbuf, errsize, "api keys file %s: read error after line %ld", path, lineno);
+    int rc = -1;
+    if (!hex_digest(field[0], flen[0], digest)) {
+        snprintf(errbuf, errsize, "first field is not a SHA-256 in hex (64 hex digits)");
         goto cleanup;
     }
+    if (!id_valid(field[1], flen[1]) || !id_valid(field[2], flen[2])) {
+        snprintf(errbuf, errsize,
+                 "tenant_id and environment_id must be 1 to %d printable ASCII bytes",
+                 TALLY_KEYS_ID_MAX);
+        goto cleanup;
+    }
+    table_append(t, lineno, digest, field[1], flen[1], field[2], flen[2]);
     rc = 0;
 cleanup:
     sodium_memzero(digest, sizeof digest);
-    if (line != NULL)
-        sodium_memzero(line, line_cap);
-    free(line);
-    fclose(f);
     return rc;
+}
+
+static int load_file(const char *path, key_table_t *t, char *errbuf, size_t errsize)
+{
+    return tally_linefile_read(path, "api keys", KEYS_LINE_MAX, load_line, t, errbuf, errsize);
 }
 
 /* ---- PostgreSQL source ------------------------------------------------- */
@@ -397,10 +324,10 @@ cleanup:
 static tally_keys_t *keys_new(keys_source_t source, const char *location)
 {
     sodium_init_or_abort();
-    tally_keys_t *keys = xcalloc(1, sizeof *keys);
+    tally_keys_t *keys = tally_xcalloc(1, sizeof *keys);
     keys->source = source;
-    keys->location = xstrdup(location);
-    pthread_mutex_init(&keys->swap_lock, NULL);
+    keys->location = tally_xstrdup(location);
+    keys->tables = tally_snapshot_new();
     pthread_mutex_init(&keys->refresh_lock, NULL);
     pthread_mutex_init(&keys->thread_lock, NULL);
     pthread_condattr_t attr;
@@ -428,28 +355,16 @@ void tally_keys_free(tally_keys_t *keys)
     if (keys == NULL)
         return;
     tally_keys_stop_refresh(keys);
-    table_release(keys->current);
+    tally_snapshot_free(keys->tables);
     if (keys->conn != NULL)
         PQfinish(keys->conn);
     pthread_cond_destroy(&keys->wake);
     pthread_mutex_destroy(&keys->thread_lock);
     pthread_mutex_destroy(&keys->refresh_lock);
-    pthread_mutex_destroy(&keys->swap_lock);
     /* conninfo may carry a password. */
     sodium_memzero(keys->location, strlen(keys->location));
     free(keys->location);
     free(keys);
-}
-
-/* A reference to the table served now, or NULL before the first load. */
-static key_table_t *table_acquire(tally_keys_t *keys)
-{
-    pthread_mutex_lock(&keys->swap_lock);
-    key_table_t *t = keys->current;
-    if (t != NULL)
-        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&keys->swap_lock);
-    return t;
 }
 
 int tally_keys_refresh(tally_keys_t *keys, char *errbuf, size_t errsize)
@@ -471,26 +386,25 @@ int tally_keys_refresh(tally_keys_t *keys, char *errbuf, size_t errsize)
     rc = table_index(t, source, file ? "line" : "tally.api_keys row", msg, sizeof msg);
     if (rc != 0)
         goto cleanup;
-    pthread_mutex_lock(&keys->swap_lock);
-    key_table_t *old = keys->current;
-    keys->current = t;
-    pthread_mutex_unlock(&keys->swap_lock);
     tally_log_debug("gateway", "api keys: %zu active key(s) loaded", t->count);
-    t = old; /* released below, freed once its last reader is done */
+    /* The old table is freed once its last reader is done. */
+    tally_snapshot_replace(keys->tables, t);
+    t = NULL;
     atomic_fetch_add(&keys->refreshes_ok, 1);
 cleanup:
     if (rc != 0) {
-        /* current changes only under refresh_lock, which we hold. */
         atomic_fetch_add(&keys->refreshes_failed, 1);
-        if (keys->current != NULL)
+        const key_table_t *served = tally_snapshot_acquire(keys->tables);
+        if (served != NULL)
             tally_log_warn("gateway", "api keys: refresh failed, keeping the %zu key(s) "
-                           "loaded before: %s", keys->current->count, msg);
+                           "loaded before: %s", served->count, msg);
         else
             tally_log_warn("gateway", "api keys: refresh failed, no keys loaded yet: %s", msg);
+        tally_snapshot_release(served);
         snprintf(errbuf, errsize, "%s", msg);
     }
     pthread_mutex_unlock(&keys->refresh_lock);
-    table_release(t);
+    tally_snapshot_release(t);
     return rc;
 }
 
@@ -619,7 +533,7 @@ int tally_keys_lookup_n(tally_keys_t *keys, const char *authorization, size_t le
     if (rc != TALLY_KEYS_OK)
         return rc;
     crypto_hash_sha256(digest, (const unsigned char *)key, key_len);
-    key_table_t *t = table_acquire(keys);
+    const key_table_t *t = tally_snapshot_acquire(keys->tables);
     if (t == NULL) {
         rc = TALLY_KEYS_UNAVAILABLE;
         goto cleanup;
@@ -639,7 +553,7 @@ int tally_keys_lookup_n(tally_keys_t *keys, const char *authorization, size_t le
     memcpy(env, eid, el + 1);
     rc = TALLY_KEYS_OK;
 cleanup:
-    table_release(t);
+    tally_snapshot_release(t);
     sodium_memzero(digest, sizeof digest);
     return rc;
 }
@@ -674,9 +588,9 @@ const char *tally_keys_describe(int status)
 
 void tally_keys_stats(tally_keys_t *keys, tally_keys_stats_t *out)
 {
-    key_table_t *t = table_acquire(keys);
+    const key_table_t *t = tally_snapshot_acquire(keys->tables);
     out->active = t ? t->count : 0;
-    table_release(t);
+    tally_snapshot_release(t);
     out->refreshes_ok = atomic_load(&keys->refreshes_ok);
     out->refreshes_failed = atomic_load(&keys->refreshes_failed);
 }

@@ -2,7 +2,8 @@
 #define TALLY_GATEWAY_SERVER_H
 
 /* The gateway's HTTP server (libmicrohttpd, epoll thread pool): routes,
- * limits, authentication, CORS, and the answer of each request. */
+ * limits, authentication, CORS, and the answer of each request
+ * (server_internal.h says which file does what). */
 
 #include <stddef.h>
 #include <stdint.h>

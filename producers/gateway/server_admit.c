@@ -1,0 +1,171 @@
+#include "server_internal.h"
+
+#include "ratelimit.h"
+
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    int content_length, transfer_encoding, chunked;
+} framing_t;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    framing_t *f = cls;
+    (void)kind;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        f->content_length++;
+    } else if (key && strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encoding++;
+        f->chunked = value && strcasecmp(value, "chunked") == 0;
+    }
+    return MHD_YES;
+}
+
+/* Where the body ends must be unambiguous (RFC 9112 section 6.3): a proxy
+ * in front that reads the framing one way while the gateway reads it
+ * another lets a client smuggle a request. libmicrohttpd 0.9.75 takes any
+ * of these, so refuse them here. */
+const char *tally_server_framing_error(struct MHD_Connection *c)
+{
+    framing_t f = {0, 0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length > 1)
+        return "more than one Content-Length";
+    if (f.content_length && f.transfer_encoding)
+        return "both Content-Length and Transfer-Encoding";
+    if (f.transfer_encoding > 1 || (f.transfer_encoding && !f.chunked))
+        return "Transfer-Encoding: only a single chunked coding is supported";
+    return NULL;
+}
+
+/* Size, Content-Encoding and Content-Type. Returns 0, or 1 when an answer
+ * was queued. */
+static int check_body_headers(req_t *r, enum MHD_Result *rc)
+{
+    tally_server_t *srv = r->srv;
+    struct MHD_Connection *c = r->conn;
+    char why[200];
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long cl_value = cl ? strtoull(cl, NULL, 10) : 0;
+    if (cl_value > srv->o.max_body) {
+        snprintf(why, sizeof why, "the body is larger than %zu bytes", srv->o.max_body);
+        *rc = tally_server_answer_error(r, 413, "body too large", why, 0);
+        return 1;
+    }
+    r->content_length = (size_t)cl_value;
+    const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (enc && strcasecmp(enc, "gzip") == 0)
+        r->gzip = 1;
+    else if (enc && *enc && strcasecmp(enc, "identity") != 0) {
+        *rc = tally_server_answer_error(r, 415, "unsupported Content-Encoding", "use gzip or no encoding", 0);
+        return 1;
+    }
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (tally_body_media(ct, r->ep == EP_PRODUCT, &r->media, why, sizeof why) != 0) {
+        *rc = tally_server_answer_error(r, 415, "unsupported media type", why, 0);
+        return 1;
+    }
+    return 0;
+}
+
+/* The API key of the usage routes (its tenant and environment into r), or
+ * the admin token of the Control Panel route. Returns 0, or 1 when an
+ * answer was queued. */
+static int authenticate(req_t *r, enum MHD_Result *rc)
+{
+    tally_server_t *srv = r->srv;
+    const char *auth = NULL;
+    size_t auth_len = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+                                      strlen(MHD_HTTP_HEADER_AUTHORIZATION), &auth, &auth_len) != MHD_YES)
+        auth = NULL;
+    if (r->ep == EP_USAGE || r->ep == EP_SEATS) {
+        int k = tally_keys_lookup_n(srv->o.keys, auth, auth ? auth_len : 0, r->tenant, sizeof r->tenant, r->env,
+                                    sizeof r->env);
+        if (k == TALLY_KEYS_UNAVAILABLE) {
+            *rc = tally_server_answer_error(r, 503, "unavailable", tally_keys_describe(k), 5);
+            return 1;
+        }
+        if (k != TALLY_KEYS_OK) {
+            *rc = tally_server_answer_error(r, k == TALLY_KEYS_TOO_SMALL ? 500 : 401, "unauthorized",
+                                            tally_keys_describe(k), 0);
+            return 1;
+        }
+    } else if (r->ep == EP_CONTROLPANEL) {
+        char hash[TALLY_KEYS_HEX_SIZE];
+        const char *tok = NULL;
+        if (srv->o.admin_token && auth && auth_len > 7 && auth_len < TALLY_KEYS_HEADER_MAX &&
+            strncasecmp(auth, "Bearer ", 7) == 0 && memchr(auth, '\0', auth_len) == NULL)
+            tok = auth + 7;
+        if (tok == NULL) {
+            *rc = tally_server_answer_error(r, 401, "unauthorized", "missing Control Panel admin token", 0);
+            return 1;
+        }
+        tally_keys_hash_hex(tok, auth_len - 7, hash);
+        if (sodium_memcmp(hash, srv->admin_hash, TALLY_KEYS_HEX_SIZE - 1) != 0) {
+            *rc = tally_server_answer_error(r, 403, "forbidden", "the admin token is not valid", 0);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The product route's limit per client, and its refusal when the event
+ * queue is full. Returns 0, or 1 when an answer was queued. */
+static int rate_limit(req_t *r, enum MHD_Result *rc)
+{
+    tally_server_t *srv = r->srv;
+    struct MHD_Connection *c = r->conn;
+    int retry = 1;
+    bool allowed;
+    const char *xff = srv->o.trust_forwarded_for
+                          ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For") : NULL;
+    if (xff) {
+        /* The rightmost entry is the one our trusted proxy appended; the
+         * ones before it are whatever the client chose to send. */
+        char last[64];
+        const char *comma = strrchr(xff, ',');
+        const char *from = comma ? comma + 1 : xff;
+        snprintf(last, sizeof last, "%s", from);
+        allowed = tally_ratelimit_allow_str(srv->o.ratelimit, last, tally_ratelimit_now_ms(), &retry);
+    } else {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        allowed = tally_ratelimit_allow(srv->o.ratelimit, ci ? ci->client_addr : NULL,
+                                        tally_ratelimit_now_ms(), &retry);
+    }
+    if (!allowed) {
+        *rc = tally_server_answer_error(r, 429, "rate limited", "too many requests from this client", retry);
+        return 1;
+    }
+    int q = tally_publisher_queue_len(srv->o.publisher);
+    if (!tally_publisher_ready(srv->o.publisher, NULL, 0) && q > 0) {
+        *rc = tally_server_answer_error(r, 503, "overloaded", "the event queue is full; retry later", 5);
+        return 1;
+    }
+    return 0;
+}
+
+int tally_server_admit(req_t *r, enum MHD_Result *rc)
+{
+    tally_server_t *srv = r->srv;
+    char why[200];
+    if (atomic_load(&srv->draining)) {
+        *rc = tally_server_answer_error(r, 503, "shutting down", "this gateway is draining; retry on another", 1);
+        return 1;
+    }
+    if (check_body_headers(r, rc) || authenticate(r, rc))
+        return 1;
+    if ((r->ep == EP_USAGE || r->ep == EP_SEATS || r->ep == EP_CONTROLPANEL) &&
+        !tally_publisher_ready(srv->o.publisher, why, sizeof why)) {
+        *rc = tally_server_answer_error(r, 503, "unavailable", why, 5);
+        return 1;
+    }
+    if (r->ep == EP_PRODUCT && srv->o.ratelimit)
+        return rate_limit(r, rc);
+    return 0;
+}
