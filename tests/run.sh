@@ -28,8 +28,25 @@ done
 
 t_start=$SECONDS
 started=()
+topics_before= admin_bin=
+# The suites create topics of their own (unique names, never reused): on a
+# broker this run did not start, delete what the run added, so a developer's
+# broker does not pile up thousands of partitions (its restarts slow down
+# with each). Best effort: a failure here fails nothing.
+prune_topics() {
+  [[ -n $topics_before ]] || return 0
+  local admin=$admin_bin added
+  [[ -x $admin ]] || return 0
+  added=$("$admin" --brokers="$TALLY_BROKERS" list 2>/dev/null | sort |
+    comm -23 - <(printf '%s\n' "$topics_before" | sort) |
+    comm -23 - <(awk '!/^#/ && NF { print $1 }' deploy/kafka/topics.conf | sort)) || return 0
+  [[ -n $added ]] || return 0
+  echo "run.sh: deleting the $(wc -l <<<"$added") topic(s) the suites created" >&2
+  xargs -n 200 "$admin" --brokers="$TALLY_BROKERS" --timeout=60s delete <<<"$added" >/dev/null 2>&1 || true
+}
 cleanup() {
   local rc=$?
+  prune_topics
   for svc in "${started[@]}"; do "deploy/local/$svc.sh" stop || true; done
   echo "run.sh: finished in $((SECONDS - t_start)) s with status $rc" >&2
   exit "$rc"
@@ -71,6 +88,13 @@ for mode in "${modes[@]}"; do
         echo "$svc: started in $((SECONDS - t0)) s" >&2
       fi
     done
+    # (A broker this run started is stopped at the end: its topics stay.)
+    if [[ " ${started[*]} " != *" kafka "* ]]; then
+      admin_bin=$TALLY_BUILD_DIR/bin/tally-kafka-admin
+      topics_before=$("$admin_bin" --brokers="$TALLY_BROKERS" list) ||
+        tally_die "cannot list the broker's topics"
+      [[ -n $topics_before ]] || topics_before=" "
+    fi
   fi
 
   phase "suites ($mode)"

@@ -10,7 +10,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 state=$TALLY_STATE/kafka
-libs=$TALLY_CACHE/kafka-$TALLY_KAFKA_VERSION/libs
+# Keyed by the pom too: a changed dependency list fetches a fresh set.
+pom_stamp=$(sha256sum "$TALLY_ROOT/deploy/kafka/pom.xml" | cut -c1-12)
+libs=$TALLY_CACHE/kafka-$TALLY_KAFKA_VERSION-$pom_stamp/libs
 pidfile=$state/kafka.pid
 port=${TALLY_BROKERS##*:}
 controller_port=$((port + 1))

@@ -1,14 +1,18 @@
 /* tally-kafka-admin: waits for the broker and creates the topics of
  * deploy/kafka/topics.conf, for the deploy scripts.
  *   tally-kafka-admin wait [--timeout=30s]
- *   tally-kafka-admin topics <topics.conf> */
+ *   tally-kafka-admin topics <topics.conf>
+ *   tally-kafka-admin list               (topic names, a line each)
+ *   tally-kafka-admin delete TOPIC...    (e.g. what a test run created) */
 #include "config.h"
 #include "kafka.h"
 #include "kafka_topics.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -16,6 +20,79 @@ typedef struct {
     int64_t timeout_ms;
     int log_level;
 } admin_settings_t;
+
+/* Prints every topic's name but the broker's own (__consumer_offsets...). */
+static int list_topics(rd_kafka_t *rk, int timeout_ms, char *errbuf, size_t errsize)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errbuf, errsize, "metadata: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strncmp(md->topics[i].topic, "__", 2) != 0)
+            printf("%s\n", md->topics[i].topic);
+    rd_kafka_metadata_destroy(md);
+    return fflush(stdout) == 0 ? 0 : -1;
+}
+
+/* Deletes the topics named by positional arguments 1.. of cfg, in one
+ * request; an unknown topic is already what was asked for. */
+static int delete_topics(rd_kafka_t *rk, const tally_config_t *cfg, int timeout_ms, char *errbuf, size_t errsize)
+{
+    size_t n = tally_config_positional_count(cfg) - 1;
+    rd_kafka_DeleteTopic_t **del = tally_xcalloc(n, sizeof *del);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS);
+    rd_kafka_event_t *ev = NULL;
+    int rc = -1, deleted = 0;
+    if (q == NULL || opts == NULL) {
+        snprintf(errbuf, errsize, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++)
+        del[i] = rd_kafka_DeleteTopic_new(tally_config_positional_get(cfg, i + 1));
+    char e[256];
+    if (rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, e, sizeof e) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errbuf, errsize, "%s", e);
+        goto cleanup;
+    }
+    rd_kafka_DeleteTopics(rk, del, n, opts, q);
+    ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
+    if (ev == NULL || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errbuf, errsize, "delete topics: %s", ev ? rd_kafka_event_error_string(ev) : "timed out");
+        goto cleanup;
+    }
+    size_t cnt;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &cnt);
+    rc = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        rd_kafka_resp_err_t terr = rd_kafka_topic_result_error(res[i]);
+        if (terr == RD_KAFKA_RESP_ERR_NO_ERROR)
+            deleted++;
+        else if (terr != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+            snprintf(errbuf, errsize, "delete %.200s: %s", rd_kafka_topic_result_name(res[i]),
+                     rd_kafka_err2str(terr));
+            rc = -1;
+        }
+    }
+    if (rc == 0)
+        tally_log_info("kafka-admin", "%d of %zu topic(s) deleted (the others did not exist)", deleted, n);
+cleanup:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    for (size_t i = 0; i < n; i++)
+        if (del[i])
+            rd_kafka_DeleteTopic_destroy(del[i]);
+    free(del);
+    if (opts)
+        rd_kafka_AdminOptions_destroy(opts);
+    if (q)
+        rd_kafka_queue_destroy(q);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -33,7 +110,9 @@ int main(int argc, char **argv)
     tally_topic_list_t topics = {0};
     tally_config_t *cfg = tally_config_new("tally-kafka-admin", TALLY_VERSION,
         "Commands: wait (until a broker answers metadata requests), "
-        "topics FILE (create the missing topics FILE declares).",
+        "topics FILE (create the missing topics FILE declares), "
+        "list (print the topic names, internal ones excepted, a line each), "
+        "delete TOPIC... (delete these topics; a missing one is not an error).",
         options, sizeof options / sizeof options[0]);
     int prc = tally_config_parse(cfg, argc, argv, err, sizeof err);
     if (prc == TALLY_CONFIG_HELP || prc == TALLY_CONFIG_VERSION) {
@@ -41,9 +120,11 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     const char *cmd = tally_config_positional_get(cfg, 0);
+    size_t npos = tally_config_positional_count(cfg);
     if (prc != 0 || cmd == NULL ||
-        !(strcmp(cmd, "wait") == 0 || (strcmp(cmd, "topics") == 0 && tally_config_positional_count(cfg) == 2))) {
-        fprintf(stderr, "tally-kafka-admin: %s (usage: wait | topics FILE; see --help)\n",
+        !((strcmp(cmd, "wait") == 0 && npos == 1) || (strcmp(cmd, "topics") == 0 && npos == 2) ||
+          (strcmp(cmd, "list") == 0 && npos == 1) || (strcmp(cmd, "delete") == 0 && npos >= 2))) {
+        fprintf(stderr, "tally-kafka-admin: %s (usage: wait | topics FILE | list | delete TOPIC...; see --help)\n",
                 prc != 0 ? err : "bad command");
         rc = 2;
         goto cleanup;
@@ -81,6 +162,16 @@ int main(int argc, char **argv)
             goto cleanup;
         }
         tally_log_info("kafka-admin", "%zu topics declared, %d created", topics.count, created);
+    } else if (strcmp(cmd, "list") == 0) {
+        if (list_topics(rk, (int)s.timeout_ms, err, sizeof err) != 0) {
+            tally_log_error("kafka-admin", "%s", err);
+            goto cleanup;
+        }
+    } else if (strcmp(cmd, "delete") == 0) {
+        if (delete_topics(rk, cfg, (int)s.timeout_ms, err, sizeof err) != 0) {
+            tally_log_error("kafka-admin", "%s", err);
+            goto cleanup;
+        }
     }
     rc = 0;
 cleanup:
