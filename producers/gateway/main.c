@@ -7,6 +7,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "optout.h"
+#include "process.h"
 #include "publisher.h"
 #include "ratelimit.h"
 #include "schema_catalog.h"
@@ -34,16 +35,6 @@ typedef struct {
 } gateway_settings_t;
 
 static volatile sig_atomic_t stop_requested, reload_requested;
-
-static void on_stop(int sig)
-{
-    stop_requested = sig;
-}
-
-static void on_hup(int sig)
-{
-    reload_requested = sig;
-}
 
 static void sleep_ms(int ms)
 {
@@ -123,25 +114,10 @@ int main(int argc, char **argv)
         "Routes: POST /v1/product/events, /v1/usage/reports, /v1/usage/seats, /v1/controlpanel/events; "
         "GET /healthz, /readyz, /metrics. Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads keys and opt-outs.",
         options, sizeof options / sizeof options[0]);
-    int prc = tally_config_parse(cfg, argc, argv, err, sizeof err);
-    if (prc > 0) {
-        rc = 0;
+    if ((rc = tally_process_parse(cfg, "tally-gateway", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
-    }
-    if (prc < 0 || tally_config_positional_count(cfg) > 0) {
-        fprintf(stderr, "tally-gateway: %s (see --help)\n", prc < 0 ? err : "unexpected argument");
-        rc = 2;
-        goto cleanup;
-    }
-    tally_log_set_level((tally_log_level_t)s.log_level);
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
+    rc = 1;
+    tally_process_signals(&stop_requested, &reload_requested);
 
     if ((schemas = tally_catalog_load(s.schemas, err, sizeof err)) == NULL ||
         (events = tally_event_catalog_load(s.catalog, err, sizeof err)) == NULL) {
