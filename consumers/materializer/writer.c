@@ -6,9 +6,12 @@
 #include "timeutil.h"
 
 #include <libpq-fe.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+enum { ROLLUP_API, ROLLUP_SEAT, ROLLUP_COUNT };   /* rollup_tables */
 
 struct tally_writer_t {
     char *conninfo, *schema_ident, *group, *application_name;
@@ -16,21 +19,18 @@ struct tally_writer_t {
     PGconn *conn;
     int healthy;
     char *copy_products;              /* copy_products_sql, expanded */
+    char *stage_sql;                  /* stage_ddl and the rollups' stages */
+    char *upsert_sql[ROLLUP_COUNT];   /* templates, from rollup_tables */
     char state[6];                    /* SQLSTATE of the last failed COPY */
     tally_textbuf_t sql, rows, a_topics, a_parts, a_expected, a_next; /* reused */
 };
 
-/* "@." in these templates becomes the schema qualifier. */
+/* "@." in these templates becomes the schema qualifier. The rollups'
+ * stages are made from rollup_tables (below). */
 static const char stage_ddl[] =
     "CREATE TEMP TABLE IF NOT EXISTS mat_product_stage (event_id uuid, source text, event text, "
     "occurred_at timestamptz, received_at timestamptz, install_ref text, project_ref text, version text, "
     "ci boolean, new_user boolean, properties jsonb, error_message text, error_stack text) ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS mat_api_stage (tenant_id text, environment_id text, day date, "
-    "api_calls bigint, status_4xx bigint, status_5xx bigint, exec_ms bigint, updated_at timestamptz, "
-    "kafka_partition integer, kafka_offset bigint) ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS mat_seat_stage (tenant_id text, day date, seats_in_use bigint, "
-    "seats_peak bigint, updated_at timestamptz, kafka_partition integer, kafka_offset bigint) "
-    "ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS mat_daily_stage (day date, event text, source text, version text, "
     "events bigint) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS mat_installs_stage (day date, event text, source text, version text, "
@@ -90,28 +90,106 @@ static const char product_sql[] =
     "ON CONFLICT (day, event, source, version) DO UPDATE "
     "SET events = d.events + EXCLUDED.events, installs = d.installs + EXCLUDED.installs";
 
-static const char api_sql[] =
-    "INSERT INTO @.api_usage_daily AS t (tenant_id, environment_id, day, api_calls, status_4xx, status_5xx, "
-    "  exec_ms, updated_at, kafka_partition, kafka_offset) "
-    "SELECT tenant_id, environment_id, day, api_calls, status_4xx, status_5xx, exec_ms, updated_at, "
-    "  kafka_partition, kafka_offset FROM pg_temp.mat_api_stage "
-    "ON CONFLICT (tenant_id, environment_id, day) DO UPDATE SET api_calls = EXCLUDED.api_calls, "
-    "  status_4xx = EXCLUDED.status_4xx, status_5xx = EXCLUDED.status_5xx, exec_ms = EXCLUDED.exec_ms, "
-    "  updated_at = EXCLUDED.updated_at, kafka_partition = EXCLUDED.kafka_partition, "
-    "  kafka_offset = EXCLUDED.kafka_offset "
-    "WHERE (t.kafka_partition = EXCLUDED.kafka_partition AND t.kafka_offset <= EXCLUDED.kafka_offset) "
-    "   OR (t.kafka_partition <> EXCLUDED.kafka_partition AND t.updated_at <= EXCLUDED.updated_at)";
+/* The rollup tables, one column table each: it gives the stage table, the
+ * COPY rows (from a batch entry) and the upsert, where a row moves only to
+ * a record at or after the one it holds (same partition: offset order;
+ * else updated_at). Every table has updated_at, kafka_partition and
+ * kafka_offset. */
+typedef enum {
+    COL_TEXT,   /* size_t arena offset -> text */
+    COL_DAY,    /* int32_t days since 1970-01-01 -> date */
+    COL_I32,    /* int32_t -> integer */
+    COL_I64,    /* int64_t -> bigint */
+    COL_TIME,   /* int64_t ms since 1970 -> timestamptz */
+} col_kind_t;
 
-static const char seat_sql[] =
-    "INSERT INTO @.seat_usage_daily AS t (tenant_id, day, seats_in_use, seats_peak, updated_at, "
-    "  kafka_partition, kafka_offset) "
-    "SELECT tenant_id, day, seats_in_use, seats_peak, updated_at, kafka_partition, kafka_offset "
-    "FROM pg_temp.mat_seat_stage "
-    "ON CONFLICT (tenant_id, day) DO UPDATE SET seats_in_use = EXCLUDED.seats_in_use, "
-    "  seats_peak = EXCLUDED.seats_peak, updated_at = EXCLUDED.updated_at, "
-    "  kafka_partition = EXCLUDED.kafka_partition, kafka_offset = EXCLUDED.kafka_offset "
-    "WHERE (t.kafka_partition = EXCLUDED.kafka_partition AND t.kafka_offset <= EXCLUDED.kafka_offset) "
-    "   OR (t.kafka_partition <> EXCLUDED.kafka_partition AND t.updated_at <= EXCLUDED.updated_at)";
+typedef struct rollup_col_t {
+    const char *name;
+    col_kind_t kind;
+    size_t at;   /* offsetof in the batch entry */
+    int key;     /* part of the conflict key */
+} rollup_col_t;
+
+typedef struct rollup_table_t {
+    const char *table, *stage, *stmt;   /* "@.<table>", "pg_temp.<stage>", prepared name */
+    const rollup_col_t *cols;
+    size_t n_cols, entry_size;
+} rollup_table_t;
+
+static const char *const col_sql_type[] = {
+    [COL_TEXT] = "text", [COL_DAY] = "date", [COL_I32] = "integer", [COL_I64] = "bigint", [COL_TIME] = "timestamptz"};
+
+#define API_COL(name, kind, field, key) {name, kind, offsetof(tally_api_rollup_t, field), key}
+static const rollup_col_t api_cols[] = {
+    API_COL("tenant_id", COL_TEXT, tenant, 1),      API_COL("environment_id", COL_TEXT, environment, 1),
+    API_COL("day", COL_DAY, day, 1),                API_COL("api_calls", COL_I64, api_calls, 0),
+    API_COL("status_4xx", COL_I64, status_4xx, 0),  API_COL("status_5xx", COL_I64, status_5xx, 0),
+    API_COL("exec_ms", COL_I64, exec_ms, 0),        API_COL("updated_at", COL_TIME, updated_at_ms, 0),
+    API_COL("kafka_partition", COL_I32, partition, 0), API_COL("kafka_offset", COL_I64, offset, 0),
+};
+#undef API_COL
+
+#define SEAT_COL(name, kind, field, key) {name, kind, offsetof(tally_seat_rollup_t, field), key}
+static const rollup_col_t seat_cols[] = {
+    SEAT_COL("tenant_id", COL_TEXT, tenant, 1),          SEAT_COL("day", COL_DAY, day, 1),
+    SEAT_COL("seats_in_use", COL_I64, seats_in_use, 0),  SEAT_COL("seats_peak", COL_I64, seats_peak, 0),
+    SEAT_COL("updated_at", COL_TIME, updated_at_ms, 0),  SEAT_COL("kafka_partition", COL_I32, partition, 0),
+    SEAT_COL("kafka_offset", COL_I64, offset, 0),
+};
+#undef SEAT_COL
+
+static const rollup_table_t rollup_tables[ROLLUP_COUNT] = {
+    [ROLLUP_API] = {"api_usage_daily", "mat_api_stage", "mat_api", api_cols, sizeof api_cols / sizeof api_cols[0],
+                    sizeof(tally_api_rollup_t)},
+    [ROLLUP_SEAT] = {"seat_usage_daily", "mat_seat_stage", "mat_seat", seat_cols,
+                     sizeof seat_cols / sizeof seat_cols[0], sizeof(tally_seat_rollup_t)},
+};
+
+/* Appends the names of t's columns (keys only, or all), ", " between. */
+static void put_names(tally_textbuf_t *q, const rollup_table_t *t, int keys_only)
+{
+    const char *sep = "";
+    for (size_t k = 0; k < t->n_cols; k++) {
+        if (keys_only && !t->cols[k].key)
+            continue;
+        tally_textbuf_printf(q, "%s%s", sep, t->cols[k].name);
+        sep = ", ";
+    }
+}
+
+/* Appends t's stage table to q. */
+static void put_stage_ddl(tally_textbuf_t *q, const rollup_table_t *t)
+{
+    tally_textbuf_printf(q, "CREATE TEMP TABLE IF NOT EXISTS %s (", t->stage);
+    for (size_t k = 0; k < t->n_cols; k++)
+        tally_textbuf_printf(q, "%s%s %s", k ? ", " : "", t->cols[k].name, col_sql_type[t->cols[k].kind]);
+    tally_textbuf_puts(q, ") ON COMMIT DELETE ROWS;");
+}
+
+/* The upsert of t from its stage (a template: "@." is the schema). Returns
+ * an owned string. */
+static char *upsert_sql(const rollup_table_t *t)
+{
+    tally_textbuf_t q = {0};
+    tally_textbuf_printf(&q, "INSERT INTO @.%s AS t (", t->table);
+    put_names(&q, t, 0);
+    tally_textbuf_puts(&q, ") SELECT ");
+    put_names(&q, t, 0);
+    tally_textbuf_printf(&q, " FROM pg_temp.%s ON CONFLICT (", t->stage);
+    put_names(&q, t, 1);
+    tally_textbuf_puts(&q, ") DO UPDATE SET ");
+    const char *sep = "";
+    for (size_t k = 0; k < t->n_cols; k++) {
+        if (t->cols[k].key)
+            continue;
+        tally_textbuf_printf(&q, "%s%s = EXCLUDED.%s", sep, t->cols[k].name, t->cols[k].name);
+        sep = ", ";
+    }
+    tally_textbuf_puts(&q, " WHERE (t.kafka_partition = EXCLUDED.kafka_partition AND t.kafka_offset <= "
+                           "EXCLUDED.kafka_offset) OR (t.kafka_partition <> EXCLUDED.kafka_partition AND "
+                           "t.updated_at <= EXCLUDED.updated_at)");
+    return q.data;
+}
 
 static const char *expand(tally_writer_t *w, const char *tmpl);
 
@@ -148,6 +226,13 @@ tally_writer_t *tally_writer_new(const tally_writer_opts_t *o)
     tally_textbuf_putc(&q, '"');
     w->schema_ident = q.data;
     w->copy_products = xstrdup(expand(w, copy_products_sql));
+    tally_textbuf_t ddl = {0};
+    tally_textbuf_puts(&ddl, stage_ddl);
+    for (int t = 0; t < ROLLUP_COUNT; t++) {
+        put_stage_ddl(&ddl, &rollup_tables[t]);
+        w->upsert_sql[t] = upsert_sql(&rollup_tables[t]);
+    }
+    w->stage_sql = ddl.data;
     return w;
 }
 
@@ -166,6 +251,9 @@ void tally_writer_free(tally_writer_t *w)
     free(w->conninfo);
     free(w->schema_ident);
     free(w->copy_products);
+    free(w->stage_sql);
+    for (int t = 0; t < ROLLUP_COUNT; t++)
+        free(w->upsert_sql[t]);
     free(w->group);
     free(w->application_name);
     for (int r = 0; r < TALLY_ROLE_COUNT; r++)
@@ -256,14 +344,15 @@ int tally_writer_connect(tally_writer_t *w, char *errbuf, size_t errsize)
     }
     w->healthy = 1;
     int rc;
-    if ((rc = exec_ok(w, PQexec(w->conn, stage_ddl), "stage tables", errbuf, errsize)) != 0 ||
+    if ((rc = exec_ok(w, PQexec(w->conn, w->stage_sql), "stage tables", errbuf, errsize)) != 0 ||
         (rc = prepare(w, "mat_claim", claim_sql, errbuf, errsize)) != 0 ||
         (rc = prepare(w, "mat_load", load_sql, errbuf, errsize)) != 0 ||
         (rc = prepare(w, "mat_product", product_sql, errbuf, errsize)) != 0 ||
-        (rc = prepare(w, "mat_daily", daily_sql, errbuf, errsize)) != 0 ||
-        (rc = prepare(w, "mat_api", api_sql, errbuf, errsize)) != 0 ||
-        (rc = prepare(w, "mat_seat", seat_sql, errbuf, errsize)) != 0)
+        (rc = prepare(w, "mat_daily", daily_sql, errbuf, errsize)) != 0)
         goto err;
+    for (int t = 0; t < ROLLUP_COUNT; t++)
+        if ((rc = prepare(w, rollup_tables[t].stmt, w->upsert_sql[t], errbuf, errsize)) != 0)
+            goto err;
     for (int k = 0; k < TALLY_CP_KIND_COUNT; k++) {
         char name[32];
         int np;
@@ -446,57 +535,53 @@ static void put_day(tally_textbuf_t *rows, int32_t day)
     tally_textbuf_puts(rows, d);
 }
 
-static int write_api(tally_writer_t *w, const tally_batch_t *b, char *errbuf, size_t errsize)
+/* One field of a COPY row: column c of the batch entry at entry. */
+static void put_column(tally_textbuf_t *r, const tally_batch_t *b, const rollup_col_t *c, const char *entry)
 {
-    tally_textbuf_t *r = &w->rows;
-    tally_textbuf_reset(r);
-    for (size_t i = 0; i < b->n_api; i++) {
-        const tally_api_rollup_t *a = &b->api[i];
-        const char *tenant = tally_batch_str(b, a->tenant), *env = tally_batch_str(b, a->environment);
-        tally_textbuf_copy_field(r, tenant, strlen(tenant));
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_copy_field(r, env, strlen(env));
-        tally_textbuf_putc(r, '\t');
-        put_day(r, a->day);
-        const int64_t nums[4] = {a->api_calls, a->status_4xx, a->status_5xx, a->exec_ms};
-        for (int k = 0; k < 4; k++) {
-            tally_textbuf_putc(r, '\t');
-            tally_textbuf_put_i64(r, nums[k]);
-        }
-        tally_textbuf_putc(r, '\t');
-        put_time(r, a->updated_at_ms);
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_put_i64(r, a->partition);
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_put_i64(r, a->offset);
-        tally_textbuf_putc(r, '\n');
+    const char *at = entry + c->at;
+    if (c->kind == COL_TEXT) {
+        size_t off;
+        memcpy(&off, at, sizeof off);
+        const char *s = tally_batch_str(b, off);
+        tally_textbuf_copy_field(r, s, strlen(s));
+        return;
     }
-    return copy_then(w, "COPY pg_temp.mat_api_stage FROM STDIN", r->data, r->len, "mat_api", errbuf, errsize);
+    int64_t v;
+    if (c->kind == COL_DAY || c->kind == COL_I32) {
+        int32_t v32;
+        memcpy(&v32, at, sizeof v32);
+        v = v32;
+    } else {
+        memcpy(&v, at, sizeof v);
+    }
+    if (c->kind == COL_DAY)
+        put_day(r, (int32_t)v);
+    else if (c->kind == COL_TIME)
+        put_time(r, v);
+    else
+        tally_textbuf_put_i64(r, v);
 }
 
-static int write_seat(tally_writer_t *w, const tally_batch_t *b, char *errbuf, size_t errsize)
+/* The n entries of table t (an array of t->entry_size each): COPY into its
+ * stage, then its upsert. */
+static int write_rollups(tally_writer_t *w, const tally_batch_t *b, int table, const void *entries, size_t n,
+                         char *errbuf, size_t errsize)
 {
+    const rollup_table_t *t = &rollup_tables[table];
     tally_textbuf_t *r = &w->rows;
     tally_textbuf_reset(r);
-    for (size_t i = 0; i < b->n_seat; i++) {
-        const tally_seat_rollup_t *s = &b->seat[i];
-        const char *tenant = tally_batch_str(b, s->tenant);
-        tally_textbuf_copy_field(r, tenant, strlen(tenant));
-        tally_textbuf_putc(r, '\t');
-        put_day(r, s->day);
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_put_i64(r, s->seats_in_use);
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_put_i64(r, s->seats_peak);
-        tally_textbuf_putc(r, '\t');
-        put_time(r, s->updated_at_ms);
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_put_i64(r, s->partition);
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_put_i64(r, s->offset);
+    for (size_t i = 0; i < n; i++) {
+        const char *entry = (const char *)entries + i * t->entry_size;
+        for (size_t k = 0; k < t->n_cols; k++) {
+            if (k > 0)
+                tally_textbuf_putc(r, '\t');
+            put_column(r, b, &t->cols[k], entry);
+        }
         tally_textbuf_putc(r, '\n');
     }
-    return copy_then(w, "COPY pg_temp.mat_seat_stage FROM STDIN", r->data, r->len, "mat_seat", errbuf, errsize);
+    char copy_sql[128];
+    snprintf(copy_sql, sizeof copy_sql, "COPY pg_temp.%s FROM STDIN", t->stage);
+    return copy_then(w, copy_sql, r->data, r->len, t->stmt, errbuf, errsize);
 }
 
 /* The Control Panel statements in one pipeline: sent together, answered
@@ -550,6 +635,21 @@ static int write_cp(tally_writer_t *w, const tally_batch_t *b, char *errbuf, siz
     return rc;
 }
 
+/* The key of a product group, as the first fields of a COPY row: day,
+ * event, source and version, each followed by a tab. */
+static void put_group(tally_textbuf_t *r, const tally_batch_t *b, const tally_product_group_t *g)
+{
+    const char *event = tally_batch_str(b, g->event), *version = tally_batch_str(b, g->version);
+    put_day(r, g->day);
+    tally_textbuf_putc(r, '\t');
+    tally_textbuf_copy_field(r, event, strlen(event));
+    tally_textbuf_putc(r, '\t');
+    tally_textbuf_puts(r, g->source);
+    tally_textbuf_putc(r, '\t');
+    tally_textbuf_copy_field(r, version, strlen(version));
+    tally_textbuf_putc(r, '\t');
+}
+
 /* Product events: COPY straight into product_events, the fast path, with
  * product_daily from the batch's own aggregates. A duplicate event_id (a
  * client that sent an event twice) fails that COPY: then, back at the
@@ -580,15 +680,7 @@ static int write_products(tally_writer_t *w, const tally_batch_t *b, char *errbu
     tally_textbuf_reset(r);
     for (size_t i = 0; i < b->n_groups; i++) {
         const tally_product_group_t *g = &b->groups[i];
-        const char *event = tally_batch_str(b, g->event), *version = tally_batch_str(b, g->version);
-        put_day(r, g->day);
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_copy_field(r, event, strlen(event));
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_puts(r, g->source);
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_copy_field(r, version, strlen(version));
-        tally_textbuf_putc(r, '\t');
+        put_group(r, b, g);
         tally_textbuf_put_i64(r, g->events);
         tally_textbuf_putc(r, '\n');
     }
@@ -600,17 +692,8 @@ static int write_products(tally_writer_t *w, const tally_batch_t *b, char *errbu
     tally_textbuf_reset(r);
     for (size_t i = 0; i < b->n_installs; i++) {
         const tally_product_install_t *in = &b->installs[i];
-        const tally_product_group_t *g = &b->groups[in->group];
-        const char *event = tally_batch_str(b, g->event), *version = tally_batch_str(b, g->version);
         const char *install = tally_batch_str(b, in->install);
-        put_day(r, g->day);
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_copy_field(r, event, strlen(event));
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_puts(r, g->source);
-        tally_textbuf_putc(r, '\t');
-        tally_textbuf_copy_field(r, version, strlen(version));
-        tally_textbuf_putc(r, '\t');
+        put_group(r, b, &b->groups[in->group]);
         tally_textbuf_copy_field(r, install, strlen(install));
         tally_textbuf_putc(r, '\n');
     }
@@ -630,9 +713,9 @@ int tally_writer_write(tally_writer_t *w, const tally_batch_t *b, char *errbuf, 
         return rc;
     if (b->n_product > 0 && (rc = write_products(w, b, errbuf, errsize)) != 0)
         return rc;
-    if (b->n_api > 0 && (rc = write_api(w, b, errbuf, errsize)) != 0)
+    if (b->n_api > 0 && (rc = write_rollups(w, b, ROLLUP_API, b->api, b->n_api, errbuf, errsize)) != 0)
         return rc;
-    if (b->n_seat > 0 && (rc = write_seat(w, b, errbuf, errsize)) != 0)
+    if (b->n_seat > 0 && (rc = write_rollups(w, b, ROLLUP_SEAT, b->seat, b->n_seat, errbuf, errsize)) != 0)
         return rc;
     if (b->n_cp > 0 && (rc = write_cp(w, b, errbuf, errsize)) != 0)
         return rc;

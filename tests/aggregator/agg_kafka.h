@@ -2,7 +2,9 @@
  * agg_kafka.h: what the aggregator's broker suites share (header-only):
  * unique topics, spawning tally-aggregator on them, a producer of input
  * records, waiting until the group has committed every input record, and
- * reading a topic to its end.
+ * reading a topic to its end. The producer, offsets and reader are
+ * tests/support's (topic_producer.h, topic_reader.h); the agg_ names wrap
+ * them.
  */
 #ifndef TALLY_TEST_AGG_KAFKA_H
 #define TALLY_TEST_AGG_KAFKA_H
@@ -10,7 +12,9 @@
 #include "fixtures.h"
 #include "http.h"
 #include "kafka.h"
-#include "process.h"
+#include "subprocess.h"
+#include "topic_producer.h"
+#include "topic_reader.h"
 
 #include <criterion/criterion.h>
 #include <librdkafka/rdkafka.h>
@@ -27,9 +31,7 @@ typedef struct agg_env_t {
 
 static inline long long agg_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return tally_test_mono_ms();
 }
 
 /* Unique topics: input and changelog with `partitions`, the others 3. */
@@ -83,58 +85,23 @@ static inline tally_test_proc_t *agg_spawn(const agg_env_t *e, const char *insta
 
 /* ---- a producer of input records ------------------------------------------- */
 
-typedef struct agg_producer_t {
-    rd_kafka_t *rk;
-    size_t delivered, failed;
-} agg_producer_t;
-
-static inline void agg_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    agg_producer_t *p = opaque;
-    if (m->err)
-        p->failed++;
-    else
-        p->delivered++;
-}
+typedef tally_test_producer_t agg_producer_t;
 
 static inline void agg_producer_init(agg_producer_t *p)
 {
-    char err[512];
-    memset(p, 0, sizeof *p);
-    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_PRODUCER, tally_test_brokers(), "agg-test-input", NULL,
-                                                 NULL, err, sizeof err);
-    cr_assert_not_null(conf, "%s", err);
-    rd_kafka_conf_set(conf, "queue.buffering.max.messages", "500000", err, sizeof err);
-    rd_kafka_conf_set(conf, "linger.ms", "20", err, sizeof err);
-    rd_kafka_conf_set_dr_msg_cb(conf, agg_dr_cb);
-    rd_kafka_conf_set_opaque(conf, p);
-    p->rk = tally_kafka_new(TALLY_KAFKA_PRODUCER, conf, err, sizeof err);
-    cr_assert_not_null(p->rk, "%s", err);
+    tally_test_producer_init(p, "agg-test-input", 0);
 }
 
 /* partition: RD_KAFKA_PARTITION_UA (by key) or a number. */
 static inline void agg_produce(agg_producer_t *p, const char *topic, int32_t partition, const void *key,
                                size_t key_len, const void *value, size_t len)
 {
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY((void *)key, key_len),
-            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            break;
-        cr_assert_eq(err, RD_KAFKA_RESP_ERR__QUEUE_FULL, "produce: %s", rd_kafka_err2str(err));
-        rd_kafka_poll(p->rk, 10);
-    }
-    rd_kafka_poll(p->rk, 0);
+    tally_test_producer_send(p, topic, partition, key, key_len, value, len, 0);
 }
 
 static inline void agg_producer_close(agg_producer_t *p)
 {
-    rd_kafka_flush(p->rk, 60000);
-    cr_assert_eq(rd_kafka_outq_len(p->rk), 0, "input records not delivered");
-    cr_assert_eq(p->failed, 0, "%zu input records failed", p->failed);
-    rd_kafka_destroy(p->rk);
-    p->rk = NULL;
+    tally_test_producer_close(p);
 }
 
 /* ---- progress of the group ---------------------------------------------------- */
@@ -144,34 +111,7 @@ static inline void agg_producer_close(agg_producer_t *p)
  * pending). */
 static inline void agg_offsets(const char *group, const char *topic, int64_t *end, int64_t *committed)
 {
-    char err[512];
-    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_CONSUMER, tally_test_brokers(), "agg-test-offsets",
-                                                 group, NULL, err, sizeof err);
-    cr_assert_not_null(conf, "%s", err);
-    rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_CONSUMER, conf, err, sizeof err);
-    cr_assert_not_null(rk, "%s", err);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
-    *end = 0;
-    for (int i = 0; i < md->topics[0].partition_cnt; i++) {
-        int64_t lo, hi;
-        cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-        *end += hi;
-        rd_kafka_topic_partition_list_add(parts, topic, i);
-    }
-    rd_kafka_metadata_destroy(md);
-    *committed = -1;
-    if (rd_kafka_committed(rk, parts, 3000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        *committed = 0;
-        for (int i = 0; i < parts->cnt; i++)
-            if (parts->elems[i].offset > 0)
-                *committed += parts->elems[i].offset;
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
-    rd_kafka_destroy(rk);
+    tally_test_topic_offsets(group, &topic, 1, end, committed);
 }
 
 static inline int64_t agg_committed(const agg_env_t *e)
@@ -198,104 +138,19 @@ static inline int agg_wait_done(const agg_env_t *e, int timeout_ms)
 
 /* ---- reading a topic to its end -------------------------------------------------- */
 
-typedef struct agg_record_t {
-    char *key, *value;
-    size_t key_len, len;
-    int value_null;
-    int32_t partition;
-    int64_t offset;
-    char error[64], stage[32];
-} agg_record_t;
+typedef tally_test_record_t agg_record_t;
 
-static inline char *agg_dup(const void *p, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (n)
-        memcpy(d, p, n);
-    d[n] = '\0';
-    return d;
-}
-
-static inline void agg_header(rd_kafka_headers_t *h, const char *name, char *out, size_t size)
-{
-    const void *v;
-    size_t n;
-    out[0] = '\0';
-    if (h && rd_kafka_header_get_last(h, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        snprintf(out, size, "%.*s", (int)n, (const char *)v);
-}
-
-/* Reads every committed record of topic, in partition and offset order per
- * partition, until every partition reported its end (read_committed: an
- * open transaction ends the read early, so stop the writers first). */
+/* Every committed record of topic, in offset order per partition, read
+ * until each partition reported its end (read_committed: an open
+ * transaction ends the read early, so stop the writers first). */
 static inline size_t agg_read_all(const char *topic, agg_record_t **out)
 {
-    char err[512], group[128];
-    tally_test_unique_name("agg-reader", group, sizeof group);
-    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_CONSUMER, tally_test_brokers(), "agg-test-reader",
-                                                 group, NULL, err, sizeof err);
-    cr_assert_not_null(conf, "%s", err);
-    cr_assert_eq(rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err), RD_KAFKA_CONF_OK);
-    rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_CONSUMER, conf, err, sizeof err);
-    cr_assert_not_null(rk, "%s", err);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_destroy(rkt);
-    int np = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(np);
-    for (int i = 0; i < np; i++)
-        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    cr_assert_eq(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
-    int *eof = calloc((size_t)np, sizeof *eof), eofs = 0;
-    size_t n = 0, cap = 1024;
-    agg_record_t *recs = calloc(cap, sizeof *recs);
-    long long deadline = agg_now_ms() + 120000;
-    while (eofs < np) {
-        cr_assert_lt(agg_now_ms(), deadline, "%s not read to its end within 120 s (%zu records)", topic, n);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (m == NULL)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (!eof[m->partition]++)
-                eofs++;
-        } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            if (n == cap) {
-                cap *= 2;
-                recs = realloc(recs, cap * sizeof *recs);
-            }
-            agg_record_t *r = &recs[n++];
-            memset(r, 0, sizeof *r);
-            r->key = agg_dup(m->key, m->key_len);
-            r->key_len = m->key_len;
-            r->value = agg_dup(m->payload, m->len);
-            r->len = m->len;
-            r->value_null = m->payload == NULL;
-            r->partition = m->partition;
-            r->offset = m->offset;
-            rd_kafka_headers_t *h = NULL;
-            if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h) {
-                agg_header(h, "error", r->error, sizeof r->error);
-                agg_header(h, "stage", r->stage, sizeof r->stage);
-            }
-        }
-        rd_kafka_message_destroy(m);
-    }
-    free(eof);
-    tally_kafka_consumer_close(rk);
-    *out = recs;
-    return n;
+    return tally_test_topic_read_all(topic, 120000, out);
 }
 
 static inline void agg_records_free(agg_record_t *r, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(r[i].key);
-        free(r[i].value);
-    }
-    free(r);
+    tally_test_records_free(r, n);
 }
 
 /* The value of a metric series (name{labels} exactly as rendered) on the

@@ -13,7 +13,7 @@
 
 static int counter;
 
-static long long mono_ms(void)
+long long tally_test_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -110,71 +110,4 @@ const char *tally_test_source_path(const char *relative)
     static char path[1024];
     snprintf(path, sizeof path, "%s/%s", env_or("TALLY_SOURCE_DIR", "."), relative);
     return path;
-}
-
-size_t tally_test_topic_read(const char *topic, size_t want, int idle_ms, int timeout_ms,
-                             tally_test_record_t **out)
-{
-    char err[512], group[128];
-    tally_test_unique_name("tally-test-reader", group, sizeof group);
-    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_CONSUMER, tally_test_brokers(), "test-reader", group,
-                                                 NULL, err, sizeof err);
-    cr_assert_not_null(conf, "%s", err);
-    rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_CONSUMER, conf, err, sizeof err);
-    cr_assert_not_null(rk, "%s", err);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_destroy(rkt);
-    cr_assert_eq(md->topic_cnt, 1);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-    for (int i = 0; i < md->topics[0].partition_cnt; i++)
-        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_metadata_destroy(md);
-    cr_assert_eq(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
-
-    size_t n = 0, cap = 64;
-    tally_test_record_t *recs = calloc(cap, sizeof *recs);
-    /* Wall-clock bounds: a poll returns at once when records are waiting. */
-    long long start = mono_ms(), last = start;
-    while (mono_ms() - start < timeout_ms && (n < want || mono_ms() - last < idle_ms)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (m == NULL || m->err) {
-            if (m)
-                rd_kafka_message_destroy(m);
-            continue;
-        }
-        last = mono_ms();
-        if (n == cap) {
-            cap *= 2;
-            recs = realloc(recs, cap * sizeof *recs);
-        }
-        tally_test_record_t *r = &recs[n++];
-        r->value = malloc(m->len + 1);
-        if (m->len)
-            memcpy(r->value, m->payload, m->len);
-        r->value[m->len] = '\0';
-        r->len = m->len;
-        r->key = malloc(m->key_len + 1);
-        if (m->key_len)
-            memcpy(r->key, m->key, m->key_len);
-        r->key[m->key_len] = '\0';
-        r->key_len = m->key_len;
-        r->partition = m->partition;
-        r->offset = m->offset;
-        rd_kafka_message_destroy(m);
-    }
-    tally_kafka_consumer_close(rk);
-    *out = recs;
-    return n;
-}
-
-void tally_test_records_free(tally_test_record_t *recs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(recs[i].key);
-        free(recs[i].value);
-    }
-    free(recs);
 }

@@ -7,6 +7,10 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+/* tally_test_topic_read and its records, declared here before the reader
+ * had a file of its own: the suites that read a topic include only this. */
+#include "topic_reader.h"
+
 /* Kafka bootstrap servers: $TALLY_BROKERS or 127.0.0.1:19092. */
 const char *tally_test_brokers(void);
 
@@ -27,21 +31,8 @@ void tally_test_unique_name(const char *prefix, char *out, size_t size);
 /* Creates a topic with the given partition count on the local broker. */
 void tally_test_topic_create(const char *topic, int partitions);
 
-/* One record read back from a topic (value and key copied, owned by the
- * array; free with tally_test_records_free). */
-typedef struct {
-    char *key, *value;
-    size_t key_len, len;
-    int partition;
-    long long offset;
-} tally_test_record_t;
-
-/* Reads every partition of topic from the beginning (read_committed) until
- * at least want records arrived and then idle_ms passed with nothing new,
- * or timeout_ms in all. Returns the count; *out gets the records. */
-size_t tally_test_topic_read(const char *topic, size_t want, int idle_ms, int timeout_ms,
-                             tally_test_record_t **out);
-void tally_test_records_free(tally_test_record_t *recs, size_t n);
+/* Milliseconds of the monotonic clock (for deadlines). */
+long long tally_test_mono_ms(void);
 
 /* Path below the repository ($TALLY_SOURCE_DIR); static buffer. */
 const char *tally_test_source_path(const char *relative);

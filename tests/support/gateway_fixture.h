@@ -5,7 +5,7 @@
 
 #include "fixtures.h"
 #include "http.h"
-#include "process.h"
+#include "subprocess.h"
 
 #define TALLY_TEST_API_KEY "tk_live_acme_prod_0123456789abcdef"
 #define TALLY_TEST_API_KEY_STAGING "tk_live_acme_staging_0123456789"

@@ -3,7 +3,8 @@
  * unique topics and a key file, spawning tally-anonymizer on them, a raw
  * producer that remembers where each record landed, waiting until the
  * group has committed every raw record, and reading a topic to its end
- * with headers.
+ * with headers. The producer, offsets and reader are tests/support's
+ * (topic_producer.h, topic_reader.h); the anon_ names wrap them.
  */
 #ifndef TALLY_TEST_ANON_KAFKA_H
 #define TALLY_TEST_ANON_KAFKA_H
@@ -11,7 +12,9 @@
 #include "fixtures.h"
 #include "http.h"
 #include "kafka.h"
-#include "process.h"
+#include "subprocess.h"
+#include "topic_producer.h"
+#include "topic_reader.h"
 
 #include <criterion/criterion.h>
 #include <librdkafka/rdkafka.h>
@@ -32,9 +35,7 @@ typedef struct anon_env_t {
 
 static inline long long anon_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return tally_test_mono_ms();
 }
 
 /* Unique topics (partitions each, the DLQ too) and a pseudonym key file. */
@@ -161,119 +162,27 @@ static inline int anon_wait_metric(int port, const char *name, long long want, i
 
 /* ---- a raw producer that remembers where each record went --------------- */
 
-typedef struct anon_where_t {
-    int32_t partition;
-    int64_t offset;
-    int err;
-} anon_where_t;
+typedef tally_test_producer_t anon_producer_t;
 
-typedef struct anon_producer_t {
-    rd_kafka_t *rk;
-    anon_where_t *where;   /* by the index passed to anon_produce */
-    size_t delivered, failed;
-} anon_producer_t;
-
-static inline void anon_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    anon_producer_t *p = opaque;
-    size_t i = (size_t)(uintptr_t)m->_private;
-    if (m->err) {
-        p->failed++;
-    } else {
-        p->delivered++;
-        if (p->where) {
-            p->where[i].partition = m->partition;
-            p->where[i].offset = m->offset;
-        }
-    }
-    if (p->where)
-        p->where[i].err = m->err;
-}
-
+/* p->where gets capacity entries (0: none), filled by the delivery reports
+ * by the index passed to anon_produce; the caller frees it. */
 static inline void anon_producer_init(anon_producer_t *p, size_t capacity)
 {
-    char err[512];
-    memset(p, 0, sizeof *p);
-    p->where = capacity ? calloc(capacity, sizeof *p->where) : NULL;
-    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_PRODUCER, tally_test_brokers(), "anon-test-raw", NULL,
-                                                 NULL, err, sizeof err);
-    cr_assert_not_null(conf, "%s", err);
-    rd_kafka_conf_set(conf, "queue.buffering.max.messages", "500000", err, sizeof err);
-    rd_kafka_conf_set(conf, "linger.ms", "20", err, sizeof err);
-    rd_kafka_conf_set_dr_msg_cb(conf, anon_dr_cb);
-    rd_kafka_conf_set_opaque(conf, p);
-    p->rk = tally_kafka_new(TALLY_KAFKA_PRODUCER, conf, err, sizeof err);
-    cr_assert_not_null(p->rk, "%s", err);
+    tally_test_producer_init(p, "anon-test-raw", capacity);
 }
 
 static inline void anon_produce(anon_producer_t *p, const char *topic, const void *key, size_t key_len,
                                 const void *value, size_t len, size_t index)
 {
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
-            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_OPAQUE((void *)(uintptr_t)index), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            break;
-        cr_assert_eq(err, RD_KAFKA_RESP_ERR__QUEUE_FULL, "produce: %s", rd_kafka_err2str(err));
-        rd_kafka_poll(p->rk, 10);
-    }
-    rd_kafka_poll(p->rk, 0);
+    tally_test_producer_send(p, topic, RD_KAFKA_PARTITION_UA, key, key_len, value, len, index);
 }
 
 static inline void anon_producer_close(anon_producer_t *p)
 {
-    rd_kafka_flush(p->rk, 60000);
-    cr_assert_eq(rd_kafka_outq_len(p->rk), 0, "raw records not delivered");
-    cr_assert_eq(p->failed, 0, "%zu raw records failed", p->failed);
-    rd_kafka_destroy(p->rk);
-    p->rk = NULL;
+    tally_test_producer_close(p);
 }
 
 /* ---- progress of the group ------------------------------------------------ */
-
-/* Sum over the partitions of topics of (high watermark) and, when group is
- * not NULL, of the group's committed offsets. */
-static inline void anon_offsets(const char *group, const char *const *topics, size_t n_topics, int64_t *end,
-                                int64_t *committed)
-{
-    char err[512], tmpgroup[128];
-    tally_test_unique_name("anon-offsets", tmpgroup, sizeof tmpgroup);
-    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_CONSUMER, tally_test_brokers(), "anon-test-offsets",
-                                                 group ? group : tmpgroup, NULL, err, sizeof err);
-    cr_assert_not_null(conf, "%s", err);
-    rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_CONSUMER, conf, err, sizeof err);
-    cr_assert_not_null(rk, "%s", err);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
-    *end = 0;
-    for (size_t t = 0; t < n_topics; t++) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topics[t], NULL);
-        cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-        rd_kafka_topic_destroy(rkt);
-        for (int i = 0; i < md->topics[0].partition_cnt; i++) {
-            int64_t lo, hi;
-            cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topics[t], i, &lo, &hi, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-            *end += hi;
-            rd_kafka_topic_partition_list_add(parts, topics[t], i);
-        }
-        rd_kafka_metadata_destroy(md);
-    }
-    if (committed) {
-        /* -1 while a transaction's offsets are pending (unstable). */
-        *committed = -1;
-        if (rd_kafka_committed(rk, parts, 3000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            *committed = 0;
-            for (int i = 0; i < parts->cnt; i++)
-                if (parts->elems[i].offset > 0)
-                    *committed += parts->elems[i].offset;
-        }
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
-    rd_kafka_destroy(rk);
-}
 
 /* Waits until the group committed every raw record; returns 0, or -1 after
  * timeout_ms. */
@@ -283,7 +192,7 @@ static inline int anon_wait_done(const anon_env_t *e, int timeout_ms)
     long long deadline = anon_now_ms() + timeout_ms;
     while (anon_now_ms() < deadline) {
         int64_t end, committed;
-        anon_offsets(e->group, raw, 2, &end, &committed);
+        tally_test_topic_offsets(e->group, raw, 2, &end, &committed);
         if (committed == end)
             return 0;
         usleep(200 * 1000);
@@ -295,132 +204,24 @@ static inline int64_t anon_committed(const anon_env_t *e)
 {
     const char *raw[] = {e->product_raw, e->usage_raw};
     int64_t end, committed;
-    anon_offsets(e->group, raw, 2, &end, &committed);
+    tally_test_topic_offsets(e->group, raw, 2, &end, &committed);
     return committed;
 }
 
 /* ---- reading a topic to its end ------------------------------------------ */
 
-typedef struct anon_record_t {
-    char *key, *value;
-    size_t key_len, len;
-    int value_null;
-    int32_t partition;
-    int64_t offset;
-    char error[64], stage[32], src_topic[160];
-    int32_t src_partition;
-    int64_t src_offset;
-    char *headers_text;     /* every header name=value, for the privacy scan */
-    size_t headers_len;
-} anon_record_t;
+typedef tally_test_record_t anon_record_t;
 
-static inline char *anon_dup(const void *p, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (n)
-        memcpy(d, p, n);
-    d[n] = '\0';
-    return d;
-}
-
-static inline void anon_header(rd_kafka_headers_t *h, const char *name, char *out, size_t size)
-{
-    const void *v;
-    size_t n;
-    out[0] = '\0';
-    if (h && rd_kafka_header_get_last(h, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        snprintf(out, size, "%.*s", (int)n, (const char *)v);
-}
-
-/* Reads every committed record of topic (no transaction may be open on it:
- * stop the writers first), until every partition reported its end. */
+/* Every committed record of topic (no transaction may be open on it: stop
+ * the writers first), read until every partition reported its end. */
 static inline size_t anon_read_all(const char *topic, anon_record_t **out)
 {
-    char err[512], group[128];
-    tally_test_unique_name("anon-reader", group, sizeof group);
-    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_CONSUMER, tally_test_brokers(), "anon-test-reader",
-                                                 group, NULL, err, sizeof err);
-    cr_assert_not_null(conf, "%s", err);
-    cr_assert_eq(rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err), RD_KAFKA_CONF_OK);
-    rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_CONSUMER, conf, err, sizeof err);
-    cr_assert_not_null(rk, "%s", err);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_destroy(rkt);
-    int np = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(np);
-    for (int i = 0; i < np; i++)
-        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    cr_assert_eq(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
-    int *eof = calloc((size_t)np, sizeof *eof), eofs = 0;
-    size_t n = 0, cap = 1024;
-    anon_record_t *recs = calloc(cap, sizeof *recs);
-    long long deadline = anon_now_ms() + 120000;
-    while (eofs < np) {
-        cr_assert_lt(anon_now_ms(), deadline, "%s not read to its end within 120 s (%zu records)", topic, n);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (m == NULL)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (!eof[m->partition]++)
-                eofs++;
-        } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            if (n == cap) {
-                cap *= 2;
-                recs = realloc(recs, cap * sizeof *recs);
-            }
-            anon_record_t *r = &recs[n++];
-            memset(r, 0, sizeof *r);
-            r->key = anon_dup(m->key, m->key_len);
-            r->key_len = m->key_len;
-            r->value = anon_dup(m->payload, m->len);
-            r->len = m->len;
-            r->value_null = m->payload == NULL;
-            r->partition = m->partition;
-            r->offset = m->offset;
-            rd_kafka_headers_t *h = NULL;
-            if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h) {
-                char num[32];
-                anon_header(h, "error", r->error, sizeof r->error);
-                anon_header(h, "stage", r->stage, sizeof r->stage);
-                anon_header(h, "source.topic", r->src_topic, sizeof r->src_topic);
-                anon_header(h, "source.partition", num, sizeof num);
-                r->src_partition = (int32_t)atoi(num);
-                anon_header(h, "source.offset", num, sizeof num);
-                r->src_offset = atoll(num);
-                size_t cnt = rd_kafka_header_cnt(h), used = 0;
-                r->headers_text = calloc(1, 1);
-                for (size_t k = 0; k < cnt; k++) {
-                    const char *name;
-                    const void *v;
-                    size_t vl;
-                    if (rd_kafka_header_get_all(h, k, &name, &v, &vl) != RD_KAFKA_RESP_ERR_NO_ERROR)
-                        continue;
-                    r->headers_text = realloc(r->headers_text, used + strlen(name) + vl + 3);
-                    used += (size_t)sprintf(r->headers_text + used, "%s=%.*s\n", name, (int)vl, (const char *)v);
-                }
-                r->headers_len = used;
-            }
-        }
-        rd_kafka_message_destroy(m);
-    }
-    free(eof);
-    tally_kafka_consumer_close(rk);
-    *out = recs;
-    return n;
+    return tally_test_topic_read_all(topic, 120000, out);
 }
 
 static inline void anon_records_free(anon_record_t *r, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(r[i].key);
-        free(r[i].value);
-        free(r[i].headers_text);
-    }
-    free(r);
+    tally_test_records_free(r, n);
 }
 
 #endif /* TALLY_TEST_ANON_KAFKA_H */

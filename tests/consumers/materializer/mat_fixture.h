@@ -17,7 +17,7 @@
 #include "kafka.h"
 #include "pg.h"
 #include "pg_migrate.h"
-#include "process.h"
+#include "subprocess.h"
 #include "schema_catalog.h"
 #include "timeutil.h"
 
@@ -173,44 +173,20 @@ static MAT_UNUSED void mat_wait_caught_up(PGconn *c, const mat_env_t *e, const c
 
 /* Reads the dead-letter topic from the beginning until want records came
  * or timeout_ms passed; checks each carries no content and names its
- * error, stage and source in headers; returns the count. (Not
- * tally_test_topic_read: dead letters have no value at all.) */
+ * error, stage and source in headers; returns the count. */
 static MAT_UNUSED size_t mat_read_dead_letters(const char *topic, size_t want, int timeout_ms)
 {
-    char err[512], group[128];
-    tally_test_unique_name("mat-dlq-reader", group, sizeof group);
-    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_CONSUMER, tally_test_brokers(), "mat-dlq-reader", group,
-                                                 NULL, err, sizeof err);
-    cr_assert_not_null(conf, "%s", err);
-    rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_CONSUMER, conf, err, sizeof err);
-    cr_assert_not_null(rk, "%s", err);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    cr_assert_eq(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
-    size_t n = 0;
-    for (int waited = 0; n < want && waited < timeout_ms; waited += 100) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (m == NULL)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            rd_kafka_headers_t *h = NULL;
-            const void *v;
-            size_t len;
-            cr_assert_eq(m->len, 0, "a dead letter carries no content");
-            cr_assert_eq(rd_kafka_message_headers(m, &h), RD_KAFKA_RESP_ERR_NO_ERROR, "dead letters have headers");
-            static const char *const names[] = {"error", "error_detail", "stage", "source_topic", "source_partition",
-                                                "source_offset"};
-            for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-                cr_assert_eq(rd_kafka_header_get_last(h, names[i], &v, &len), RD_KAFKA_RESP_ERR_NO_ERROR,
-                             "header %s", names[i]);
-            cr_assert_eq(rd_kafka_header_get_last(h, "stage", &v, &len), RD_KAFKA_RESP_ERR_NO_ERROR);
-            cr_assert(len == 12 && memcmp(v, "materializer", 12) == 0);
-            n++;
-        }
-        rd_kafka_message_destroy(m);
+    static const char *const names[] = {"error", "error_detail", "stage", "source_topic", "source_partition",
+                                        "source_offset"};
+    tally_test_record_t *recs;
+    size_t n = tally_test_topic_read(topic, want, 0, timeout_ms, &recs);
+    for (size_t k = 0; k < n; k++) {
+        cr_assert_eq(recs[k].len, 0, "a dead letter carries no content");
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            cr_assert_not_null(tally_test_record_header(&recs[k], names[i]), "header %s", names[i]);
+        cr_assert_str_eq(tally_test_record_header(&recs[k], "stage"), "materializer");
     }
-    tally_kafka_consumer_close(rk);
+    tally_test_records_free(recs, n);
     return n;
 }
 

@@ -1,7 +1,8 @@
-#ifndef TALLY_TEST_PROCESS_H
-#define TALLY_TEST_PROCESS_H
+#ifndef TALLY_TEST_SUBPROCESS_H
+#define TALLY_TEST_SUBPROCESS_H
 
-/* Child processes for black-box tests of the real binaries. */
+/* Child processes for black-box tests of the real binaries (not
+ * common/process.h, which is what a process does in its own main). */
 
 #include <stddef.h>
 #include <sys/types.h>

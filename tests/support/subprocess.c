@@ -1,4 +1,4 @@
-#include "process.h"
+#include "subprocess.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

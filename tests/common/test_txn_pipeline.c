@@ -5,9 +5,11 @@
  * transaction; on_assign runs before any record and on_revoke after the
  * last commit; a fatal hook stops the engine; a second instance with the
  * same transactional.id fences the first. */
-#include "anon_kafka.h"
 #include "config.h"
+#include "fixtures.h"
 #include "metrics.h"
+#include "topic_producer.h"
+#include "topic_reader.h"
 #include "txn_pipeline.h"
 
 #include <criterion/criterion.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RECORDS 3000
 
@@ -128,15 +131,15 @@ static void make_topics(void)
     tally_test_topic_create(in_topic, 3);
     tally_test_topic_create(out_topic, 3);
     tally_test_topic_create(marks_topic, 1);
-    anon_producer_t p;
-    anon_producer_init(&p, 0);
+    tally_test_producer_t p;
+    tally_test_producer_init(&p, "txn-test-input", 0);
     for (int i = 0; i < RECORDS; i++) {
         char key[16], value[32];
         int kl = snprintf(key, sizeof key, "k%d", i % 37);
         int vl = snprintf(value, sizeof value, "rec-%d", i);
-        anon_produce(&p, in_topic, key, (size_t)kl, value, (size_t)vl, 0);
+        tally_test_producer_send(&p, in_topic, RD_KAFKA_PARTITION_UA, key, (size_t)kl, value, (size_t)vl, 0);
     }
-    anon_producer_close(&p);
+    tally_test_producer_close(&p);
 }
 
 static void engine_start_cfg(engine_t *e, probe_t *p, const char *instance, tally_metrics_t *m,
@@ -171,8 +174,8 @@ static void *engine_main(void *arg)
 
 static void wait_for(atomic_int *counter, int want, int timeout_ms)
 {
-    long long deadline = anon_now_ms() + timeout_ms;
-    while (atomic_load(counter) < want && anon_now_ms() < deadline)
+    long long deadline = tally_test_mono_ms() + timeout_ms;
+    while (atomic_load(counter) < want && tally_test_mono_ms() < deadline)
         usleep(20000);
     cr_assert_geq(atomic_load(counter), want, "waited %d ms for %d, got %d", timeout_ms, want, atomic_load(counter));
 }
@@ -180,8 +183,8 @@ static void wait_for(atomic_int *counter, int want, int timeout_ms)
 /* Every "out-<i>" exactly once, for i in [0, RECORDS). */
 static void expect_outputs_exactly_once(void)
 {
-    anon_record_t *recs;
-    size_t n = anon_read_all(out_topic, &recs);
+    tally_test_record_t *recs;
+    size_t n = tally_test_topic_read_all(out_topic, 120000, &recs);
     int *seen = calloc(RECORDS, sizeof *seen), dups = 0;
     for (size_t k = 0; k < n; k++) {
         int i = atoi(recs[k].value + 4);
@@ -197,7 +200,7 @@ static void expect_outputs_exactly_once(void)
     cr_expect_eq(dups, 0, "%d outputs doubled", dups);
     cr_expect_eq(missing, 0, "%d outputs missing", missing);
     free(seen);
-    anon_records_free(recs, n);
+    tally_test_records_free(recs, n);
 }
 
 Test(txn_pipeline, an_aborted_transaction_is_read_again_and_its_outputs_never_show, .timeout = 120)
@@ -221,14 +224,14 @@ Test(txn_pipeline, an_aborted_transaction_is_read_again_and_its_outputs_never_sh
 
     /* One mark per committed transaction: the aborted one's never shows,
      * and the marks account for every record. */
-    anon_record_t *marks;
-    size_t n = anon_read_all(marks_topic, &marks);
+    tally_test_record_t *marks;
+    size_t n = tally_test_topic_read_all(marks_topic, 120000, &marks);
     int sum = 0;
     for (size_t k = 0; k < n; k++)
         sum += atoi(marks[k].value + 8);
     cr_expect_eq((int)n, atomic_load(&p.committed));
     cr_expect_eq(sum, RECORDS);
-    anon_records_free(marks, n);
+    tally_test_records_free(marks, n);
 
     char *text = tally_metrics_render(m, &(size_t){0});
     cr_expect(strstr(text, "tally_txn_transactions_total{result=\"aborted\"} 1") != NULL, "%s", text);
@@ -273,9 +276,9 @@ Test(txn_pipeline, a_fatal_hook_stops_the_engine_and_its_transaction_never_shows
     char why[128];
     cr_assert_eq(tally_txn_healthy(e.txn, why, sizeof why), 0);
     tally_txn_free(e.txn);
-    anon_record_t *recs;
-    size_t n = anon_read_all(out_topic, &recs);
-    anon_records_free(recs, n);
+    tally_test_record_t *recs;
+    size_t n = tally_test_topic_read_all(out_topic, 120000, &recs);
+    tally_test_records_free(recs, n);
     /* The records before 10 on its partition were in the open transaction. */
     cr_assert_eq((int)n, atomic_load(&p.records_committed));
 }
@@ -328,9 +331,9 @@ Test(txn_pipeline, cooperative_rebalances_move_partitions_without_loss_or_double
     pthread_join(a.thread, NULL);
     cr_assert_eq(a.rc, 0, "%s", a.err);
     tally_txn_free(a.txn);
-    long long deadline = anon_now_ms() + 60000;
+    long long deadline = tally_test_mono_ms() + 60000;
     while (atomic_load(&pa.records_committed) + atomic_load(&pb.records_committed) < RECORDS &&
-           anon_now_ms() < deadline)
+           tally_test_mono_ms() < deadline)
         usleep(20000);
     b.stop = 1;
     pthread_join(b.thread, NULL);
