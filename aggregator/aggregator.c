@@ -55,6 +55,7 @@ struct tally_aggregator_t {
     rd_kafka_topic_t *rollups_out, *changelog_out, *dlq_out;
     tally_restore_t *restore;
     tally_decoder_t *dec;
+    tally_usage_reader_t *reader;
     tally_rollup_record_t *enc;
     tally_rollup_config_t config;
     char *usage_topic;
@@ -265,7 +266,6 @@ static int process(void *arg, tally_txn_t *txn, const tally_txn_record_t *rec)
 {
     tally_aggregator_t *a = arg;
     char why[512];
-    avro_value_t *value;
     const tally_catalog_entry_t *writer = NULL;
     tally_usage_record_t ur;
 
@@ -290,12 +290,12 @@ static int process(void *arg, tally_txn_t *txn, const tally_txn_record_t *rec)
         tally_metric_add(a->m_outcome[OUT_UNDECODABLE], 1);
         return produce_dlq(a, txn, rec, "no_value", "decode", "the record has no value", NULL);
     }
-    int rc = tally_decoder_decode(a->dec, rec->value, rec->len, &value, &writer, why, sizeof why);
-    if (rc != 0) {
+    int rc = tally_usage_reader_decode(a->reader, a->dec, rec->value, rec->len, &ur, &writer, why, sizeof why);
+    if (rc < 0) {
         tally_metric_add(a->m_outcome[OUT_UNDECODABLE], 1);
         return produce_dlq(a, txn, rec, tally_codec_error_name(rc), "decode", why, NULL);
     }
-    if (tally_usage_record_read(writer->name, value, &ur, why, sizeof why) != 0) {
+    if (rc > 0) {
         tally_metric_add(a->m_outcome[OUT_UNSUPPORTED], 1);
         return produce_dlq(a, txn, rec, "unsupported_record", "read", why, writer);
     }
@@ -519,6 +519,7 @@ tally_aggregator_t *tally_aggregator_new(const tally_aggregator_opts_t *o, char 
     }
     (void)part_get(a, (int32_t)n_in - 1);
     a->dec = tally_decoder_new_any(o->schemas);
+    a->reader = tally_usage_reader_new();
     if ((a->enc = tally_rollup_record_new(o->schemas, errbuf, errsize)) == NULL)
         goto err;
     register_metrics(a, o->metrics);
@@ -575,6 +576,7 @@ void tally_aggregator_free(tally_aggregator_t *a)
     tally_restore_free(a->restore);
     tally_rollup_record_free(a->enc);
     tally_decoder_free(a->dec);
+    tally_usage_reader_free(a->reader);
     free(a->usage_topic);
     free(a);
 }

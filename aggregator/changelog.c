@@ -42,7 +42,7 @@ void tally_changelog_buf_free(tally_changelog_buf_t *b)
     b->len = b->cap = 0;
 }
 
-static void put_byte(tally_changelog_buf_t *b, unsigned char c)
+static inline void put_byte(tally_changelog_buf_t *b, unsigned char c)
 {
     reserve(b, 1);
     b->data[b->len++] = c;
@@ -60,20 +60,20 @@ static inline void write_uvarint(tally_changelog_buf_t *b, uint64_t v)
     b->len = (size_t)(p - b->data);
 }
 
-static void put_uvarint(tally_changelog_buf_t *b, uint64_t v)
+static inline void put_uvarint(tally_changelog_buf_t *b, uint64_t v)
 {
     reserve(b, 10);
     write_uvarint(b, v);
 }
 
-static void put_long(tally_changelog_buf_t *b, int64_t v)
+static inline void put_long(tally_changelog_buf_t *b, int64_t v)
 {
     /* Zigzag without shifting a negative number. */
     uint64_t u = (uint64_t)v;
     put_uvarint(b, (u << 1) ^ (v < 0 ? UINT64_MAX : 0));
 }
 
-static void put_str(tally_changelog_buf_t *b, const char *s, size_t len)
+static inline void put_str(tally_changelog_buf_t *b, const char *s, size_t len)
 {
     if (len > SIZE_MAX - 10) {
         fputs("changelog: string too large\n", stderr);
@@ -86,7 +86,7 @@ static void put_str(tally_changelog_buf_t *b, const char *s, size_t len)
     b->len += len;
 }
 
-static void put_event(tally_changelog_buf_t *b, const tally_changelog_seat_event_t *e)
+static inline void put_event(tally_changelog_buf_t *b, const tally_changelog_seat_event_t *e)
 {
     unsigned char *p;
     uint64_t at = (uint64_t)e->at;

@@ -24,7 +24,7 @@
 /* What every changelog entry starts with. */
 typedef struct rollup_node_t {
     struct rollup_node_t *cl_next;
-    uint64_t hash;          /* of its changelog key */
+    uint64_t hash;          /* in its table (rollup_usage.c, rollup_seats.c) */
     uint8_t kind;           /* tally_changelog_kind_t */
     uint8_t flags;
 } rollup_node_t;

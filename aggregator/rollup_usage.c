@@ -1,6 +1,8 @@
 /* Usage reports: the reporters and the API rollups they add to (the
- * semantics are in rollup.h). Both are changelog entries found by the
- * keyed hash of their changelog key. */
+ * semantics are in rollup.h). Both are changelog entries: a reporter is
+ * found by the keyed hash of its changelog key, an API rollup by its
+ * tenant's and environment's keyed hashes (their symbols') mixed with its
+ * day, so applying a report hashes one key, not two. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,15 +30,27 @@ static int64_t sat_sub(int64_t a, int64_t b)
 
 /* ---- keys and entries --------------------------------------------------- */
 
-static uint64_t key_hash(tally_rollup_t *r, tally_changelog_kind_t kind, const lookup_t *k)
+static uint64_t reporter_hash(tally_rollup_t *r, const lookup_t *k)
 {
     tally_changelog_buf_reset(&r->kbuf);
-    if (kind == TALLY_CHANGELOG_REPORTER)
-        tally_changelog_key_reporter(&r->kbuf, k->tenant, k->tenant_len, k->env, k->env_len, k->name,
-                                     k->name_len);
-    else
-        tally_changelog_key_api_day(&r->kbuf, k->tenant, k->tenant_len, k->env, k->env_len, k->day);
+    tally_changelog_key_reporter(&r->kbuf, k->tenant, k->tenant_len, k->env, k->env_len, k->name,
+                                 k->name_len);
     return tally_table_hash(r->hash_key, r->kbuf.data, r->kbuf.len);
+}
+
+/* tenant_hash and env_hash: tally_table_hash of the strings, as in their
+ * symbols (rollup_sym_get). */
+static uint64_t api_day_hash(uint64_t tenant_hash, uint64_t env_hash, int32_t day)
+{
+    return tally_table_mix(tally_table_mix(tenant_hash, env_hash), (uint64_t)(uint32_t)day);
+}
+
+static uint64_t key_hash(tally_rollup_t *r, tally_changelog_kind_t kind, const lookup_t *k)
+{
+    if (kind == TALLY_CHANGELOG_REPORTER)
+        return reporter_hash(r, k);
+    return api_day_hash(tally_table_hash(r->hash_key, k->tenant, k->tenant_len),
+                        tally_table_hash(r->hash_key, k->env, k->env_len), k->day);
 }
 
 static bool sym_is(const rollup_sym_t *sym, const char *s, size_t len)
@@ -161,7 +175,7 @@ tally_rollup_outcome_t tally_rollup_apply_usage(tally_rollup_t *r,
         return TALLY_ROLLUP_TOO_LATE;
     }
 
-    uint64_t h = key_hash(r, TALLY_CHANGELOG_REPORTER, &k);
+    uint64_t h = reporter_hash(r, &k);
     rollup_reporter_t *rp = tally_table_find(&r->reporters, h, reporter_eq, &k);
     bool fresh = true;
     if (rp == NULL) {
@@ -204,7 +218,7 @@ tally_rollup_outcome_t tally_rollup_apply_usage(tally_rollup_t *r,
 
     k = (lookup_t){.tenant = rp->tenant->str, .tenant_len = rp->tenant->len,
                    .env = rp->env->str, .env_len = rp->env->len, .day = k.day};
-    h = key_hash(r, TALLY_CHANGELOG_API_DAY, &k);
+    h = api_day_hash(rp->tenant->hash, rp->env->hash, k.day);
     rollup_api_day_t *d = tally_table_find(&r->api_days, h, api_day_eq, &k);
     if (d != NULL && (d->node.flags & NODE_DEAD)) {
         fputs("rollup: a removed API rollup was reopened\n", stderr); /* closed stays closed */

@@ -54,10 +54,15 @@ static void set_error(char *errbuf, size_t errsize, const char *fmt, ...)
     va_end(ap);
 }
 
-typedef struct wide_rec_t {
-    avro_schema_t record;              /* a record of the widened writer schema */
-    const tally_avro_widened_t *w;     /* what was appended to it */
-} wide_rec_t;
+/* A record of the (widened) writer schema, resolved once: avro-c finds a
+ * field by index through a hash table, too slow for every field read. */
+typedef struct rec_plan_t {
+    avro_schema_t record;
+    const tally_avro_widened_t *w;     /* what was appended to it, or NULL */
+    size_t nwriter;                    /* fields the writer wrote */
+    avro_schema_t *fields;             /* their schemas, by index */
+    avro_type_t *types;                /* their types, links followed */
+} rec_plan_t;
 
 typedef struct enum_map_t {
     avro_schema_t writer;   /* an enum of the writer schema */
@@ -72,7 +77,7 @@ struct tally_body_reader_t {
     avro_value_t value;         /* resolved value, or a reference to dest */
     tally_avro_widened_t *wide;
     size_t nwide;
-    wide_rec_t *recs;
+    rec_plan_t *recs;                   /* every record of wschema */
     size_t nrecs;
     enum_map_t *enums;
     size_t nenums;
@@ -226,11 +231,11 @@ static int can_be_empty(avro_schema_t s, int depth)
     }
 }
 
-static const tally_avro_widened_t *widened(const cursor_t *c, avro_schema_t record)
+static const rec_plan_t *rec_plan(const cursor_t *c, avro_schema_t record)
 {
     for (size_t i = 0; i < c->br->nrecs; i++)
         if (c->br->recs[i].record == record)
-            return c->br->recs[i].w;
+            return &c->br->recs[i];
     return NULL;
 }
 
@@ -386,19 +391,53 @@ static int set_default(cursor_t *c, avro_value_t *v, const json_t *def, int dept
 
 static int walk(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth);
 
+static int walk_long(cursor_t *c, avro_value_t *v)
+{
+    int64_t i64 = 0;
+    int rc;
+
+    if ((rc = read_long(c, &i64)) != 0)
+        return rc;
+    return v && avro_value_set_long(v, i64) ? store_error(c, "long") : 0;
+}
+
+static int walk_string(cursor_t *c, avro_value_t *v)
+{
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    char *str;
+    int rc;
+
+    if ((rc = read_span(c, &p, &n, "string")) != 0 || v == NULL)
+        return rc;
+    /* avro-c wants the NUL counted and present. */
+    str = scratch(c->br, n + 1);
+    memcpy(str, p, n);
+    str[n] = '\0';
+    return avro_value_set_string_len(v, str, n + 1) ? store_error(c, "string") : 0;
+}
+
 static int walk_record(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
 {
-    const tally_avro_widened_t *w = c->br->nrecs ? widened(c, s) : NULL;
-    size_t nwriter = w ? w->writer_fields : avro_schema_record_size(s);
+    const rec_plan_t *rp = rec_plan(c, s);
+    const tally_avro_widened_t *w = rp ? rp->w : NULL;
+    size_t nwriter = rp ? rp->nwriter : avro_schema_record_size(s);
     avro_value_t field = { NULL, NULL };
     int rc;
 
     for (size_t i = 0; i < nwriter; i++) {
-        avro_schema_t fs = avro_schema_record_field_get_by_index(s, (int)i);
+        avro_schema_t fs = rp ? rp->fields[i] : avro_schema_record_field_get_by_index(s, (int)i);
         if (v != NULL && avro_value_get_by_index(v, i, &field, NULL) != 0)
             return store_error(c, "record field");
         /* A NULL iface: the reader has no such field; skip it. */
-        rc = walk(c, fs, v != NULL && field.iface != NULL ? &field : NULL, depth + 1);
+        avro_value_t *fv = v != NULL && field.iface != NULL ? &field : NULL;
+        /* The usual leaves without the call to walk, as walk would. */
+        if (rp != NULL && depth + 1 <= MAX_DEPTH && rp->types[i] == AVRO_INT64)
+            rc = walk_long(c, fv);
+        else if (rp != NULL && depth + 1 <= MAX_DEPTH && rp->types[i] == AVRO_STRING)
+            rc = walk_string(c, fv);
+        else
+            rc = walk(c, fs, fv, depth + 1);
         if (rc != 0)
             return rc;
     }
@@ -501,9 +540,7 @@ static int walk(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
             return rc;
         return v && avro_value_set_int(v, i32) ? store_error(c, "int") : 0;
     case AVRO_INT64:
-        if ((rc = read_long(c, &i64)) != 0)
-            return rc;
-        return v && avro_value_set_long(v, i64) ? store_error(c, "long") : 0;
+        return walk_long(c, v);
     case AVRO_FLOAT: {
         uint32_t u;
         float f;
@@ -522,16 +559,8 @@ static int walk(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
         memcpy(&d, &u, sizeof d);
         return v && avro_value_set_double(v, d) ? store_error(c, "double") : 0;
     }
-    case AVRO_STRING: {
-        char *str;
-        if ((rc = read_span(c, &p, &n, "string")) != 0 || v == NULL)
-            return rc;
-        /* avro-c wants the NUL counted and present. */
-        str = scratch(c->br, n + 1);
-        memcpy(str, p, n);
-        str[n] = '\0';
-        return avro_value_set_string_len(v, str, n + 1) ? store_error(c, "string") : 0;
-    }
+    case AVRO_STRING:
+        return walk_string(c, v);
     case AVRO_BYTES:
         if ((rc = read_span(c, &p, &n, "bytes")) != 0)
             return rc;
@@ -613,25 +642,39 @@ static int full_name_is(avro_schema_t record, const char *full)
     return strncmp(full, ns, nslen) == 0 && full[nslen] == '.' && strcmp(full + nslen + 1, name) == 0;
 }
 
-/* Notes the widened records and maps the enums of the writer schema x. */
+/* Notes the records (their fields, whether widened) and, when resolving,
+ * maps the enums of the writer schema x. */
 static void plan(tally_body_reader_t *br, avro_schema_t x)
 {
     avro_schema_t r;
-    size_t i;
+    size_t i, n;
 
     switch (avro_typeof(x)) {
-    case AVRO_RECORD:
-        for (i = 0; i < br->nwide; i++) {
-            if (!full_name_is(x, br->wide[i].record))
-                continue;
-            br->recs = xrealloc(br->recs, (br->nrecs + 1) * sizeof *br->recs);
-            br->recs[br->nrecs].record = x;
-            br->recs[br->nrecs++].w = &br->wide[i];
+    case AVRO_RECORD: {
+        rec_plan_t *rp;
+        n = avro_schema_record_size(x);
+        br->recs = xrealloc(br->recs, (br->nrecs + 1) * sizeof *br->recs);
+        rp = &br->recs[br->nrecs++];
+        rp->record = x;
+        rp->w = NULL;
+        for (i = 0; i < br->nwide && rp->w == NULL; i++)
+            if (full_name_is(x, br->wide[i].record))
+                rp->w = &br->wide[i];
+        rp->nwriter = rp->w ? rp->w->writer_fields : n;
+        rp->fields = xrealloc(NULL, n * sizeof *rp->fields);
+        rp->types = xrealloc(NULL, n * sizeof *rp->types);
+        for (i = 0; i < n; i++) {
+            rp->fields[i] = avro_schema_record_field_get_by_index(x, (int)i);
+            rp->types[i] = avro_typeof(deref(rp->fields[i]));
         }
-        for (i = 0; i < avro_schema_record_size(x); i++)
+        /* Then the records inside (recs may move: rp is not used again). */
+        for (i = 0; i < n; i++)
             plan(br, avro_schema_record_field_get_by_index(x, (int)i));
         break;
+    }
     case AVRO_ENUM:
+        if (!br->resolved)
+            break;
         r = find_named(br->reader->schema, AVRO_ENUM, avro_schema_name(x));
         if (r == NULL)
             break;
@@ -673,6 +716,7 @@ tally_body_reader_t *tally_body_reader_new(const tally_catalog_entry_t *writer,
         /* Same canonical form: read straight into dest. */
         br->wschema = avro_schema_incref(writer->schema);
         avro_value_copy_ref(&br->value, dest);
+        plan(br, br->wschema);
         result = br;
         br = NULL;
         goto cleanup;
@@ -726,6 +770,10 @@ void tally_body_reader_free(tally_body_reader_t *br)
     for (size_t i = 0; i < br->nenums; i++)
         free(br->enums[i].to_reader);
     free(br->enums);
+    for (size_t i = 0; i < br->nrecs; i++) {
+        free(br->recs[i].fields);
+        free(br->recs[i].types);
+    }
     free(br->recs);
     free(br->scratch);
     free(br);

@@ -176,11 +176,20 @@ int tally_encoder_encode(tally_encoder_t *enc, avro_value_t *value, const void *
 
 /* ---- decoder ---------------------------------------------------------- */
 
+/* A writer record of only strings, ints, longs and enums, as
+ * tally_decoder_decode_flat reads it. */
+typedef struct flat_t {
+    int state;                  /* 0 not tried, 1 flat, -1 not flat */
+    size_t n;
+    tally_flat_field_t *fields; /* type and schema set once; the rest per read */
+} flat_t;
+
 typedef struct slot_t {
     int state;                  /* 0 not tried, 1 ready, -1 unresolvable */
     tally_body_reader_t *br;
     avro_value_t value;         /* any-decoder: the value of this schema */
     char *error;                /* why state is -1 */
+    flat_t flat;
 } slot_t;
 
 struct tally_decoder_t {
@@ -188,6 +197,8 @@ struct tally_decoder_t {
     const tally_catalog_entry_t *reader;  /* NULL: any-decoder */
     avro_value_t value;                   /* reader-decoder: the reader value */
     slot_t *slots;                        /* one per writer entry of cat */
+    char *strings;                        /* flat reads: NUL-terminated copies */
+    size_t strings_cap;
 };
 
 static tally_decoder_t *decoder_new(const tally_catalog_t *cat, const tally_catalog_entry_t *reader)
@@ -224,10 +235,12 @@ void tally_decoder_free(tally_decoder_t *dec)
         if (s->value.iface != NULL)
             avro_value_decref(&s->value);
         free(s->error);
+        free(s->flat.fields);
     }
     if (dec->value.iface != NULL)
         avro_value_decref(&dec->value);
     free(dec->slots);
+    free(dec->strings);
     free(dec);
 }
 
@@ -282,5 +295,131 @@ int tally_decoder_decode(tally_decoder_t *dec, const void *buf, size_t len, avro
     *value = dec->reader ? &dec->value : &s->value;
     if (writer != NULL)
         *writer = w;
+    return 0;
+}
+
+/* ---- flat records ----------------------------------------------------- */
+
+static avro_schema_t deref(avro_schema_t s)
+{
+    while (is_avro_link(s))
+        s = avro_schema_link_target(s);
+    return s;
+}
+
+/* Whether w's schema is a flat record; if so, its field types. */
+static void flat_plan(flat_t *f, const tally_catalog_entry_t *w)
+{
+    avro_schema_t r = deref(w->schema);
+
+    f->state = -1;
+    if (!is_avro_record(r))
+        return;
+    f->n = avro_schema_record_size(r);
+    f->fields = xcalloc(f->n, sizeof *f->fields);
+    for (size_t i = 0; i < f->n; i++) {
+        avro_schema_t fs = deref(avro_schema_record_field_get_by_index(r, (int)i));
+        avro_type_t t = avro_typeof(fs);
+        if (t != AVRO_STRING && t != AVRO_INT64 && t != AVRO_INT32 && t != AVRO_ENUM) {
+            free(f->fields);
+            f->fields = NULL;
+            f->n = 0;
+            return;
+        }
+        f->fields[i].type = t;
+        f->fields[i].schema = fs;
+    }
+    f->state = 1;
+}
+
+/* A zig-zag varint as body_reader.c reads it; -1 where it reports an
+ * error. */
+static int flat_long(const uint8_t **pp, const uint8_t *end, int64_t *out)
+{
+    const uint8_t *p = *pp;
+    uint64_t v = 0;
+
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (p == end)
+            return -1;
+        uint8_t b = *p++;
+        if (shift == 63 && b > 1)
+            return -1;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
+            *pp = p;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int tally_decoder_decode_flat(tally_decoder_t *dec, const void *buf, size_t len,
+                              const tally_flat_field_t **fields, size_t *n_fields,
+                              const tally_catalog_entry_t **writer)
+{
+    const uint8_t *b = buf, *p, *end = b + len;
+    const tally_catalog_entry_t *w;
+    uint64_t fp = 0;
+    size_t used = 0;
+
+    if (dec->reader != NULL || len < TALLY_CODEC_HEADER_LEN || b[0] != magic[0] || b[1] != magic[1])
+        return 1;
+    for (int i = 9; i >= 2; i--)
+        fp = (fp << 8) | b[i];
+    if ((w = tally_catalog_find(dec->cat, fp)) == NULL)
+        return 1;
+    flat_t *f = &dec->slots[w->index].flat;
+    if (f->state == 0)
+        flat_plan(f, w);
+    if (f->state < 0)
+        return 1;
+    /* Every string fits in the body, each with a NUL added. */
+    if (len + f->n > dec->strings_cap) {
+        size_t cap = dec->strings_cap ? dec->strings_cap : 256;
+        while (cap < len + f->n)
+            cap *= 2;
+        dec->strings = xrealloc(dec->strings, cap);
+        dec->strings_cap = cap;
+    }
+    p = b + TALLY_CODEC_HEADER_LEN;
+    for (size_t i = 0; i < f->n; i++) {
+        tally_flat_field_t *x = &f->fields[i];
+        int64_t v;
+        if (flat_long(&p, end, &v) != 0)
+            return 1;
+        switch (x->type) {
+        case AVRO_INT64:
+            x->number = v;
+            break;
+        case AVRO_INT32:
+            if (v < INT32_MIN || v > INT32_MAX)
+                return 1;
+            x->number = v;
+            break;
+        case AVRO_ENUM:
+            if (v < 0 || v > INT32_MAX || v >= avro_schema_enum_number_of_symbols(x->schema))
+                return 1;
+            x->number = v;
+            break;
+        case AVRO_STRING:
+            if (v < 0 || (uint64_t)v > (uint64_t)(end - p))
+                return 1;
+            x->str = memcpy(dec->strings + used, p, (size_t)v);
+            dec->strings[used + (size_t)v] = '\0';
+            x->len = (size_t)v;
+            used += (size_t)v + 1;
+            p += v;
+            break;
+        default:
+            return 1;
+        }
+    }
+    if (p != end)
+        return 1;
+    *fields = f->fields;
+    *n_fields = f->n;
+    *writer = w;
     return 0;
 }

@@ -88,4 +88,26 @@ int tally_decoder_decode(tally_decoder_t *dec, const void *buf, size_t len, avro
                          const tally_catalog_entry_t **writer, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
 
+/* One field of a flat record (see tally_decoder_decode_flat). */
+typedef struct tally_flat_field_t {
+    avro_type_t type;       /* AVRO_STRING, AVRO_INT64, AVRO_INT32 or AVRO_ENUM */
+    avro_schema_t schema;   /* the field's schema, links followed (borrowed) */
+    int64_t number;         /* INT64, INT32; ENUM: the symbol index */
+    const char *str;        /* STRING: its bytes and a NUL (may hold others) */
+    size_t len;             /* STRING: bytes before that last NUL */
+} tally_flat_field_t;
+
+/* tally_decoder_decode without building the value, for an any-decoder and
+ * a writer schema that is a record of only strings, ints, longs and enums:
+ * returns 0 with the writer's fields in order (*fields, n_fields of them,
+ * borrowed until the next decode or free) and *writer, exactly when
+ * tally_decoder_decode would succeed, with the same data. Otherwise (another
+ * decoder or schema, or anything wrong with buf) returns 1, and
+ * tally_decoder_decode gives the result and the error. The decoder's value
+ * is left as it was. */
+int tally_decoder_decode_flat(tally_decoder_t *dec, const void *buf, size_t len,
+                              const tally_flat_field_t **fields, size_t *n_fields,
+                              const tally_catalog_entry_t **writer)
+    __attribute__((warn_unused_result));
+
 #endif
