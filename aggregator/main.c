@@ -61,7 +61,7 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("changelog-topic", &s.changelog_topic, "tally.aggregator.changelog",
                          "the state (out, compacted, as many partitions as the usage topic)"),
         TALLY_CONFIG_STR("dlq-topic", &s.dlq_topic, "tally.dlq", "records that cannot be applied (out, headers only)"),
-        TALLY_CONFIG_INT("batch-max-records", &s.batch_max_records, "50000", 1, 1000000,
+        TALLY_CONFIG_INT("batch-max-records", &s.batch_max_records, "200000", 1, 1000000,
                          "records per transaction at most"),
         TALLY_CONFIG_DURATION("batch-max-time", &s.batch_max_ms, "1s", 1, 60000,
                               "how long a transaction stays open at most (latency of rollups)"),
