@@ -33,6 +33,7 @@
 #include "rollup.h"
 #include "schema_catalog.h"
 #include "usage_record.h"
+#include "bench_util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -44,50 +45,18 @@
 
 #define T0 INT64_C(1714521600000)
 
-static const char *opt_arg(int argc, char **argv, const char *name)
-{
-    size_t n = strlen(name);
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=')
-            return argv[i] + n + 1;
-    return NULL;
-}
-
-static const char *arg(int argc, char **argv, const char *name)
-{
-    const char *v = opt_arg(argc, argv, name);
-    if (v == NULL) {
-        fprintf(stderr, "bench_aggregator_load: missing %s=...\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "bench_aggregator_load: %s: %s\n", what, why);
-    exit(1);
-}
-
 static rd_kafka_t *producer(const char *brokers)
 {
     char err[512];
     rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_PRODUCER, brokers, "bench-aggregator-load", NULL, NULL,
                                                  err, sizeof err);
     if (conf == NULL)
-        die("config", err);
+        bench_die("config", err);
     rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", err, sizeof err);
     rd_kafka_conf_set(conf, "linger.ms", "50", err, sizeof err);
     rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_PRODUCER, conf, err, sizeof err);
     if (rk == NULL)
-        die("producer", err);
+        bench_die("producer", err);
     return rk;
 }
 
@@ -101,7 +70,7 @@ static void produce(rd_kafka_t *rk, const char *topic, int32_t partition, const 
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             return;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            die("produce", rd_kafka_err2str(err));
+            bench_die("produce", rd_kafka_err2str(err));
         rd_kafka_poll(rk, 10);
     }
 }
@@ -109,32 +78,32 @@ static void produce(rd_kafka_t *rk, const char *topic, int32_t partition, const 
 static void producer_close(rd_kafka_t *rk)
 {
     if (rd_kafka_flush(rk, 120000) != RD_KAFKA_RESP_ERR_NO_ERROR || rd_kafka_outq_len(rk) > 0)
-        die("flush", "records not delivered");
+        bench_die("flush", "records not delivered");
     rd_kafka_destroy(rk);
 }
 
 static tally_catalog_t *catalog(int argc, char **argv)
 {
     char err[512];
-    tally_catalog_t *cat = tally_catalog_load(arg(argc, argv, "--schemas"), err, sizeof err);
+    tally_catalog_t *cat = tally_catalog_load(bench_arg(argc, argv, "--schemas"), err, sizeof err);
     if (cat == NULL)
-        die("schemas", err);
+        bench_die("schemas", err);
     return cat;
 }
 
 static int mode_produce(int argc, char **argv, const char *brokers)
 {
-    const char *topic = arg(argc, argv, "--topic");
-    long records = atol(arg(argc, argv, "--records"));
+    const char *topic = bench_arg(argc, argv, "--topic");
+    long records = atol(bench_arg(argc, argv, "--records"));
     tally_catalog_t *cat = catalog(argc, argv);
     agg_gen_t g;
     if (agg_gen_init(&g, cat) != 0)
-        die("generator", "no UsageReport or SeatEventClean schema");
+        bench_die("generator", "no UsageReport or SeatEventClean schema");
     enum { TENANTS = 200, ENVS = 3, REPORTERS = 20000, SEATS = 60 };
     static const char *const envs[ENVS] = {"prod", "staging", "dev"};
     static int64_t seq[REPORTERS], calls[REPORTERS];
     rd_kafka_t *rk = producer(brokers);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     size_t bytes = 0;
     for (long i = 0; i < records; i++) {
         char tenant[32], id[37], seat[16];
@@ -149,7 +118,7 @@ static int mode_produce(int argc, char **argv, const char *brokers)
             tally_rollup_seat_event_t e = {id, tenant, seat, (k / 7) % 3 ? TALLY_SEAT_ASSIGNED : TALLY_SEAT_RELEASED,
                                            T0 + k * 1000};
             if (agg_gen_seat(&g, &e, &buf, &len) != 0)
-                die("encode", "seat event");
+                bench_die("encode", "seat event");
         } else {
             long k = i - i / 5;
             int r = (int)(k % REPORTERS);
@@ -162,7 +131,7 @@ static int mode_produce(int argc, char **argv, const char *brokers)
                                          T0 + seq[r] * 300000, calls[r], calls[r] / 20, calls[r] / 200,
                                          calls[r] * 9};
             if (agg_gen_report(&g, &rep, &buf, &len) != 0)
-                die("encode", "report");
+                bench_die("encode", "report");
         }
         bytes += len;
         produce(rk, topic, RD_KAFKA_PARTITION_UA, tenant, strlen(tenant), buf, len);
@@ -170,7 +139,7 @@ static int mode_produce(int argc, char **argv, const char *brokers)
             rd_kafka_poll(rk, 0);
     }
     producer_close(rk);
-    printf("LOAD records=%ld bytes=%zu seconds=%.2f\n", records, bytes, now_s() - t0);
+    printf("LOAD records=%ld bytes=%zu seconds=%.2f\n", records, bytes, bench_now_s() - t0);
     agg_gen_done(&g);
     tally_catalog_free(cat);
     return 0;
@@ -182,14 +151,14 @@ static rd_kafka_t *consumer(const char *brokers, const char *group)
     rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_CONSUMER, brokers, "bench-aggregator-consume", group,
                                                  NULL, err, sizeof err);
     if (conf == NULL)
-        die("config", err);
+        bench_die("config", err);
     /* The aggregator's default (aggregator/main.c): with librdkafka's
      * 100000 this consumer too would wait for refills, up to a second each. */
     if (rd_kafka_conf_set(conf, "queued.min.messages", "1000000", err, sizeof err) != RD_KAFKA_CONF_OK)
-        die("config", err);
+        bench_die("config", err);
     rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_CONSUMER, conf, err, sizeof err);
     if (rk == NULL)
-        die("consumer", err);
+        bench_die("consumer", err);
     return rk;
 }
 
@@ -198,7 +167,7 @@ static int partitions_of(rd_kafka_t *rk, const char *topic)
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topics[0].err)
-        die("metadata", topic);
+        bench_die("metadata", topic);
     int n = md->topics[0].partition_cnt;
     rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
@@ -207,8 +176,8 @@ static int partitions_of(rd_kafka_t *rk, const char *topic)
 
 static int mode_consume(int argc, char **argv, const char *brokers)
 {
-    const char *topic = arg(argc, argv, "--topic");
-    long records = atol(arg(argc, argv, "--records"));
+    const char *topic = bench_arg(argc, argv, "--topic");
+    long records = atol(bench_arg(argc, argv, "--records"));
     char group[128];
     snprintf(group, sizeof group, "bench-aggregator-consume-%d", (int)getpid());
     rd_kafka_t *rk = consumer(brokers, group);
@@ -216,19 +185,19 @@ static int mode_consume(int argc, char **argv, const char *brokers)
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(np);
     for (int i = 0; i < np; i++)
         rd_kafka_topic_partition_list_add(parts, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (rd_kafka_assign(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        die("assign", topic);
+        bench_die("assign", topic);
     rd_kafka_topic_partition_list_destroy(parts);
-    tally_catalog_t *cat = opt_arg(argc, argv, "--schemas") ? catalog(argc, argv) : NULL;
+    tally_catalog_t *cat = bench_opt_arg(argc, argv, "--schemas") ? catalog(argc, argv) : NULL;
     tally_decoder_t *dec = cat ? tally_decoder_new_any(cat) : NULL;
     long n = 0, bad = 0;
     size_t bytes = 0;
     while (n < records) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
         if (m == NULL) {
-            if (now_s() - t0 > 600)
-                die("consume", "timed out");
+            if (bench_now_s() - t0 > 600)
+                bench_die("consume", "timed out");
             continue;
         }
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -246,9 +215,9 @@ static int mode_consume(int argc, char **argv, const char *brokers)
         }
         rd_kafka_message_destroy(m);
     }
-    double took = now_s() - t0;
+    double took = bench_now_s() - t0;
     if (bad)
-        die("decode", "undecodable records");
+        bench_die("decode", "undecodable records");
     printf("CONSUME records=%ld bytes=%zu seconds=%.3f\n", n, bytes, took);
     tally_decoder_free(dec);
     tally_catalog_free(cat);
@@ -258,22 +227,22 @@ static int mode_consume(int argc, char **argv, const char *brokers)
 
 static int mode_wait(int argc, char **argv, const char *brokers)
 {
-    const char *topic = arg(argc, argv, "--topic");
-    const char *group = arg(argc, argv, "--group");
-    double timeout = opt_arg(argc, argv, "--timeout") ? atof(opt_arg(argc, argv, "--timeout")) : 600;
+    const char *topic = bench_arg(argc, argv, "--topic");
+    const char *group = bench_arg(argc, argv, "--group");
+    double timeout = bench_opt_arg(argc, argv, "--timeout") ? atof(bench_opt_arg(argc, argv, "--timeout")) : 600;
     rd_kafka_t *rk = consumer(brokers, group);
     int np = partitions_of(rk, topic);
     int64_t end = 0;
     for (int i = 0; i < np; i++) {
         int64_t lo, hi;
         if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-            die("watermarks", topic);
+            bench_die("watermarks", topic);
         end += hi;
     }
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(np);
     for (int i = 0; i < np; i++)
         rd_kafka_topic_partition_list_add(parts, topic, i);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (;;) {
         for (int i = 0; i < np; i++)
             parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
@@ -283,8 +252,8 @@ static int mode_wait(int argc, char **argv, const char *brokers)
                 committed += parts->elems[i].offset > 0 ? parts->elems[i].offset : 0;
         if (committed >= end)
             break;
-        if (now_s() - t0 > timeout)
-            die("wait", "the group did not commit every record in time");
+        if (bench_now_s() - t0 > timeout)
+            bench_die("wait", "the group did not commit every record in time");
         usleep(20000);
     }
     struct timeval tv;
@@ -314,8 +283,8 @@ static int write_entry(void *ctx, const tally_changelog_record_t *rec)
 static int mode_changelog(int argc, char **argv, const char *brokers)
 {
     char err[512];
-    const char *topic = arg(argc, argv, "--topic");
-    long entries = atol(arg(argc, argv, "--entries"));
+    const char *topic = bench_arg(argc, argv, "--topic");
+    long entries = atol(bench_arg(argc, argv, "--entries"));
     rd_kafka_t *rk = producer(brokers);
     int np = partitions_of(rk, topic);
     writer_t w = {rk, topic, 0, 0};
@@ -324,7 +293,7 @@ static int mode_changelog(int argc, char **argv, const char *brokers)
     for (int p = 0; p < np; p++) {
         tally_rollup_t *r = tally_rollup_new(&config, err, sizeof err);
         if (r == NULL)
-            die("rollup", err);
+            bench_die("rollup", err);
         long want = entries / np + (p < entries % np ? 1 : 0), have = 0;
         /* Reporters of 100 per (tenant, environment), one report each:
          * one reporter entry each and one API rollup per group. */
@@ -336,12 +305,12 @@ static int mode_changelog(int argc, char **argv, const char *brokers)
             tally_rollup_report_t rep = {tenant, group % 3 == 0 ? "prod" : group % 3 == 1 ? "staging" : "dev", id, 1,
                                          T0 + k, 100 + k % 1000, k % 10, k % 3, 1000 + k};
             if (tally_rollup_apply_usage(r, &rep) != TALLY_ROLLUP_APPLIED)
-                die("rollup", "report not applied");
+                bench_die("rollup", "report not applied");
             have += k % 100 == 0 ? 2 : 1;
         }
         w.partition = p;
         if (tally_rollup_snapshot(r, write_entry, &w) != 0)
-            die("snapshot", "failed");
+            bench_die("snapshot", "failed");
         tally_rollup_free(r);
     }
     producer_close(rk);
@@ -353,7 +322,7 @@ static int mode_delete(int argc, char **argv, const char *brokers)
 {
     char names[4096];
     rd_kafka_t *rk = producer(brokers);
-    snprintf(names, sizeof names, "%s", arg(argc, argv, "--topics"));
+    snprintf(names, sizeof names, "%s", bench_arg(argc, argv, "--topics"));
     rd_kafka_DeleteTopic_t *del[16];
     size_t n = 0;
     for (char *save = NULL, *t = strtok_r(names, ",", &save); t && n < 16; t = strtok_r(NULL, ",", &save))
@@ -372,8 +341,9 @@ static int mode_delete(int argc, char **argv, const char *brokers)
 
 int main(int argc, char **argv)
 {
-    const char *brokers = arg(argc, argv, "--brokers");
-    const char *mode = arg(argc, argv, "--mode");
+    bench_program = "bench_aggregator_load";
+    const char *brokers = bench_arg(argc, argv, "--brokers");
+    const char *mode = bench_arg(argc, argv, "--mode");
     if (strcmp(mode, "produce") == 0)
         return mode_produce(argc, argv, brokers);
     if (strcmp(mode, "consume") == 0)
@@ -384,6 +354,6 @@ int main(int argc, char **argv)
         return mode_changelog(argc, argv, brokers);
     if (strcmp(mode, "delete") == 0)
         return mode_delete(argc, argv, brokers);
-    die("mode", mode);
+    bench_die("mode", mode);
     return 2;
 }

@@ -22,6 +22,7 @@
 #include "rollup.h"
 #include "schema_catalog.h"
 #include "usage_record.h"
+#include "bench_util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -42,28 +43,6 @@ typedef struct {
     int part;
 } msg_t;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "bench_aggregator_path: %s: %s\n", what, why);
-    exit(1);
-}
-
-static const char *opt_arg(int argc, char **argv, const char *name)
-{
-    size_t n = strlen(name);
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=')
-            return argv[i] + n + 1;
-    return NULL;
-}
-
 static msg_t *generate(const tally_catalog_t *cat, long records)
 {
     enum { TENANTS = 200, ENVS = 3, REPORTERS = 20000, SEATS = 60 };
@@ -72,7 +51,7 @@ static msg_t *generate(const tally_catalog_t *cat, long records)
     agg_gen_t g;
     msg_t *msgs = calloc((size_t)records, sizeof *msgs);
     if (msgs == NULL || agg_gen_init(&g, cat) != 0)
-        die("generator", "cannot start");
+        bench_die("generator", "cannot start");
     for (long i = 0; i < records; i++) {
         char tenant[32], id[37], seat[16];
         const void *buf;
@@ -87,7 +66,7 @@ static msg_t *generate(const tally_catalog_t *cat, long records)
             tally_rollup_seat_event_t e = {id, tenant, seat, (k / 7) % 3 ? TALLY_SEAT_ASSIGNED : TALLY_SEAT_RELEASED,
                                            T0 + k * 1000};
             if (agg_gen_seat(&g, &e, &buf, &len) != 0)
-                die("encode", "seat event");
+                bench_die("encode", "seat event");
         } else {
             long k = i - i / 5;
             int r = (int)(k % REPORTERS);
@@ -100,11 +79,11 @@ static msg_t *generate(const tally_catalog_t *cat, long records)
                                          T0 + seq[r] * 300000, calls[r], calls[r] / 20, calls[r] / 200,
                                          calls[r] * 9};
             if (agg_gen_report(&g, &rep, &buf, &len) != 0)
-                die("encode", "report");
+                bench_die("encode", "report");
         }
         msgs[i].buf = malloc(len);
         if (msgs[i].buf == NULL)
-            die("generator", "out of memory");
+            bench_die("generator", "out of memory");
         memcpy(msgs[i].buf, buf, len);
         msgs[i].len = len;
         msgs[i].key_len = (size_t)snprintf(msgs[i].key, sizeof msgs[i].key, "%s", tenant);
@@ -116,7 +95,7 @@ static msg_t *generate(const tally_catalog_t *cat, long records)
     msg_t *ordered = calloc((size_t)records, sizeof *ordered);
     long pos[PARTS] = {0}, n = 0;
     if (ordered == NULL)
-        die("generator", "out of memory");
+        bench_die("generator", "out of memory");
     while (n < records) {
         for (int p = 0; p < PARTS; p++) {
             for (long run = 0; run < RUN && pos[p] < records; pos[p]++) {
@@ -186,8 +165,8 @@ __attribute__((noinline)) static double run(const tally_catalog_t *cat, const ms
     memcpy(config.hash_key, "bench-aggregator", 16);
     for (int p = 0; p < PARTS; p++)
         if ((states[p] = tally_rollup_new(&config, err, sizeof err)) == NULL)
-            die("rollup", err);
-    double t0 = now_s();
+            bench_die("rollup", err);
+    double t0 = bench_now_s();
     for (long i = 0; i < records; i++) {
         const msg_t *m = &msgs[i];
         avro_value_t *value;
@@ -195,25 +174,25 @@ __attribute__((noinline)) static double run(const tally_catalog_t *cat, const ms
         tally_usage_record_t ur;
         if (mode == READ_DECODE && stage != STAGE_DECODE) {
             if (tally_usage_reader_decode(reader, dec, m->buf, m->len, &ur, &w, err, sizeof err) != 0)
-                die("decode and read", err);
+                bench_die("decode and read", err);
         } else {
             if (tally_decoder_decode(dec, m->buf, m->len, &value, &w, err, sizeof err) != 0)
-                die("decode", err);
+                bench_die("decode", err);
             if (stage == STAGE_DECODE)
                 continue;
             int rc = mode == READ_BY_NAME ? tally_usage_record_read(w->name, value, &ur, err, sizeof err)
                                           : tally_usage_reader_read(reader, w->name, value, &ur, err, sizeof err);
             if (rc != 0)
-                die("read", err);
+                bench_die("read", err);
         }
         if (stage == STAGE_READ)
             continue;
         const char *tenant = ur.kind == TALLY_USAGE_RECORD_REPORT ? ur.report.tenant_id : ur.seat.tenant_id;
         size_t tlen = strlen(tenant);
         if (m->key_len != tlen || memcmp(m->key, tenant, tlen) != 0)
-            die("key", "wrong key");
+            bench_die("key", "wrong key");
         if (tally_usage_record_apply(states[m->part], &ur) == TALLY_ROLLUP_INVALID)
-            die("apply", "invalid");
+            bench_die("apply", "invalid");
         if (stage == STAGE_APPLY || (i + 1) % BATCH != 0)
             continue;
         for (int p = 0; p < PARTS; p++) {
@@ -221,11 +200,11 @@ __attribute__((noinline)) static double run(const tally_catalog_t *cat, const ms
             if (tally_rollup_each_changed_api(states[p], sink_api, sink) != 0 ||
                 tally_rollup_each_changed_seat(states[p], sink_seat, sink) != 0 ||
                 tally_rollup_each_changed_entry(states[p], sink_entry, sink) != 0)
-                die("flush", "failed");
+                bench_die("flush", "failed");
             tally_rollup_clear_changes(states[p]);
         }
     }
-    double took = now_s() - t0;
+    double took = bench_now_s() - t0;
     for (int p = 0; p < PARTS; p++)
         tally_rollup_free(states[p]);
     tally_usage_reader_free(reader);
@@ -235,23 +214,24 @@ __attribute__((noinline)) static double run(const tally_catalog_t *cat, const ms
 
 int main(int argc, char **argv)
 {
+    bench_program = "bench_aggregator_path";
     char err[512];
-    const char *dir = opt_arg(argc, argv, "--schemas");
-    long records = opt_arg(argc, argv, "--records") ? atol(opt_arg(argc, argv, "--records")) : 1000000;
-    int rounds = opt_arg(argc, argv, "--rounds") ? atoi(opt_arg(argc, argv, "--rounds")) : 3;
-    const char *only = opt_arg(argc, argv, "--stage");
-    const char *read = opt_arg(argc, argv, "--read");
+    const char *dir = bench_opt_arg(argc, argv, "--schemas");
+    long records = bench_opt_arg(argc, argv, "--records") ? atol(bench_opt_arg(argc, argv, "--records")) : 1000000;
+    int rounds = bench_opt_arg(argc, argv, "--rounds") ? atoi(bench_opt_arg(argc, argv, "--rounds")) : 3;
+    const char *only = bench_opt_arg(argc, argv, "--stage");
+    const char *read = bench_opt_arg(argc, argv, "--read");
     int mode = read == NULL || strcmp(read, "decode") == 0 ? READ_DECODE
                : strcmp(read, "index") == 0                ? READ_BY_INDEX
                : strcmp(read, "name") == 0                 ? READ_BY_NAME
                                                            : -1;
     if (mode < 0)
-        die("usage", "--read is name, index or decode");
+        bench_die("usage", "--read is name, index or decode");
     if (dir == NULL)
-        die("usage", "--schemas=DIR is required");
+        bench_die("usage", "--schemas=DIR is required");
     tally_catalog_t *cat = tally_catalog_load(dir, err, sizeof err);
     if (cat == NULL)
-        die("schemas", err);
+        bench_die("schemas", err);
     msg_t *msgs = generate(cat, records);
     sink_t sink = {0};
     for (int stage = 0; stage < STAGES; stage++) {

@@ -30,16 +30,8 @@ source deploy/local/env.sh
 records=${1:-300000}
 rounds=${2:-3}
 build=$TALLY_BUILD_DIR
-tally_build tally-materializer tally-kafka-admin tally_materializer tally_common
-
+tally_build tally-materializer tally-kafka-admin bench_materializer_load
 loader=$build/tests/bench_materializer_load
-mkdir -p "$build/tests"
-# A benchmark helper, built here so the suite's CMake files stay untouched.
-# shellcheck disable=SC2046
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Icommon -Iconsumers/materializer \
-  tests/bench/materializer_load.c "$build/consumers/materializer/libtally_materializer.a" \
-  "$build/common/libtally_common.a" \
-  $(pkg-config --cflags --libs rdkafka avro-c libpq jansson libsodium libmicrohttpd) -lpthread -o "$loader"
 
 started=()
 for svc in kafka postgres; do

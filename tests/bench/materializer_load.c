@@ -20,30 +20,12 @@
 #include "inbound.h"
 #include "kafka.h"
 #include "schema_catalog.h"
+#include "bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static const char *opt_arg(int argc, char **argv, const char *name)
-{
-    size_t n = strlen(name);
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=')
-            return argv[i] + n + 1;
-    return NULL;
-}
-
-static const char *arg(int argc, char **argv, const char *name)
-{
-    const char *v = opt_arg(argc, argv, name);
-    if (v == NULL) {
-        fprintf(stderr, "bench_materializer_load: missing %s=...\n", name);
-        exit(2);
-    }
-    return v;
-}
 
 static int delete_topics(const char *brokers, const char *list)
 {
@@ -101,27 +83,21 @@ static void set_opt_bool(avro_value_t *rec, const char *name, int v)
         avro_value_set_boolean(&b, v);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int main(int argc, char **argv)
 {
+    bench_program = "bench_materializer_load";
     char err[512];
-    const char *brokers = arg(argc, argv, "--brokers");
-    if (opt_arg(argc, argv, "--delete"))
-        return delete_topics(brokers, opt_arg(argc, argv, "--delete"));
-    const char *topic = arg(argc, argv, "--topic");
-    long records = atol(arg(argc, argv, "--records"));
-    tally_catalog_t *cat = tally_catalog_load(arg(argc, argv, "--schemas"), err, sizeof err);
+    const char *brokers = bench_arg(argc, argv, "--brokers");
+    if (bench_opt_arg(argc, argv, "--delete"))
+        return delete_topics(brokers, bench_opt_arg(argc, argv, "--delete"));
+    const char *topic = bench_arg(argc, argv, "--topic");
+    long records = atol(bench_arg(argc, argv, "--records"));
+    tally_catalog_t *cat = tally_catalog_load(bench_arg(argc, argv, "--schemas"), err, sizeof err);
     if (cat == NULL) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    FILE *out = fopen(arg(argc, argv, "--copy-out"), "w");
+    FILE *out = fopen(bench_arg(argc, argv, "--copy-out"), "w");
     if (out == NULL) {
         perror("copy-out");
         return 1;
@@ -152,7 +128,7 @@ int main(int argc, char **argv)
                                          "admin.upload", "admin.search", "admin.login"};
     static const char *const versions[] = {"5.1.0", "5.2.0", "5.2.1", NULL};
     const int64_t t0 = INT64_C(1709251200000);
-    double start = now_s();
+    double start = bench_now_s();
     size_t bytes = 0;
     for (long i = 0; i < records; i++) {
         char id[40], install[40], project[40];
@@ -228,7 +204,7 @@ int main(int argc, char **argv)
     fwrite(batch->product_rows.data, 1, batch->product_rows.len, out);
     fclose(out);
     int left = tally_kafka_producer_close(rk, 120000);
-    printf("LOAD records=%ld bytes=%zu seconds=%.2f\n", records, bytes, now_s() - start);
+    printf("LOAD records=%ld bytes=%zu seconds=%.2f\n", records, bytes, bench_now_s() - start);
     avro_value_decref(&v);
     tally_encoder_free(enc);
     tally_inbound_free(in);

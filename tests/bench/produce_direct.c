@@ -19,6 +19,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "schema_catalog.h"
+#include "bench_util.h"
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -43,13 +44,6 @@ typedef struct {
     int64_t delivered, failed;
     rd_kafka_resp_err_t first_err;
 } delivery_counts_t;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double tv_s(struct timeval tv)
 {
@@ -196,7 +190,7 @@ static int cmd_produce(const bench_settings_t *s, const tally_config_t *cfg)
 
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     size_t record_len = 0;
     int64_t queue_full = 0;
     for (int64_t i = 0; i < s->records; i++) {
@@ -218,11 +212,11 @@ static int cmd_produce(const bench_settings_t *s, const tally_config_t *cfg)
         }
         rd_kafka_poll(rk, 0);
     }
-    double t_enqueued = now_s();
+    double t_enqueued = bench_now_s();
     double deadline = t_enqueued + (double)s->timeout_ms / 1000;
-    while (rd_kafka_outq_len(rk) > 0 && now_s() < deadline)
+    while (rd_kafka_outq_len(rk) > 0 && bench_now_s() < deadline)
         rd_kafka_flush(rk, 100);
-    double t1 = now_s();
+    double t1 = bench_now_s();
     getrusage(RUSAGE_SELF, &ru1);
     int left = rd_kafka_outq_len(rk);
     double secs = t1 - t0;
@@ -332,6 +326,7 @@ static int cmd_delete(const bench_settings_t *s, const tally_config_t *cfg)
 
 int main(int argc, char **argv)
 {
+    bench_program = "bench_produce_direct";
     bench_settings_t s;
     memset(&s, 0, sizeof s);
     /* Queue bounds default to the gateway's (--queue-max-messages, --queue-max-bytes). */
