@@ -9,6 +9,9 @@
  */
 #include "avro_canonical.h"
 
+#include "textbuf.h"
+#include "xalloc.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -44,22 +47,6 @@ uint64_t tally_avro_fingerprint64(const void *buf, size_t len)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (q == NULL) {
-        fprintf(stderr, "avro_canonical: out of memory (%zu bytes)\n", n);
-        abort();
-    }
-    return q;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xrealloc(NULL, n), s, n);
-}
-
 __attribute__((format(printf, 3, 4)))
 static void set_error(char *errbuf, size_t errsize, const char *fmt, ...)
 {
@@ -72,39 +59,15 @@ static void set_error(char *errbuf, size_t errsize, const char *fmt, ...)
     va_end(ap);
 }
 
-typedef struct sbuf_t {
-    char *p;
-    size_t len, cap;
-} sbuf_t;
-
-static void sb_put(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = xrealloc(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf_t *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 /* A JSON string as Java's Jackson writes it: quote, backslash and control
  * characters escaped (\b \t \n \f \r by name, others \u00XX), the rest,
  * UTF-8 included, as is. */
-static void sb_put_string(sbuf_t *b, const char *s, size_t n)
+static void sb_put_string(tally_textbuf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t run = 0;
 
-    sb_put(b, "\"", 1);
+    tally_textbuf_append(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         char esc[7] = "\\";
@@ -112,7 +75,7 @@ static void sb_put_string(sbuf_t *b, const char *s, size_t n)
 
         if (ch >= 0x20 && ch != '"' && ch != '\\')
             continue;
-        sb_put(b, s + run, i - run);
+        tally_textbuf_append(b, s + run, i - run);
         run = i + 1;
         switch (ch) {
         case '"': esc[1] = '"'; break;
@@ -128,10 +91,10 @@ static void sb_put_string(sbuf_t *b, const char *s, size_t n)
             esc[5] = hex[ch & 0xf];
             elen = 6;
         }
-        sb_put(b, esc, elen);
+        tally_textbuf_append(b, esc, elen);
     }
-    sb_put(b, s + run, n - run);
-    sb_put(b, "\"", 1);
+    tally_textbuf_append(b, s + run, n - run);
+    tally_textbuf_append(b, "\"", 1);
 }
 
 /* ---- the canonical writer -------------------------------------------- */
@@ -143,7 +106,7 @@ typedef struct named_t {
 } named_t;
 
 typedef struct canon_t {
-    sbuf_t out;
+    tally_textbuf_t out;
     named_t *names;
     size_t nnames, capnames;
     char *errbuf;
@@ -180,11 +143,11 @@ static void names_add(canon_t *c, const char *full, const json_t *def, const cha
 {
     if (c->nnames == c->capnames) {
         c->capnames = c->capnames ? c->capnames * 2 : 16;
-        c->names = xrealloc(c->names, c->capnames * sizeof *c->names);
+        c->names = tally_xrealloc(c->names, 1, c->capnames * sizeof *c->names);
     }
-    c->names[c->nnames].full = xstrdup(full);
+    c->names[c->nnames].full = tally_xstrdup(full);
     c->names[c->nnames].def = def;
-    c->names[c->nnames].space = xstrdup(space ? space : "");
+    c->names[c->nnames].space = tally_xstrdup(space ? space : "");
     c->nnames++;
 }
 
@@ -195,7 +158,7 @@ static void canon_done(canon_t *c)
         free(c->names[i].space);
     }
     free(c->names);
-    free(c->out.p);
+    free(c->out.data);
     tally_avro_widened_free(c->wide, c->nwide);
     memset(c, 0, sizeof *c);
 }
@@ -207,10 +170,10 @@ static char *qualify(const char *name, const char *space)
     char *full;
 
     if (strchr(name, '.') != NULL || space == NULL || space[0] == '\0')
-        return xstrdup(name);
+        return tally_xstrdup(name);
     ns = strlen(space);
     nn = strlen(name);
-    full = xrealloc(NULL, ns + nn + 2);
+    full = tally_xrealloc(NULL, 1, ns + nn + 2);
     memcpy(full, space, ns);
     full[ns] = '.';
     memcpy(full + ns + 1, name, nn + 1);
@@ -233,8 +196,8 @@ static int name_of(canon_t *c, const json_t *def, const char *space,
     name = json_string_value(jname);
     dot = strrchr(name, '.');
     if (dot != NULL) {
-        *full = xstrdup(name);
-        *ns = xstrdup(name);
+        *full = tally_xstrdup(name);
+        *ns = tally_xstrdup(name);
         (*ns)[dot - name] = '\0';
         return 0;
     }
@@ -246,7 +209,7 @@ static int name_of(canon_t *c, const json_t *def, const char *space,
         space = json_string_value(jns);
     }
     *full = qualify(name, space);
-    *ns = xstrdup(space ? space : "");
+    *ns = tally_xstrdup(space ? space : "");
     return 0;
 }
 
@@ -338,23 +301,23 @@ static int widen_record(canon_t *c, const char *full, const json_t *wfields)
                       full, name);
             goto cleanup;
         }
-        sb_puts(&c->out, json_array_size(wfields) + w.added ? ",{\"name\":" : "{\"name\":");
+        tally_textbuf_puts(&c->out, json_array_size(wfields) + w.added ? ",{\"name\":" : "{\"name\":");
         sb_put_string(&c->out, name, strlen(name));
-        sb_puts(&c->out, ",\"type\":");
+        tally_textbuf_puts(&c->out, ",\"type\":");
         c->in_reader = 1;
         if (write_schema(c, json_object_get(f, "type"), rns) != 0)
             goto cleanup;
         c->in_reader = 0;
-        sb_puts(&c->out, "}");
-        w.defaults = xrealloc(w.defaults, (w.added + 1) * sizeof *w.defaults);
+        tally_textbuf_puts(&c->out, "}");
+        w.defaults = tally_xrealloc(w.defaults, 1, (w.added + 1) * sizeof *w.defaults);
         w.defaults[w.added++] = json_incref((json_t *)def);
     }
     if (w.added > 0) {
         if (c->nwide == c->capwide) {
             c->capwide = c->capwide ? c->capwide * 2 : 4;
-            c->wide = xrealloc(c->wide, c->capwide * sizeof *c->wide);
+            c->wide = tally_xrealloc(c->wide, 1, c->capwide * sizeof *c->wide);
         }
-        w.record = xstrdup(full);
+        w.record = tally_xstrdup(full);
         w.writer_fields = json_array_size(wfields);
         c->wide[c->nwide++] = w;
         memset(&w, 0, sizeof w);
@@ -379,7 +342,7 @@ static int write_fields(canon_t *c, const char *full, const json_t *fields, cons
         set_error(c->errbuf, c->errsize, "record %s has no \"fields\" array", full);
         return -1;
     }
-    sb_puts(&c->out, ",\"fields\":[");
+    tally_textbuf_puts(&c->out, ",\"fields\":[");
     json_array_foreach(fields, i, f) {
         const json_t *jname = json_object_get(f, "name");
         const json_t *type = json_object_get(f, "type");
@@ -389,16 +352,16 @@ static int write_fields(canon_t *c, const char *full, const json_t *fields, cons
                       "field %zu of record %s needs a \"name\" string and a \"type\"", i, full);
             return -1;
         }
-        sb_puts(&c->out, i ? ",{\"name\":" : "{\"name\":");
+        tally_textbuf_puts(&c->out, i ? ",{\"name\":" : "{\"name\":");
         sb_put_string(&c->out, json_string_value(jname), json_string_length(jname));
-        sb_puts(&c->out, ",\"type\":");
+        tally_textbuf_puts(&c->out, ",\"type\":");
         if (write_schema(c, type, ns) != 0)
             return -1;
-        sb_puts(&c->out, "}");
+        tally_textbuf_puts(&c->out, "}");
     }
     if (c->reader != NULL && !c->in_reader && widen_record(c, full, fields) != 0)
         return -1;
-    sb_puts(&c->out, "]");
+    tally_textbuf_puts(&c->out, "]");
     return 0;
 }
 
@@ -416,9 +379,9 @@ static int write_named(canon_t *c, const json_t *def, const char *space)
         goto cleanup;
     }
     names_add(c, full, def, space);   /* before the fields: recursion */
-    sb_puts(&c->out, "{\"name\":");
+    tally_textbuf_puts(&c->out, "{\"name\":");
     sb_put_string(&c->out, full, strlen(full));
-    sb_puts(&c->out, ",\"type\":");
+    tally_textbuf_puts(&c->out, ",\"type\":");
     sb_put_string(&c->out, type, strlen(type));
     if (strcmp(type, "enum") == 0) {
         const json_t *symbols = json_object_get(def, "symbols");
@@ -429,17 +392,17 @@ static int write_named(canon_t *c, const json_t *def, const char *space)
             set_error(c->errbuf, c->errsize, "enum %s has no \"symbols\" array", full);
             goto cleanup;
         }
-        sb_puts(&c->out, ",\"symbols\":[");
+        tally_textbuf_puts(&c->out, ",\"symbols\":[");
         json_array_foreach(symbols, i, sym) {
             if (!json_is_string(sym)) {
                 set_error(c->errbuf, c->errsize, "symbol %zu of enum %s is not a string", i, full);
                 goto cleanup;
             }
             if (i)
-                sb_puts(&c->out, ",");
+                tally_textbuf_puts(&c->out, ",");
             sb_put_string(&c->out, json_string_value(sym), json_string_length(sym));
         }
-        sb_puts(&c->out, "]");
+        tally_textbuf_puts(&c->out, "]");
     } else if (strcmp(type, "fixed") == 0) {
         const json_t *size = json_object_get(def, "size");
 
@@ -448,12 +411,12 @@ static int write_named(canon_t *c, const json_t *def, const char *space)
             goto cleanup;
         }
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(size));
-        sb_puts(&c->out, ",\"size\":");
-        sb_puts(&c->out, num);
+        tally_textbuf_puts(&c->out, ",\"size\":");
+        tally_textbuf_puts(&c->out, num);
     } else if (write_fields(c, full, json_object_get(def, "fields"), ns) != 0) {
         goto cleanup;
     }
-    sb_puts(&c->out, "}");
+    tally_textbuf_puts(&c->out, "}");
     rc = 0;
 cleanup:
     free(full);
@@ -475,14 +438,14 @@ static int write_schema(canon_t *c, const json_t *s, const char *space)
         size_t i;
         const json_t *branch;
 
-        sb_puts(&c->out, "[");
+        tally_textbuf_puts(&c->out, "[");
         json_array_foreach(s, i, branch) {
             if (i)
-                sb_puts(&c->out, ",");
+                tally_textbuf_puts(&c->out, ",");
             if (write_schema(c, branch, space) != 0)
                 return -1;
         }
-        sb_puts(&c->out, "]");
+        tally_textbuf_puts(&c->out, "]");
         return 0;
     }
     if (json_is_object(s)) {
@@ -512,14 +475,14 @@ static int write_schema(canon_t *c, const json_t *s, const char *space)
             set_error(c->errbuf, c->errsize, "%s schema has no \"%s\"", type, inner);
             return -1;
         }
-        sb_puts(&c->out, "{\"type\":");
+        tally_textbuf_puts(&c->out, "{\"type\":");
         sb_put_string(&c->out, type, strlen(type));
-        sb_puts(&c->out, ",\"");
-        sb_puts(&c->out, inner);
-        sb_puts(&c->out, "\":");
+        tally_textbuf_puts(&c->out, ",\"");
+        tally_textbuf_puts(&c->out, inner);
+        tally_textbuf_puts(&c->out, "\":");
         if (write_schema(c, child, space) != 0)
             return -1;
-        sb_puts(&c->out, "}");
+        tally_textbuf_puts(&c->out, "}");
         return 0;
     }
     set_error(c->errbuf, c->errsize, "a schema must be a JSON string, array or object");
@@ -534,8 +497,8 @@ int tally_avro_canonical_json(const json_t *schema, char **out, char *errbuf, si
     *out = NULL;
     if (write_schema(&c, schema, NULL) != 0)
         goto cleanup;
-    *out = c.out.p;
-    c.out.p = NULL;
+    *out = c.out.data;
+    c.out.data = NULL;
     rc = 0;
 cleanup:
     canon_done(&c);
@@ -574,8 +537,8 @@ int tally_avro_widen(const json_t *writer, const json_t *reader, char **out,
     /* First pass: learn the reader's named types (output discarded). */
     if (write_schema(&r, reader, NULL) != 0 || write_schema(&w, writer, NULL) != 0)
         goto cleanup;
-    *out = w.out.p;
-    w.out.p = NULL;
+    *out = w.out.data;
+    w.out.data = NULL;
     *records = w.wide;
     *nrecords = w.nwide;
     w.wide = NULL;

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "seen.h"
-#include "textbuf.h"
+#include "copy_text.h"
 
 /* The input topics, by what they carry. */
 typedef enum tally_topic_role_t {

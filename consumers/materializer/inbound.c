@@ -2,7 +2,7 @@
 
 #include "codec.h"
 #include "projection.h"
-#include "textbuf.h"
+#include "copy_text.h"
 #include "timeutil.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 #include "projection.h"
 
-#include "textbuf.h"
+#include "copy_text.h"
 #include "timeutil.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 #include "seen.h"
 
-#include "textbuf.h"
+#include "copy_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>

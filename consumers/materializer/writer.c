@@ -2,7 +2,7 @@
 
 #include "pg.h"
 #include "projection.h"
-#include "textbuf.h"
+#include "copy_text.h"
 #include "timeutil.h"
 
 #include <libpq-fe.h>

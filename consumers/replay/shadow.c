@@ -3,7 +3,7 @@
 
 #include "pg.h"
 #include "readmodel.h"
-#include "textbuf.h"
+#include "copy_text.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 #include "server_internal.h"
 
 #include "ingest.h"
+#include "textbuf.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -112,49 +113,24 @@ static void on_acked(void *arg)
     MHD_resume_connection(r->conn);
 }
 
-/* A growing text buffer for answers; allocation failure aborts. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-} text_t;
-
-static void text_add(text_t *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        t->p = tally_xrealloc(t->p, cap, 1);
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-}
-
-static void text_str(text_t *t, const char *s)
-{
-    text_add(t, s, strlen(s));
-}
-
 /* s as a JSON string: the gateway's own messages (ASCII, never a value
  * from the request), quotes and control characters escaped. */
-static void text_json_string(text_t *t, const char *s)
+static void text_json_string(tally_textbuf_t *t, const char *s)
 {
-    text_add(t, "\"", 1);
+    tally_textbuf_append(t, "\"", 1);
     for (const char *run = s;; s++) {
         unsigned char c = (unsigned char)*s;
         if (c != '\0' && c != '"' && c != '\\' && c >= 0x20)
             continue;
-        text_add(t, run, (size_t)(s - run));
+        tally_textbuf_append(t, run, (size_t)(s - run));
         if (c == '\0')
             break;
         char esc[8];
         snprintf(esc, sizeof esc, c == '"' || c == '\\' ? "\\%c" : "\\u%04x", c);
-        text_str(t, esc);
+        tally_textbuf_puts(t, esc);
         run = s + 1;
     }
-    text_add(t, "\"", 1);
+    tally_textbuf_append(t, "\"", 1);
 }
 
 /* The answer of a processed body: {"accepted":n,"rejected":[{"index":i,
@@ -163,32 +139,29 @@ static void text_json_string(text_t *t, const char *s)
  * Rejected items are those without text, in index order. */
 static void render_result(req_t *r, const tally_body_item_t *items, size_t count)
 {
-    text_t t = {0};
-    char num[48];
+    tally_textbuf_t t = {0};
     const char *first = NULL;
     for (size_t i = 0; i < count && first == NULL; i++)
         if (items[i].text == NULL)
             first = items[i].error;
     if (r->accepted == 0 && first != NULL) {
         r->result.status = 422;
-        text_str(&t, "{\"error\":\"invalid events\",\"detail\":");
+        tally_textbuf_puts(&t, "{\"error\":\"invalid events\",\"detail\":");
         text_json_string(&t, first);
-        text_str(&t, ",\"accepted\":0,\"rejected\":[");
+        tally_textbuf_puts(&t, ",\"accepted\":0,\"rejected\":[");
     } else {
         r->result.status = 202;
-        snprintf(num, sizeof num, "{\"accepted\":%zu,\"rejected\":[", r->accepted);
-        text_str(&t, num);
+        tally_textbuf_printf(&t, "{\"accepted\":%zu,\"rejected\":[", r->accepted);
     }
     for (size_t i = 0, n = 0; i < count; i++) {
         if (items[i].text != NULL)
             continue;
-        snprintf(num, sizeof num, "%s{\"index\":%zu,\"error\":", n++ ? "," : "", i);
-        text_str(&t, num);
+        tally_textbuf_printf(&t, "%s{\"index\":%zu,\"error\":", n++ ? "," : "", i);
         text_json_string(&t, items[i].error);
-        text_add(&t, "}", 1);
+        tally_textbuf_append(&t, "}", 1);
     }
-    text_str(&t, "]}");
-    r->result.text = t.p;
+    tally_textbuf_puts(&t, "]}");
+    r->result.text = t.data;
     r->result.len = t.len;
 }
 

@@ -8,7 +8,7 @@
 #include "materializer.h"
 #include "schema_catalog.h"
 #include "seen.h"
-#include "textbuf.h"
+#include "copy_text.h"
 
 #include "fixtures.h"
 

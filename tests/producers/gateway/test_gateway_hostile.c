@@ -10,6 +10,7 @@
  * client address. */
 #define _GNU_SOURCE /* strcasestr */
 #include "gateway_fixture.h"
+#include "textbuf.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -56,51 +57,13 @@ static void *xmalloc(size_t n)
     return p;
 }
 
-/* A growing byte buffer for bodies and raw requests. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-} buf_t;
-
-static void buf_add(buf_t *b, const void *data, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        cr_assert_not_null(b->p);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_str(buf_t *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-static void buf_fmt(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_fmt(buf_t *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    cr_assert(n >= 0 && (size_t)n < sizeof tmp);
-    buf_add(b, tmp, (size_t)n);
-}
-
-static void buf_fill(buf_t *b, char c, size_t n)
+static void buf_fill(tally_textbuf_t *b, char c, size_t n)
 {
     char block[4096];
     memset(block, c, sizeof block);
     while (n > 0) {
         size_t k = n < sizeof block ? n : sizeof block;
-        buf_add(b, block, k);
+        tally_textbuf_append(b, block, k);
         n -= k;
     }
 }
@@ -126,24 +89,24 @@ static char *expand(const char *t, size_t *len)
     snprintf(vars[3].value, sizeof vars[3].value, "%lld", now - 10 * year);
     snprintf(vars[4].value, sizeof vars[4].value, "%lld", now / 1000);
     snprintf(vars[5].value, sizeof vars[5].value, "%lld", now * 1000);
-    buf_t b = {0};
-    buf_add(&b, "", 0);
+    tally_textbuf_t b = {0};
+    tally_textbuf_append(&b, "", 0);
     for (const char *p = t; *p;) {
         size_t i;
         for (i = 0; i < sizeof vars / sizeof vars[0]; i++)
             if (strncmp(p, vars[i].name, strlen(vars[i].name)) == 0)
                 break;
         if (i < sizeof vars / sizeof vars[0]) {
-            buf_str(&b, vars[i].value);
+            tally_textbuf_puts(&b, vars[i].value);
             p += strlen(vars[i].name);
         } else {
-            buf_add(&b, p, 1);
+            tally_textbuf_append(&b, p, 1);
             p++;
         }
     }
     if (len)
         *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* ---- valid events, to be broken in exactly one way ---------------------- */
@@ -198,50 +161,50 @@ static char *patched(base_t base, const char *patch, const char *drop, size_t *l
 
 static char *nest_arrays(size_t *len)
 {
-    buf_t b = {0};
+    tally_textbuf_t b = {0};
     buf_fill(&b, '[', 10000);
     buf_fill(&b, ']', 10000);
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 static char *nest_objects(size_t *len)
 {
-    buf_t b = {0};
+    tally_textbuf_t b = {0};
     for (int i = 0; i < 10000; i++)
-        buf_str(&b, "{\"a\":");
-    buf_str(&b, "\"" MARK "\"");
+        tally_textbuf_puts(&b, "{\"a\":");
+    tally_textbuf_puts(&b, "\"" MARK "\"");
     buf_fill(&b, '}', 10000);
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* A product event whose install_id is a string of 10 MB. */
 static char *string_10mb(size_t *len)
 {
-    buf_t b = {0};
-    buf_str(&b, "{\"source\":\"CLI\",\"event\":\"deploy.start\",\"install_id\":\"" MARK);
+    tally_textbuf_t b = {0};
+    tally_textbuf_puts(&b, "{\"source\":\"CLI\",\"event\":\"deploy.start\",\"install_id\":\"" MARK);
     buf_fill(&b, 'x', 10u << 20);
-    buf_str(&b, "\"}");
+    tally_textbuf_puts(&b, "\"}");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 static char *product_with_property(const char *key, size_t key_len, size_t value_len, size_t *len)
 {
-    buf_t b = {0};
+    tally_textbuf_t b = {0};
     char *head = expand("{\"source\":\"CLI\",\"event\":\"deploy.start\",\"occurred_at\":%NOW%,"
                         "\"install_id\":\"install-1\",\"properties\":{\"",
                         NULL);
-    buf_str(&b, head);
+    tally_textbuf_puts(&b, head);
     free(head);
-    buf_str(&b, key);
+    tally_textbuf_puts(&b, key);
     buf_fill(&b, 'k', key_len > strlen(key) ? key_len - strlen(key) : 0);
-    buf_str(&b, "\":\"" MARK);
+    tally_textbuf_puts(&b, "\":\"" MARK);
     buf_fill(&b, 'v', value_len);
-    buf_str(&b, "\"}}");
+    tally_textbuf_puts(&b, "\"}}");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* properties.region of 100 KB (the gateway caps strings at 16 KiB). */
@@ -258,36 +221,36 @@ static char *property_key_300(size_t *len)
 
 static char *properties_1000_keys(size_t *len)
 {
-    buf_t b = {0};
+    tally_textbuf_t b = {0};
     char *head = expand("{\"source\":\"CLI\",\"event\":\"deploy.start\",\"occurred_at\":%NOW%,"
                         "\"install_id\":\"install-1\",\"properties\":{",
                         NULL);
-    buf_str(&b, head);
+    tally_textbuf_puts(&b, head);
     free(head);
     for (int i = 0; i < 1000; i++)
-        buf_fmt(&b, "%s\"k%d\":\"" MARK "\"", i ? "," : "", i);
-    buf_str(&b, "}}");
+        tally_textbuf_printf(&b, "%s\"k%d\":\"" MARK "\"", i ? "," : "", i);
+    tally_textbuf_puts(&b, "}}");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* MAX_BATCH + 1 valid product events, as a JSON array or NDJSON: refused
  * as a whole, so none of them may be produced. */
 static char *batch_over(int ndjson, size_t *len)
 {
-    buf_t b = {0};
+    tally_textbuf_t b = {0};
     size_t n;
     char *ev = patched(BASE_PRODUCT, NULL, NULL, &n);
-    buf_str(&b, ndjson ? "" : "[");
+    tally_textbuf_puts(&b, ndjson ? "" : "[");
     for (int i = 0; i <= MAX_BATCH; i++) {
         if (i)
-            buf_str(&b, ndjson ? "\n" : ",");
-        buf_add(&b, ev, n);
+            tally_textbuf_puts(&b, ndjson ? "\n" : ",");
+        tally_textbuf_append(&b, ev, n);
     }
-    buf_str(&b, ndjson ? "\n" : "]");
+    tally_textbuf_puts(&b, ndjson ? "\n" : "]");
     free(ev);
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 static char *batch_over_array(size_t *len)
@@ -308,7 +271,7 @@ static char *gzip_stream(size_t n, void (*fill)(char *block, size_t size, size_t
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     cr_assert_eq(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY), Z_OK);
-    buf_t out = {0};
+    tally_textbuf_t out = {0};
     char chunk[1 << 16];
     size_t done = 0;
     int flush;
@@ -324,12 +287,12 @@ static char *gzip_stream(size_t n, void (*fill)(char *block, size_t size, size_t
             zs.avail_out = sizeof chunk;
             int rc = deflate(&zs, flush);
             cr_assert(rc != Z_STREAM_ERROR);
-            buf_add(&out, chunk, sizeof chunk - zs.avail_out);
+            tally_textbuf_append(&out, chunk, sizeof chunk - zs.avail_out);
         } while (zs.avail_out == 0);
     } while (flush != Z_FINISH);
     deflateEnd(&zs);
     *len = out.len;
-    return out.p;
+    return out.data;
 }
 
 static void fill_zeros(char *block, size_t size, size_t offset)
@@ -407,12 +370,12 @@ static char *gzip_trailing_garbage(size_t *len)
 {
     size_t n;
     char *gz = gzip_bad_event(&n);
-    buf_t b = {0};
-    buf_add(&b, gz, n);
-    buf_str(&b, MARK);
+    tally_textbuf_t b = {0};
+    tally_textbuf_append(&b, gz, n);
+    tally_textbuf_puts(&b, MARK);
     free(gz);
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* A gzip stream with one flipped byte in the middle (CRC or data error). */
@@ -436,32 +399,32 @@ static char *raw_nul_byte(size_t *len)
 /* Control Panel license terms with 1000 features (arrays are capped at 256). */
 static char *cp_features_1000(size_t *len)
 {
-    buf_t b = {0};
+    tally_textbuf_t b = {0};
     char *head = expand("{\"tenant_id\":\"%TENANT%\",\"occurred_at\":%NOW%,\"payload\":{\"LicenseTermsSet\":"
                         "{\"seats_max\":10,\"monthly_api_calls_max\":1000,\"daily_api_calls_max_nonprod\":10,"
                         "\"valid_from\":\"2026-01-01\",\"valid_until\":\"2027-01-01\",\"features\":[",
                         NULL);
-    buf_str(&b, head);
+    tally_textbuf_puts(&b, head);
     free(head);
     for (int i = 0; i < 1000; i++)
-        buf_fmt(&b, "%s\"" MARK "-%d\"", i ? "," : "", i);
-    buf_str(&b, "]}}}");
+        tally_textbuf_printf(&b, "%s\"" MARK "-%d\"", i ? "," : "", i);
+    tally_textbuf_puts(&b, "]}}}");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* A Control Panel event whose tenant_id (1000 bytes) is longer than a
  * Kafka key the gateway builds from it. */
 static char *cp_tenant_too_long(size_t *len)
 {
-    buf_t b = {0};
-    buf_str(&b, "{\"tenant_id\":\"" MARK);
+    tally_textbuf_t b = {0};
+    tally_textbuf_puts(&b, "{\"tenant_id\":\"" MARK);
     buf_fill(&b, 't', 1000);
     char *tail = expand("\",\"occurred_at\":%NOW%,\"payload\":{\"MemberRemoved\":{\"member_id\":\"m-1\"}}}", NULL);
-    buf_str(&b, tail);
+    tally_textbuf_puts(&b, tail);
     free(tail);
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* ---- the corpus sent through libcurl ------------------------------------ */
@@ -948,15 +911,15 @@ typedef struct {
 static raw_answer_t raw_read(int fd, int timeout_ms)
 {
     raw_answer_t a = {0};
-    buf_t b = {0};
-    buf_add(&b, "", 0);
+    tally_textbuf_t b = {0};
+    tally_textbuf_append(&b, "", 0);
     long long deadline = mono_ms() + timeout_ms;
     for (;;) {
-        const char *end = strstr(b.p, "\r\n\r\n");
+        const char *end = strstr(b.data, "\r\n\r\n");
         if (end) {
-            const char *cl = strcasestr(b.p, "\r\nContent-Length:");
+            const char *cl = strcasestr(b.data, "\r\nContent-Length:");
             size_t want = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
-            if (b.len >= (size_t)(end + 4 - b.p) + want)
+            if (b.len >= (size_t)(end + 4 - b.data) + want)
                 break;
         }
         long long left = deadline - mono_ms();
@@ -973,9 +936,9 @@ static raw_answer_t raw_read(int fd, int timeout_ms)
             a.closed = 1;
             break;
         }
-        buf_add(&b, tmp, (size_t)n);
+        tally_textbuf_append(&b, tmp, (size_t)n);
     }
-    a.text = b.p;
+    a.text = b.data;
     a.len = b.len;
     if (strncmp(a.text, "HTTP/1.", 7) == 0 && a.len > 12)
         a.status = atoi(a.text + 9);
@@ -1023,84 +986,84 @@ typedef struct {
 
 static char *header_flood(size_t *len)
 {
-    buf_t b = {0};
-    buf_str(&b, "POST " PRODUCT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n");
+    tally_textbuf_t b = {0};
+    tally_textbuf_puts(&b, "POST " PRODUCT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n");
     for (int i = 0; i < 500; i++)
-        buf_fmt(&b, "X-Flood-%d: %s\r\n", i, MARK "-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-    buf_str(&b, "Content-Length: 2\r\n\r\n{}");
+        tally_textbuf_printf(&b, "X-Flood-%d: %s\r\n", i, MARK "-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    tally_textbuf_puts(&b, "Content-Length: 2\r\n\r\n{}");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 static char *header_100kb(size_t *len)
 {
-    buf_t b = {0};
-    buf_str(&b, "POST " PRODUCT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Big: " MARK);
+    tally_textbuf_t b = {0};
+    tally_textbuf_puts(&b, "POST " PRODUCT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Big: " MARK);
     buf_fill(&b, 'h', 100 * 1024);
-    buf_str(&b, "\r\nContent-Length: 2\r\n\r\n{}");
+    tally_textbuf_puts(&b, "\r\nContent-Length: 2\r\n\r\n{}");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 static char *request_line_100kb(size_t *len)
 {
-    buf_t b = {0};
-    buf_str(&b, "POST /v1/product/events?" MARK);
+    tally_textbuf_t b = {0};
+    tally_textbuf_puts(&b, "POST /v1/product/events?" MARK);
     buf_fill(&b, 'q', 100 * 1024);
-    buf_str(&b, " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    tally_textbuf_puts(&b, " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 static char *cookie_flood(size_t *len)
 {
-    buf_t b = {0};
-    buf_str(&b, "POST " PRODUCT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n");
+    tally_textbuf_t b = {0};
+    tally_textbuf_puts(&b, "POST " PRODUCT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n");
     for (int i = 0; i < 2000; i++)
-        buf_fmt(&b, "Cookie: c%d=" MARK "\r\n", i);
-    buf_str(&b, "Content-Length: 2\r\n\r\n{}");
+        tally_textbuf_printf(&b, "Cookie: c%d=" MARK "\r\n", i);
+    tally_textbuf_puts(&b, "Content-Length: 2\r\n\r\n{}");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* A chunked body of 2 MiB (over --max-body, and no Content-Length to refuse
  * it early). */
 static char *chunked_2mib(size_t *len)
 {
-    buf_t b = {0};
-    buf_str(&b, "POST " PRODUCT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    tally_textbuf_t b = {0};
+    tally_textbuf_puts(&b, "POST " PRODUCT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 "Transfer-Encoding: chunked\r\n\r\n");
     for (int i = 0; i < 512; i++) {
-        buf_str(&b, "1000\r\n");
+        tally_textbuf_puts(&b, "1000\r\n");
         buf_fill(&b, ' ', 0x1000);
-        buf_str(&b, "\r\n");
+        tally_textbuf_puts(&b, "\r\n");
     }
-    buf_str(&b, "0\r\n\r\n");
+    tally_textbuf_puts(&b, "0\r\n\r\n");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* The start of a TLS ClientHello, NUL bytes included, then CRLFs. */
 static char *tls_hello(size_t *len)
 {
     static const unsigned char hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x00};
-    buf_t b = {0};
-    buf_add(&b, hello, sizeof hello);
-    buf_str(&b, MARK "\r\n\r\n");
+    tally_textbuf_t b = {0};
+    tally_textbuf_append(&b, hello, sizeof hello);
+    tally_textbuf_puts(&b, MARK "\r\n\r\n");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 /* The API key, a NUL byte, then more: the header value is not a key. */
 static char *nul_in_authorization(size_t *len)
 {
-    buf_t b = {0};
-    buf_str(&b, "POST " USAGE " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    tally_textbuf_t b = {0};
+    tally_textbuf_puts(&b, "POST " USAGE " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 "Authorization: Bearer " TALLY_TEST_API_KEY);
-    buf_add(&b, "", 1);
-    buf_str(&b, MARK "\r\nContent-Length: 2\r\n\r\n{}");
+    tally_textbuf_append(&b, "", 1);
+    tally_textbuf_puts(&b, MARK "\r\nContent-Length: 2\r\n\r\n{}");
     *len = b.len;
-    return b.p;
+    return b.data;
 }
 
 #define RAW_POST(headers, body)                                                                                 \
