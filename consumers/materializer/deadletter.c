@@ -79,11 +79,14 @@ int tally_deadletter_send(tally_deadletter_t *d, tally_batch_t *b, const char *c
         const char *detail = tally_batch_str(b, e->detail);
         for (;;) {
             rd_kafka_resp_err_t err = rd_kafka_producev(
+                /* The header names of every Tally dead letter (anonymizer,
+                 * aggregator): one DLQ, one way to read it. */
                 d->rk, RD_KAFKA_V_TOPIC(d->topic), RD_KAFKA_V_HEADER("error", e->error, -1),
-                RD_KAFKA_V_HEADER("error_detail", detail, -1), RD_KAFKA_V_HEADER("stage", "materializer", -1),
-                RD_KAFKA_V_HEADER("source_topic", topics[e->role], -1),
-                RD_KAFKA_V_HEADER("source_partition", partition, -1),
-                RD_KAFKA_V_HEADER("source_offset", offset, -1), RD_KAFKA_V_END);
+                RD_KAFKA_V_HEADER("stage", "materialize", -1), RD_KAFKA_V_HEADER("detail", detail, -1),
+                RD_KAFKA_V_HEADER("source.topic", topics[e->role], -1),
+                RD_KAFKA_V_HEADER("source.partition", partition, -1),
+                RD_KAFKA_V_HEADER("source.offset", offset, -1),
+                RD_KAFKA_V_HEADER("process", "tally-materializer", -1), RD_KAFKA_V_END);
             if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 rd_kafka_poll(d->rk, 100);
                 continue;

@@ -176,15 +176,16 @@ static MAT_UNUSED void mat_wait_caught_up(PGconn *c, const mat_env_t *e, const c
  * error, stage and source in headers; returns the count. */
 static MAT_UNUSED size_t mat_read_dead_letters(const char *topic, size_t want, int timeout_ms)
 {
-    static const char *const names[] = {"error", "error_detail", "stage", "source_topic", "source_partition",
-                                        "source_offset"};
+    static const char *const names[] = {"error", "detail", "stage", "source.topic", "source.partition",
+                                        "source.offset", "process"};
     tally_test_record_t *recs;
     size_t n = tally_test_topic_read(topic, want, 0, timeout_ms, &recs);
     for (size_t k = 0; k < n; k++) {
         cr_assert_eq(recs[k].len, 0, "a dead letter carries no content");
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
             cr_assert_not_null(tally_test_record_header(&recs[k], names[i]), "header %s", names[i]);
-        cr_assert_str_eq(tally_test_record_header(&recs[k], "stage"), "materializer");
+        cr_assert_str_eq(tally_test_record_header(&recs[k], "stage"), "materialize");
+        cr_assert_str_eq(tally_test_record_header(&recs[k], "process"), "tally-materializer");
     }
     tally_test_records_free(recs, n);
     return n;
