@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     double start = bench_now_s();
     size_t bytes = 0;
     for (long i = 0; i < records; i++) {
-        char id[40], install[40], project[40];
+        char id[64], install[64], project[64];
         long inst = (i * 7919) % 2000;
         snprintf(id, sizeof id, "%08lx-0000-4000-8000-%012lx", (unsigned long)(i >> 16) & 0xffffffffUL,
                  (unsigned long)i);
