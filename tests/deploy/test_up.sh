@@ -9,7 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export TALLY_STATE
 TALLY_STATE=$(mktemp -d /tmp/tally-up-test.XXXXXX)
 chmod 755 "$TALLY_STATE"
-export TALLY_BROKERS=127.0.0.1:29192 TALLY_PG_PORT=55498 TALLY_GATEWAY_PORT=18181 TALLY_ADMIN_PORT_BASE=19200
+# Every port below the kernel's ephemeral range (32768-60999): a busy
+# machine's outgoing connections can hold any port inside it for a moment.
+export TALLY_BROKERS=127.0.0.1:29192 TALLY_PG_PORT=25498 TALLY_GATEWAY_PORT=18181 TALLY_ADMIN_PORT_BASE=19200
 unset TALLY_PG_URL
 source deploy/local/env.sh
 fails=0
