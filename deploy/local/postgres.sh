@@ -54,9 +54,23 @@ start() {
     if ss -ltn "sport = :$TALLY_PG_PORT" 2>/dev/null | grep -q LISTEN; then
       tally_die "postgres: port $TALLY_PG_PORT is taken by another process"
     fi
-    pgctl start -w -t 60 -l "$dir/postgres.log" \
-      -o "-p $TALLY_PG_PORT -k $dir -c listen_addresses=$TALLY_PG_HOST -c max_connections=200" \
-      >/dev/null || { tail -n 30 "$dir/postgres.log" >&2; tally_die "postgres: did not start"; }
+    # An outgoing connection may hold the port for a moment when it lies in
+    # the ephemeral range (55432 does): retry a bind failure a few times.
+    local attempt seen
+    for attempt in 1 2 3 4 5; do
+      seen=0
+      [[ -f $dir/postgres.log ]] && seen=$(wc -l <"$dir/postgres.log")
+      pgctl start -w -t 60 -l "$dir/postgres.log" \
+        -o "-p $TALLY_PG_PORT -k $dir -c listen_addresses=$TALLY_PG_HOST -c max_connections=200" \
+        >/dev/null && break
+      if [[ $attempt -lt 5 ]] && tail -n +"$((seen + 1))" "$dir/postgres.log" | grep -q "Address already in use"; then
+        tally_log "postgres: port $TALLY_PG_PORT briefly in use; retrying"
+        sleep 1
+        continue
+      fi
+      tail -n 30 "$dir/postgres.log" >&2
+      tally_die "postgres: did not start"
+    done
   fi
   if [[ -z $(psql_admin -d postgres -tAc "select 1 from pg_database where datname = '$TALLY_PG_DB'") ]]; then
     psql_admin -d postgres -c "create database $TALLY_PG_DB"
