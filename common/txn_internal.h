@@ -19,6 +19,8 @@
 #define RETRIES 5
 /* The loop counts as stuck (unhealthy) after this long without turning. */
 #define HEARTBEAT_MAX_MS 60000
+/* How long a stop waits for the revocation after unsubscribing. */
+#define LEAVE_TIMEOUT_MS 10000
 
 /* One input partition's next offset: to commit (the open transaction's
  * table) or to process (the assignment's table). */

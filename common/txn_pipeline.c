@@ -355,13 +355,48 @@ static void consumer_error(tally_txn_t *t, const rd_kafka_message_t *m)
     tally_log_warn(COMPONENT, "consumer: %s", rd_kafka_message_errstr(m));
 }
 
+/* librdkafka before 2.4 can hang for good in rd_kafka_consumer_close when
+ * a cooperative assignment arrives while it closes (its issue #4527; seen
+ * here as a SIGTERM right after an assignment that never exited). Its
+ * workaround: unsubscribe, serve the revocation until nothing is assigned,
+ * then close. Records polled meanwhile are dropped unprocessed: their
+ * offsets are not committed, so the next owner reads them. Bounded. */
+static void leave_group(tally_txn_t *t)
+{
+    rd_kafka_resp_err_t err = rd_kafka_unsubscribe(t->consumer);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        tally_log_warn(COMPONENT, "unsubscribe: %s", rd_kafka_err2str(err));
+        return;
+    }
+    long long deadline = tally_mono_ms() + LEAVE_TIMEOUT_MS;
+    for (;;) {
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        int assigned = -1;
+        if (rd_kafka_assignment(t->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            assigned = parts->cnt;
+            rd_kafka_topic_partition_list_destroy(parts);
+        }
+        if (assigned == 0)
+            return;
+        if (tally_mono_ms() >= deadline) {
+            tally_log_warn(COMPONENT, "still %d partition(s) assigned %d ms after unsubscribing; closing anyway",
+                           assigned, LEAVE_TIMEOUT_MS);
+            return;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->consumer, 100);
+        if (m != NULL)
+            rd_kafka_message_destroy(m);
+    }
+}
+
 static void close_consumer(tally_txn_t *t)
 {
     if (t->consumer == NULL || t->consumer_closed)
         return;
-    /* Revocation (txn_rebalance_cb) runs inside the close: it commits, or on
-     * a fatal error aborts, the open transaction. */
+    /* Revocation (txn_rebalance_cb) runs inside the unsubscribe or the
+     * close: it commits, or on a fatal error aborts, the open transaction. */
     t->no_rewind = true;
+    leave_group(t);
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(t->consumer);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         tally_log_warn(COMPONENT, "consumer close: %s", rd_kafka_err2str(err));
