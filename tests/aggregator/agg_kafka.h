@@ -37,17 +37,11 @@ static inline long long agg_now_ms(void)
 /* Unique topics: input and changelog with `partitions`, the others 3. */
 static inline void agg_env_create(agg_env_t *e, const char *prefix, int partitions)
 {
-    char p[96];
-    snprintf(p, sizeof p, "%s.usage", prefix);
-    tally_test_unique_name(p, e->usage, sizeof e->usage);
-    snprintf(p, sizeof p, "%s.rollups", prefix);
-    tally_test_unique_name(p, e->rollups, sizeof e->rollups);
-    snprintf(p, sizeof p, "%s.changelog", prefix);
-    tally_test_unique_name(p, e->changelog, sizeof e->changelog);
-    snprintf(p, sizeof p, "%s.dlq", prefix);
-    tally_test_unique_name(p, e->dlq, sizeof e->dlq);
-    snprintf(p, sizeof p, "%s-group", prefix);
-    tally_test_unique_name(p, e->group, sizeof e->group);
+    tally_test_unique_name2(prefix, ".usage", e->usage, sizeof e->usage);
+    tally_test_unique_name2(prefix, ".rollups", e->rollups, sizeof e->rollups);
+    tally_test_unique_name2(prefix, ".changelog", e->changelog, sizeof e->changelog);
+    tally_test_unique_name2(prefix, ".dlq", e->dlq, sizeof e->dlq);
+    tally_test_unique_name2(prefix, "-group", e->group, sizeof e->group);
     tally_test_topic_create(e->usage, partitions);
     tally_test_topic_create(e->changelog, partitions);
     tally_test_topic_create(e->rollups, partitions);

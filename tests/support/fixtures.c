@@ -55,6 +55,13 @@ void tally_test_unique_name(const char *prefix, char *out, size_t size)
     snprintf(out, size, "%s_%d_%u_%d", prefix, (int)getpid(), run_id, ++counter);
 }
 
+void tally_test_unique_name2(const char *prefix, const char *suffix, char *out, size_t size)
+{
+    char p[160];
+    snprintf(p, sizeof p, "%s%s", prefix, suffix);
+    tally_test_unique_name(p, out, size);
+}
+
 PGconn *tally_test_db_create(const char *prefix, char *name, size_t namesize)
 {
     char err[512], sql[256];

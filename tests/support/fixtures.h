@@ -28,6 +28,9 @@ void tally_test_db_drop(PGconn *conn, const char *name);
 /* A unique name for a topic or group of one test: prefix.<pid>.<counter>. */
 void tally_test_unique_name(const char *prefix, char *out, size_t size);
 
+/* tally_test_unique_name of prefix followed by suffix (e.g. ".usage"). */
+void tally_test_unique_name2(const char *prefix, const char *suffix, char *out, size_t size);
+
 /* Creates a topic with the given partition count on the local broker. */
 void tally_test_topic_create(const char *topic, int partitions);
 

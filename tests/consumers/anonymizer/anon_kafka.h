@@ -41,19 +41,12 @@ static inline long long anon_now_ms(void)
 /* Unique topics (partitions each, the DLQ too) and a pseudonym key file. */
 static inline void anon_env_create(anon_env_t *e, const char *prefix, int partitions)
 {
-    char p[96];
-    snprintf(p, sizeof p, "%s.product.raw", prefix);
-    tally_test_unique_name(p, e->product_raw, sizeof e->product_raw);
-    snprintf(p, sizeof p, "%s.usage.raw", prefix);
-    tally_test_unique_name(p, e->usage_raw, sizeof e->usage_raw);
-    snprintf(p, sizeof p, "%s.product", prefix);
-    tally_test_unique_name(p, e->product, sizeof e->product);
-    snprintf(p, sizeof p, "%s.usage", prefix);
-    tally_test_unique_name(p, e->usage, sizeof e->usage);
-    snprintf(p, sizeof p, "%s.dlq", prefix);
-    tally_test_unique_name(p, e->dlq, sizeof e->dlq);
-    snprintf(p, sizeof p, "%s-group", prefix);
-    tally_test_unique_name(p, e->group, sizeof e->group);
+    tally_test_unique_name2(prefix, ".product.raw", e->product_raw, sizeof e->product_raw);
+    tally_test_unique_name2(prefix, ".usage.raw", e->usage_raw, sizeof e->usage_raw);
+    tally_test_unique_name2(prefix, ".product", e->product, sizeof e->product);
+    tally_test_unique_name2(prefix, ".usage", e->usage, sizeof e->usage);
+    tally_test_unique_name2(prefix, ".dlq", e->dlq, sizeof e->dlq);
+    tally_test_unique_name2(prefix, "-group", e->group, sizeof e->group);
     const char *topics[] = {e->product_raw, e->usage_raw, e->product, e->usage, e->dlq};
     for (size_t i = 0; i < 5; i++)
         tally_test_topic_create(topics[i], partitions);
