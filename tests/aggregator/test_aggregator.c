@@ -343,6 +343,88 @@ Test(aggregator, the_next_instance_continues_from_the_changelog)
     tally_catalog_free(cat);
 }
 
+/* Sets group's committed offset of every partition of topic to offset, as
+ * an operator's reset would (the group has no members now). */
+static void commit_offsets(const char *group, const char *topic, int partitions, int64_t offset)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_CONSUMER, tally_test_brokers(), "agg-test-reset", group,
+                                                 NULL, err, sizeof err);
+    cr_assert_not_null(conf, "%s", err);
+    rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_CONSUMER, conf, err, sizeof err);
+    cr_assert_not_null(rk, "%s", err);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; i++)
+        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = offset;
+    rd_kafka_resp_err_t rerr = rd_kafka_commit(rk, parts, 0);
+    cr_assert_eq(rerr, RD_KAFKA_RESP_ERR_NO_ERROR, "commit: %s", rd_kafka_err2str(rerr));
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+/* The input position committed with the state in the changelog decides
+ * where an assigned partition starts: with the group's committed offsets
+ * moved back to 0 behind the state, the next instance still starts after
+ * what the state holds (nothing is read twice) and says so. */
+Test(aggregator, a_partition_starts_where_its_restored_state_ends)
+{
+    char line[512];
+    agg_env_t e;
+    agg_env_create(&e, "agg-position", 6);
+    tally_catalog_t *cat = load();
+    agg_gen_t g;
+    cr_assert_eq(agg_gen_init(&g, cat), 0);
+    agg_producer_t p;
+    tally_rollup_report_t r;
+    tally_rollup_seat_event_t s = {"00000000-0000-4000-8000-000000000001", "acme", "s1", TALLY_SEAT_ASSIGNED,
+                                   T0 + 9 * HOUR};
+    agg_producer_init(&p);
+    r = report("acme", "prod", "r-1", 1, T0 + HOUR, 100);
+    produce_report(&p, &g, e.usage, "acme", &r);
+    produce_seat(&p, &g, e.usage, &s);
+    agg_producer_close(&p);
+    tally_test_proc_t *proc = agg_spawn(&e, "first", NULL, NULL, 0);
+    cr_assert_eq(agg_wait_done(&e, 60000), 0, "log:\n%s", tally_test_log(proc));
+    tally_test_signal(proc, SIGTERM);
+    cr_assert_eq(tally_test_wait(proc, 30000), 0, "log:\n%s", tally_test_log(proc));
+    tally_test_proc_free(proc);
+
+    commit_offsets(e.group, e.usage, 6, 0);
+    agg_producer_init(&p);
+    r = report("acme", "prod", "r-1", 2, T0 + 2 * HOUR, 130);
+    produce_report(&p, &g, e.usage, "acme", &r);
+    agg_producer_close(&p);
+    proc = agg_spawn(&e, "second", NULL, line, sizeof line);
+    int port = tally_test_port_from_line(line);
+    cr_assert_eq(agg_wait_done(&e, 60000), 0, "log:\n%s", tally_test_log(proc));
+    /* Read again from 0, the first report and the seat event would be
+     * skipped as already in the state (or, without that guard, be a
+     * duplicate and a repeat): neither is read at all. */
+    cr_expect_eq(agg_metric(port, "tally_aggregator_records_total{outcome=\"applied\"}"), 1);
+    cr_expect_eq(agg_metric(port, "tally_aggregator_records_total{outcome=\"duplicate\"}"), 0);
+    cr_expect_eq(agg_metric(port, "tally_aggregator_records_total{outcome=\"already_in_state\"}"), 0,
+                 "the consumer started at the state's position: nothing before it was even read");
+    cr_expect_eq(agg_metric(port, "tally_aggregator_position_moved_total"), 1);
+    cr_expect(strstr(tally_test_log(proc), "the committed offset read before it is 0") != NULL, "log:\n%s",
+              tally_test_log(proc));
+    tally_test_signal(proc, SIGTERM);
+    cr_assert_eq(tally_test_wait(proc, 30000), 0, "log:\n%s", tally_test_log(proc));
+    tally_test_proc_free(proc);
+
+    tally_decoder_t *dec = tally_decoder_new_any(cat);
+    last_t *last;
+    size_t n = read_rollups(e.rollups, dec, &last);
+    const agg_rollup_t *a = find(last, n, "acme|prod|2024-05-01");
+    cr_expect_eq(a->v[0], 130);
+    a = find(last, n, "acme|2024-05-01");
+    cr_expect_eq(a->v[0], 1, "one seat, assigned once");
+    free(last);
+    tally_decoder_free(dec);
+    agg_gen_done(&g);
+    tally_catalog_free(cat);
+}
+
 Test(aggregator, an_aborted_transaction_is_redone_from_the_committed_state)
 {
     char line[512];
