@@ -1,5 +1,5 @@
 /* tally-anonymizer: the raw topics in, the clean topics and the DLQ out,
- * exactly once (DESIGN.md "Processes"). Parses the configuration, loads
+ * exactly once (docs/architecture.md "Processes"). Parses the configuration, loads
  * the catalogs and the pseudonym keys, starts the admin port, runs the
  * pipeline until SIGTERM. */
 #include "admin_http.h"

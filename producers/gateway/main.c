@@ -1,5 +1,5 @@
 /* tally-gateway: HTTP ingest of product, usage, seat and Control Panel
- * events into Kafka (DESIGN.md "Gateway HTTP API"). Parses the
+ * events into Kafka (docs/architecture.md "Gateway HTTP API"). Parses the
  * configuration, wires the parts, and waits for a signal. */
 #include "config.h"
 #include "event_catalog.h"
