@@ -45,6 +45,7 @@ typedef struct rule_t {
     size_t min_len;      /* shortest possible match */
     const char *literal; /* text every match holds, or NULL */
     int (*maybe)(const char *s, size_t n);   /* cheap check that a match may exist, or NULL */
+    const char *example; /* a text the rule redacts (tests build hostile input from it) */
 } rule_t;
 
 static int maybe_ipv6(const char *s, size_t n);
@@ -61,44 +62,47 @@ static const rule_t rules[] = {
     {TALLY_SCRUB_PRIVATE_KEY, MODE_WHOLE, 0,
      "-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
      "(?:[\\s\\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[\\s\\S]*)",
-     C_DASH, 0, 27, "PRIVATE KEY", NULL},
+     C_DASH, 0, 27, "PRIVATE KEY", NULL, "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"},
     {TALLY_SCRUB_JWT, MODE_WHOLE, 0,
-     "\\beyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]*",
-     C_DOT, 0, 15, "eyJ", NULL},
+     /* Starts only where a run of base64url starts and never gives back
+      * what a run took: "eyJ-eyJ-...-eyJ." once retried at every "eyJ"
+      * (~0.5 s per 64 KiB). A token glued to a '-' is left to high-entropy. */
+     "(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}+\\.[A-Za-z0-9_-]{5,}+\\.[A-Za-z0-9_-]*+",
+     C_DOT, 0, 15, "eyJ", NULL, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.SflKxwRJSMeKKF2QT4fw"},
     {TALLY_SCRUB_URL, MODE_URL, 0,
      "\\b([A-Za-z][A-Za-z0-9+.-]{0,15})://"
      "([^\\s/?#\"'<>]*@)?"
      "(\\[[0-9A-Fa-f:.%]{2,60}\\]|[^\\s/?#:@\"'<>\\[\\]]+)"
      "((?::[0-9]{0,5})?(?:[/?#][^\\s\"'<>]*)?)",
-     C_COLON | C_SLASH, 0, 5, "://", NULL},
+     C_COLON | C_SLASH, 0, 5, "://", NULL, "https://user:pw@api.example.com:8443/v1/x?token=abc#frag"},
     {TALLY_SCRUB_EMAIL, MODE_WHOLE, 0,
      "(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,8}"
      "[A-Za-z]{2,24}\\b",
-     C_AT | C_DOT, 0, 6, NULL, NULL},
+     C_AT | C_DOT, 0, 6, NULL, NULL, "jane.doe+tag@mail.example.co.uk"},
     {TALLY_SCRUB_AWS_ACCESS_KEY_ID, MODE_WHOLE, 0,
      "\\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}\\b",
-     C_UPPER, 0, 20, NULL, NULL},
+     C_UPPER, 0, 20, NULL, NULL, "AKIAIOSFODNN7EXAMPLE"},
     {TALLY_SCRUB_AWS_SECRET_KEY, MODE_KEEP1, 0,
      "((?i)\\baws[a-z0-9_.-]{0,20}?(?:secret|private)[a-z0-9_.-]{0,20}[\"']?\\s*[:=]\\s*[\"']?)"
      NOT_DONE "[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
-     0, C_COLON | C_EQ, 43, NULL, NULL},
+     0, C_COLON | C_EQ, 43, NULL, NULL, "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
     {TALLY_SCRUB_GITHUB_TOKEN, MODE_WHOLE, 0,
      "\\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})\\b",
-     C_UNDERSCORE, 0, 33, NULL, NULL},
+     C_UNDERSCORE, 0, 33, NULL, NULL, "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"},
     {TALLY_SCRUB_GITLAB_TOKEN, MODE_WHOLE, 0,
      "\\bgl(?:pat|dt|rt|ptt|cbt|soat|ffct|imt|oas|agent)-[A-Za-z0-9_-]{20,}",
-     C_DASH, 0, 24, NULL, NULL},
+     C_DASH, 0, 24, NULL, NULL, "glpat-Ab3dE5gH7jK9mN1pQ3sT"},
     {TALLY_SCRUB_SLACK_TOKEN, MODE_WHOLE, 0,
      "\\b(?:xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[0-9]+-[A-Za-z0-9-]{10,})",
-     C_DASH, 0, 15, NULL, NULL},
+     C_DASH, 0, 15, NULL, NULL, "xoxb-123456789012-AbCdEfGhIjKl"},
     /* Authorization headers, then Bearer anywhere. */
     {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
      "(\\b(?:proxy-)?authorization[\"']?\\s*[:=]\\s*[\"']?(?:(?:basic|bearer|digest|token|negotiate)\\s+)?)"
      NOT_DONE "[A-Za-z0-9._~+/=-]{8,}",
-     0, C_COLON | C_EQ, 22, NULL, NULL},
+     0, C_COLON | C_EQ, 22, NULL, NULL, "Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l"},
     {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
      "(\\bbearer\\s+)" NOT_DONE "[A-Za-z0-9._~+/-]{8,}=*",
-     C_SPACE, 0, 15, NULL, NULL},
+     C_SPACE, 0, 15, NULL, NULL, "bearer AbCdEf0123456789xyz"},
     /* name=value, name: value, "name": "value". */
     {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
      "((?<![a-z0-9])"
@@ -107,20 +111,20 @@ static const rule_t rules[] = {
      "|id[_-]?token|session[_-]?token|api[_-]?key|apikey|api[_-]?token)"
      "[\"']?\\s*[:=]\\s*)" NOT_DONE
      "(?:\"[^\"\\r\\n]*\"|'[^'\\r\\n]*'|[^\\s\"'&,;<>]+)",
-     0, C_COLON | C_EQ, 5, NULL, NULL},
+     0, C_COLON | C_EQ, 5, NULL, NULL, "\"api_key\": \"sk_live_1234567890\""},
     /* --password x, -token x */
     {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
      "((?<![\\w-])--?(?:[a-z0-9]{1,32}-){0,3}"
      "(?:password|passwd|passphrase|secret|token|api-key|apikey|access-key|private-key)\\s+)" NOT_DONE
      "[^\\s-]\\S*",
-     C_DASH | C_SPACE, 0, 8, NULL, NULL},
+     C_DASH | C_SPACE, 0, 8, NULL, NULL, "--db-password s3cr3t"},
     {TALLY_SCRUB_USER, MODE_KEEP1, 0,
      "(/(?:home|Users)/)" NOT_DONE PATH_NAME("[^/\\\\\\s\"'<>:\\[\\]]"),
-     C_SLASH, 0, 7, NULL, NULL},
+     C_SLASH, 0, 7, NULL, NULL, "/home/John Smith/project"},
     {TALLY_SCRUB_USER, MODE_KEEP1, PCRE2_CASELESS,
      "(\\b[a-z]:(?:\\\\\\\\|\\\\|/)(?:users|documents and settings)(?:\\\\\\\\|\\\\|/))" NOT_DONE
      PATH_NAME("[^/\\\\\\s\"'<>:|*?\\[\\]]"),
-     C_COLON, C_SLASH | C_BSLASH, 10, NULL, NULL},
+     C_COLON, C_SLASH | C_BSLASH, 10, NULL, NULL, "C:\\Users\\carol\\AppData"},
     {TALLY_SCRUB_IPV6, MODE_DIGIT, 0,
      "(?<![\\w:.])(?:"
      "(?:" H16 ":){7}" H16
@@ -136,12 +140,12 @@ static const rule_t rules[] = {
      "|:(?::" H16 "){1,7}"
      "|(?:" H16 ":){1,7}:"
      ")(?:%[0-9A-Za-z._-]{1,15})?(?![\\w:])",
-     C_COLON | C_DIGIT, 0, 3, NULL, maybe_ipv6},
+     C_COLON | C_DIGIT, 0, 3, NULL, maybe_ipv6, "fe80::1ff:fe23:4567:890a%eth0"},
     {TALLY_SCRUB_IPV4, MODE_WHOLE, 0,
      "(?<![\\w.])" IPV4 "(?!\\w|\\.[0-9])",
-     C_DOT | C_DIGIT, 0, 7, NULL, NULL},
+     C_DOT | C_DIGIT, 0, 7, NULL, NULL, "192.168.1.20"},
     /* Runs of [A-Za-z0-9+/=_-], found in C (find_random_run). */
-    {TALLY_SCRUB_HIGH_ENTROPY, MODE_ENTROPY, 0, NULL, C_UPPER | C_LOWER | C_DIGIT, 0, 32, NULL, NULL},
+    {TALLY_SCRUB_HIGH_ENTROPY, MODE_ENTROPY, 0, NULL, C_UPPER | C_LOWER | C_DIGIT, 0, 32, NULL, NULL, "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg"},
 };
 
 #define N_RULES (sizeof rules / sizeof rules[0])
@@ -179,6 +183,26 @@ struct tally_scrub_t {
     PCRE2_SIZE found[2];            /* ovector of the rules found in C */
     buf_t buf[2];
 };
+
+size_t tally_scrub_rule_count(void)
+{
+    return N_RULES;
+}
+
+tally_scrub_kind_t tally_scrub_rule_kind(size_t rule)
+{
+    return rule < N_RULES ? rules[rule].kind : TALLY_SCRUB_KIND_COUNT;
+}
+
+const char *tally_scrub_rule_example(size_t rule)
+{
+    return rule < N_RULES ? rules[rule].example : NULL;
+}
+
+void tally_scrub_set_match_limit(tally_scrub_t *sc, uint32_t limit)
+{
+    pcre2_set_match_limit(sc->mctx, limit);
+}
 
 const char *tally_scrub_kind_name(tally_scrub_kind_t kind)
 {

@@ -86,4 +86,15 @@ void tally_scrub_free(tally_scrub_t *sc);
 size_t tally_scrub_text(tally_scrub_t *sc, const char *text, size_t len, const char **out, size_t *out_len,
                         uint64_t counts[TALLY_SCRUB_KIND_COUNT]);
 
+/* For tests and the benchmark: the rules, in the order they run. A rule's
+ * example is a text it redacts (static); the hostile-input test builds its
+ * near misses from it, so a rule added later is covered by that test. */
+size_t tally_scrub_rule_count(void);
+tally_scrub_kind_t tally_scrub_rule_kind(size_t rule);
+const char *tally_scrub_rule_example(size_t rule);
+
+/* For tests: the PCRE2 match limit per match attempt (default 2,000,000),
+ * to reach the unscannable outcome without a pathological pattern. */
+void tally_scrub_set_match_limit(tally_scrub_t *sc, uint32_t limit);
+
 #endif /* TALLY_ANONYMIZER_SCRUB_H */
