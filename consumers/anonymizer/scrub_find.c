@@ -4,6 +4,7 @@
 #include "scrub_find.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 static int is_digit(unsigned char c)
@@ -41,12 +42,16 @@ static int is_token(unsigned char c)
  * through; the token formats with a known shape have their own rules. */
 static int looks_random(const char *s, size_t n)
 {
-    unsigned counts[256] = {0};
-    int upper = 0, lower = 0, digit = 0, switches = 0, prev = -1;
+    uint32_t counts[256];   /* only the entries of the bytes seen are set */
+    unsigned char seen[256];
+    int upper = 0, lower = 0, digit = 0, switches = 0, prev = -1, nseen = 0;
+    for (size_t i = 0; i < n; i++)
+        counts[(unsigned char)s[i]] = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int cls = (c >= 'a' && c <= 'z') ? 0 : (c >= 'A' && c <= 'Z') ? 1 : (c >= '0' && c <= '9') ? 2 : 3;
-        counts[c]++;
+        if (counts[c]++ == 0)
+            seen[nseen++] = c;
         upper += cls == 1;
         lower += cls == 0;
         digit += cls == 2;
@@ -56,11 +61,10 @@ static int looks_random(const char *s, size_t n)
     if (upper < 2 || lower < 2 || digit < 2 || (double)switches < 0.40 * (double)(n - 1))
         return 0;
     double h = 0;
-    for (int c = 0; c < 256; c++)
-        if (counts[c]) {
-            double p = (double)counts[c] / (double)n;
-            h -= p * log2(p);
-        }
+    for (int k = 0; k < nseen; k++) {
+        double p = (double)counts[seen[k]] / (double)n;
+        h -= p * log2(p);
+    }
     return h >= 3.9;
 }
 
