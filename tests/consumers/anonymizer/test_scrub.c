@@ -201,6 +201,9 @@ static const char *const harmless[] = {
     /* issue 12 look-alikes: not cards, IBANs, phones or credentials */
     "card 4111 1111 1111 1112 declined",
     "order 4111111111111112 shipped",
+    "order 1234567812345670 shipped",
+    "released 1.0.0+20130313144700",
+    "score +1 from 12 reviewers",
     "build 20240501123456 done",
     "IBAN DE89 3704 0044 0532 0130 01 rejected",
     "GB82WEST12345698765433",
