@@ -476,7 +476,8 @@ size_t tally_scrub_text(tally_scrub_t *sc, const char *text, size_t len, const c
     for (size_t i = 0; i < N_RULES; i++) {
         const rule_t *r = &rules[i];
         if (slen < r->min_len || (have & r->need_all) != r->need_all || (r->need_any && !(have & r->need_any)) ||
-            (r->literal && !contains(subj, slen, r->literal, (r->options & PCRE2_CASELESS) != 0)) || (r->maybe && !r->maybe(subj, slen)))
+            (r->literal && !contains(subj, slen, r->literal, (r->options & PCRE2_CASELESS) != 0)) ||
+            (r->maybe && !r->maybe(subj, slen)))
             continue;
         buf_t *dst = &sc->buf[cur == 0 ? 1 : 0];
         size_t pos = 0, start = 0, found = 0;
