@@ -2,7 +2,7 @@
  * fuzz_codec_decode.c: Avro single-object decoding (common/codec.c and
  * common/body_reader.c) of any bytes: the fingerprint lookup, then the
  * body against the writer schema, read as written (any-decoder) and as
- * each name's latest version (reader decoders, with resolution).
+ * each schema version of the catalog (reader decoders, with resolution).
  *
  * Input: one selector byte, then the message. Selector: bits 6-7 the
  * catalog (0-1 schemas/, 2 tests/data/resolution, 3 tests/data/hostile:
@@ -35,7 +35,7 @@ typedef struct cat_t {
     const char *sub;
     const tally_catalog_t *cat;
     tally_decoder_t *any;
-    tally_decoder_t **readers;   /* one per entry that is its name's latest, else NULL */
+    tally_decoder_t **readers;   /* one per entry, reading as that entry */
     tally_encoder_t **encoders;  /* one per entry */
 } cat_t;
 
@@ -54,8 +54,7 @@ static void setup(cat_t *c)
         fuzz_fail("out of memory");
     for (size_t i = 0; i < n; i++) {
         const tally_catalog_entry_t *e = tally_catalog_entry(c->cat, i);
-        if (tally_catalog_latest(c->cat, e->name) == e)
-            c->readers[i] = tally_decoder_new(c->cat, e);
+        c->readers[i] = tally_decoder_new(c->cat, e);
         c->encoders[i] = tally_encoder_new(e);
     }
 }
@@ -179,8 +178,6 @@ static void check(cat_t *c, const uint8_t *msg, size_t len)
         avro_value_t *rv;
         int rrc;
 
-        if (c->readers[i] == NULL)
-            continue;
         rrc = decode(c->readers[i], msg, len, &rv, NULL);
         if (rrc == TALLY_CODEC_ERR_UNRESOLVABLE || rc == TALLY_CODEC_ERR_UNRESOLVABLE)
             continue;

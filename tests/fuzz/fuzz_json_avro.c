@@ -10,6 +10,11 @@
  * A refusal must say why. The input is a heap copy of its exact size, so
  * the reader cannot look past it unseen.
  *
+ * Then the same with the fields a gateway sets (ingest.c): received_at
+ * always, event_id only when the event has none. What converts without
+ * them converts with them, the value holds the set received_at, and it
+ * round-trips the same way.
+ *
  * With TALLY_FUZZ_DUMP_DIR set, each accepted event's encoding is written
  * there as an input of fuzz_codec_decode (selector 0x20, the message):
  * how corpus/codec_decode got its messages from corpus/json_avro.
@@ -20,6 +25,7 @@
 #include "json_avro.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +35,18 @@ typedef struct target_t {
     tally_json_avro_t *conv;
     avro_value_t value, again;
     tally_encoder_t *enc;
+    tally_json_avro_fill_t fill[2];   /* as a gateway sets them */
+    size_t n_fill;
+    int received_at;                  /* its field index, or -1 */
 } target_t;
+
+#define RECEIVED_AT 1714566896123LL
+
+static void make_uuid(void *arg, char *buf, size_t size)
+{
+    (void)arg;
+    snprintf(buf, size, "\"00000000-0000-4000-8000-00000000cafe\"");
+}
 
 static target_t *targets;
 static size_t n_targets;
@@ -55,6 +72,11 @@ static void setup(void)
             tally_codec_value_new(t->entry, &t->again, err, sizeof err) != 0)
             fuzz_fail("%s", err);
         t->enc = tally_encoder_new(t->entry);
+        t->received_at = avro_schema_record_field_get_index(t->entry->schema, "received_at");
+        if (t->received_at >= 0)
+            t->fill[t->n_fill++] = (tally_json_avro_fill_t){"received_at", "1714566896123", NULL, NULL, true};
+        if (avro_schema_record_field_get_index(t->entry->schema, "event_id") >= 0)
+            t->fill[t->n_fill++] = (tally_json_avro_fill_t){"event_id", NULL, make_uuid, NULL, false};
     }
     decoder = tally_decoder_new_any(cat);
 }
@@ -84,7 +106,8 @@ static void dump(const target_t *t, const uint8_t *msg, size_t len)
         fuzz_fail("cannot write %s", path);
 }
 
-static void round_trip(target_t *t, const char *text, size_t len)
+/* Returns whether text converted. */
+static bool round_trip(target_t *t, const char *text, size_t len, bool filled)
 {
     const char *name = t->entry->name;
     const tally_catalog_entry_t *writer = NULL;
@@ -96,11 +119,21 @@ static void round_trip(target_t *t, const char *text, size_t len)
     char err[1024] = "";
     int rc;
 
-    rc = tally_json_avro_from_text(t->conv, text, len, &t->value, NULL, 0, err, sizeof err);
+    rc = tally_json_avro_from_text(t->conv, text, len, &t->value, filled ? t->fill : NULL,
+                                   filled ? t->n_fill : 0, err, sizeof err);
     if (rc != 0) {
         if (err[0] == '\0')
             fuzz_fail("%s: refused (%d) without a reason", name, rc);
-        return;
+        if (rc == TALLY_JSON_AVRO_ERR_INTERNAL)
+            fuzz_fail("%s: internal error on input: %s", name, err);
+        return false;
+    }
+    if (filled && t->received_at >= 0) {
+        avro_value_t f;
+        int64_t at = 0;
+        if (avro_value_get_by_index(&t->value, (size_t)t->received_at, &f, NULL) != 0 ||
+            avro_value_get_long(&f, &at) != 0 || at != RECEIVED_AT)
+            fuzz_fail("%s: received_at is %lld, not the one set", name, (long long)at);
     }
     if (tally_encoder_encode(t->enc, &t->value, &out, &out_len, err, sizeof err) != 0)
         fuzz_fail("%s: an accepted event does not encode: %s", name, err);
@@ -135,6 +168,7 @@ static void round_trip(target_t *t, const char *text, size_t len)
     }
     json_decref(json);
     free(first);
+    return true;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -147,8 +181,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (text == NULL)
         fuzz_fail("out of memory");
     memcpy(text, data, size);
-    for (size_t i = 0; i < n_targets; i++)
-        round_trip(&targets[i], text, size);
+    for (size_t i = 0; i < n_targets; i++) {
+        target_t *t = &targets[i];
+        bool plain = round_trip(t, text, size, false);
+        if (t->n_fill > 0 && !round_trip(t, text, size, true) && plain)
+            fuzz_fail("%s: converts, but not with the fields a gateway sets", t->entry->name);
+    }
     free(text);
     return 0;
 }
