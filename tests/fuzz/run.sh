@@ -6,7 +6,8 @@
 # properties, after printing the reproducer to run again:
 #
 #   tests/fuzz/run.sh SECONDS [harness...]     (default: every harness)
-#   build-fuzz/fuzz/fuzz_<harness> <reproducer>  replays one input
+#   LSAN_OPTIONS=use_unaligned=1 build-fuzz/fuzz/fuzz_<harness> <reproducer>
+#                                              replays one input
 #
 # tests/run.sh calls it (its fuzz phase); it needs deploy/setup.sh --test.
 set -euo pipefail
@@ -14,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source deploy/local/env.sh
 
 all=(json_reader body_split json_avro codec_decode scrub)
-[[ $# -ge 1 && $1 =~ ^[0-9]+$ ]] || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[[ $# -ge 1 && $1 =~ ^[1-9][0-9]*$ ]] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 seconds=$1
 shift
 harnesses=("$@")
@@ -64,7 +65,7 @@ for h in "${harnesses[@]}"; do
   echo "fuzz_$h: FAILED (exit $rc) after ${execs:-?} inputs; log: $work/log" >&2
   grep -E '^fuzz: |ERROR: [A-Za-z]+Sanitizer|runtime error:|^SUMMARY:|ALARM|Test unit written' "$work/log" | head -20 >&2 || true
   for a in $artifacts; do
-    echo "  reproducer: $a   (replay: $bin $a)" >&2
+    echo "  reproducer: $a   (replay: LSAN_OPTIONS=use_unaligned=1 $bin $a)" >&2
   done
 done
 
