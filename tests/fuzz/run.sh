@@ -10,6 +10,10 @@
 #                                              replays one input
 #
 # tests/run.sh calls it (its fuzz phase); it needs deploy/setup.sh --test.
+# The seeds in corpus/ are checked in as they are (test data, every schema's
+# example, gzip bodies, hostile scrubber texts such as scrub/jwt-pumped);
+# corpus/codec_decode was written by the JSON->Avro harness with
+# TALLY_FUZZ_DUMP_DIR=tests/fuzz/corpus/codec_decode.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source deploy/local/env.sh
