@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/local/env.sh
+source tests/support/sanitizer_logs.sh
 
 modes=(normal sanitize)
 filter=()
@@ -99,6 +100,9 @@ for mode in "${modes[@]}"; do
 
   phase "suites ($mode)"
   ctest_log=$TALLY_BUILD_DIR/ctest.log
+  # (tests/CMakeLists.txt points the suites' TALLY_TEST_SANITIZER_LOGS here.)
+  sanitizer_logs=$TALLY_BUILD_DIR/sanitizer-logs
+  tally_sanitizer_logs_reset "$sanitizer_logs"
   # Verbose into the log (every suite's output, for the sanitizer check
   # below); the console gets the progress lines and what failed.
   set +e
@@ -117,6 +121,8 @@ for mode in "${modes[@]}"; do
     echo "run.sh: sanitizer reports above" >&2
     failed=1
   fi
+  # The processes the suites spawned write theirs to files.
+  tally_sanitizer_logs_scan "$sanitizer_logs" || failed=1
 
   if [[ ${#filter[@]} -eq 0 && $mode == normal ]]; then
     phase "script tests"

@@ -97,9 +97,11 @@ Test(aggregator, help_and_bad_flags)
     char out[] = "/tmp/tally-test-agg-help-XXXXXX";
     int fd = mkstemp(out);
     cr_assert_geq(fd, 0);
+    tally_test_sanitizer_dir();
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fd, 1);
+        tally_test_sanitizer_env(argv[0]);
         execv(argv[0], argv);
         _exit(127);
     }
@@ -123,6 +125,7 @@ Test(aggregator, help_and_bad_flags)
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 2);
+        tally_test_sanitizer_env(bad[0]);
         execv(bad[0], bad);
         _exit(127);
     }

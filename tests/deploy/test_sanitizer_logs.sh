@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# tests/run.sh's scan of the sanitizer reports that spawned processes write
+# (tests/support/sanitizer_logs.sh) fails on a real report: a small program
+# built with the sanitizer build's flags leaks or overflows a heap buffer,
+# run with log_path appended to the options as tests/support/subprocess.c
+# does for every Tally process; the scan must fail and show each report. A
+# clean run leaves nothing to find.
+#
+# UBSan of GCC (12) combined with ASan ignores log_path: its report stays on
+# the process's stderr (which the fixtures echo into the suite's output,
+# where tests/run.sh finds "runtime error:"), and -fno-sanitize-recover
+# ends the process with a non-zero status, which the fixtures check. The
+# last case pins that down: if a toolchain writes the file instead, the
+# scan must fail on it.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source tests/support/sanitizer_logs.sh
+fails=0
+ok() { echo "ok   $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+work=$(mktemp -d /tmp/tally-sanitizer-logs-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cc=${CC:-cc}
+command -v "$cc" >/dev/null || { echo "FAIL no C compiler ($cc) to build the probes"; exit 1; }
+
+cat >"$work/probe.c" <<'C'
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv)
+{
+    (void)argc;
+    if (strcmp(argv[1], "clean") == 0)
+        return 0;
+    if (strcmp(argv[1], "leak") == 0) {
+        char *volatile p = malloc(64);
+        p = NULL;
+        return 0;
+    }
+    if (strcmp(argv[1], "overflow") == 0) {
+        volatile int x = INT_MAX;
+        return x + atoi(argv[2]) > 0;
+    }
+    char *b = malloc(8);
+    b[atoi(argv[2])] = 1; /* heap-buffer-overflow */
+    free(b);
+    return 0;
+}
+C
+"$cc" -g -O0 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -o "$work/probe" "$work/probe.c" ||
+  { echo "FAIL cannot build the sanitizer probe"; exit 1; }
+
+# run <name> <args...>: as a suite's child, the run's options plus log_path.
+logs=$work/logs
+run() {
+  local name=$1; shift
+  # (In a subshell, whose own stderr drops bash's "Aborted" notice.)
+  (ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:log_path=$logs/$name" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/$name" \
+    "$work/probe" "$@" >/dev/null 2>"$work/stderr"; rc=$?; exit $rc) 2>/dev/null
+}
+
+tally_sanitizer_logs_reset "$logs"
+tally_sanitizer_logs_scan "$logs" 2>/dev/null && ok "an empty folder scans clean" || fail "an empty folder fails the scan"
+tally_sanitizer_logs_scan "$work/none" 2>/dev/null && ok "a missing folder scans clean" ||
+  fail "a missing folder fails the scan"
+run tally-clean clean
+tally_sanitizer_logs_scan "$logs" 2>/dev/null && ok "a clean process leaves no report" ||
+  fail "a clean process left a report: $(ls "$logs")"
+
+for probe in "leak LeakSanitizer" "heap heap-buffer-overflow"; do
+  read -r what needle <<<"$probe"
+  tally_sanitizer_logs_reset "$logs"
+  run "tally-$what" "$what" 8
+  out=$(tally_sanitizer_logs_scan "$logs" 2>&1); rc=$?
+  if [[ $rc -eq 1 && $out == *"$needle"* && $out == *"tally-$what."* ]]; then
+    ok "a $what report in a child's log fails the scan and is shown"
+  else
+    fail "a $what report: scan rc=$rc, output: $out (files: $(ls "$logs"))"
+  fi
+done
+
+tally_sanitizer_logs_reset "$logs"
+run tally-overflow overflow 1; status=$?
+out=$(tally_sanitizer_logs_scan "$logs" 2>&1); rc=$?
+needle="runtime error: signed integer overflow"
+if [[ $rc -eq 1 && $out == *"$needle"* ]]; then
+  ok "a UBSan report in a child's log fails the scan and is shown"
+elif [[ $rc -eq 0 && $status -ne 0 && $(cat "$work/stderr") == *"$needle"* ]]; then
+  ok "a UBSan report goes to the child's stderr and ends it with status $status (GCC ignores log_path there)"
+else
+  fail "a UBSan report: scan rc=$rc, exit status $status, stderr: $(cat "$work/stderr")"
+fi
+[[ $fails -eq 0 ]] || { echo "$fails sanitizer-log check(s) failed"; exit 1; }

@@ -1,0 +1,28 @@
+# Sourced by tests/run.sh (and tests/deploy/test_sanitizer_logs.sh): the
+# sanitizer reports of the Tally processes the suites spawned. Each child
+# writes its reports to $TALLY_TEST_SANITIZER_LOGS/<process>.<pid>
+# (ASAN_OPTIONS/UBSAN_OPTIONS log_path, set by tests/support/subprocess.c);
+# a sanitizer opens that file only to write a report into it.
+
+# Empties (creates) the folder before a run of the suites.
+tally_sanitizer_logs_reset() {
+  rm -rf -- "$1" && mkdir -p -- "$1"
+}
+
+# Prints the first lines of every report in folder $1; returns 1 when there
+# is any (a non-empty file), 0 when there is none.
+tally_sanitizer_logs_scan() {
+  local dir=$1 f n=0
+  [[ -d $dir ]] || return 0
+  while IFS= read -r -d '' f; do
+    [[ -s $f ]] || continue
+    n=$((n + 1))
+    echo "--- sanitizer report: $f" >&2
+    head -n 20 -- "$f" >&2
+  done < <(find "$dir" -type f -print0 | sort -z)
+  if [[ $n -gt 0 ]]; then
+    echo "run.sh: $n sanitizer report(s) from spawned processes in $dir" >&2
+    return 1
+  fi
+  return 0
+}
