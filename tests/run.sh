@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/local/env.sh
-source tests/support/sanitizer_logs.sh
+source tests/support/run_checks.sh
 
 modes=(normal sanitize)
 filter=()
@@ -123,6 +123,7 @@ for mode in "${modes[@]}"; do
   fi
   # The processes the suites spawned write theirs to files.
   tally_sanitizer_logs_scan "$sanitizer_logs" || failed=1
+  tally_report_skips "$ctest_log"
 
   if [[ ${#filter[@]} -eq 0 && $mode == normal ]]; then
     phase "script tests"

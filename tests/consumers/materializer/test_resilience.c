@@ -230,7 +230,7 @@ Test(disruptive, postgres_server_restart_mid_stream, .timeout = 240)
 {
     const char *on = getenv("TALLY_TEST_DISRUPTIVE");
     if (on == NULL || strcmp(on, "1") != 0)
-        cr_skip_test("restarts the shared PostgreSQL server: only with TALLY_TEST_DISRUPTIVE=1 (tests/run.sh serial)");
+        TALLY_TEST_SKIP("restarts the shared PostgreSQL server: only with TALLY_TEST_DISRUPTIVE=1 (tests/run.sh serial)");
     setup();
     static feeder_t f;
     memset(&f, 0, sizeof f);

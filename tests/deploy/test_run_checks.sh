@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# tests/run.sh's scan of the sanitizer reports that spawned processes write
-# (tests/support/sanitizer_logs.sh) fails on a real report: a small program
-# built with the sanitizer build's flags leaks or overflows a heap buffer,
-# run with log_path appended to the options as tests/support/subprocess.c
-# does for every Tally process; the scan must fail and show each report. A
-# clean run leaves nothing to find.
+# The checks tests/run.sh makes after the suites (tests/support/run_checks.sh).
+#
+# Its scan of the sanitizer reports that spawned processes write fails on a
+# real report: a small program built with the sanitizer build's flags leaks
+# or overflows a heap buffer, run with log_path appended to the options as
+# tests/support/subprocess.c does for every Tally process; the scan must
+# fail and show each report. A clean run leaves nothing to find.
 #
 # UBSan of GCC (12) combined with ASan ignores log_path: its report stays on
 # the process's stderr (which the fixtures echo into the suite's output,
@@ -12,9 +13,11 @@
 # ends the process with a non-zero status, which the fixtures check. The
 # last case pins that down: if a toolchain writes the file instead, the
 # scan must fail on it.
+#
+# Its count of skipped tests lists each "SKIPPED:" line of ctest's output.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-source tests/support/sanitizer_logs.sh
+source tests/support/run_checks.sh
 fails=0
 ok() { echo "ok   $*"; }
 fail() { echo "FAIL $*"; fails=$((fails + 1)); }
@@ -91,4 +94,12 @@ elif [[ $rc -eq 0 && $status -ne 0 && $(cat "$work/stderr") == *"$needle"* ]]; t
 else
   fail "a UBSan report: scan rc=$rc, exit status $status, stderr: $(cat "$work/stderr")"
 fi
-[[ $fails -eq 0 ]] || { echo "$fails sanitizer-log check(s) failed"; exit 1; }
+
+printf '12: SKIPPED: codec::hot_path: off under ASan\n12: [====] Synthesis\nSKIPPED: disruptive::restart: why\n' \
+  >"$work/ctest.log"
+out=$(tally_report_skips "$work/ctest.log" 2>&1)
+[[ $out == *"2 test(s) skipped"*"codec::hot_path: off under ASan"*"disruptive::restart: why"* ]] &&
+  ok "skipped tests are counted and listed" || fail "skip report: $out"
+out=$(tally_report_skips /dev/null 2>&1)
+[[ $out == "run.sh: 0 test(s) skipped" ]] && ok "no skip, none reported" || fail "skip report of nothing: $out"
+[[ $fails -eq 0 ]] || { echo "$fails run check(s) failed"; exit 1; }

@@ -1,5 +1,7 @@
-# Sourced by tests/run.sh (and tests/deploy/test_sanitizer_logs.sh): the
-# sanitizer reports of the Tally processes the suites spawned. Each child
+# Sourced by tests/run.sh (and tests/deploy/test_sanitizer_logs.sh): checks
+# made after the suites ran.
+#
+# The sanitizer reports of the Tally processes the suites spawned. Each child
 # writes its reports to $TALLY_TEST_SANITIZER_LOGS/<process>.<pid>
 # (ASAN_OPTIONS/UBSAN_OPTIONS log_path, set by tests/support/subprocess.c);
 # a sanitizer opens that file only to write a report into it.
@@ -25,4 +27,16 @@ tally_sanitizer_logs_scan() {
     return 1
   fi
   return 0
+}
+
+# Lists the tests that skipped themselves in the ctest -V output $1 (lines
+# "SKIPPED: suite::test: reason", from TALLY_TEST_SKIP in
+# tests/support/fixtures.h) and prints how many; never fails: a skip is
+# reported, not hidden.
+tally_report_skips() {
+  local lines n
+  lines=$(grep -E '^([0-9]+: )?SKIPPED: ' "$1" | sed -E 's/^[0-9]+: //' | sort -u) || true
+  n=$(grep -c . <<<"$lines") || true
+  echo "run.sh: $n test(s) skipped${lines:+:}" >&2
+  [[ -z $lines ]] || sed 's/^/  /' <<<"$lines" >&2
 }
