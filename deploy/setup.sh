@@ -12,6 +12,11 @@ packages=(
   openjdk-17-jre-headless maven
   wrk procps iproute2 util-linux
 )
+# Tools only the tests use.
+test_tools=(
+  systemd   # systemd-analyze verify, in tests/deploy/test_systemd.sh
+)
+packages+=("${test_tools[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
