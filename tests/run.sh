@@ -123,6 +123,7 @@ for mode in "${modes[@]}"; do
   fi
   # The processes the suites spawned write theirs to files.
   tally_sanitizer_logs_scan "$sanitizer_logs" || failed=1
+  tally_ignored_assertions "$ctest_log" || failed=1
   tally_report_skips "$ctest_log"
 
   if [[ ${#filter[@]} -eq 0 && $mode == normal ]]; then

@@ -15,6 +15,9 @@
 # scan must fail on it.
 #
 # Its count of skipped tests lists each "SKIPPED:" line of ctest's output.
+#
+# A Criterion test whose teardown fails an assertion passes (exit 0): the
+# check of ctest's output for "Assertion Failed" must catch it.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source tests/support/run_checks.sh
@@ -102,4 +105,23 @@ out=$(tally_report_skips "$work/ctest.log" 2>&1)
   ok "skipped tests are counted and listed" || fail "skip report: $out"
 out=$(tally_report_skips /dev/null 2>&1)
 [[ $out == "run.sh: 0 test(s) skipped" ]] && ok "no skip, none reported" || fail "skip report of nothing: $out"
+
+cat >"$work/fini.c" <<'C'
+#include <criterion/criterion.h>
+static void teardown(void) { cr_assert_fail("the teardown found a fault"); }
+Test(probe, passes_then_teardown_fails, .fini = teardown) { cr_assert(1); }
+Test(probe, passes) { cr_assert(1); }
+C
+if "$cc" -o "$work/fini" "$work/fini.c" $(pkg-config --cflags --libs criterion); then
+  "$work/fini" --jobs=1 >"$work/fini.log" 2>&1; rc=$?
+  out=$(tally_ignored_assertions "$work/fini.log" 2>&1); scan=$?
+  [[ $scan -eq 1 && $out == *"the teardown found a fault"* ]] &&
+    ok "a failed assertion in a teardown (Criterion exit $rc) fails the check" ||
+    fail "teardown assertion: Criterion exit $rc, check returned $scan: $out"
+  "$work/fini" --jobs=1 --filter='probe/passes' >"$work/pass.log" 2>&1
+  tally_ignored_assertions "$work/pass.log" 2>/dev/null && ok "a passing suite passes the check" ||
+    fail "a passing suite fails the check: $(cat "$work/pass.log")"
+else
+  fail "cannot build the Criterion probe"
+fi
 [[ $fails -eq 0 ]] || { echo "$fails run check(s) failed"; exit 1; }
