@@ -106,7 +106,9 @@ for mode in "${modes[@]}"; do
   # Verbose into the log (every suite's output, for the sanitizer check
   # below); the console gets the progress lines and what failed.
   set +e
-  ctest --test-dir "$TALLY_BUILD_DIR" -V --timeout 900 "${filter[@]}" >"$ctest_log" 2>&1
+  # --no-tests=error: a build without the suites (Criterion not found) or a
+  # filter matching nothing is a failure, not an empty success.
+  ctest --test-dir "$TALLY_BUILD_DIR" -V --timeout 900 --no-tests=error "${filter[@]}" >"$ctest_log" 2>&1
   ctest_rc=$?
   set -e
   grep -E '^ *[0-9]+/[0-9]+ Test +#|tests passed|tests failed|^[[:space:]]+[0-9]+ - ' "$ctest_log" || true
