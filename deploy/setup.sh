@@ -24,8 +24,12 @@ packages=(
   openjdk-17-jre-headless maven
   wrk procps iproute2 util-linux
 )
+# Tools only the tests use (deploy/setup.sh --test, as tests/run.sh calls it).
 if [[ $with_tests -eq 1 ]]; then
-  packages+=(clang libclang-rt-14-dev systemd)
+  packages+=(
+    clang libclang-rt-14-dev   # the libFuzzer harnesses of tests/fuzz
+    systemd                    # systemd-analyze verify, in tests/deploy/test_systemd.sh
+  )
 fi
 
 missing=()

@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/local/env.sh
+source tests/support/run_checks.sh
 
 modes=(normal sanitize)
 filter=()
@@ -113,10 +114,15 @@ for mode in "${modes[@]}"; do
 
   phase "suites ($mode)"
   ctest_log=$TALLY_BUILD_DIR/ctest.log
+  # (tests/CMakeLists.txt points the suites' TALLY_TEST_SANITIZER_LOGS here.)
+  sanitizer_logs=$TALLY_BUILD_DIR/sanitizer-logs
+  tally_sanitizer_logs_reset "$sanitizer_logs"
   # Verbose into the log (every suite's output, for the sanitizer check
   # below); the console gets the progress lines and what failed.
   set +e
-  ctest --test-dir "$TALLY_BUILD_DIR" -V --timeout 900 "${filter[@]}" >"$ctest_log" 2>&1
+  # --no-tests=error: a build without the suites (Criterion not found) or a
+  # filter matching nothing is a failure, not an empty success.
+  ctest --test-dir "$TALLY_BUILD_DIR" -V --timeout 900 --no-tests=error "${filter[@]}" >"$ctest_log" 2>&1
   ctest_rc=$?
   set -e
   grep -E '^ *[0-9]+/[0-9]+ Test +#|tests passed|tests failed|^[[:space:]]+[0-9]+ - ' "$ctest_log" || true
@@ -131,6 +137,10 @@ for mode in "${modes[@]}"; do
     echo "run.sh: sanitizer reports above" >&2
     failed=1
   fi
+  # The processes the suites spawned write theirs to files.
+  tally_sanitizer_logs_scan "$sanitizer_logs" || failed=1
+  tally_ignored_assertions "$ctest_log" || failed=1
+  tally_report_skips "$ctest_log"
 
   if [[ ${#filter[@]} -eq 0 && $mode == normal ]]; then
     phase "script tests"

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,15 +92,33 @@ void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_
 
 void tally_test_gateway_stop(tally_test_gateway_t *gw)
 {
+    int st = 0, timed_out = 0;
     if (gw->proc) {
+        /* A no-op when a test stopped it already: its status stays. */
         tally_test_signal(gw->proc, SIGTERM);
-        if (tally_test_wait(gw->proc, 30000) < 0)
-            tally_test_signal(gw->proc, SIGKILL);
-        tally_test_proc_free(gw->proc);
+        timed_out = tally_test_wait(gw->proc, 30000) < 0;
+        st = tally_test_raw_status(gw->proc);
+        if (timed_out || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fprintf(stderr, "gateway_fixture: the gateway's log:\n%s\n", tally_test_log(gw->proc));
+        tally_test_proc_free(gw->proc);   /* kills it on a timeout */
         gw->proc = NULL;
     }
     unlink(gw->keys_file);
     unlink(gw->optout_file);
+    /* A gateway that crashed, hung, or exited with a sanitizer's exit code
+     * (a leak report at exit) fails the test that used it. Most suites stop
+     * it in their .fini, where Criterion reports a failed assertion but
+     * still counts the test as passed: abort, which it counts as a crash. */
+    if (timed_out) {
+        fprintf(stderr, "gateway_fixture: FAILED: the gateway did not exit within 30 s of SIGTERM\n");
+        abort();
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "gateway_fixture: FAILED: the gateway %s %d after SIGTERM, not exit status 0\n",
+                WIFSIGNALED(st) ? "died of signal" : "exited with status",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        abort();
+    }
 }
 
 tally_test_response_t tally_test_gateway_post(const tally_test_gateway_t *gw, const char *path, const char *ctype,

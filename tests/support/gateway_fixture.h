@@ -25,7 +25,9 @@ typedef struct {
  * (NULL-terminated, may be NULL) and waits until it listens and is ready. */
 void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_args[]);
 
-/* Stops (SIGTERM, then SIGKILL) and removes the files. */
+/* Stops (SIGTERM; SIGKILL after 30 s) and removes the files; unless the
+ * gateway exited with status 0 (a clean drain), says so and aborts the test
+ * worker (a failed assertion in a .fini would not fail the test). */
 void tally_test_gateway_stop(tally_test_gateway_t *gw);
 
 /* POSTs body to path with content type ctype and optional extra headers. */
