@@ -43,7 +43,7 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("transactional-id-prefix", &s.txn_prefix, "tally-anonymizer",
                          "prefix of the transactional.id"),
         TALLY_CONFIG_STR("key-file", &s.key_file, NULL,
-                         "pseudonym keys, \"<version> <hex key>\" a line, newest used (required)"),
+                         "pseudonym keys, mode 600: \"<version> <hex key>\" a line, newest used (required)"),
         TALLY_CONFIG_STR("schemas", &s.schemas, "schemas", "the schema catalog folder"),
         TALLY_CONFIG_STR("catalog", &s.catalog, "schemas/product-events.json", "the product-event catalog"),
         TALLY_CONFIG_STR("product-raw-topic", &s.product_raw_topic, "tally.product.raw", "raw product events (in)"),
@@ -87,9 +87,14 @@ int main(int argc, char **argv)
     tally_process_signals(&stop_requested, NULL);
 
     const char *instance = tally_process_instance_id(s.instance_id, "anonymizer", host, sizeof host);
+    /* The key file first: a refused one is a configuration error (exit 2). */
+    if ((keys = tally_pseudonym_load(s.key_file, err, sizeof err)) == NULL) {
+        tally_log_error("anonymizer", "%s", err);
+        rc = 2;
+        goto cleanup;
+    }
     if ((schemas = tally_catalog_load(s.schemas, err, sizeof err)) == NULL ||
-        (events = tally_event_catalog_load(s.catalog, err, sizeof err)) == NULL ||
-        (keys = tally_pseudonym_load(s.key_file, err, sizeof err)) == NULL) {
+        (events = tally_event_catalog_load(s.catalog, err, sizeof err)) == NULL) {
         tally_log_error("anonymizer", "%s", err);
         goto cleanup;
     }

@@ -15,7 +15,10 @@
  * Rotation: add a line with a higher version and restart; new references
  * use the newest key (and say so in their "vN:" prefix), older lines stay
  * so that tools can still compute the references made with them. The file
- * should be readable by the anonymizer's user only.
+ * must be readable by the anonymizer's user only: a file that group or
+ * others may read or write is refused (as ssh refuses such a private key),
+ * judged on the opened file (a symbolic link is followed: systemd
+ * credentials and Kubernetes secrets are links).
  */
 #ifndef TALLY_ANONYMIZER_PSEUDONYM_H
 #define TALLY_ANONYMIZER_PSEUDONYM_H
@@ -37,8 +40,8 @@ typedef struct tally_pseudonym_t tally_pseudonym_t;
 
 /* Loads the key file at path. Returns an owned keyring (free with
  * tally_pseudonym_free), or NULL with errbuf naming the file, the line and
- * the problem (never the key). Warns in the log when the file is readable
- * by group or others. */
+ * the problem (never the key): unreadable, not a regular file, open to
+ * group or others, or bad syntax. */
 tally_pseudonym_t *tally_pseudonym_load(const char *path, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
 

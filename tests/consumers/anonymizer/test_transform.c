@@ -13,6 +13,7 @@
 #include "transform.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,10 @@ static void setup(void)
     events = tally_event_catalog_load(tally_test_source_path("schemas/product-events.json"), err, sizeof err);
     cr_assert_not_null(events, "%s", err);
     snprintf(keyfile, sizeof keyfile, "/tmp/tally-test-transform-keys-%d", (int)getpid());
-    FILE *f = fopen(keyfile, "w");
-    fputs("1 " KEY1 "\n", f);
-    fclose(f);
-    chmod(keyfile, 0600);
+    int fd = open(keyfile, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* never looser: it is refused */
+    cr_assert(fd >= 0, "%s", keyfile);
+    dprintf(fd, "1 " KEY1 "\n");
+    close(fd);
     keys = tally_pseudonym_load(keyfile, err, sizeof err);
     cr_assert_not_null(keys, "%s", err);
     metrics = tally_metrics_new();
