@@ -29,6 +29,7 @@ typedef struct pkey_t {
 struct tally_pseudonym_t {
     size_t count;
     size_t newest;             /* index of the highest version */
+    size_t seat;               /* index of the seat key (pseudonym.h) */
     pkey_t keys[MAX_KEYS];
 };
 
@@ -84,6 +85,22 @@ static int parse_line(char *line, pkey_t *k, char *why, size_t whysize)
     return 0;
 }
 
+/* Parses "seat <version>" (after the word) into *version. */
+static int parse_seat(const char *p, int *version, char *why, size_t whysize)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (end == p || errno != 0 || v < 1 || v > VERSION_MAX || *end != '\0') {
+        snprintf(why, whysize, "expected \"seat <version 1-%d>\"", VERSION_MAX);
+        return -1;
+    }
+    *version = (int)v;
+    return 0;
+}
+
 /* Refuses what is not a regular file only its owner may access; judged on
  * the opened descriptor, so the file checked is the file read. */
 static int check_file(int fd, const char *path, char *errbuf, size_t errsize)
@@ -109,7 +126,7 @@ static int check_file(int fd, const char *path, char *errbuf, size_t errsize)
 tally_pseudonym_t *tally_pseudonym_load(const char *path, char *errbuf, size_t errsize)
 {
     char line[512], why[128];
-    int lineno = 0;
+    int lineno = 0, seat_version = 0, seat_lineno = 0;
     tally_pseudonym_t *ps = NULL;
     if (sodium_init() < 0) {
         snprintf(errbuf, errsize, "libsodium cannot initialise");
@@ -155,6 +172,19 @@ tally_pseudonym_t *tally_pseudonym_load(const char *path, char *errbuf, size_t e
             p++;
         if (*p == '\0')
             continue;
+        if (strncmp(p, "seat", 4) == 0 && isspace((unsigned char)p[4])) {
+            if (seat_lineno != 0) {
+                snprintf(errbuf, errsize, "pseudonym key file %s:%d: a second \"seat\" line (the first: line %d)",
+                         path, lineno, seat_lineno);
+                goto err;
+            }
+            if (parse_seat(p + 5, &seat_version, why, sizeof why) != 0) {
+                snprintf(errbuf, errsize, "pseudonym key file %s:%d: %s", path, lineno, why);
+                goto err;
+            }
+            seat_lineno = lineno;
+            continue;
+        }
         if (ps->count == MAX_KEYS) {
             snprintf(errbuf, errsize, "pseudonym key file %s:%d: more than %d keys", path, lineno, MAX_KEYS);
             goto err;
@@ -174,9 +204,33 @@ tally_pseudonym_t *tally_pseudonym_load(const char *path, char *errbuf, size_t e
             ps->newest = ps->count;
         ps->count++;
     }
+    if (ferror(f)) {
+        snprintf(errbuf, errsize, "pseudonym key file %s: %s", path, strerror(errno));
+        goto err;
+    }
     if (ps->count == 0) {
         snprintf(errbuf, errsize, "pseudonym key file %s: no key", path);
         goto err;
+    }
+    if (seat_lineno == 0 && ps->count > 1) {
+        snprintf(errbuf, errsize,
+                 "pseudonym key file %s: %zu keys and no \"seat <version>\" line; name the seat key, the version "
+                 "seat references were made with (the oldest, unless it was changed on purpose): seat references "
+                 "never rotate", path, ps->count);
+        goto err;
+    }
+    if (seat_lineno != 0) {
+        size_t i = 0;
+        while (i < ps->count && ps->keys[i].version != seat_version)
+            i++;
+        if (i == ps->count) {
+            snprintf(errbuf, errsize,
+                     "pseudonym key file %s:%d: the seat key, version %d, is not in the file; every live seat's "
+                     "reference was made with it: put its line back", path, seat_lineno,
+                     seat_version);
+            goto err;
+        }
+        ps->seat = i;
     }
     sodium_memzero(line, sizeof line);
     fclose(f);
@@ -191,6 +245,11 @@ err:
 int tally_pseudonym_version(const tally_pseudonym_t *ps)
 {
     return ps->keys[ps->newest].version;
+}
+
+int tally_pseudonym_seat_version(const tally_pseudonym_t *ps)
+{
+    return ps->keys[ps->seat].version;
 }
 
 static size_t compute(const pkey_t *k, tally_pseudonym_kind_t kind, const char *id, size_t len,
@@ -215,7 +274,7 @@ static size_t compute(const pkey_t *k, tally_pseudonym_kind_t kind, const char *
 size_t tally_pseudonym_ref(const tally_pseudonym_t *ps, tally_pseudonym_kind_t kind, const char *id, size_t len,
                            char out[TALLY_PSEUDONYM_REF_SIZE])
 {
-    return compute(&ps->keys[ps->newest], kind, id, len, out);
+    return compute(&ps->keys[kind == TALLY_PSEUDONYM_USER ? ps->seat : ps->newest], kind, id, len, out);
 }
 
 int tally_pseudonym_ref_version(const tally_pseudonym_t *ps, int version, tally_pseudonym_kind_t kind,
