@@ -40,7 +40,12 @@
  *     on at the rotation).
  * Emitting every live version's reference during a rotation window was
  * the alternative; it fails once the old key is retired, for every seat
- * not touched during the window. Changing the seat key on purpose (the
+ * not touched during the window. The price of this rule: rotating does
+ * not protect seat references, so a leaked seat key exposes them to
+ * guessing until the seat key is changed. A deployment that never rotated
+ * keeps its references byte for byte (its one key is the seat key; the
+ * "vN:" prefix names it), so no schema and no aggregator state changes.
+ * Changing the seat key on purpose (the
  * "seat" line, or removing it together with the seat key's line) starts
  * every seat afresh: seats assigned before count until released under
  * their old reference, which no longer happens. Do that only where the
