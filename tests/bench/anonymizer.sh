@@ -85,8 +85,8 @@ raw_product=$run.product.raw raw_usage=$run.usage.raw
 copy_out=$run.copy anon_product=$run.product anon_usage=$run.usage anon_dlq=$run.dlq
 topics=("$raw_product" "$raw_usage" "$copy_out" "$anon_product" "$anon_usage" "$anon_dlq")
 "$bench_bin" --brokers="$TALLY_BROKERS" --partitions="$partitions" create "${topics[@]}"
-printf '1 %s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$work/keys"
-chmod 600 "$work/keys"
+# Mode 600 from the start (tally-anonymizer refuses a key file open to others).
+(umask 077 && printf '1 %s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$work/keys")
 
 tally_log "bench: producing $records raw records"
 "$bench_bin" --brokers="$TALLY_BROKERS" --schemas="$TALLY_ROOT/schemas" --product-topic="$raw_product" \

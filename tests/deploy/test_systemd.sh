@@ -20,7 +20,7 @@ work=$(mktemp -d /tmp/tally-systemd-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/etc"
 : >"$work/etc/tally.env"
-: >"$work/etc/pseudonym.keys"
+(umask 077 && : >"$work/etc/pseudonym.keys")   # as a real key file must be
 for unit in deploy/systemd/*.service deploy/systemd/*.target; do
   name=$(basename "$unit")
   name=${name/@./@a.}   # a template is checked as one of its instances

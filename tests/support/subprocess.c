@@ -19,6 +19,7 @@ struct tally_test_proc_t {
     pid_t pid;
     int err_fd;
     int exited, status;
+    int eof;                /* the reader saw the end of the log */
     char *log;
     size_t len, cap;
     pthread_t reader;
@@ -48,6 +49,9 @@ static void *read_log(void *arg)
         p->log[p->len] = '\0';
         pthread_mutex_unlock(&p->lock);
     }
+    pthread_mutex_lock(&p->lock);
+    p->eof = 1;
+    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -204,6 +208,16 @@ int tally_test_wait(tally_test_proc_t *p, int timeout_ms)
         if (mono_ms() >= deadline)
             return -1;
         usleep(10000);
+    }
+    /* The whole log before the status (up to 2 s: a descendant may hold
+     * the pipe open): the caller looks for the last words in it. */
+    for (long long end = mono_ms() + 2000;;) {
+        pthread_mutex_lock(&p->lock);
+        int eof = p->eof;
+        pthread_mutex_unlock(&p->lock);
+        if (eof || mono_ms() >= end)
+            break;
+        usleep(1000);
     }
     if (WIFEXITED(p->status))
         return WEXITSTATUS(p->status);
