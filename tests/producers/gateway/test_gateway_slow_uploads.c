@@ -87,7 +87,32 @@ static void expect_usage_served(const char *while_what)
     long long took = mono_ms() - start;
     cr_expect_eq(r.status, 202, "%s: a usage report got %ld %s", while_what, r.status, r.body);
     cr_expect_lt(took, 1000, "%s: a usage report took %lld ms", while_what, took);
+    cr_log_info("%s: a usage report on a fresh connection: %ld in %lld ms", while_what, r.status, took);
     tally_test_response_free(&r);
+}
+
+/* tally_gateway_body_bytes: the memory bodies hold now. */
+static long long body_bytes(void)
+{
+    char url[160];
+    snprintf(url, sizeof url, "%s/metrics", gw.admin_url);
+    tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
+    const char *at = r.body ? strstr(r.body, "\ntally_gateway_body_bytes ") : NULL;
+    cr_assert_not_null(at, "no tally_gateway_body_bytes in /metrics");
+    long long v = atoll(at + strlen("\ntally_gateway_body_bytes "));
+    tally_test_response_free(&r);
+    return v;
+}
+
+/* Waits up to 3 s for the bodies' memory to drop to at most want. */
+static long long body_bytes_drop_to(long long want)
+{
+    long long v = body_bytes();
+    for (int i = 0; i < 30 && v > want; i++) {
+        usleep(100000);
+        v = body_bytes();
+    }
+    return v;
 }
 
 Test(gateway_slow_uploads, usage_is_served_while_slow_uploads_announce_more_than_the_budget)
@@ -100,14 +125,20 @@ Test(gateway_slow_uploads, usage_is_served_while_slow_uploads_announce_more_than
         fds[i] = slow_upload(2 + i, 1);
     usleep(300000);
     expect_usage_served("16 trickling uploads announcing 4 MiB");
+    long long held = body_bytes();
+    cr_expect_leq(held, UPLOADERS * 4096, "16 one-byte bodies hold %lld bytes: charged for what they announced", held);
     /* Then 16 more that sent all but the end of their body: they hold
      * memory for real, and the product route cannot take all of it. */
     for (int i = 0; i < UPLOADERS; i++)
         fds[UPLOADERS + i] = slow_upload(40 + i, BODY_KIB * 1024 - 100);
     usleep(500000);
     expect_usage_served("16 more uploads holding 4 MiB");
+    held = body_bytes();
+    cr_expect_leq(held, 1024 * 1024 * 3 / 4, "product uploads hold %lld bytes, over 3/4 of the budget", held);
     for (int i = 0; i < 2 * UPLOADERS; i++)
         close(fds[i]);
+    held = body_bytes_drop_to(0);
+    cr_expect_eq(held, 0, "closed uploads still hold %lld bytes", held);
 }
 
 Test(gateway_slow_uploads, a_slow_upload_is_cut_off_at_the_request_deadline)
@@ -130,7 +161,10 @@ Test(gateway_slow_uploads, a_slow_upload_is_cut_off_at_the_request_deadline)
     long long took = mono_ms() - start;
     cr_expect(closed, "the upload still runs after %lld ms", took);
     cr_expect(took >= 1800 && took <= 3500, "cut off after %lld ms, the deadline is 2 s", took);
+    cr_log_info("a trickling upload was cut off after %lld ms (--request-deadline=2s)", took);
     close(fd);
+    long long held = body_bytes_drop_to(0);
+    cr_expect_eq(held, 0, "the upload cut off still holds %lld bytes", held);
     expect_usage_served("after the deadline");
 }
 
