@@ -81,6 +81,9 @@ void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_
     gw->port = port;
     snprintf(gw->base_url, sizeof gw->base_url, "http://127.0.0.1:%d", port);
     snprintf(gw->admin_url, sizeof gw->admin_url, "%s", gw->base_url);
+    const char *env_admin = getenv("TALLY_ADMIN_PORT");
+    if (env_admin && atoi(env_admin) > 0)
+        snprintf(gw->admin_url, sizeof gw->admin_url, "http://127.0.0.1:%d", atoi(env_admin));
     for (size_t i = 0; extra_args && extra_args[i]; i++)
         if (strncmp(extra_args[i], "--admin-port=", 13) == 0 && atoi(extra_args[i] + 13) > 0)
             snprintf(gw->admin_url, sizeof gw->admin_url, "http://127.0.0.1:%d", atoi(extra_args[i] + 13));

@@ -18,7 +18,8 @@ typedef struct {
     char product_topic[128], usage_topic[128], controlpanel_topic[128];
     char keys_file[128], optout_file[128];
     char base_url[64];
-    char admin_url[64];             /* /healthz, /readyz, /metrics: base_url unless --admin-port=N was given */
+    char admin_url[64];             /* /healthz, /readyz, /metrics: base_url unless --admin-port=N or
+                                       TALLY_ADMIN_PORT=N was given */
     int port;
     tally_test_proc_t *proc;
 } tally_test_gateway_t;

@@ -106,3 +106,17 @@ Test(gateway_admin_port, by_default_the_ingest_port_serves_them)
     for (int i = 0; i < 3; i++)
         cr_expect_eq(get_status(gw.base_url, paths[i]), 200, "%s on the ingest port", paths[i]);
 }
+
+Test(gateway_admin_port, set_from_the_environment)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", free_port());
+    setenv("TALLY_ADMIN_PORT", port, 1);
+    setenv("TALLY_ADMIN_BIND", "127.0.0.1", 1);
+    tally_test_gateway_start(&gw, NULL);
+    unsetenv("TALLY_ADMIN_PORT");
+    unsetenv("TALLY_ADMIN_BIND");
+    cr_assert_str_neq(gw.admin_url, gw.base_url);
+    cr_expect_eq(get_status(gw.base_url, "/metrics"), 404, "/metrics on the ingest port");
+    cr_expect_eq(get_status(gw.admin_url, "/metrics"), 200, "/metrics on TALLY_ADMIN_PORT");
+}
