@@ -87,7 +87,8 @@ int main(int argc, char **argv)
         TALLY_CONFIG_INT("rate", &s.rate, "20", 1, 1000000, "product requests per second per client address"),
         TALLY_CONFIG_INT("burst", &s.burst, "100", 1, 1000000, "product requests a client may send at once"),
         TALLY_CONFIG_INT("trusted-proxies", &s.trusted_proxies, "0", 0, 16,
-                         "proxies in front of the gateway, each appending to X-Forwarded-For: the client is the "
+                         "proxies in front of the gateway (the socket's peer is the first), each appending the address "
+                         "it received the request from to X-Forwarded-For: the client is the "
                          "N-th entry from the right of all X-Forwarded-For lines (the leftmost if fewer; the "
                          "socket address if one read is not an IP address). 0: the socket address, "
                          "X-Forwarded-For ignored"),
@@ -104,7 +105,9 @@ int main(int argc, char **argv)
         TALLY_CONFIG_SIZE("queue-max-bytes", &s.queue_max_bytes, "32MiB", 1 << 20, (int64_t)1 << 32,
                           "bytes the producer queues at most (then 503)"),
         TALLY_CONFIG_DURATION("shutdown-timeout", &s.shutdown_ms, "30s", 0, 600000,
-                              "on SIGTERM, how long to finish requests and flush"),
+                              "on SIGTERM, how long to finish requests and flush; requests still waiting for Kafka's "
+                              "acknowledgement then get 503 \"shutting down\" (exit status 1 when records were left "
+                              "unacknowledged)"),
         TALLY_CONFIG_STR("schemas", &s.schemas, "schemas", "the schema catalog folder"),
         TALLY_CONFIG_STR("catalog", &s.catalog, "schemas/product-events.json", "the product-event catalog"),
         TALLY_CONFIG_STR("product-topic", &s.product_topic, "tally.product.raw", "topic of product events"),
