@@ -97,7 +97,12 @@ start() {
   java_args
   if [[ ! -f $state/data/meta.properties ]]; then
     local cluster_id
-    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    # base64url of 16 random bytes; one that starts with '-' would be read
+    # as an option by the storage tool (1 start in 64 failed that way).
+    cluster_id=-
+    while [[ $cluster_id == -* ]]; do
+      cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    done
     "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$state/server.properties" \
       >"$state/format.log" 2>&1 || { cat "$state/format.log" >&2; tally_die "kafka: storage format failed"; }
   fi
