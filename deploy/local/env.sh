@@ -15,6 +15,14 @@ export TALLY_ROOT TALLY_STATE TALLY_CACHE TALLY_BUILD_DIR TALLY_KAFKA_VERSION \
 
 tally_log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 tally_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# True while process $1 exists and is not a zombie (a killed daemon whose
+# parent was init may stay a zombie when pid 1 does not reap).
+tally_alive() {
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  [[ ${s:0:1} != Z ]]
+}
 
 # Configure (once) and build the given targets (all when none) in TALLY_BUILD_DIR.
 tally_build() {
