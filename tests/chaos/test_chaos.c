@@ -174,7 +174,7 @@ typedef struct chaos_t {
     /* faults of the services */
     atomic_int broker_kills, broker_restarts, pg_kills, pg_restarts;
     long long broker_down_ms, pg_down_ms;
-    atomic_int chaos_done, clients_done;
+    atomic_int chaos_done, clients_done, abort;
     char chaos_failure[2048];
 } chaos_t;
 
@@ -735,7 +735,7 @@ static void *chaos_main(void *arg)
         plan[j] = t;
     }
     usleep(3000 * 1000);   /* traffic first */
-    for (int i = 0; i < n && cx.chaos_failure[0] == '\0'; i++) {
+    for (int i = 0; i < n && cx.chaos_failure[0] == '\0' && !atomic_load(&cx.abort); i++) {
         if (plan[i] == F_BROKER)
             break_service(&rng, "kafka", &cx.broker_kills, &cx.broker_restarts, &cx.broker_down_ms);
         else if (plan[i] == F_POSTGRES)
@@ -1149,6 +1149,29 @@ static size_t count_copies(const char *topic, copies_t *sent, size_t n_sent, int
 
 /* ---- the test ------------------------------------------------------------------------- */
 
+static pthread_t chaos_th;
+static int chaos_started;
+
+/* After the test, failed or not: the broker and PostgreSQL run again, so
+ * that the suites after this one find them (a failed assertion may have
+ * ended the test between a kill and its start). */
+static void restore_services(void)
+{
+    if (!chaos_started)
+        return;
+    atomic_store(&cx.abort, 1);
+    pthread_join(chaos_th, NULL);
+    chaos_started = 0;
+    const char *services[] = {"kafka", "postgres"};
+    for (size_t i = 0; i < 2; i++)
+        if (tally_test_service_pid(services[i]) <= 0) {
+            char out[2048];
+            fprintf(stderr, "chaos: %s is down after the test: starting it\n", services[i]);
+            if (tally_test_service_run(services[i], "start", out, sizeof out) != 0)
+                fprintf(stderr, "chaos: %s.sh start failed: %s\n", services[i], out);
+        }
+}
+
 static void stop_all(void)
 {
     for (int i = 0; i < N_PROCS; i++) {
@@ -1165,7 +1188,7 @@ static void stop_all(void)
     }
 }
 
-Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600)
+Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini = restore_services)
 {
     const char *on = getenv("TALLY_TEST_DISRUPTIVE");
     if (on == NULL || strcmp(on, "1") != 0) {
@@ -1233,15 +1256,17 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600)
         usleep(100000);
     }
     long long t_run = tally_test_mono_ms();
-    pthread_t client_th[MAX_CLIENTS], chaos_th;
+    pthread_t client_th[MAX_CLIENTS];
     for (int i = 0; i < cx.n_clients; i++)
         pthread_create(&client_th[i], NULL, client_main, &clients[i]);
     pthread_create(&chaos_th, NULL, chaos_main, NULL);
+    chaos_started = 1;
     while (atomic_load(&cx.clients_done) < cx.n_clients || !atomic_load(&cx.chaos_done)) {
         supervise();
         usleep(20000);
     }
     pthread_join(chaos_th, NULL);
+    chaos_started = 0;
     for (int i = 0; i < cx.n_clients; i++)
         pthread_join(client_th[i], NULL);
     long long t_sent = tally_test_mono_ms();
