@@ -137,6 +137,7 @@ case "${1:-}" in
       kill -KILL "$pid" 2>/dev/null || true
       for _ in $(seq 1 300); do tally_alive "$pid" || break; sleep 0.1; done
       ! tally_alive "$pid" || tally_die "kafka: pid $pid still alive after SIGKILL"
+      tally_port_released "$port" || tally_die "kafka: port $port still taken after the broker died"
     fi
     rm -f "$pidfile" ;;
   pid) running_pid || { echo "kafka: not running" >&2; exit 1; } ;;

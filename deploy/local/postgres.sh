@@ -113,6 +113,7 @@ case "${1:-}" in
         for _ in $(seq 1 300); do tally_alive "$pid" || break; sleep 0.1; done
         ! tally_alive "$pid" || tally_die "postgres: pid $pid still alive after SIGKILL"
       done
+      tally_port_released "$TALLY_PG_PORT" || tally_die "postgres: port $TALLY_PG_PORT still taken after the kill"
       clear_stale_lock
     fi ;;
   pid) if running; then postmaster_pid; else echo "postgres: not running" >&2; exit 1; fi ;;

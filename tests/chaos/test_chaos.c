@@ -423,6 +423,10 @@ static int post_until_accepted(client_t *c, const char *path, const char *auth, 
     for (int failures = 0;; failures++) {
         if (c->failed)
             return -1;
+        if (atomic_load(&cx.abort)) {
+            client_fail(c, "stopped: a fault could not be injected or recovered", path, 0);
+            return -1;
+        }
         (*posts)++;
         c->posts++;
         tally_test_response_t r = tally_test_http("POST", url, h, body, strlen(body), 1);
@@ -680,6 +684,7 @@ static void *client_main(void *arg)
 
 static void chaos_fail(const char *what, const char *detail)
 {
+    atomic_store(&cx.abort, 1);   /* the clients stop retrying */
     size_t n = strlen(cx.chaos_failure);
     snprintf(cx.chaos_failure + n, sizeof cx.chaos_failure - n, "%s: %.900s; ", what, detail);
 }
@@ -1150,7 +1155,7 @@ static size_t count_copies(const char *topic, copies_t *sent, size_t n_sent, int
 /* ---- the test ------------------------------------------------------------------------- */
 
 static pthread_t chaos_th;
-static int chaos_started;
+static int chaos_started, chaos_joined;
 
 /* After the test, failed or not: the broker and PostgreSQL run again, so
  * that the suites after this one find them (a failed assertion may have
@@ -1160,7 +1165,8 @@ static void restore_services(void)
     if (!chaos_started)
         return;
     atomic_store(&cx.abort, 1);
-    pthread_join(chaos_th, NULL);
+    if (!chaos_joined)
+        pthread_join(chaos_th, NULL);
     chaos_started = 0;
     const char *services[] = {"kafka", "postgres"};
     for (size_t i = 0; i < 2; i++)
@@ -1261,12 +1267,13 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini
         pthread_create(&client_th[i], NULL, client_main, &clients[i]);
     pthread_create(&chaos_th, NULL, chaos_main, NULL);
     chaos_started = 1;
+    chaos_joined = 0;
     while (atomic_load(&cx.clients_done) < cx.n_clients || !atomic_load(&cx.chaos_done)) {
         supervise();
         usleep(20000);
     }
     pthread_join(chaos_th, NULL);
-    chaos_started = 0;
+    chaos_joined = 1;
     for (int i = 0; i < cx.n_clients; i++)
         pthread_join(client_th[i], NULL);
     long long t_sent = tally_test_mono_ms();

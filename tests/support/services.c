@@ -3,6 +3,7 @@
 #include "fixtures.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,7 +68,20 @@ int tally_test_pid_alive(pid_t pid)
     fclose(f);
     stat[n] = '\0';
     const char *close = strrchr(stat, ')');
-    return close != NULL && close[1] == ' ' && close[2] != 'Z';
+    if (close == NULL || close[1] != ' ')
+        return 0;
+    if (close[2] != 'Z')
+        return 1;
+    /* A zombie main thread whose other threads still exit (a JVM after
+     * SIGKILL) still holds its files and ports. */
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    int tasks = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        tasks += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return tasks > 1;
 }
 
 static int bindable(int port)

@@ -19,7 +19,8 @@ int tally_test_service_run(const char *service, const char *command, char *out, 
 pid_t tally_test_service_pid(const char *service);
 
 /* 1 while pid exists and is not a zombie (a process that is not our child
- * stays a zombie when nobody reaps it). */
+ * stays a zombie when nobody reaps it), or is a zombie main thread whose
+ * other threads are still exiting (they hold its files and ports). */
 int tally_test_pid_alive(pid_t pid);
 
 /* A TCP port of 127.0.0.1 free at the moment of the call, below the
