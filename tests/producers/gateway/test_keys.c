@@ -9,6 +9,7 @@
 #include "log.h"
 #include "pg.h"
 #include "pg_migrate.h"
+#include "tcp_proxy.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -561,15 +562,28 @@ static void pg_run(const char *sql)
     cr_assert_eq(tally_pg_exec(conn, sql, errbuf, sizeof errbuf), 0, "%s: %s", sql, errbuf);
 }
 
+/* An environment of kind kind (created if new, with its tenant), and a key
+ * of it. */
+static void pg_insert_key_of(const char *key_id, const char *key, const char *tenant_id, const char *env_id,
+                             const char *kind, bool revoked)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tally.tenants (tenant_id, name, registered_at) VALUES ('%s', '%s', now()) "
+             "ON CONFLICT DO NOTHING;"
+             "INSERT INTO tally.environments (tenant_id, environment_id, name, kind, owner, created_at) "
+             "VALUES ('%s', '%s', '%s', '%s', 'owner', now()) ON CONFLICT DO NOTHING;"
+             "INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, "
+             "issued_at, revoked_at) VALUES ('%s', '%s', '%s', '%s', now(), %s)",
+             tenant_id, tenant_id, tenant_id, env_id, env_id, kind, key_id, tenant_id, env_id, hex_of(key),
+             revoked ? "now()" : "NULL");
+    pg_run(sql);
+}
+
 static void pg_insert_key(const char *key_id, const char *key, const char *tenant_id,
                           const char *env_id, bool revoked)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, "
-             "issued_at, revoked_at) VALUES ('%s', '%s', '%s', '%s', now(), %s)",
-             key_id, tenant_id, env_id, hex_of(key), revoked ? "now()" : "NULL");
-    pg_run(sql);
+    pg_insert_key_of(key_id, key, tenant_id, env_id, "production", revoked);
 }
 
 Test(keys, postgres_source_serves_active_keys_only, .init = pg_setup, .fini = pg_teardown,
@@ -647,4 +661,52 @@ Test(keys, postgres_unreachable_is_an_error_and_nothing_is_served, .timeout = 60
     cr_assert(strstr(errbuf, "cannot connect") != NULL, "%s", errbuf);
     cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_UNAVAILABLE);
     tally_keys_free(keys);
+}
+
+Test(keys, postgres_keys_of_deleted_environments_and_unknown_tenants_are_refused, .init = pg_setup,
+     .fini = pg_teardown, .timeout = 60)
+{
+    pg_insert_key("k1", KEY1, "acme", "prod", false);
+    pg_insert_key("k2", KEY2, "acme", "old", false);
+    pg_run("UPDATE tally.environments SET deleted_at = now() WHERE environment_id = 'old'");
+    /* A key whose tenant or environment is not (yet) known. */
+    pg_run("INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, issued_at) "
+           "VALUES ('k3', 'nobody', 'prod', '" "0000000000000000000000000000000000000000000000000000000000000003"
+           "', now())");
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, issued_at) "
+             "VALUES ('k4', 'acme', 'never-created', '%s', now())", hex_of(KEY3));
+    pg_run(sql);
+    tally_keys_t *keys = tally_keys_new_postgres(tally_test_pg_url(db));
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK);
+    cr_assert_eq(lookup(keys, "Bearer " KEY2), TALLY_KEYS_UNKNOWN, "the key of a deleted environment was accepted");
+    cr_assert_eq(lookup(keys, "Bearer " KEY3), TALLY_KEYS_UNKNOWN, "a key of no environment was accepted");
+
+    /* Deleting the environment revokes its keys at the next refresh. */
+    pg_run("UPDATE tally.environments SET deleted_at = now() WHERE environment_id = 'prod'");
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_UNKNOWN, "deleted environment, key still valid");
+    tally_keys_stats_t st;
+    tally_keys_stats(keys, &st);
+    cr_assert_eq(st.active, 0);
+    tally_keys_free(keys);
+}
+
+/* A database that accepts the connection and never answers: stopping the
+ * refresh thread (what SIGTERM does) must not wait for it. */
+Test(keys, postgres_hung_refresh_does_not_hold_up_free, .timeout = 30)
+{
+    tally_test_proxy_t *hole = tally_test_proxy_start(0);
+    char url[128];
+    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/tally", tally_test_proxy_port(hole));
+    tally_keys_t *keys = tally_keys_new_postgres(url);
+    cr_assert_eq(tally_keys_start_refresh(keys, 10, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    usleep(300000);   /* the first refresh now waits for an answer */
+    long long t0 = tally_test_mono_ms();
+    tally_keys_free(keys);
+    long long took = tally_test_mono_ms() - t0;
+    cr_assert_lt(took, 1000, "stopping during a hung refresh took %lld ms", took);
+    tally_test_proxy_stop(hole);
 }
