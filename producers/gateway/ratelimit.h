@@ -70,6 +70,16 @@ bool tally_ratelimit_allow(tally_ratelimit_t *rl, const struct sockaddr *addr, i
 bool tally_ratelimit_allow_str(tally_ratelimit_t *rl, const char *address, int64_t now_ms,
                                int *retry_after_seconds);
 
+/* Whether the bucket of addr (or address, as above) holds a token now,
+ * without taking it: a client not tracked yet has a full bucket and is not
+ * tracked by asking. Used where only failures take tokens (the gateway's
+ * limit of 401s per client): check before the work, allow after a failure.
+ * retry_after_seconds as above. */
+bool tally_ratelimit_check(tally_ratelimit_t *rl, const struct sockaddr *addr, int64_t now_ms,
+                           int *retry_after_seconds);
+bool tally_ratelimit_check_str(tally_ratelimit_t *rl, const char *address, int64_t now_ms,
+                               int *retry_after_seconds);
+
 /* Size in bytes of the limiter's one allocation (the table included), which
  * never changes after tally_ratelimit_new; the key lives apart. For tests and
  * a memory gauge. The object starts at rl. */

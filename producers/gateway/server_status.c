@@ -16,6 +16,9 @@ enum MHD_Result tally_server_status_get(req_t *r)
                                        5);
         if (!tally_publisher_ready(srv->o.publisher, why, sizeof why))
             return tally_server_answer(r, 503, json_pack("{s:s,s:s}", "status", "not ready", "detail", why), 5);
+        /* Without current keys the usage and seat routes answer 503. */
+        if (tally_keys_ready(srv->o.keys, why, sizeof why) != 0)
+            return tally_server_answer(r, 503, json_pack("{s:s,s:s}", "status", "not ready", "detail", why), 5);
         return tally_server_answer(r, 200, json_pack("{s:s}", "status", "ready"), 0);
     case EP_METRICS: {
         tally_keys_stats_t ks;
@@ -23,6 +26,9 @@ enum MHD_Result tally_server_status_get(req_t *r)
         tally_metric_set(tally_metrics_get(srv->o.metrics, TALLY_METRIC_GAUGE, "tally_gateway_api_keys_active",
                                            "Active API keys known to the gateway", "", NULL, 0),
                          (int64_t)ks.active);
+        tally_metric_set(tally_metrics_get(srv->o.metrics, TALLY_METRIC_GAUGE, "tally_gateway_api_keys_age_seconds",
+                                           "Seconds since the API keys were last loaded (-1: never)", "", NULL, 0),
+                         ks.age_ms < 0 ? -1 : ks.age_ms / 1000);
         tally_metric_set(srv->inflight_gauge, atomic_load(&srv->inflight));
         size_t len;
         char *text = tally_metrics_render(srv->o.metrics, &len);

@@ -40,8 +40,8 @@ void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_
     cr_assert(fd >= 0);
     sha256_hex(TALLY_TEST_API_KEY, hash);
     sha256_hex(TALLY_TEST_API_KEY_STAGING, hash2);
-    dprintf(fd, "# test keys\n%s %s %s\n%s %s env-staging\n", hash, TALLY_TEST_TENANT, TALLY_TEST_ENV, hash2,
-            TALLY_TEST_TENANT);
+    dprintf(fd, "# test keys: <sha256> <tenant> <environment> <kind>\n%s %s %s production\n%s %s env-staging staging\n",
+            hash, TALLY_TEST_TENANT, TALLY_TEST_ENV, hash2, TALLY_TEST_TENANT);
     close(fd);
     snprintf(gw->optout_file, sizeof gw->optout_file, "/tmp/tally-test-optout-XXXXXX");
     fd = mkstemp(gw->optout_file);

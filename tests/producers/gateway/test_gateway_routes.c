@@ -286,7 +286,14 @@ Test(gateway_routes, authentication_and_scope)
     cr_assert_eq(r.status, 403, "%s", r.body);
     tally_test_response_free(&r);
     free(other);
+    /* An unknown admin token is no credential (401); an API key is one,
+     * out of its scope (403). */
     r = tally_test_gateway_post(&gw, "/v1/controlpanel/events", "application/json", "not-the-admin-token", body,
+                                strlen(body));
+    cr_assert_eq(r.status, 401, "%s", r.body);
+    cr_assert_not_null(tally_test_header(&r, "WWW-Authenticate"));
+    tally_test_response_free(&r);
+    r = tally_test_gateway_post(&gw, "/v1/controlpanel/events", "application/json", TALLY_TEST_API_KEY, body,
                                 strlen(body));
     cr_assert_eq(r.status, 403, "%s", r.body);
     tally_test_response_free(&r);
