@@ -1,5 +1,8 @@
 /*
- * ratelimit.h: a token bucket per client address for the product route.
+ * ratelimit.h: a token bucket per client address, for the product route
+ * (every request takes a token) and for failed authentications on the
+ * credentialed routes (a 401 takes a token; a client with none left gets
+ * 429 before its credential is even looked at).
  *
  * Each client may send `burst` requests at once, then `rate_per_second` on
  * average. Client addresses are never stored: an entry is found by a 64-bit
