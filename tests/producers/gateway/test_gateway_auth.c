@@ -181,6 +181,7 @@ Test(gateway_auth, sighup_on_a_hung_database_neither_blocks_serving_nor_sigterm)
     long long took = sigterm_exit_ms(10000, &status);
     cr_assert(took >= 0, "SIGTERM during a hung refresh: still running after 10 s");
     cr_assert_lt(took, 3000, "SIGTERM during a hung refresh took %lld ms", took);
+    cr_log_info("SIGTERM during a hung refresh: exited in %lld ms", took);
     cr_assert_eq(status, 0, "exit status %d; log:\n%s", status, tally_test_log(gw.proc));
     tally_test_proc_free(gw.proc);
     gw.proc = NULL;
@@ -206,6 +207,7 @@ Test(gateway_auth, stale_keys_answer_503_and_fail_readiness)
         usleep(100000);
     }
     cr_assert_eq(st, 503, "usage with stale keys: %ld %s", st, r.body);
+    cr_log_info("usage answered 202 until %lld ms after the load, then 503", tally_test_mono_ms() - loaded);
     cr_assert_not_null(tally_test_header(&r, "Retry-After"), "503 without Retry-After");
     cr_assert_not_null(strstr(r.body, "\"error\":\"unavailable\""), "%s", r.body);
     cr_assert_not_null(strstr(r.body, "stale"), "%s", r.body);
