@@ -71,8 +71,9 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("keys-file", &s.keys_file, NULL,
                          "API key hashes from a file (<sha256> <tenant> <environment> [production|staging|"
                          "development] a line; no kind: production) instead of PostgreSQL"),
-        TALLY_CONFIG_SECRET_STR("keys-pg-url", &s.keys_pg_url, "postgresql://postgres@127.0.0.1:55432/tally",
-                                "PostgreSQL holding the view tally.gateway_keys (connect as role tally_gateway)"),
+        TALLY_CONFIG_SECRET_STR("keys-pg-url", &s.keys_pg_url, "postgresql://tally_gateway@127.0.0.1:55432/tally",
+                                "PostgreSQL holding the view tally.gateway_keys, as the role tally_gateway "
+                                "(migration 0005), which may read that view only"),
         TALLY_CONFIG_DURATION("keys-refresh", &s.keys_refresh_ms, "30s", 100, 86400000,
                               "how often API keys are reloaded (and on SIGHUP)"),
         TALLY_CONFIG_DURATION("keys-max-stale", &s.keys_max_stale_ms, "15m", 0, (int64_t)720 * 3600000,

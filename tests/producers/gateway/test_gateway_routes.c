@@ -344,6 +344,8 @@ Test(gateway_routes, health_readiness_metrics_and_preflight)
     const char *ready = strstr(r.body, "tally_gateway_requests_total{route=\"/readyz\",status=\"200\"} ");
     cr_assert(ready != NULL && atoi(strchr(ready, '}') + 2) >= 1, "readiness checks are counted: %s", r.body);
     cr_assert(strstr(r.body, "tally_gateway_queue_depth") != NULL);
+    cr_assert(strstr(r.body, "tally_gateway_api_keys_active 2\n") != NULL, "%s", r.body);
+    cr_assert(strstr(r.body, "tally_gateway_api_keys_age_seconds ") != NULL, "%s", r.body);
     cr_assert(strstr(r.body, "tally_gateway_produce_latency_seconds_bucket") != NULL);
     tally_test_response_free(&r);
 
