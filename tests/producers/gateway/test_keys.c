@@ -791,6 +791,12 @@ Test(keys, postgres_tally_gateway_role_reads_the_view_only, .init = pg_setup, .f
         PQclear(res);
     }
     PQfinish(gw);
+    /* Nor may the Control Panel's reader see key hashes. */
+    pg_run("SET ROLE tally_reader");
+    PGresult *res = PQexec(conn, "SELECT count(*) FROM tally.gateway_keys");
+    cr_expect(strstr(PQresultErrorMessage(res), "permission denied") != NULL, "tally_reader reads the key view");
+    PQclear(res);
+    pg_run("RESET ROLE");
 }
 
 Test(keys, stale_table_is_refused_until_a_refresh_succeeds, .init = setup, .fini = teardown)
