@@ -1,5 +1,6 @@
 #include "server_internal.h"
 
+#include "client_addr.h"
 #include "ratelimit.h"
 
 #include <sodium.h>
@@ -73,29 +74,53 @@ static int check_body_headers(req_t *r, enum MHD_Result *rc)
     return 0;
 }
 
-/* Asks rl about the request's client: the address libmicrohttpd saw, or
- * the last X-Forwarded-For entry when the proxy in front is trusted. take:
- * takes a token (tally_ratelimit_allow), else only looks
+/* X-Forwarded-For lines may repeat (a proxy may add its own line rather
+ * than append to the client's), and MHD_lookup_connection_value gives the
+ * first only, which the client wrote: collect them all, keeping the last
+ * XFF_LINES (the rightmost entries are the ones that count). */
+#define XFF_LINES 16
+typedef struct {
+    const char *lines[XFF_LINES];
+    size_t n;
+} xff_t;
+
+static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    xff_t *x = cls;
+    (void)kind;
+    if (key == NULL || value == NULL || strcasecmp(key, "X-Forwarded-For") != 0)
+        return MHD_YES;
+    if (x->n == XFF_LINES) {
+        memmove(x->lines, x->lines + 1, (XFF_LINES - 1) * sizeof x->lines[0]);
+        x->n--;
+    }
+    x->lines[x->n++] = value;
+    return MHD_YES;
+}
+
+void tally_server_client_addr(req_t *r, struct sockaddr_storage *out)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *peer = ci ? ci->client_addr : NULL;
+    xff_t x = {.n = 0};
+    if (r->srv->o.trusted_proxies > 0)
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_xff, &x);
+    (void)tally_client_addr_resolve(peer, x.lines, x.n, r->srv->o.trusted_proxies, out);
+}
+
+/* Asks rl about the request's client (tally_server_client_addr: the socket
+ * address, or the X-Forwarded-For entry --trusted-proxies says to believe).
+ * take: takes a token (tally_ratelimit_allow), else only looks
  * (tally_ratelimit_check). The address is hashed there, never kept. */
 static bool limit_client(req_t *r, tally_ratelimit_t *rl, bool take, int *retry)
 {
-    tally_server_t *srv = r->srv;
-    struct MHD_Connection *c = r->conn;
+    struct sockaddr_storage client;
+    tally_server_client_addr(r, &client);
+    const struct sockaddr *addr = client.ss_family == AF_UNSPEC ? NULL : (const struct sockaddr *)&client;
     int64_t now = tally_ratelimit_now_ms();
-    const char *xff = srv->o.trust_forwarded_for
-                          ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For") : NULL;
-    if (xff) {
-        /* The rightmost entry is the one our trusted proxy appended; the
-         * ones before it are whatever the client chose to send. */
-        char last[64];
-        const char *comma = strrchr(xff, ',');
-        const char *from = comma ? comma + 1 : xff;
-        snprintf(last, sizeof last, "%s", from);
-        return take ? tally_ratelimit_allow_str(rl, last, now, retry) : tally_ratelimit_check_str(rl, last, now, retry);
-    }
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *addr = ci ? ci->client_addr : NULL;
-    return take ? tally_ratelimit_allow(rl, addr, now, retry) : tally_ratelimit_check(rl, addr, now, retry);
+    bool ok = take ? tally_ratelimit_allow(rl, addr, now, retry) : tally_ratelimit_check(rl, addr, now, retry);
+    sodium_memzero(&client, sizeof client);
+    return ok;
 }
 
 /* Whether token (len bytes) is the admin token; constant time (the SHA-256
