@@ -720,6 +720,16 @@ static int identify(tally_keys_t *keys, const char *header, tally_keys_identity_
     return tally_keys_identify_n(keys, header, strlen(header), id);
 }
 
+/* key is valid and of kind. */
+static void expect_kind(tally_keys_t *keys, const char *key, tally_keys_kind_t kind)
+{
+    char header[128];
+    tally_keys_identity_t id;
+    snprintf(header, sizeof header, "Bearer %s", key);
+    cr_assert_eq(identify(keys, header, &id), TALLY_KEYS_OK, "%s", key);
+    cr_assert_eq(id.kind, kind, "%s: kind %d, want %d", key, (int)id.kind, (int)kind);
+}
+
 Test(keys, file_kind_column_and_lines_without_one, .init = setup, .fini = teardown)
 {
     char text[1024];
@@ -729,18 +739,15 @@ Test(keys, file_kind_column_and_lines_without_one, .init = setup, .fini = teardo
     write_file(path, text);
     tally_keys_t *keys = tally_keys_new_file(path);
     cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    tally_keys_identity_t id;
-    cr_assert_eq(identify(keys, "Bearer " KEY1, &id), TALLY_KEYS_OK);
-    cr_assert_eq(id.kind, TALLY_KEYS_PRODUCTION);
-    cr_assert_eq(identify(keys, "Bearer " KEY2, &id), TALLY_KEYS_OK);
-    cr_assert_eq(id.kind, TALLY_KEYS_STAGING);
-    cr_assert_str_eq(id.env, "stage");
-    cr_assert_eq(identify(keys, "Bearer " KEY3, &id), TALLY_KEYS_OK);
-    cr_assert_eq(id.kind, TALLY_KEYS_DEVELOPMENT);
+    expect_kind(keys, KEY1, TALLY_KEYS_PRODUCTION);
+    expect_kind(keys, KEY2, TALLY_KEYS_STAGING);
+    expect_kind(keys, KEY3, TALLY_KEYS_DEVELOPMENT);
     /* A line of the older 3-field format is a production key. */
-    cr_assert_eq(identify(keys, "Bearer " KEY_PADDED, &id), TALLY_KEYS_OK);
-    cr_assert_eq(id.kind, TALLY_KEYS_PRODUCTION);
+    expect_kind(keys, KEY_PADDED, TALLY_KEYS_PRODUCTION);
+    tally_keys_identity_t id;
+    cr_assert_eq(identify(keys, "Bearer " KEY2, &id), TALLY_KEYS_OK);
     cr_assert_str_eq(id.tenant, "acme");
+    cr_assert_str_eq(id.env, "stage");
     cr_assert_str_eq(tally_keys_kind_name(TALLY_KEYS_STAGING), "staging");
     tally_keys_free(keys);
 }
@@ -752,13 +759,9 @@ Test(keys, postgres_kinds_come_from_the_view, .init = pg_setup, .fini = pg_teard
     pg_insert_key_of("k3", KEY3, "acme", "dev", "development", false);
     tally_keys_t *keys = tally_keys_new_postgres(tally_test_pg_url(db));
     cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    tally_keys_identity_t id;
-    cr_assert_eq(identify(keys, "Bearer " KEY1, &id), TALLY_KEYS_OK);
-    cr_assert_eq(id.kind, TALLY_KEYS_PRODUCTION);
-    cr_assert_eq(identify(keys, "Bearer " KEY2, &id), TALLY_KEYS_OK);
-    cr_assert_eq(id.kind, TALLY_KEYS_STAGING);
-    cr_assert_eq(identify(keys, "Bearer " KEY3, &id), TALLY_KEYS_OK);
-    cr_assert_eq(id.kind, TALLY_KEYS_DEVELOPMENT);
+    expect_kind(keys, KEY1, TALLY_KEYS_PRODUCTION);
+    expect_kind(keys, KEY2, TALLY_KEYS_STAGING);
+    expect_kind(keys, KEY3, TALLY_KEYS_DEVELOPMENT);
     tally_keys_free(keys);
 }
 
