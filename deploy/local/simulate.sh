@@ -92,9 +92,11 @@ done
 tally_log "simulate: $(wc -l <"$cp") Control Panel events sent"
 
 # The gateway learns the new API keys from PostgreSQL (materialized from the
-# events above) within its refresh interval.
+# events above, read through the view tally.gateway_keys, which also needs
+# the tenant and the environment) within its refresh interval.
+env_ids=$(for row in "${environments[@]}"; do read -r _ e _ <<<"$row"; printf "'%s'," "$e"; done)
 for _ in $(seq 1 150); do
-  [[ $(psql_q "select count(*) from tally.api_keys where revoked_at is null and key_id like 'key-%'") -ge ${#environments[@]} ]] && break
+  [[ $(psql_q "select count(*) from tally.gateway_keys where environment_id in (${env_ids%,})") -ge ${#environments[@]} ]] && break
   sleep 0.2
 done
 sleep 3
