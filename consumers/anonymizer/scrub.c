@@ -29,7 +29,7 @@
 typedef enum {
     MODE_WHOLE,    /* replace the candidate */
     MODE_KEEP1,    /* keep group 1, replace the rest of the match */
-    MODE_URL,      /* keep scheme (group 1) and host (group 3) */
+    MODE_URL,      /* keep scheme (group 1) and the host of the authority (group 2) */
 } rule_mode_t;
 
 /* Character classes a text holds, to skip the rules that cannot match it
@@ -78,11 +78,12 @@ static const rule_t rules[] = {
     {TALLY_SCRUB_JWT, MODE_WHOLE, 0,
      "(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}+\\.[A-Za-z0-9_-]{5,}+\\.[A-Za-z0-9_-]*+",
      NULL, NULL, C_DOT, 0, 15, "eyJ", NULL, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.SflKxwRJSMeKKF2QT4fw"},
+    /* Scheme, authority, the rest: the authority is read in C
+     * (tally_scrub_url_authority); the match always runs to white space,
+     * a quote, an angle bracket or the end, so what follows a redacted URL
+     * never reads as a part of it on a second pass. */
     {TALLY_SCRUB_URL, MODE_URL, 0,
-     "\\b([A-Za-z][A-Za-z0-9+.-]{0,15})://"
-     "([^\\s/?#\"'<>]*@)?"
-     "(\\[[0-9A-Fa-f:.%]{2,60}\\]|[^\\s/?#:@\"'<>\\[\\]]++)"
-     "((?::[0-9]{0,5})?(?:[/?#][^\\s\"'<>]*+)?)",
+     "\\b([A-Za-z][A-Za-z0-9+.-]{0,15})://([^\\s/?#\"'<>]*+)((?:[/?#][^\\s\"'<>]*+)?)",
      NULL, NULL, C_COLON | C_SLASH, 0, 5, "://", NULL, "https://user:pw@api.example.com:8443/v1/x?token=abc#frag"},
     /* Read back from each '@' in C: the local part may hold most
      * punctuation, which a pattern could only try at every offset. */
@@ -426,20 +427,29 @@ static int find(tally_scrub_t *sc, size_t i, const char *subj, size_t slen, size
     return 1;
 }
 
-/* A URL with no user information and no more than a '/' after its host
- * (or already scrubbed): nothing to redact. Groups: 1 scheme, 2 user info
- * (unset: PCRE2_UNSET), 3 host, 4 the rest. */
-static int url_is_bare(const char *subj, const PCRE2_SIZE *ov)
+/* What the URL rule keeps of a candidate (groups: 1 scheme, 2 authority,
+ * 3 the rest): 0 nothing to redact (no user information or port, and at
+ * most a '/' or an earlier "/[REDACTED:url]" after the host; or only an
+ * empty port, "https://example.com:" in prose); else 1 with the host to
+ * keep in *hb, *he, or with *hb == *he == SIZE_MAX when the authority is
+ * not [user@]host[:port] and nothing of it may be kept. */
+static int url_plan(const char *subj, const PCRE2_SIZE *ov, size_t *hb, size_t *he)
 {
     static const char done[] = "/[REDACTED:url]";
-    int has_user = ov[4] != PCRE2_UNSET && ov[5] > ov[4];
-    size_t rest = ov[9] - ov[8];
-    return !has_user && (rest == 0 || (rest == 1 && subj[ov[8]] == '/') ||
-                         (rest == sizeof done - 1 && memcmp(subj + ov[8], done, rest) == 0));
+    size_t rest = ov[7] - ov[6];
+    if (!tally_scrub_url_authority(subj, ov[4], ov[5], hb, he)) {
+        *hb = *he = SIZE_MAX;
+        return 1;
+    }
+    int user = *hb > ov[4], port = *he < ov[5];
+    if (user || (port && (rest > 0 || *he + 1 < ov[5])))
+        return 1;
+    return !(rest == 0 || (rest == 1 && subj[ov[6]] == '/') ||
+             (rest == sizeof done - 1 && memcmp(subj + ov[6], done, rest) == 0));
 }
 
 /* Appends the replacement of rule r's candidate at ov[0] in subj to dst. */
-static void replace(const rule_t *r, const char *subj, const PCRE2_SIZE *ov, buf_t *dst)
+static void replace(const rule_t *r, const char *subj, const PCRE2_SIZE *ov, size_t hb, size_t he, buf_t *dst)
 {
     switch (r->mode) {
     case MODE_WHOLE:
@@ -450,8 +460,10 @@ static void replace(const rule_t *r, const char *subj, const PCRE2_SIZE *ov, buf
     case MODE_URL:
         buf_put(dst, subj + ov[0], ov[3] - ov[0]);   /* scheme */
         buf_put(dst, "://", 3);
-        buf_put(dst, subj + ov[6], ov[7] - ov[6]);
-        buf_put(dst, "/", 1);
+        if (hb != SIZE_MAX) {
+            buf_put(dst, subj + hb, he - hb);
+            buf_put(dst, "/", 1);
+        }
         break;
     }
     put_token(dst, r->kind);
@@ -500,10 +512,10 @@ size_t tally_scrub_text(tally_scrub_t *sc, const char *text, size_t len, const c
             /* The check sees the part the rule replaces, and may cut it
              * short. A candidate kept costs nothing more: copying the text
              * before it only once one is replaced keeps the scan linear. */
-            size_t e = ov[1];
+            size_t e = ov[1], hb = 0, he = 0;
             if (r->check)
                 e = r->check(subj, slen, r->mode == MODE_KEEP1 ? ov[3] : ov[0], ov[1]);
-            else if (r->mode == MODE_URL && url_is_bare(subj, ov))
+            else if (r->mode == MODE_URL && !url_plan(subj, ov, &hb, &he))
                 e = 0;
             if (e <= ov[0]) {
                 start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
@@ -512,7 +524,7 @@ size_t tally_scrub_text(tally_scrub_t *sc, const char *text, size_t len, const c
             if (found == 0)
                 dst->len = 0;
             buf_put(dst, subj + pos, ov[0] - pos);
-            replace(r, subj, ov, dst);
+            replace(r, subj, ov, hb, he, dst);
             found++;
             pos = e;
             start = e;

@@ -191,6 +191,67 @@ int tally_scrub_find_email(const char *s, size_t n, size_t start, size_t *b, siz
     return 0;
 }
 
+/* The length of a redaction "[REDACTED:<kind>]" at s[i..e), or 0. */
+static size_t redaction_at(const char *s, size_t i, size_t e)
+{
+    static const char head[] = "[REDACTED:";
+    size_t k = i + sizeof head - 1;
+    if (e - i < sizeof head || memcmp(s + i, head, sizeof head - 1) != 0)
+        return 0;
+    while (k < e && k - i < 40 && ((s[k] >= 'a' && s[k] <= 'z') || is_digit((unsigned char)s[k]) || s[k] == '-'))
+        k++;
+    return k < e && s[k] == ']' && k > i + sizeof head - 1 ? k + 1 - i : 0;
+}
+
+static int is_hex(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int tally_scrub_url_authority(const char *s, size_t b, size_t e, size_t *hb, size_t *he)
+{
+    size_t h = b, i, t;
+    for (i = b; i < e; i++)
+        if (s[i] == '@')
+            h = i + 1;
+    i = h;
+    if (i < e && s[i] == '[' && redaction_at(s, i, e) == 0) {
+        /* an IP literal: [::1], [fe80::1%eth0], or a scrubbed [[REDACTED:ipv6]] */
+        i++;
+        if ((t = redaction_at(s, i, e)) > 0) {
+            i += t;
+        } else {
+            while (i < e && (is_hex((unsigned char)s[i]) || s[i] == ':' || s[i] == '.'))
+                i++;
+            if (i < e && s[i] == '%')
+                while (++i < e && (is_alnum((unsigned char)s[i]) || strchr("._~%-", s[i]) != NULL))
+                    ;
+        }
+        if (i >= e || s[i] != ']')
+            return 0;
+        i++;
+    } else {
+        while (i < e) {
+            if ((t = redaction_at(s, i, e)) > 0)
+                i += t;
+            else if (s[i] == ':' || s[i] == '[' || s[i] == ']')
+                break;
+            else
+                i++;
+        }
+    }
+    *hb = h;
+    *he = i;
+    if (i == e)
+        return 1;
+    if (s[i] != ':')
+        return 0;
+    for (i++; i < e; i++)
+        if (!is_digit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
 size_t tally_scrub_check_digit(const char *s, size_t n, size_t b, size_t e)
 {
     (void)n;
