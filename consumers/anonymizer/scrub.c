@@ -64,7 +64,15 @@ typedef struct rule_t {
 /* A user name in a path: may hold spaces when a separator follows. */
 #define PATH_NAME(cls) "(?:" cls "{1,64}+(?: ++" cls "{1,64}+){0,3}+(?=[\\\\/])|" cls "++)"
 /* A phone number or card ends where no digit group goes on. */
-#define NUMBER_END "(?![\\w@]|[.,:/-][0-9])"
+#define NUMBER_END "(?![\\w@]|[.,:/-][0-9]|[.,:/-]?+\\[REDACTED:(?:card|iban|phone|ipv[46]|high-entropy)\\])"
+/* Lookbehind branches: a redaction of the number rules or of those after
+ * them, followed by sep, stands where the first pass saw digits (or a
+ * word), so it stops a number from starting there as the digits did:
+ * "4111 1111 1111 1111 4111 ..." keeps its second group run in clear on
+ * both passes instead of losing one more card per pass. PCRE2 before 10.43
+ * needs each length as its own top-level branch. */
+#define AFTER_REDACTED(sep) \
+    "|card\\]" sep "|iban\\]" sep "|phone\\]" sep "|ipv4\\]" sep "|ipv6\\]" sep "|entropy\\]" sep
 
 static const rule_t rules[] = {
     {TALLY_SCRUB_PRIVATE_KEY, MODE_WHOLE, 0,
@@ -183,22 +191,22 @@ static const rule_t rules[] = {
      "(\\b(?:co-)?author(?:ed-by)?[ \\t]*+:[ \\t]*+)" NOT_DONE "[^<>\\r\\n]{1,80}?(?= ?<)",
      NULL, NULL, C_COLON | C_LT, 0, 10, "author", NULL, "Author: Jane Doe <x>"},
     {TALLY_SCRUB_IBAN, MODE_WHOLE, 0,
-     "(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?+[A-Z0-9]{1,4}+){1,8}+",
+     "(?<![A-Za-z0-9]" AFTER_REDACTED("") ")[A-Z]{2}[0-9]{2}(?: ?+[A-Z0-9]{1,4}+){1,8}+",
      NULL, tally_scrub_check_iban, C_UPPER | C_DIGIT, 0, 15, NULL, NULL, "DE89 3704 0044 0532 0130 00"},
     {TALLY_SCRUB_CARD, MODE_WHOLE, 0,
-     "(?<![\\w.,+-]|[0-9][ -])[2-6][0-9]{3}(?:[ -]?+[0-9]{2,6}+){2,5}+" NUMBER_END,
+     "(?<![\\w.,+-]|[0-9][ -]" AFTER_REDACTED("") AFTER_REDACTED("[ -]") ")[2-6][0-9]{3}(?:[ -]?+[0-9]{2,6}+){2,5}+" NUMBER_END,
      NULL, tally_scrub_check_card, C_DIGIT, 0, 13, NULL, NULL, "4111 1111 1111 1111"},
     /* International (+CC ...), North American, and 0-prefixed national
      * numbers; none starts inside a run of digit groups. */
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w+])\\+[1-9][0-9]{0,3}+(?:[ .-]?+(?:\\([0-9]{1,4}+\\)|[0-9]{1,6}+)){1,7}+" NUMBER_END,
+     "(?<![\\w+]" AFTER_REDACTED("") ")\\+[1-9][0-9]{0,3}+(?:[ .-]?+(?:\\([0-9]{1,4}+\\)|[0-9]{1,6}+)){1,7}+" NUMBER_END,
      NULL, tally_scrub_check_phone, C_PLUS | C_DIGIT, 0, 9, NULL, NULL, "+44 20 7946 0958"},
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w.+-]|[0-9][ .-])(?:\\([2-9][0-9]{2}\\) ?|[2-9][0-9]{2}([-. ]))[2-9][0-9]{2}(?(1)\\1|[-. ])[0-9]{4}"
+     "(?<![\\w.+-]|[0-9][ .-]" AFTER_REDACTED("") AFTER_REDACTED("[ .-]") ")(?:\\([2-9][0-9]{2}\\) ?|[2-9][0-9]{2}([-. ]))[2-9][0-9]{2}(?(1)\\1|[-. ])[0-9]{4}"
      NUMBER_END,
      NULL, tally_scrub_check_phone, C_DIGIT, C_DASH | C_DOT | C_SPACE, 12, NULL, NULL, "(415) 555-2671"},
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w.+-]|[0-9][ /-])0[1-9][0-9]{0,4}+(?:[ /-][0-9]{2,8}+){1,4}+" NUMBER_END,
+     "(?<![\\w.+-]|[0-9][ /-]" AFTER_REDACTED("") AFTER_REDACTED("[ /-]") ")0[1-9][0-9]{0,4}+(?:[ /-][0-9]{2,8}+){1,4}+" NUMBER_END,
      NULL, tally_scrub_check_phone, C_DIGIT, C_DASH | C_SLASH | C_SPACE, 10, NULL, NULL, "030 1234567"},
     {TALLY_SCRUB_IPV6, MODE_WHOLE, 0,
      "(?<![\\w:.])(?:"
