@@ -10,7 +10,9 @@
  *   jwt                JSON Web Tokens (eyJ....xxx.yyy)
  *   url                URLs keep their scheme and host only: user, password,
  *                      port, path, query and fragment become
- *                      "<scheme>://<host>/[REDACTED:url]"
+ *                      "<scheme>://<host>/[REDACTED:url]"; an authority
+ *                      that is not [user@]host[:digits] ("user:pw.host:8443",
+ *                      a lost '@') keeps no host: "<scheme>://[REDACTED:url]"
  *   email              e-mail addresses, the whole local part in RFC 5322's
  *                      characters ("o'brien+x@example.com"); a key before
  *                      it ("EMAIL=", "--email=") or a path up to its last
