@@ -43,10 +43,11 @@
  *                      /Users/<u>, C:\Users\<u> (any drive, either slash);
  *                      in database log-in errors (for user "u", 'u'@...);
  *                      a git Author/Committer/Signed-off-by name
- *   iban               IBANs: known country, its length, mod-97 checksum
+ *   iban               IBANs in either case: known country, its length,
+ *                      mod-97 checksum
  *   card               payment card numbers: issuer prefix and length,
  *                      Luhn check digit, printed whole or in 4-4-4-4(-3),
- *                      4-6-5 groups
+ *                      4-6-5 groups (spaces and dashes, mixed or not)
  *   phone              phone numbers: +CC and 8-15 digits, North American
  *                      (415) 555-2671 / 415-555-2671, and 0-prefixed
  *                      national numbers of 9-12 digits (030 1234567);

@@ -314,9 +314,7 @@ size_t tally_scrub_check_card(const char *s, size_t n, size_t b, size_t e)
             best = i;
         if (i == e || (groups == 1 ? group != 4 : group != 4 && group != 6))
             break;
-        if (sep != 0 && (char)c != sep)
-            return 0;
-        sep = (char)c;
+        sep = (char)c;   /* spaces and dashes may mix: "4111 1111-1111 1111" */
         group = 0;
     }
     /* without separators only the whole run counts */
@@ -339,11 +337,16 @@ static const struct {
     {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20},
 };
 
+static char upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
 size_t tally_scrub_check_iban(const char *s, size_t n, size_t b, size_t e)
 {
     size_t len = 0;
     for (size_t k = 0; k < sizeof iban_lengths / sizeof iban_lengths[0]; k++)
-        if (s[b] == iban_lengths[k].cc[0] && s[b + 1] == iban_lengths[k].cc[1])
+        if (upper(s[b]) == iban_lengths[k].cc[0] && upper(s[b + 1]) == iban_lengths[k].cc[1])
             len = iban_lengths[k].len;
     if (len == 0)
         return 0;
@@ -359,7 +362,7 @@ size_t tally_scrub_check_iban(const char *s, size_t n, size_t b, size_t e)
      * 10..35 */
     unsigned rem = 0;
     for (size_t k = 0; k < nc; k++) {
-        unsigned char ch = (unsigned char)c[(k + 4) % nc];
+        unsigned char ch = (unsigned char)upper(c[(k + 4) % nc]);
         if (is_digit(ch))
             rem = (rem * 10 + (ch - '0')) % 97;
         else if (ch >= 'A' && ch <= 'Z')

@@ -48,14 +48,14 @@ size_t tally_scrub_check_digit(const char *s, size_t n, size_t b, size_t e);
 /* A payment card number: 13-19 digits with an issuer's prefix and length
  * (Visa 4: 13, 16, 19; Mastercard: 16; Amex 34, 37: 15; Diners, JCB,
  * Discover, UnionPay, Maestro: 13-19) and a valid Luhn check digit; printed
- * as one run, or in groups of 4-4-4-4(-3), 4-6-5 or 4-6-4 split by the same
- * space or dash. Grouped, the longest group prefix that qualifies ("4111
+ * as one run, or in groups of 4-4-4-4(-3), 4-6-5 or 4-6-4 split by spaces
+ * or dashes (mixed too). Grouped, the longest group prefix that qualifies ("4111
  * 1111 1111 1111 123": the card, not its CVV). */
 size_t tally_scrub_check_card(const char *s, size_t n, size_t b, size_t e);
 
-/* An IBAN: a known country code, that country's length (letters and digits,
- * single spaces between groups of four allowed), not followed by a letter
- * or digit, and ISO 13616's mod-97 checksum. */
+/* An IBAN, in either case: a known country code, that country's length
+ * (letters and digits, single spaces between groups of four allowed), not
+ * followed by a letter or digit, and ISO 13616's mod-97 checksum. */
 size_t tally_scrub_check_iban(const char *s, size_t n, size_t b, size_t e);
 
 /* A phone number: 8-15 digits after a '+' (E.164), else 9-12 digits. */
