@@ -63,16 +63,24 @@ typedef struct rule_t {
 #define H16 "[0-9A-Fa-f]{1,4}"
 /* A user name in a path: may hold spaces when a separator follows. */
 #define PATH_NAME(cls) "(?:" cls "{1,64}+(?: ++" cls "{1,64}+){0,3}+(?=[\\\\/])|" cls "++)"
+/*
+ * Idempotence: a rule that looks at the bytes next to a candidate (no digit
+ * group before or after a number, no word next to an address) must decide
+ * the same when a rule after it, or itself, has since redacted them: a
+ * redaction there stands for what the first pass saw. Each list names the
+ * rule's own kind and those of the rules after it (an earlier rule's
+ * redaction was already there on the first pass). PCRE2 before 10.43 needs
+ * each length as its own top-level branch of a lookbehind.
+ */
+#define LATER_PHONE(sep) "|phone\\]" sep "|ipv4\\]" sep "|ipv6\\]" sep "|entropy\\]" sep
+#define LATER_CARD(sep) "|card\\]" sep LATER_PHONE(sep)
+#define LATER_IBAN(sep) "|iban\\]" sep LATER_CARD(sep)
 /* A phone number or card ends where no digit group goes on. */
-#define NUMBER_END "(?![\\w@]|[.,:/-][0-9]|[.,:/-]?+\\[REDACTED:(?:card|iban|phone|ipv[46]|high-entropy)\\])"
-/* Lookbehind branches: a redaction of the number rules or of those after
- * them, followed by sep, stands where the first pass saw digits (or a
- * word), so it stops a number from starting there as the digits did:
- * "4111 1111 1111 1111 4111 ..." keeps its second group run in clear on
- * both passes instead of losing one more card per pass. PCRE2 before 10.43
- * needs each length as its own top-level branch. */
-#define AFTER_REDACTED(sep) \
-    "|card\\]" sep "|iban\\]" sep "|phone\\]" sep "|ipv4\\]" sep "|ipv6\\]" sep "|entropy\\]" sep
+#define NUMBER_END(later) "(?![\\w@]|[.,:/-][0-9]|[ .,:/-]?+\\[REDACTED:(?:" later ")\\])"
+#define CARD_END NUMBER_END("card|phone|ipv[46]|high-entropy")
+#define PHONE_END NUMBER_END("phone|ipv[46]|high-entropy")
+/* An address's neighbours. */
+#define LATER_REDACTED "\\[REDACTED:(?:ipv4|ipv6|high-entropy)\\]"
 
 static const rule_t rules[] = {
     {TALLY_SCRUB_PRIVATE_KEY, MODE_WHOLE, 0,
@@ -87,11 +95,15 @@ static const rule_t rules[] = {
      "(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}+\\.[A-Za-z0-9_-]{5,}+\\.[A-Za-z0-9_-]*+",
      NULL, NULL, C_DOT, 0, 15, "eyJ", NULL, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.SflKxwRJSMeKKF2QT4fw"},
     /* Scheme, authority, the rest: the authority is read in C
-     * (tally_scrub_url_authority); the match always runs to white space,
-     * a quote, an angle bracket or the end, so what follows a redacted URL
-     * never reads as a part of it on a second pass. */
+     * (tally_scrub_url_authority). The match runs to white space, a quote,
+     * an angle bracket, the end, or a redaction (which a later rule made of
+     * the URL's end and what followed it; an earlier pass's redaction may
+     * stand for the whole host): so what follows a URL never reads as a
+     * part of it on a second pass. */
     {TALLY_SCRUB_URL, MODE_URL, 0,
-     "\\b([A-Za-z][A-Za-z0-9+.-]{0,15})://([^\\s/?#\"'<>]*+)((?:[/?#][^\\s\"'<>]*+)?)",
+     "\\b([A-Za-z][A-Za-z0-9+.-]{0,15})://"
+     "((?:\\[\\[?REDACTED:[a-z0-9-]{1,40}+\\]\\]?+)?+(?:[^\\s/?#\"'<>\\[]|\\[(?!REDACTED:))*+)"
+     "((?:[/?#](?:[^\\s\"'<>\\[]|\\[(?!REDACTED:))*+)?)",
      NULL, NULL, C_COLON | C_SLASH, 0, 5, "://", NULL, "https://user:pw@api.example.com:8443/v1/x?token=abc#frag"},
     /* Read back from each '@' in C: the local part may hold most
      * punctuation, which a pattern could only try at every offset. */
@@ -188,28 +200,28 @@ static const rule_t rules[] = {
      NULL, NULL, C_SPACE | C_QUOTE, 0, 11, NULL, NULL, "for user \"alice\""},
     /* git: Author: Jane Doe <jane@example.com>, Co-authored-by: ... */
     {TALLY_SCRUB_USER, MODE_KEEP1, PCRE2_CASELESS,
-     "(\\b(?:co-)?author(?:ed-by)?[ \\t]*+:[ \\t]*+)" NOT_DONE "[^<>\\r\\n]{1,80}?(?= ?<)",
+     "(\\b(?:co-)?author(?:ed-by)?[ \\t]*+:[ \\t]*+)" NOT_DONE "(?:[^<>\\r\\n\\[]|\\[(?!REDACTED:)){1,80}?(?= ?<)",
      NULL, NULL, C_COLON | C_LT, 0, 10, "author", NULL, "Author: Jane Doe <x>"},
     {TALLY_SCRUB_IBAN, MODE_WHOLE, 0,
-     "(?<![A-Za-z0-9]" AFTER_REDACTED("") ")[A-Za-z]{2}[0-9]{2}(?: ?+[A-Za-z0-9]{1,4}+){1,8}+",
+     "(?<![A-Za-z0-9]" LATER_IBAN("") ")[A-Za-z]{2}[0-9]{2}(?: ?+[A-Za-z0-9]{1,4}+){1,8}+",
      NULL, tally_scrub_check_iban, C_DIGIT, C_UPPER | C_LOWER, 15, NULL, NULL, "DE89 3704 0044 0532 0130 00"},
     {TALLY_SCRUB_CARD, MODE_WHOLE, 0,
-     "(?<![\\w.,+-]|[0-9][ -]" AFTER_REDACTED("") AFTER_REDACTED("[ -]") ")[2-6][0-9]{3}(?:[ -]?+[0-9]{2,6}+){2,5}+" NUMBER_END,
+     "(?<![\\w.,+-]|[0-9][ -]" LATER_CARD("") LATER_CARD("[ -]") ")[2-6][0-9]{3}(?:[ -]?+[0-9]{2,6}+){2,5}+" CARD_END,
      NULL, tally_scrub_check_card, C_DIGIT, 0, 13, NULL, NULL, "4111 1111 1111 1111"},
     /* International (+CC ...), North American, and 0-prefixed national
      * numbers; none starts inside a run of digit groups. */
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w+]" AFTER_REDACTED("") ")\\+[1-9][0-9]{0,3}+(?:[ .-]?+(?:\\([0-9]{1,4}+\\)|[0-9]{1,6}+)){1,7}+" NUMBER_END,
+     "(?<![\\w+]" LATER_PHONE("") ")\\+[1-9][0-9]{0,3}+(?:[ .-]?+(?:\\([0-9]{1,4}+\\)|[0-9]{1,6}+)){1,7}+" PHONE_END,
      NULL, tally_scrub_check_phone, C_PLUS | C_DIGIT, 0, 9, NULL, NULL, "+44 20 7946 0958"},
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w.+-]|[0-9][ .-]" AFTER_REDACTED("") AFTER_REDACTED("[ .-]") ")(?:\\([2-9][0-9]{2}\\) ?|[2-9][0-9]{2}([-. ]))[2-9][0-9]{2}(?(1)\\1|[-. ])[0-9]{4}"
-     NUMBER_END,
+     "(?<![\\w.+-]|[0-9][ .-]" LATER_PHONE("") LATER_PHONE("[ .-]") ")(?:\\([2-9][0-9]{2}\\) ?|[2-9][0-9]{2}([-. ]))[2-9][0-9]{2}(?(1)\\1|[-. ])[0-9]{4}"
+     PHONE_END,
      NULL, tally_scrub_check_phone, C_DIGIT, C_DASH | C_DOT | C_SPACE, 12, NULL, NULL, "(415) 555-2671"},
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w.+-]|[0-9][ /-]" AFTER_REDACTED("") AFTER_REDACTED("[ /-]") ")0[1-9][0-9]{0,4}+(?:[ /-][0-9]{2,8}+){1,4}+" NUMBER_END,
+     "(?<![\\w.+-]|[0-9][ /-]" LATER_PHONE("") LATER_PHONE("[ /-]") ")0[1-9][0-9]{0,4}+(?:[ /-][0-9]{2,8}+){1,4}+" PHONE_END,
      NULL, tally_scrub_check_phone, C_DIGIT, C_DASH | C_SLASH | C_SPACE, 10, NULL, NULL, "030 1234567"},
     {TALLY_SCRUB_IPV6, MODE_WHOLE, 0,
-     "(?<![\\w:.])(?:"
+     "(?<![\\w:.]|ipv4\\]|ipv6\\]|entropy\\])(?:"
      "(?:" H16 ":){7}" H16
      "|(?:" H16 ":){6}" IPV4
      "|::(?:[fF]{4}(?::0{1,4})?:)?" IPV4
@@ -222,11 +234,11 @@ static const rule_t rules[] = {
      "|" H16 ":(?::" H16 "){1,6}"
      "|:(?::" H16 "){1,7}"
      "|(?:" H16 ":){1,7}:"
-     ")(?:%[0-9A-Za-z._-]{1,15})?(?![\\w:])",
+     ")(?:%[0-9A-Za-z._-]{1,15})?(?![\\w:]|" LATER_REDACTED ")",
      NULL, tally_scrub_check_digit, C_COLON | C_DIGIT, 0, 3, NULL, tally_scrub_maybe_ipv6,
      "fe80::1ff:fe23:4567:890a%eth0"},
     {TALLY_SCRUB_IPV4, MODE_WHOLE, 0,
-     "(?<![\\w.])" IPV4 "(?!\\w|\\.[0-9])",
+     "(?<![\\w.]|ipv4\\]|entropy\\])" IPV4 "(?!\\w|\\.[0-9]|" LATER_REDACTED ")",
      NULL, NULL, C_DOT | C_DIGIT, 0, 7, NULL, NULL, "192.168.1.20"},
     {TALLY_SCRUB_HIGH_ENTROPY, MODE_WHOLE, 0, NULL, tally_scrub_find_random_run, NULL, C_UPPER | C_LOWER | C_DIGIT,
      0, 32, NULL, NULL, "Kx9cWz3Lq7.Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg"},
@@ -435,25 +447,30 @@ static int find(tally_scrub_t *sc, size_t i, const char *subj, size_t slen, size
     return 1;
 }
 
-/* What the URL rule keeps of a candidate (groups: 1 scheme, 2 authority,
- * 3 the rest): 0 nothing to redact (no user information or port, and at
- * most a '/' or an earlier "/[REDACTED:url]" after the host; or only an
- * empty port, "https://example.com:" in prose); else 1 with the host to
- * keep in *hb, *he, or with *hb == *he == SIZE_MAX when the authority is
- * not [user@]host[:port] and nothing of it may be kept. */
-static int url_plan(const char *subj, const PCRE2_SIZE *ov, size_t *hb, size_t *he)
+/* What the URL rule redacts of a candidate (groups: 1 scheme, 2
+ * authority, 3 the rest): 0 nothing (no user information or port, and at
+ * most a '/' after the host, as before an earlier pass's "[REDACTED:url]";
+ * or only an empty port, "https://example.com:" in prose); else the end of
+ * what to replace, with the host to keep in *hb, *he, or *hb == *he ==
+ * SIZE_MAX when the authority is not [user@]host[:port] and nothing of it
+ * may be kept. *next: where to look on when nothing is redacted. */
+static size_t url_plan(const char *subj, const PCRE2_SIZE *ov, size_t *hb, size_t *he, size_t *next)
 {
-    static const char done[] = "/[REDACTED:url]";
-    size_t rest = ov[7] - ov[6];
-    if (!tally_scrub_url_authority(subj, ov[4], ov[5], hb, he)) {
+    size_t end, rest = ov[7] - ov[6];
+    int form = tally_scrub_url_authority(subj, ov[4], ov[5], hb, he, &end);
+    *next = end;   /* when nothing is redacted: a URL may start after a redaction */
+    if (form == 2)
+        return 0;   /* "https://[REDACTED:...]": the URL is that redaction */
+    if (form == 0) {
         *hb = *he = SIZE_MAX;
-        return 1;
+        return end < ov[5] ? end : ov[1];
     }
-    int user = *hb > ov[4], port = *he < ov[5];
-    if (user || (port && (rest > 0 || *he + 1 < ov[5])))
-        return 1;
-    return !(rest == 0 || (rest == 1 && subj[ov[6]] == '/') ||
-             (rest == sizeof done - 1 && memcmp(subj + ov[6], done, rest) == 0));
+    if (end < ov[5])
+        rest = 0;   /* the URL ends at a redaction in its authority */
+    int user = *hb > ov[4], port = *he < end;
+    if (!user && (!port || (rest == 0 && *he + 1 == end)) && (rest == 0 || (rest == 1 && subj[ov[6]] == '/')))
+        return 0;
+    return end < ov[5] ? end : ov[1];
 }
 
 /* Appends the replacement of rule r's candidate at ov[0] in subj to dst. */
@@ -520,13 +537,15 @@ size_t tally_scrub_text(tally_scrub_t *sc, const char *text, size_t len, const c
             /* The check sees the part the rule replaces, and may cut it
              * short. A candidate kept costs nothing more: copying the text
              * before it only once one is replaced keeps the scan linear. */
-            size_t e = ov[1], hb = 0, he = 0;
+            size_t e = ov[1], hb = 0, he = 0, next = ov[1];
             if (r->check)
                 e = r->check(subj, slen, r->mode == MODE_KEEP1 ? ov[3] : ov[0], ov[1]);
-            else if (r->mode == MODE_URL && !url_plan(subj, ov, &hb, &he))
-                e = 0;
+            else if (r->mode == MODE_URL)
+                e = url_plan(subj, ov, &hb, &he, &next);
             if (e <= ov[0]) {
-                start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+                /* After a keyword, what was not a credential may be the
+                 * next keyword: "bearer bearer abc123". */
+                start = r->mode == MODE_KEEP1 && ov[3] > ov[0] ? ov[3] : next > ov[0] ? next : ov[0] + 1;
                 continue;
             }
             if (found == 0)

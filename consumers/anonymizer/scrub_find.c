@@ -208,45 +208,54 @@ static int is_hex(unsigned char c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-int tally_scrub_url_authority(const char *s, size_t b, size_t e, size_t *hb, size_t *he)
+int tally_scrub_url_authority(const char *s, size_t b, size_t e, size_t *hb, size_t *he, size_t *end)
 {
-    size_t h = b, i, t;
-    for (i = b; i < e; i++)
+    size_t h = b, i, t, lim = e;
+    if ((t = redaction_at(s, b, e)) > 0) {
+        *hb = b;
+        *he = *end = b + t;
+        return 2;
+    }
+    /* A redaction past the start ends the authority: a later rule took it
+     * with what followed ("https://+44 20 7946 0958/x" is a URL of "+44"). */
+    for (i = b + 1; i < e; i++)
+        if (s[i] == '[' && redaction_at(s, i, e) > 0 && !(i == b + 1 && s[b] == '[')) {
+            lim = i;
+            break;
+        }
+    *end = lim;
+    for (i = b; i < lim; i++)
         if (s[i] == '@')
             h = i + 1;
     i = h;
-    if (i < e && s[i] == '[' && redaction_at(s, i, e) == 0) {
+    if (i < lim && s[i] == '[') {
         /* an IP literal: [::1], [fe80::1%eth0], or a scrubbed [[REDACTED:ipv6]] */
         i++;
         if ((t = redaction_at(s, i, e)) > 0) {
             i += t;
         } else {
-            while (i < e && (is_hex((unsigned char)s[i]) || s[i] == ':' || s[i] == '.'))
+            while (i < lim && (is_hex((unsigned char)s[i]) || s[i] == ':' || s[i] == '.'))
                 i++;
-            if (i < e && s[i] == '%')
-                while (++i < e && (is_alnum((unsigned char)s[i]) || strchr("._~%-", s[i]) != NULL))
+            if (i < lim && s[i] == '%')
+                while (++i < lim && (is_alnum((unsigned char)s[i]) || strchr("._~%-", s[i]) != NULL))
                     ;
         }
         if (i >= e || s[i] != ']')
             return 0;
         i++;
+        if (lim < i)
+            *end = lim = e;
     } else {
-        while (i < e) {
-            if ((t = redaction_at(s, i, e)) > 0)
-                i += t;
-            else if (s[i] == ':' || s[i] == '[' || s[i] == ']')
-                break;
-            else
-                i++;
-        }
+        while (i < lim && s[i] != ':' && s[i] != '[' && s[i] != ']')
+            i++;
     }
     *hb = h;
     *he = i;
-    if (i == e)
+    if (i == lim)
         return 1;
     if (s[i] != ':')
         return 0;
-    for (i++; i < e; i++)
+    for (i++; i < lim; i++)
         if (!is_digit((unsigned char)s[i]))
             return 0;
     return 1;

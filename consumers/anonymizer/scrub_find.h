@@ -34,13 +34,17 @@ int tally_scrub_find_email(const char *s, size_t n, size_t start, size_t *b, siz
  * '#', white space, a quote or an angle bracket), read as RFC 3986 does:
  * user information up to the last '@', a host, then ':' and a port of
  * digits only. The host is a name without ':', '[' or ']', or an IP
- * literal in brackets (hex digits, ':', '.', a '%' zone); a redaction
- * "[REDACTED:<kind>]" may stand for a host or a part of one (a scrubbed
- * text reads as the text it came from). Returns 1 with the host in *hb,
- * *he (b <= *hb <= *he <= e: user information before it, a port after
- * it), or 0 when the authority is none of that ("user:pw.host:8443", a
- * lost '@'): then no part of it may be kept. Reads each byte once. */
-int tally_scrub_url_authority(const char *s, size_t b, size_t e, size_t *hb, size_t *he);
+ * literal in brackets (hex digits, ':', '.', a '%' zone, or a scrubbed
+ * "[[REDACTED:ipv6]]"). A redaction "[REDACTED:<kind>]" at the start is
+ * the whole URL (an earlier pass took its host), and one further on ends
+ * the authority and the URL (a later rule took the host's end with what
+ * followed it): *end is where the authority ends (e without a redaction).
+ * Returns 1 with the host in *hb, *he (b <= *hb <= *he <= *end: user
+ * information before it, a port after it), 2 when a redaction starts the
+ * authority, or 0 when the authority is none of that ("user:pw.host:8443",
+ * a lost '@'): then no part of it may be kept. Reads each byte a bounded
+ * number of times. */
+int tally_scrub_url_authority(const char *s, size_t b, size_t e, size_t *hb, size_t *he, size_t *end);
 
 /* The candidate holds a decimal digit (an IPv6 address, not C++'s a::b). */
 size_t tally_scrub_check_digit(const char *s, size_t n, size_t b, size_t e);

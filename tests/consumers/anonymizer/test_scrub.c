@@ -174,6 +174,8 @@ static const scrub_case_t personal[] = {
     {"secret is 9f86d0 (rotate it)", "secret is [REDACTED:secret] (rotate it)"},
     {"password Hunter2", "password [REDACTED:secret]"},
     {"api key deadbeefcafe expired", "api key [REDACTED:secret] expired"},
+    {"token token a1b2c3", "token token [REDACTED:secret]"},
+    {"bearer bearer 8443+1", "bearer bearer [REDACTED:secret]"},
     /* issue 12, our own: the user in database errors, git authors */
     {"FATAL: password authentication failed for user \"alice\"",
      "FATAL: password authentication failed for user [REDACTED:user]"},
@@ -331,10 +333,10 @@ static void expect_idempotent(const char *in, size_t in_len, const char *what)
     free(first);
 }
 
-/* Texts the URL rule got wrong: a second pass changed them (the port took
- * a ':' with no digits and kept what followed), or user information stayed
- * in clear. */
-static const char *const url_edges[] = {
+/* Texts a second pass changed: first those of the URL rule (the port took
+ * a ':' with no digits and kept what followed, or user information stayed
+ * in clear), then others. */
+static const char *const edges[] = {
     "GET https://user:pw.example.com:8443/v1\xafx?token=abc#f failed",
     "https://user:pw.host:8443/x",
     "https://user:secret@host/",
@@ -359,6 +361,20 @@ static const char *const url_edges[] = {
     "https://[1.2.3.4]/y",
     "https://[REDACTED:url]",
     "https://[REDACTED:ur/x",
+    /* found by a random mix of rule fragments: a later rule's redaction
+     * next to an address, across a URL's end, or shortening a text under
+     * a length bound; a keyword taken as the credential of the one before */
+    "aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kL::3782",
+    "0::37040044fe80030aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kL",
+    "1.2.3.4aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kL 5.6.7.8",
+    "ftp://555(415)+440044 1111/@de",
+    "https://+44 20 7946 0958/x",
+    "Author: /555pw\"aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kLaZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kLaZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kL <x>",
+    "for user \"aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kLaZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kLaZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kL\"",
+    "/home/bearer bearer 8443+1@x",
+    "token token a1b2c3",
+    "]AKIA.x@y.comhttps://eyJhbGciOi[REDACTED:ipv4]https://1token2671x@y.comfe80 ",
+    ".+444111(415) 1.2.3.4/5500bearer +1",
 };
 
 Test(scrub, scrubbing_twice_changes_nothing_more, .timeout = 120)
@@ -372,9 +388,9 @@ Test(scrub, scrubbing_twice_changes_nothing_more, .timeout = 120)
         snprintf(what, sizeof what, "harmless string %zu", i);
         expect_idempotent(harmless[i], strlen(harmless[i]), what);
     }
-    for (size_t i = 0; i < COUNT(url_edges); i++) {
-        snprintf(what, sizeof what, "URL edge %zu", i);
-        expect_idempotent(url_edges[i], strlen(url_edges[i]), what);
+    for (size_t i = 0; i < COUNT(edges); i++) {
+        snprintf(what, sizeof what, "edge case %zu", i);
+        expect_idempotent(edges[i], strlen(edges[i]), what);
     }
     char *text = malloc(SCRUB_HOSTILE_SIZE + 1);
     cr_assert_not_null(text);
