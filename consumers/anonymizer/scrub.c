@@ -154,9 +154,10 @@ static const rule_t rules[] = {
      "((?<![a-z0-9])(?:password|passwd|passphrase|secret|token|api[ _-]?key|apikey|access[ _-]?key"
      "|auth[ _-]?token|otp)(?:[ \\t]++(?:is|was)(?![a-z]))?+[ \\t]++[\"']?)" NOT_DONE "[A-Za-z0-9+/_.~-]++=*+",
      NULL, tally_scrub_check_word_credential, C_SPACE, 0, 8, NULL, NULL, "invalid token a1b2c3"},
-    /* --password x, -token x */
+    /* --password x, -token x; not glued to a word, nor to what a rule after
+     * this one redacted (it was a word on the first pass). */
     {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
-     "((?<![\\w-])--?(?:[a-z0-9]{1,32}-){0,3}"
+     "((?<![\\w-]|key\\]|user\\]" LATER_IBAN("") ")--?(?:[a-z0-9]{1,32}-){0,3}"
      "(?:password|passwd|passphrase|secret|token|api-key|apikey|access-key|private-key)\\s++)" NOT_DONE
      "[^\\s-]\\S*+",
      NULL, NULL, C_DASH | C_SPACE, 0, 8, NULL, NULL, "--db-password s3cr3t"},
@@ -194,9 +195,11 @@ static const rule_t rules[] = {
      "(\\b[a-z]:(?:\\\\\\\\|\\\\|/)(?:users|documents and settings)(?:\\\\\\\\|\\\\|/))" NOT_DONE
      PATH_NAME("[^/\\\\\\s\"'<>:|*?\\[\\]]"),
      NULL, NULL, C_COLON, C_SLASH | C_BSLASH, 10, NULL, NULL, "C:\\Users\\carol\\AppData"},
-    /* Database log-in errors: for user "alice" (PostgreSQL), 'root'@ (MySQL). */
+    /* Database log-in errors: for user "alice" (PostgreSQL), 'root'@ (MySQL).
+     * A name holds no redaction: one made later may shorten it under 64. */
     {TALLY_SCRUB_USER, MODE_KEEP1, PCRE2_CASELESS,
-     "(\\bfor user[ \\t]++)" NOT_DONE "(?:\"[^\"\\r\\n]{1,64}+\"|'[^'\\r\\n]{1,64}+')",
+     "(\\bfor user[ \\t]++)" NOT_DONE
+     "(?:\"(?:[^\"\\r\\n\\[]|\\[(?!REDACTED:)){1,64}+\"|'(?:[^'\\r\\n\\[]|\\[(?!REDACTED:)){1,64}+')",
      NULL, NULL, C_SPACE | C_QUOTE, 0, 11, NULL, NULL, "for user \"alice\""},
     /* git: Author: Jane Doe <jane@example.com>, Co-authored-by: ... */
     {TALLY_SCRUB_USER, MODE_KEEP1, PCRE2_CASELESS,

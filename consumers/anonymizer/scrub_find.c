@@ -176,7 +176,8 @@ int tally_scrub_find_email(const char *s, size_t n, size_t start, size_t *b, siz
                 break;
             }
         const char *eq = memchr(s + l, '=', a - l);
-        if (eq != NULL && is_key(s + l, (size_t)(eq - (s + l))))
+        /* a key, or a redaction that took one: "[REDACTED:gitlab-token]=" */
+        if (eq != NULL && (is_key(s + l, (size_t)(eq - (s + l))) || (eq == s + l && l > 0 && s[l - 1] == ']')))
             l = (size_t)(eq - s) + 1;
         while (l < a && (s[l] == '\'' || s[l] == '`' || s[l] == '{' || s[l] == '|' || s[l] == '.'))
             l++;

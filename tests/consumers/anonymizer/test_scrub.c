@@ -375,6 +375,10 @@ static const char *const edges[] = {
     "token token a1b2c3",
     "]AKIA.x@y.comhttps://eyJhbGciOi[REDACTED:ipv4]https://1token2671x@y.comfe80 ",
     ".+444111(415) 1.2.3.4/5500bearer +1",
+    "4242424242424242--password (415)",
+    "::ffff:192.0.2.128-secret is -----BEGIN RSA PRIVATE KEY-----",
+    "for user '.aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kLapi_key=[REDACTED:email]https://'",
+    "glpat-eyJhbGciOi0000DB_PASSWORD=@example.com",
 };
 
 Test(scrub, scrubbing_twice_changes_nothing_more, .timeout = 120)
