@@ -217,11 +217,12 @@ static const rule_t rules[] = {
      "(?<![\\w+]" LATER_PHONE("") ")\\+[1-9][0-9]{0,3}+(?:[ .-]?+(?:\\([0-9]{1,4}+\\)|[0-9]{1,6}+)){1,7}+" PHONE_END,
      NULL, tally_scrub_check_phone, C_PLUS | C_DIGIT, 0, 9, NULL, NULL, "+44 20 7946 0958"},
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w.+-]|[0-9][ .-]" LATER_PHONE("") LATER_PHONE("[ .-]") ")(?:\\([2-9][0-9]{2}\\) ?|[2-9][0-9]{2}([-. ]))[2-9][0-9]{2}(?(1)\\1|[-. ])[0-9]{4}"
-     PHONE_END,
+     "(?<![\\w.+-]|[0-9][ .-]" LATER_PHONE("") LATER_PHONE("[ .-]") ")"
+     "(?:\\([2-9][0-9]{2}\\) ?|[2-9][0-9]{2}([-. ]))[2-9][0-9]{2}(?(1)\\1|[-. ])[0-9]{4}" PHONE_END,
      NULL, tally_scrub_check_phone, C_DIGIT, C_DASH | C_DOT | C_SPACE, 12, NULL, NULL, "(415) 555-2671"},
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w.+-]|[0-9][ /-]" LATER_PHONE("") LATER_PHONE("[ /-]") ")0[1-9][0-9]{0,4}+(?:[ /-][0-9]{2,8}+){1,4}+" PHONE_END,
+     "(?<![\\w.+-]|[0-9][ /-]" LATER_PHONE("") LATER_PHONE("[ /-]") ")"
+     "0[1-9][0-9]{0,4}+(?:[ /-][0-9]{2,8}+){1,4}+" PHONE_END,
      NULL, tally_scrub_check_phone, C_DIGIT, C_DASH | C_SLASH | C_SPACE, 10, NULL, NULL, "030 1234567"},
     {TALLY_SCRUB_IPV6, MODE_WHOLE, 0,
      "(?<![\\w:.]|ipv4\\]|ipv6\\]|entropy\\])(?:"

@@ -369,7 +369,8 @@ static const char *const edges[] = {
     "1.2.3.4aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kL 5.6.7.8",
     "ftp://555(415)+440044 1111/@de",
     "https://+44 20 7946 0958/x",
-    "Author: /555pw\"aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kLaZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kLaZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kL <x>",
+    "Author: /555pw\"aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kLaZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kL"
+    "aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kL <x>",
     "for user \"aZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kLaZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kLaZ9bY8cX7dW6eV5fU4gT3hS2iR1jQ0kL\"",
     "/home/bearer bearer 8443+1@x",
     "token token a1b2c3",
