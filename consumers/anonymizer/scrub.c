@@ -29,7 +29,7 @@
 typedef enum {
     MODE_WHOLE,    /* replace the candidate */
     MODE_KEEP1,    /* keep group 1, replace the rest of the match */
-    MODE_URL,      /* keep scheme (group 1) and host (group 3) */
+    MODE_URL,      /* keep scheme (group 1) and the host of the authority (group 2) */
 } rule_mode_t;
 
 /* Character classes a text holds, to skip the rules that cannot match it
@@ -63,8 +63,24 @@ typedef struct rule_t {
 #define H16 "[0-9A-Fa-f]{1,4}"
 /* A user name in a path: may hold spaces when a separator follows. */
 #define PATH_NAME(cls) "(?:" cls "{1,64}+(?: ++" cls "{1,64}+){0,3}+(?=[\\\\/])|" cls "++)"
+/*
+ * Idempotence: a rule that looks at the bytes next to a candidate (no digit
+ * group before or after a number, no word next to an address) must decide
+ * the same when a rule after it, or itself, has since redacted them: a
+ * redaction there stands for what the first pass saw. Each list names the
+ * rule's own kind and those of the rules after it (an earlier rule's
+ * redaction was already there on the first pass). PCRE2 before 10.43 needs
+ * each length as its own top-level branch of a lookbehind.
+ */
+#define LATER_PHONE(sep) "|phone\\]" sep "|ipv4\\]" sep "|ipv6\\]" sep "|entropy\\]" sep
+#define LATER_CARD(sep) "|card\\]" sep LATER_PHONE(sep)
+#define LATER_IBAN(sep) "|iban\\]" sep LATER_CARD(sep)
 /* A phone number or card ends where no digit group goes on. */
-#define NUMBER_END "(?![\\w@]|[.,:/-][0-9])"
+#define NUMBER_END(later) "(?![\\w@]|[.,:/-][0-9]|[ .,:/-]?+\\[REDACTED:(?:" later ")\\])"
+#define CARD_END NUMBER_END("card|phone|ipv[46]|high-entropy")
+#define PHONE_END NUMBER_END("phone|ipv[46]|high-entropy")
+/* An address's neighbours. */
+#define LATER_REDACTED "\\[REDACTED:(?:ipv4|ipv6|high-entropy)\\]"
 
 static const rule_t rules[] = {
     {TALLY_SCRUB_PRIVATE_KEY, MODE_WHOLE, 0,
@@ -78,11 +94,16 @@ static const rule_t rules[] = {
     {TALLY_SCRUB_JWT, MODE_WHOLE, 0,
      "(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}+\\.[A-Za-z0-9_-]{5,}+\\.[A-Za-z0-9_-]*+",
      NULL, NULL, C_DOT, 0, 15, "eyJ", NULL, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.SflKxwRJSMeKKF2QT4fw"},
+    /* Scheme, authority, the rest: the authority is read in C
+     * (tally_scrub_url_authority). The match runs to white space, a quote,
+     * an angle bracket, the end, or a redaction (which a later rule made of
+     * the URL's end and what followed it; an earlier pass's redaction may
+     * stand for the whole host): so what follows a URL never reads as a
+     * part of it on a second pass. */
     {TALLY_SCRUB_URL, MODE_URL, 0,
      "\\b([A-Za-z][A-Za-z0-9+.-]{0,15})://"
-     "([^\\s/?#\"'<>]*@)?"
-     "(\\[[0-9A-Fa-f:.%]{2,60}\\]|[^\\s/?#:@\"'<>\\[\\]]++)"
-     "((?::[0-9]{0,5})?(?:[/?#][^\\s\"'<>]*+)?)",
+     "((?:\\[\\[?REDACTED:[a-z0-9-]{1,40}+\\]\\]?+)?+(?:[^\\s/?#\"'<>\\[]|\\[(?!REDACTED:))*+)"
+     "((?:[/?#](?:[^\\s\"'<>\\[]|\\[(?!REDACTED:))*+)?)",
      NULL, NULL, C_COLON | C_SLASH, 0, 5, "://", NULL, "https://user:pw@api.example.com:8443/v1/x?token=abc#frag"},
     /* Read back from each '@' in C: the local part may hold most
      * punctuation, which a pattern could only try at every offset. */
@@ -133,9 +154,10 @@ static const rule_t rules[] = {
      "((?<![a-z0-9])(?:password|passwd|passphrase|secret|token|api[ _-]?key|apikey|access[ _-]?key"
      "|auth[ _-]?token|otp)(?:[ \\t]++(?:is|was)(?![a-z]))?+[ \\t]++[\"']?)" NOT_DONE "[A-Za-z0-9+/_.~-]++=*+",
      NULL, tally_scrub_check_word_credential, C_SPACE, 0, 8, NULL, NULL, "invalid token a1b2c3"},
-    /* --password x, -token x */
+    /* --password x, -token x; not glued to a word, nor to what a rule after
+     * this one redacted (it was a word on the first pass). */
     {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
-     "((?<![\\w-])--?(?:[a-z0-9]{1,32}-){0,3}"
+     "((?<![\\w-]|key\\]|user\\]" LATER_IBAN("") ")--?(?:[a-z0-9]{1,32}-){0,3}"
      "(?:password|passwd|passphrase|secret|token|api-key|apikey|access-key|private-key)\\s++)" NOT_DONE
      "[^\\s-]\\S*+",
      NULL, NULL, C_DASH | C_SPACE, 0, 8, NULL, NULL, "--db-password s3cr3t"},
@@ -173,34 +195,37 @@ static const rule_t rules[] = {
      "(\\b[a-z]:(?:\\\\\\\\|\\\\|/)(?:users|documents and settings)(?:\\\\\\\\|\\\\|/))" NOT_DONE
      PATH_NAME("[^/\\\\\\s\"'<>:|*?\\[\\]]"),
      NULL, NULL, C_COLON, C_SLASH | C_BSLASH, 10, NULL, NULL, "C:\\Users\\carol\\AppData"},
-    /* Database log-in errors: for user "alice" (PostgreSQL), 'root'@ (MySQL). */
+    /* Database log-in errors: for user "alice" (PostgreSQL), 'root'@ (MySQL).
+     * A name holds no redaction: one made later may shorten it under 64. */
     {TALLY_SCRUB_USER, MODE_KEEP1, PCRE2_CASELESS,
-     "(\\bfor user[ \\t]++)" NOT_DONE "(?:\"[^\"\\r\\n]{1,64}+\"|'[^'\\r\\n]{1,64}+')",
+     "(\\bfor user[ \\t]++)" NOT_DONE
+     "(?:\"(?:[^\"\\r\\n\\[]|\\[(?!REDACTED:)){1,64}+\"|'(?:[^'\\r\\n\\[]|\\[(?!REDACTED:)){1,64}+')",
      NULL, NULL, C_SPACE | C_QUOTE, 0, 11, NULL, NULL, "for user \"alice\""},
     /* git: Author: Jane Doe <jane@example.com>, Co-authored-by: ... */
     {TALLY_SCRUB_USER, MODE_KEEP1, PCRE2_CASELESS,
-     "(\\b(?:co-)?author(?:ed-by)?[ \\t]*+:[ \\t]*+)" NOT_DONE "[^<>\\r\\n]{1,80}?(?= ?<)",
+     "(\\b(?:co-)?author(?:ed-by)?[ \\t]*+:[ \\t]*+)" NOT_DONE "(?:[^<>\\r\\n\\[]|\\[(?!REDACTED:)){1,80}?(?= ?<)",
      NULL, NULL, C_COLON | C_LT, 0, 10, "author", NULL, "Author: Jane Doe <x>"},
     {TALLY_SCRUB_IBAN, MODE_WHOLE, 0,
-     "(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?+[A-Z0-9]{1,4}+){1,8}+",
-     NULL, tally_scrub_check_iban, C_UPPER | C_DIGIT, 0, 15, NULL, NULL, "DE89 3704 0044 0532 0130 00"},
+     "(?<![A-Za-z0-9]" LATER_IBAN("") ")[A-Za-z]{2}[0-9]{2}(?: ?+[A-Za-z0-9]{1,4}+){1,8}+",
+     NULL, tally_scrub_check_iban, C_DIGIT, C_UPPER | C_LOWER, 15, NULL, NULL, "DE89 3704 0044 0532 0130 00"},
     {TALLY_SCRUB_CARD, MODE_WHOLE, 0,
-     "(?<![\\w.,+-]|[0-9][ -])[2-6][0-9]{3}(?:[ -]?+[0-9]{2,6}+){2,5}+" NUMBER_END,
+     "(?<![\\w.,+-]|[0-9][ -]" LATER_CARD("") LATER_CARD("[ -]") ")[2-6][0-9]{3}(?:[ -]?+[0-9]{2,6}+){2,5}+" CARD_END,
      NULL, tally_scrub_check_card, C_DIGIT, 0, 13, NULL, NULL, "4111 1111 1111 1111"},
     /* International (+CC ...), North American, and 0-prefixed national
      * numbers; none starts inside a run of digit groups. */
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w+])\\+[1-9][0-9]{0,3}+(?:[ .-]?+(?:\\([0-9]{1,4}+\\)|[0-9]{1,6}+)){1,7}+" NUMBER_END,
+     "(?<![\\w+]" LATER_PHONE("") ")\\+[1-9][0-9]{0,3}+(?:[ .-]?+(?:\\([0-9]{1,4}+\\)|[0-9]{1,6}+)){1,7}+" PHONE_END,
      NULL, tally_scrub_check_phone, C_PLUS | C_DIGIT, 0, 9, NULL, NULL, "+44 20 7946 0958"},
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w.+-]|[0-9][ .-])(?:\\([2-9][0-9]{2}\\) ?|[2-9][0-9]{2}([-. ]))[2-9][0-9]{2}(?(1)\\1|[-. ])[0-9]{4}"
-     NUMBER_END,
+     "(?<![\\w.+-]|[0-9][ .-]" LATER_PHONE("") LATER_PHONE("[ .-]") ")"
+     "(?:\\([2-9][0-9]{2}\\) ?|[2-9][0-9]{2}([-. ]))[2-9][0-9]{2}(?(1)\\1|[-. ])[0-9]{4}" PHONE_END,
      NULL, tally_scrub_check_phone, C_DIGIT, C_DASH | C_DOT | C_SPACE, 12, NULL, NULL, "(415) 555-2671"},
     {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
-     "(?<![\\w.+-]|[0-9][ /-])0[1-9][0-9]{0,4}+(?:[ /-][0-9]{2,8}+){1,4}+" NUMBER_END,
+     "(?<![\\w.+-]|[0-9][ /-]" LATER_PHONE("") LATER_PHONE("[ /-]") ")"
+     "0[1-9][0-9]{0,4}+(?:[ /-][0-9]{2,8}+){1,4}+" PHONE_END,
      NULL, tally_scrub_check_phone, C_DIGIT, C_DASH | C_SLASH | C_SPACE, 10, NULL, NULL, "030 1234567"},
     {TALLY_SCRUB_IPV6, MODE_WHOLE, 0,
-     "(?<![\\w:.])(?:"
+     "(?<![\\w:.]|ipv4\\]|ipv6\\]|entropy\\])(?:"
      "(?:" H16 ":){7}" H16
      "|(?:" H16 ":){6}" IPV4
      "|::(?:[fF]{4}(?::0{1,4})?:)?" IPV4
@@ -213,11 +238,11 @@ static const rule_t rules[] = {
      "|" H16 ":(?::" H16 "){1,6}"
      "|:(?::" H16 "){1,7}"
      "|(?:" H16 ":){1,7}:"
-     ")(?:%[0-9A-Za-z._-]{1,15})?(?![\\w:])",
+     ")(?:%[0-9A-Za-z._-]{1,15})?(?![\\w:]|" LATER_REDACTED ")",
      NULL, tally_scrub_check_digit, C_COLON | C_DIGIT, 0, 3, NULL, tally_scrub_maybe_ipv6,
      "fe80::1ff:fe23:4567:890a%eth0"},
     {TALLY_SCRUB_IPV4, MODE_WHOLE, 0,
-     "(?<![\\w.])" IPV4 "(?!\\w|\\.[0-9])",
+     "(?<![\\w.]|ipv4\\]|entropy\\])" IPV4 "(?!\\w|\\.[0-9]|" LATER_REDACTED ")",
      NULL, NULL, C_DOT | C_DIGIT, 0, 7, NULL, NULL, "192.168.1.20"},
     {TALLY_SCRUB_HIGH_ENTROPY, MODE_WHOLE, 0, NULL, tally_scrub_find_random_run, NULL, C_UPPER | C_LOWER | C_DIGIT,
      0, 32, NULL, NULL, "Kx9cWz3Lq7.Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg"},
@@ -426,20 +451,34 @@ static int find(tally_scrub_t *sc, size_t i, const char *subj, size_t slen, size
     return 1;
 }
 
-/* A URL with no user information and no more than a '/' after its host
- * (or already scrubbed): nothing to redact. Groups: 1 scheme, 2 user info
- * (unset: PCRE2_UNSET), 3 host, 4 the rest. */
-static int url_is_bare(const char *subj, const PCRE2_SIZE *ov)
+/* What the URL rule redacts of a candidate (groups: 1 scheme, 2
+ * authority, 3 the rest): 0 nothing (no user information or port, and at
+ * most a '/' after the host, as before an earlier pass's "[REDACTED:url]";
+ * or only an empty port, "https://example.com:" in prose); else the end of
+ * what to replace, with the host to keep in *hb, *he, or *hb == *he ==
+ * SIZE_MAX when the authority is not [user@]host[:port] and nothing of it
+ * may be kept. *next: where to look on when nothing is redacted. */
+static size_t url_plan(const char *subj, const PCRE2_SIZE *ov, size_t *hb, size_t *he, size_t *next)
 {
-    static const char done[] = "/[REDACTED:url]";
-    int has_user = ov[4] != PCRE2_UNSET && ov[5] > ov[4];
-    size_t rest = ov[9] - ov[8];
-    return !has_user && (rest == 0 || (rest == 1 && subj[ov[8]] == '/') ||
-                         (rest == sizeof done - 1 && memcmp(subj + ov[8], done, rest) == 0));
+    size_t end, rest = ov[7] - ov[6];
+    int form = tally_scrub_url_authority(subj, ov[4], ov[5], hb, he, &end);
+    *next = end;   /* when nothing is redacted: a URL may start after a redaction */
+    if (form == 2)
+        return 0;   /* "https://[REDACTED:...]": the URL is that redaction */
+    if (form == 0) {
+        *hb = *he = SIZE_MAX;
+        return end < ov[5] ? end : ov[1];
+    }
+    if (end < ov[5])
+        rest = 0;   /* the URL ends at a redaction in its authority */
+    int user = *hb > ov[4], port = *he < end;
+    if (!user && (!port || (rest == 0 && *he + 1 == end)) && (rest == 0 || (rest == 1 && subj[ov[6]] == '/')))
+        return 0;
+    return end < ov[5] ? end : ov[1];
 }
 
 /* Appends the replacement of rule r's candidate at ov[0] in subj to dst. */
-static void replace(const rule_t *r, const char *subj, const PCRE2_SIZE *ov, buf_t *dst)
+static void replace(const rule_t *r, const char *subj, const PCRE2_SIZE *ov, size_t hb, size_t he, buf_t *dst)
 {
     switch (r->mode) {
     case MODE_WHOLE:
@@ -450,8 +489,10 @@ static void replace(const rule_t *r, const char *subj, const PCRE2_SIZE *ov, buf
     case MODE_URL:
         buf_put(dst, subj + ov[0], ov[3] - ov[0]);   /* scheme */
         buf_put(dst, "://", 3);
-        buf_put(dst, subj + ov[6], ov[7] - ov[6]);
-        buf_put(dst, "/", 1);
+        if (hb != SIZE_MAX) {
+            buf_put(dst, subj + hb, he - hb);
+            buf_put(dst, "/", 1);
+        }
         break;
     }
     put_token(dst, r->kind);
@@ -500,19 +541,21 @@ size_t tally_scrub_text(tally_scrub_t *sc, const char *text, size_t len, const c
             /* The check sees the part the rule replaces, and may cut it
              * short. A candidate kept costs nothing more: copying the text
              * before it only once one is replaced keeps the scan linear. */
-            size_t e = ov[1];
+            size_t e = ov[1], hb = 0, he = 0, next = ov[1];
             if (r->check)
                 e = r->check(subj, slen, r->mode == MODE_KEEP1 ? ov[3] : ov[0], ov[1]);
-            else if (r->mode == MODE_URL && url_is_bare(subj, ov))
-                e = 0;
+            else if (r->mode == MODE_URL)
+                e = url_plan(subj, ov, &hb, &he, &next);
             if (e <= ov[0]) {
-                start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+                /* After a keyword, what was not a credential may be the
+                 * next keyword: "bearer bearer abc123". */
+                start = r->mode == MODE_KEEP1 && ov[3] > ov[0] ? ov[3] : next > ov[0] ? next : ov[0] + 1;
                 continue;
             }
             if (found == 0)
                 dst->len = 0;
             buf_put(dst, subj + pos, ov[0] - pos);
-            replace(r, subj, ov, dst);
+            replace(r, subj, ov, hb, he, dst);
             found++;
             pos = e;
             start = e;

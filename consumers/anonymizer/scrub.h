@@ -10,7 +10,9 @@
  *   jwt                JSON Web Tokens (eyJ....xxx.yyy)
  *   url                URLs keep their scheme and host only: user, password,
  *                      port, path, query and fragment become
- *                      "<scheme>://<host>/[REDACTED:url]"
+ *                      "<scheme>://<host>/[REDACTED:url]"; an authority
+ *                      that is not [user@]host[:digits] ("user:pw.host:8443",
+ *                      a lost '@') keeps no host: "<scheme>://[REDACTED:url]"
  *   email              e-mail addresses, the whole local part in RFC 5322's
  *                      characters ("o'brien+x@example.com"); a key before
  *                      it ("EMAIL=", "--email=") or a path up to its last
@@ -41,10 +43,11 @@
  *                      /Users/<u>, C:\Users\<u> (any drive, either slash);
  *                      in database log-in errors (for user "u", 'u'@...);
  *                      a git Author/Committer/Signed-off-by name
- *   iban               IBANs: known country, its length, mod-97 checksum
+ *   iban               IBANs in either case: known country, its length,
+ *                      mod-97 checksum
  *   card               payment card numbers: issuer prefix and length,
  *                      Luhn check digit, printed whole or in 4-4-4-4(-3),
- *                      4-6-5 groups
+ *                      4-6-5 groups (spaces and dashes, mixed or not)
  *   phone              phone numbers: +CC and 8-15 digits, North American
  *                      (415) 555-2671 / 415-555-2671, and 0-prefixed
  *                      national numbers of 9-12 digits (030 1234567);

@@ -176,7 +176,8 @@ int tally_scrub_find_email(const char *s, size_t n, size_t start, size_t *b, siz
                 break;
             }
         const char *eq = memchr(s + l, '=', a - l);
-        if (eq != NULL && is_key(s + l, (size_t)(eq - (s + l))))
+        /* a key, or a redaction that took one: "[REDACTED:gitlab-token]=" */
+        if (eq != NULL && (is_key(s + l, (size_t)(eq - (s + l))) || (eq == s + l && l > 0 && s[l - 1] == ']')))
             l = (size_t)(eq - s) + 1;
         while (l < a && (s[l] == '\'' || s[l] == '`' || s[l] == '{' || s[l] == '|' || s[l] == '.'))
             l++;
@@ -189,6 +190,76 @@ int tally_scrub_find_email(const char *s, size_t n, size_t start, size_t *b, siz
         p = a + 1;
     }
     return 0;
+}
+
+/* The length of a redaction "[REDACTED:<kind>]" at s[i..e), or 0. */
+static size_t redaction_at(const char *s, size_t i, size_t e)
+{
+    static const char head[] = "[REDACTED:";
+    size_t k = i + sizeof head - 1;
+    if (e - i < sizeof head || memcmp(s + i, head, sizeof head - 1) != 0)
+        return 0;
+    while (k < e && k - i < 40 && ((s[k] >= 'a' && s[k] <= 'z') || is_digit((unsigned char)s[k]) || s[k] == '-'))
+        k++;
+    return k < e && s[k] == ']' && k > i + sizeof head - 1 ? k + 1 - i : 0;
+}
+
+static int is_hex(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int tally_scrub_url_authority(const char *s, size_t b, size_t e, size_t *hb, size_t *he, size_t *end)
+{
+    size_t h = b, i, t, lim = e;
+    if ((t = redaction_at(s, b, e)) > 0) {
+        *hb = b;
+        *he = *end = b + t;
+        return 2;
+    }
+    /* A redaction past the start ends the authority: a later rule took it
+     * with what followed ("https://+44 20 7946 0958/x" is a URL of "+44"). */
+    for (i = b + 1; i < e; i++)
+        if (s[i] == '[' && redaction_at(s, i, e) > 0 && !(i == b + 1 && s[b] == '[')) {
+            lim = i;
+            break;
+        }
+    *end = lim;
+    for (i = b; i < lim; i++)
+        if (s[i] == '@')
+            h = i + 1;
+    i = h;
+    if (i < lim && s[i] == '[') {
+        /* an IP literal: [::1], [fe80::1%eth0], or a scrubbed [[REDACTED:ipv6]] */
+        i++;
+        if ((t = redaction_at(s, i, e)) > 0) {
+            i += t;
+        } else {
+            while (i < lim && (is_hex((unsigned char)s[i]) || s[i] == ':' || s[i] == '.'))
+                i++;
+            if (i < lim && s[i] == '%')
+                while (++i < lim && (is_alnum((unsigned char)s[i]) || strchr("._~%-", s[i]) != NULL))
+                    ;
+        }
+        if (i >= e || s[i] != ']')
+            return 0;
+        i++;
+        if (lim < i)
+            *end = lim = e;
+    } else {
+        while (i < lim && s[i] != ':' && s[i] != '[' && s[i] != ']')
+            i++;
+    }
+    *hb = h;
+    *he = i;
+    if (i == lim)
+        return 1;
+    if (s[i] != ':')
+        return 0;
+    for (i++; i < lim; i++)
+        if (!is_digit((unsigned char)s[i]))
+            return 0;
+    return 1;
 }
 
 size_t tally_scrub_check_digit(const char *s, size_t n, size_t b, size_t e)
@@ -253,9 +324,7 @@ size_t tally_scrub_check_card(const char *s, size_t n, size_t b, size_t e)
             best = i;
         if (i == e || (groups == 1 ? group != 4 : group != 4 && group != 6))
             break;
-        if (sep != 0 && (char)c != sep)
-            return 0;
-        sep = (char)c;
+        sep = (char)c;   /* spaces and dashes may mix: "4111 1111-1111 1111" */
         group = 0;
     }
     /* without separators only the whole run counts */
@@ -278,11 +347,16 @@ static const struct {
     {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20},
 };
 
+static char upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
 size_t tally_scrub_check_iban(const char *s, size_t n, size_t b, size_t e)
 {
     size_t len = 0;
     for (size_t k = 0; k < sizeof iban_lengths / sizeof iban_lengths[0]; k++)
-        if (s[b] == iban_lengths[k].cc[0] && s[b + 1] == iban_lengths[k].cc[1])
+        if (upper(s[b]) == iban_lengths[k].cc[0] && upper(s[b + 1]) == iban_lengths[k].cc[1])
             len = iban_lengths[k].len;
     if (len == 0)
         return 0;
@@ -298,7 +372,7 @@ size_t tally_scrub_check_iban(const char *s, size_t n, size_t b, size_t e)
      * 10..35 */
     unsigned rem = 0;
     for (size_t k = 0; k < nc; k++) {
-        unsigned char ch = (unsigned char)c[(k + 4) % nc];
+        unsigned char ch = (unsigned char)upper(c[(k + 4) % nc]);
         if (is_digit(ch))
             rem = (rem * 10 + (ch - '0')) % 97;
         else if (ch >= 'A' && ch <= 'Z')

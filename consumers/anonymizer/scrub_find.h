@@ -30,20 +30,36 @@ int tally_scrub_find_random_run(const char *s, size_t n, size_t start, size_t *b
  * first '='), and leading quotes or dots. */
 int tally_scrub_find_email(const char *s, size_t n, size_t start, size_t *b, size_t *e);
 
+/* A URL's authority s[b..e) (what follows "scheme://" up to a '/', '?',
+ * '#', white space, a quote or an angle bracket), read as RFC 3986 does:
+ * user information up to the last '@', a host, then ':' and a port of
+ * digits only. The host is a name without ':', '[' or ']', or an IP
+ * literal in brackets (hex digits, ':', '.', a '%' zone, or a scrubbed
+ * "[[REDACTED:ipv6]]"). A redaction "[REDACTED:<kind>]" at the start is
+ * the whole URL (an earlier pass took its host), and one further on ends
+ * the authority and the URL (a later rule took the host's end with what
+ * followed it): *end is where the authority ends (e without a redaction).
+ * Returns 1 with the host in *hb, *he (b <= *hb <= *he <= *end: user
+ * information before it, a port after it), 2 when a redaction starts the
+ * authority, or 0 when the authority is none of that ("user:pw.host:8443",
+ * a lost '@'): then no part of it may be kept. Reads each byte a bounded
+ * number of times. */
+int tally_scrub_url_authority(const char *s, size_t b, size_t e, size_t *hb, size_t *he, size_t *end);
+
 /* The candidate holds a decimal digit (an IPv6 address, not C++'s a::b). */
 size_t tally_scrub_check_digit(const char *s, size_t n, size_t b, size_t e);
 
 /* A payment card number: 13-19 digits with an issuer's prefix and length
  * (Visa 4: 13, 16, 19; Mastercard: 16; Amex 34, 37: 15; Diners, JCB,
  * Discover, UnionPay, Maestro: 13-19) and a valid Luhn check digit; printed
- * as one run, or in groups of 4-4-4-4(-3), 4-6-5 or 4-6-4 split by the same
- * space or dash. Grouped, the longest group prefix that qualifies ("4111
+ * as one run, or in groups of 4-4-4-4(-3), 4-6-5 or 4-6-4 split by spaces
+ * or dashes (mixed too). Grouped, the longest group prefix that qualifies ("4111
  * 1111 1111 1111 123": the card, not its CVV). */
 size_t tally_scrub_check_card(const char *s, size_t n, size_t b, size_t e);
 
-/* An IBAN: a known country code, that country's length (letters and digits,
- * single spaces between groups of four allowed), not followed by a letter
- * or digit, and ISO 13616's mod-97 checksum. */
+/* An IBAN, in either case: a known country code, that country's length
+ * (letters and digits, single spaces between groups of four allowed), not
+ * followed by a letter or digit, and ISO 13616's mod-97 checksum. */
 size_t tally_scrub_check_iban(const char *s, size_t n, size_t b, size_t e);
 
 /* A phone number: 8-15 digits after a '+' (E.164), else 9-12 digits. */
