@@ -38,9 +38,9 @@ for run in 1 2; do
     line=$(grep "^check $what:" "$out")
     [[ $line == *"(as sent)" ]] && echo "ok   run $run: $line" || { echo "FAIL run $run: ${line:-no check line for $what}"; fails=$((fails + 1)); }
   done
-  for section in "Monthly usage per environment:6" "Product analytics, daily (first week of the month):1" \
-                 "Product analytics, the month:5"; do
-    title=${section%:*} least=${section##*:}
+  for section in "Monthly usage per environment:|6" "Product analytics, daily (first week of the month):|1" \
+                 "Product analytics, the month:|5"; do
+    title=${section%|*} least=${section##*|}
     rows=$(awk -v t="$title" '$0 == t {f = 1} f && /^\([0-9]+ rows?\)$/ {print substr($1, 2); exit}' "$out")
     [[ ${rows:-0} -ge $least ]] && echo "ok   run $run: '$title' shows $rows rows" ||
       { echo "FAIL run $run: '$title' shows ${rows:-no} rows, wanted $least or more"; fails=$((fails + 1)); }
