@@ -1,5 +1,5 @@
 /* tally-aggregator: the clean usage log in, cumulative API usage and seat
- * rollups out, exactly once (DESIGN.md "Processes"). Parses the
+ * rollups out, exactly once (docs/architecture.md "Processes"). Parses the
  * configuration, loads the schema catalog, starts the admin port, runs the
  * pipeline until SIGTERM. */
 #include "aggregator.h"

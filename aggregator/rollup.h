@@ -45,6 +45,15 @@
  *     released at 09:00 was in use that day); updated_at = occurred_at of
  *     the day's last event. A day without events has no rollup: its seats
  *     are the previous rollup's seats_in_use.
+ *   - seat_ref is the seat's identity for its whole life: events match by
+ *     (tenant_id, seat_ref), byte for byte. A seat whose ref changed would
+ *     be another seat: its RELEASED would release nothing, the seat under
+ *     the old ref would stay in use and a re-assignment would count twice.
+ *     The anonymizer keeps seat refs stable across pseudonym key rotations
+ *     by making them with a seat key that does not rotate
+ *     (consumers/anonymizer/pseudonym.h); so the state, its changelog and
+ *     a restore carry no key versions, and tally-replay's audit, which
+ *     shares this code, follows.
  *   - An event that arrives late (older than others already applied) is
  *     inserted into the tenant's history and every rollup it touches is
  *     recomputed: the day it falls on and each later day until the seat's

@@ -3,7 +3,7 @@
  * the Kafka key and the value in the project's codec (Avro single-object
  * encoding of the latest schema version in the catalog).
  *
- * Keys (DESIGN.md): "tenant|environment|day" and "tenant|day", the day as
+ * Keys (docs/architecture.md): "tenant|environment|day" and "tenant|day", the day as
  * YYYY-MM-DD (UTC). The topic is compacted, so two rollups must never
  * share a key: in the ids, '%' is written "%25" and '|' "%7C" (ids are
  * printable ASCII; usual ids contain neither and read as themselves).

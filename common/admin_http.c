@@ -57,6 +57,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (strcmp(url, "/readyz") == 0)
         return send_check(c, a->o.ready, a->o.arg, "ready");
     if (strcmp(url, "/metrics") == 0 && a->o.metrics) {
+        if (a->o.refresh)
+            a->o.refresh(a->o.arg);
         size_t len;
         char *text = tally_metrics_render(a->o.metrics, &len);
         return send_text(c, 200, "text/plain; version=0.0.4", text, MHD_RESPMEM_MUST_FREE);

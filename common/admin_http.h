@@ -19,7 +19,8 @@ typedef struct {
     tally_metrics_t *metrics;      /* borrowed */
     tally_admin_check_fn healthy;  /* NULL: always healthy */
     tally_admin_check_fn ready;    /* NULL: always ready */
-    void *arg;                     /* passed to the checks */
+    void *arg;                     /* passed to the checks and refresh */
+    void (*refresh)(void *arg);    /* NULL, or called before /metrics is rendered (gauges) */
 } tally_admin_opts_t;
 
 typedef struct tally_admin_t tally_admin_t;

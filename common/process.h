@@ -1,7 +1,7 @@
 /*
  * process.h: what the main() of every Tally process does around its own
- * wiring: parse the command line, turn signals into flags (STYLE.md: the
- * loop acts on them), name the instance.
+ * wiring: parse the command line, turn signals into flags (the signal
+ * handler only sets a flag; the loop acts on it), name the instance.
  */
 #ifndef TALLY_COMMON_PROCESS_H
 #define TALLY_COMMON_PROCESS_H

@@ -1,6 +1,6 @@
 /*
  * xalloc.h: allocation that aborts with a message instead of returning
- * NULL (STYLE.md: out-of-memory aborts instead of spreading NULL checks).
+ * NULL: out-of-memory aborts instead of spreading NULL checks everywhere.
  * What they return is owned by the caller and freed with free().
  */
 #ifndef TALLY_COMMON_XALLOC_H

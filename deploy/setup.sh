@@ -2,7 +2,19 @@
 # Installs every Debian package Tally needs to build, test and run locally.
 # Idempotent and quiet: when everything is present it only runs dpkg-query.
 # Works as root, or as an ordinary user through sudo.
+#
+#   deploy/setup.sh          what building and running need (up.sh)
+#   deploy/setup.sh --test   also what only the tests need (tests/run.sh):
+#                            clang and its runtimes for the libFuzzer
+#                            harnesses, systemd for systemd-analyze
 set -euo pipefail
+
+with_tests=0
+case "${1:-}" in
+  --test) with_tests=1 ;;
+  "") ;;
+  *) echo "setup.sh: unknown option $1 (use --test or nothing)" >&2; exit 2 ;;
+esac
 
 packages=(
   build-essential cmake pkg-config git ca-certificates curl
@@ -12,6 +24,13 @@ packages=(
   openjdk-17-jre-headless maven
   wrk procps iproute2 util-linux
 )
+# Tools only the tests use (deploy/setup.sh --test, as tests/run.sh calls it).
+if [[ $with_tests -eq 1 ]]; then
+  packages+=(
+    clang libclang-rt-14-dev   # the libFuzzer harnesses of tests/fuzz
+    systemd                    # systemd-analyze verify, in tests/deploy/test_systemd.sh
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -9,22 +9,37 @@
 #   tests/run.sh --no-sanitize   normal build only
 #   tests/run.sh --sanitize-only sanitizer build only
 #   tests/run.sh -R regex        only the ctest suites matching regex
+#   tests/run.sh --fuzz SECONDS  run each libFuzzer harness (tests/fuzz) for
+#                                SECONDS (default 30, none with -R)
+#   tests/run.sh --no-fuzz       no fuzzing (the same as --fuzz 0)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/local/env.sh
+source tests/support/run_checks.sh
 
 modes=(normal sanitize)
 filter=()
+fuzz_seconds=
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-sanitize) modes=(normal) ;;
     --sanitize-only) modes=(sanitize) ;;
     -R) filter=(-R "$2"); shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --fuzz)
+      [[ ${2:-} =~ ^[0-9]+$ ]] || { echo "run.sh: --fuzz needs a number of seconds" >&2; exit 2; }
+      fuzz_seconds=$2; shift ;;
+    --no-fuzz) fuzz_seconds=0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+# CI runs ./tests/run.sh alone: 30 s per harness. A run of chosen suites
+# (-R) fuzzes only when asked to.
+if [[ -z $fuzz_seconds ]]; then
+  fuzz_seconds=30
+  [[ ${#filter[@]} -eq 0 ]] || fuzz_seconds=0
+fi
 
 t_start=$SECONDS
 started=()
@@ -57,7 +72,7 @@ trap 'exit 130' INT TERM
 phase() { echo; echo "=== $* ($(( SECONDS - t_start )) s)" >&2; }
 
 phase "setup"
-deploy/setup.sh
+deploy/setup.sh --test
 
 failed=0
 # Suites run one at a time here, so tests that stop a service or kill the
@@ -99,10 +114,15 @@ for mode in "${modes[@]}"; do
 
   phase "suites ($mode)"
   ctest_log=$TALLY_BUILD_DIR/ctest.log
+  # (tests/CMakeLists.txt points the suites' TALLY_TEST_SANITIZER_LOGS here.)
+  sanitizer_logs=$TALLY_BUILD_DIR/sanitizer-logs
+  tally_sanitizer_logs_reset "$sanitizer_logs"
   # Verbose into the log (every suite's output, for the sanitizer check
   # below); the console gets the progress lines and what failed.
   set +e
-  ctest --test-dir "$TALLY_BUILD_DIR" -V --timeout 900 "${filter[@]}" >"$ctest_log" 2>&1
+  # --no-tests=error: a build without the suites (Criterion not found) or a
+  # filter matching nothing is a failure, not an empty success.
+  ctest --test-dir "$TALLY_BUILD_DIR" -V --timeout 900 --no-tests=error "${filter[@]}" >"$ctest_log" 2>&1
   ctest_rc=$?
   set -e
   grep -E '^ *[0-9]+/[0-9]+ Test +#|tests passed|tests failed|^[[:space:]]+[0-9]+ - ' "$ctest_log" || true
@@ -117,6 +137,10 @@ for mode in "${modes[@]}"; do
     echo "run.sh: sanitizer reports above" >&2
     failed=1
   fi
+  # The processes the suites spawned write theirs to files.
+  tally_sanitizer_logs_scan "$sanitizer_logs" || failed=1
+  tally_ignored_assertions "$ctest_log" || failed=1
+  tally_report_skips "$ctest_log"
 
   if [[ ${#filter[@]} -eq 0 && $mode == normal ]]; then
     phase "script tests"
@@ -127,6 +151,14 @@ for mode in "${modes[@]}"; do
     done
   fi
 done
+
+# ---- fuzz phase: every libFuzzer harness of tests/fuzz for fuzz_seconds,
+# in its own clang build (build-fuzz), on a copy of its seed corpus. ----
+if [[ $fuzz_seconds -gt 0 ]]; then
+  phase "fuzz (${fuzz_seconds} s per harness)"
+  tests/fuzz/run.sh "$fuzz_seconds" || failed=1
+fi
+# ---- end of the fuzz phase ----
 
 [[ $failed -eq 0 ]] || { echo "run.sh: some tests FAILED" >&2; exit 1; }
 echo "run.sh: all tests passed" >&2

@@ -1,5 +1,5 @@
 /* tally-anonymizer: the raw topics in, the clean topics and the DLQ out,
- * exactly once (DESIGN.md "Processes"). Parses the configuration, loads
+ * exactly once (docs/architecture.md "Processes"). Parses the configuration, loads
  * the catalogs and the pseudonym keys, starts the admin port, runs the
  * pipeline until SIGTERM. */
 #include "admin_http.h"
@@ -43,7 +43,8 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("transactional-id-prefix", &s.txn_prefix, "tally-anonymizer",
                          "prefix of the transactional.id"),
         TALLY_CONFIG_STR("key-file", &s.key_file, NULL,
-                         "pseudonym keys, \"<version> <hex key>\" a line, newest used (required)"),
+                         "pseudonym keys, mode 600: \"<version> <hex key>\" a line, newest used; with several keys, "
+                         "\"seat <version>\" names the key seat references keep (required)"),
         TALLY_CONFIG_STR("schemas", &s.schemas, "schemas", "the schema catalog folder"),
         TALLY_CONFIG_STR("catalog", &s.catalog, "schemas/product-events.json", "the product-event catalog"),
         TALLY_CONFIG_STR("product-raw-topic", &s.product_raw_topic, "tally.product.raw", "raw product events (in)"),
@@ -87,9 +88,14 @@ int main(int argc, char **argv)
     tally_process_signals(&stop_requested, NULL);
 
     const char *instance = tally_process_instance_id(s.instance_id, "anonymizer", host, sizeof host);
+    /* The key file first: a refused one is a configuration error (exit 2). */
+    if ((keys = tally_pseudonym_load(s.key_file, err, sizeof err)) == NULL) {
+        tally_log_error("anonymizer", "%s", err);
+        rc = 2;
+        goto cleanup;
+    }
     if ((schemas = tally_catalog_load(s.schemas, err, sizeof err)) == NULL ||
-        (events = tally_event_catalog_load(s.catalog, err, sizeof err)) == NULL ||
-        (keys = tally_pseudonym_load(s.key_file, err, sizeof err)) == NULL) {
+        (events = tally_event_catalog_load(s.catalog, err, sizeof err)) == NULL) {
         tally_log_error("anonymizer", "%s", err);
         goto cleanup;
     }
@@ -111,9 +117,10 @@ int main(int argc, char **argv)
         tally_log_error("anonymizer", "%s", err);
         goto cleanup;
     }
-    tally_log_info("anonymizer", "admin listening on %s:%d; %s + %s -> %s, %s, %s; pseudonym key v%d",
+    tally_log_info("anonymizer", "admin listening on %s:%d; %s + %s -> %s, %s, %s; pseudonym key v%d, seat key v%d",
                    s.admin_bind, tally_admin_port(admin), s.product_raw_topic, s.usage_raw_topic, s.product_topic,
-                   s.usage_topic, s.dlq_topic, tally_pseudonym_version(keys));
+                   s.usage_topic, s.dlq_topic, tally_pseudonym_version(keys),
+                   tally_pseudonym_seat_version(keys));
     if (tally_anonymizer_run(anon, &stop_requested, err, sizeof err) != 0) {
         tally_log_error("anonymizer", "%s", err);
         goto cleanup;

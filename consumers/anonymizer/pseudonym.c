@@ -1,14 +1,14 @@
 #include "pseudonym.h"
 
-#include "log.h"
-
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_KEYS 64
 #define KEY_MIN 32
@@ -29,6 +29,7 @@ typedef struct pkey_t {
 struct tally_pseudonym_t {
     size_t count;
     size_t newest;             /* index of the highest version */
+    size_t seat;               /* index of the seat key (pseudonym.h) */
     pkey_t keys[MAX_KEYS];
 };
 
@@ -84,25 +85,72 @@ static int parse_line(char *line, pkey_t *k, char *why, size_t whysize)
     return 0;
 }
 
+/* Parses "seat <version>" (after the word) into *version. */
+static int parse_seat(const char *p, int *version, char *why, size_t whysize)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (end == p || errno != 0 || v < 1 || v > VERSION_MAX || *end != '\0') {
+        snprintf(why, whysize, "expected \"seat <version 1-%d>\"", VERSION_MAX);
+        return -1;
+    }
+    *version = (int)v;
+    return 0;
+}
+
+/* Refuses what is not a regular file only its owner may access; judged on
+ * the opened descriptor, so the file checked is the file read. */
+static int check_file(int fd, const char *path, char *errbuf, size_t errsize)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(errbuf, errsize, "pseudonym key file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(errbuf, errsize, "pseudonym key file %s: not a regular file", path);
+        return -1;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        snprintf(errbuf, errsize,
+                 "pseudonym key file %s has mode %04o: group or others may access it; chmod 600 %s",
+                 path, (unsigned)(st.st_mode & 07777), path);
+        return -1;
+    }
+    return 0;
+}
+
 tally_pseudonym_t *tally_pseudonym_load(const char *path, char *errbuf, size_t errsize)
 {
     char line[512], why[128];
-    int lineno = 0;
+    int lineno = 0, seat_version = 0, seat_lineno = 0;
     tally_pseudonym_t *ps = NULL;
     if (sodium_init() < 0) {
         snprintf(errbuf, errsize, "libsodium cannot initialise");
         return NULL;
     }
-    FILE *f = fopen(path, "r");
+    /* Non-blocking open: a FIFO put in the key file's place must not hang
+     * the start (check_file refuses it). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(errbuf, errsize, "pseudonym key file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (check_file(fd, path, errbuf, errsize) != 0) {
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r");
     if (f == NULL) {
         snprintf(errbuf, errsize, "pseudonym key file %s: %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
     /* Unbuffered: no stdio buffer keeps a copy of the keys after fclose. */
     setvbuf(f, NULL, _IONBF, 0);
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
-        tally_log_warn("anonymizer", "pseudonym key file %s is readable by group or others; chmod 600 it", path);
     /* The BLAKE2b states want 64-byte alignment, more than calloc promises. */
     size_t size = (sizeof *ps + 63) / 64 * 64;
     ps = aligned_alloc(64, size);
@@ -124,6 +172,19 @@ tally_pseudonym_t *tally_pseudonym_load(const char *path, char *errbuf, size_t e
             p++;
         if (*p == '\0')
             continue;
+        if (strncmp(p, "seat", 4) == 0 && isspace((unsigned char)p[4])) {
+            if (seat_lineno != 0) {
+                snprintf(errbuf, errsize, "pseudonym key file %s:%d: a second \"seat\" line (the first: line %d)",
+                         path, lineno, seat_lineno);
+                goto err;
+            }
+            if (parse_seat(p + 5, &seat_version, why, sizeof why) != 0) {
+                snprintf(errbuf, errsize, "pseudonym key file %s:%d: %s", path, lineno, why);
+                goto err;
+            }
+            seat_lineno = lineno;
+            continue;
+        }
         if (ps->count == MAX_KEYS) {
             snprintf(errbuf, errsize, "pseudonym key file %s:%d: more than %d keys", path, lineno, MAX_KEYS);
             goto err;
@@ -143,9 +204,33 @@ tally_pseudonym_t *tally_pseudonym_load(const char *path, char *errbuf, size_t e
             ps->newest = ps->count;
         ps->count++;
     }
+    if (ferror(f)) {
+        snprintf(errbuf, errsize, "pseudonym key file %s: %s", path, strerror(errno));
+        goto err;
+    }
     if (ps->count == 0) {
         snprintf(errbuf, errsize, "pseudonym key file %s: no key", path);
         goto err;
+    }
+    if (seat_lineno == 0 && ps->count > 1) {
+        snprintf(errbuf, errsize,
+                 "pseudonym key file %s: %zu keys and no \"seat <version>\" line; name the seat key, the version "
+                 "seat references were made with (the oldest, unless it was changed on purpose): seat references "
+                 "never rotate", path, ps->count);
+        goto err;
+    }
+    if (seat_lineno != 0) {
+        size_t i = 0;
+        while (i < ps->count && ps->keys[i].version != seat_version)
+            i++;
+        if (i == ps->count) {
+            snprintf(errbuf, errsize,
+                     "pseudonym key file %s:%d: the seat key, version %d, is not in the file; every live seat's "
+                     "reference was made with it: put its line back", path, seat_lineno,
+                     seat_version);
+            goto err;
+        }
+        ps->seat = i;
     }
     sodium_memzero(line, sizeof line);
     fclose(f);
@@ -160,6 +245,11 @@ err:
 int tally_pseudonym_version(const tally_pseudonym_t *ps)
 {
     return ps->keys[ps->newest].version;
+}
+
+int tally_pseudonym_seat_version(const tally_pseudonym_t *ps)
+{
+    return ps->keys[ps->seat].version;
 }
 
 static size_t compute(const pkey_t *k, tally_pseudonym_kind_t kind, const char *id, size_t len,
@@ -184,7 +274,7 @@ static size_t compute(const pkey_t *k, tally_pseudonym_kind_t kind, const char *
 size_t tally_pseudonym_ref(const tally_pseudonym_t *ps, tally_pseudonym_kind_t kind, const char *id, size_t len,
                            char out[TALLY_PSEUDONYM_REF_SIZE])
 {
-    return compute(&ps->keys[ps->newest], kind, id, len, out);
+    return compute(&ps->keys[kind == TALLY_PSEUDONYM_USER ? ps->seat : ps->newest], kind, id, len, out);
 }
 
 int tally_pseudonym_ref_version(const tally_pseudonym_t *ps, int version, tally_pseudonym_kind_t kind,

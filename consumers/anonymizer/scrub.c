@@ -1,14 +1,21 @@
 /*
- * The scrubbing rules: one PCRE2 pattern per rule, applied in order, each
- * on the output of the one before. A rule replaces its whole match, or
- * keeps the match's first group (a name such as "password=" or a folder
- * such as "/home/") and replaces the rest; a few rules check a candidate
- * in C before replacing it.
+ * The scrubbing rules, applied in order, each on the output of the one
+ * before. A rule's candidates come from a PCRE2 pattern or from a finder in
+ * C (scrub_find.h); a check in C may keep a candidate or cut it short. A
+ * rule replaces its whole candidate, or keeps the pattern's first group (a
+ * name such as "password=" or a folder such as "/home/") and replaces the
+ * rest.
+ *
+ * Linear on any text: a pattern either starts only where a run of its
+ * characters starts (a lookbehind), or bounds every repeat, and never gives
+ * back what a repeat over a run took (possessive quantifiers); what a
+ * pattern cannot say linearly is a finder. tests/consumers/anonymizer/
+ * test_scrub.c times every rule on 64 KiB of its near misses.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "scrub.h"
+#include "scrub_find.h"
 
-#include <math.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +27,9 @@
 #define JIT_STACK_MAX (512 * 1024)
 
 typedef enum {
-    MODE_WHOLE,    /* replace the match */
+    MODE_WHOLE,    /* replace the candidate */
     MODE_KEEP1,    /* keep group 1, replace the rest of the match */
     MODE_URL,      /* keep scheme (group 1) and host (group 3) */
-    MODE_ENTROPY,  /* replace when the candidate looks random */
-    MODE_DIGIT,    /* replace when the candidate holds a decimal digit */
 } rule_mode_t;
 
 /* Character classes a text holds, to skip the rules that cannot match it
@@ -32,22 +37,24 @@ typedef enum {
 enum {
     C_DASH = 1 << 0, C_DOT = 1 << 1, C_COLON = 1 << 2, C_SLASH = 1 << 3, C_BSLASH = 1 << 4, C_AT = 1 << 5,
     C_EQ = 1 << 6, C_UNDERSCORE = 1 << 7, C_SPACE = 1 << 8, C_UPPER = 1 << 9, C_LOWER = 1 << 10,
-    C_DIGIT = 1 << 11, C_TOKEN = 1 << 12,   /* C_TOKEN: [A-Za-z0-9+/=_-], high-entropy candidates */
+    C_DIGIT = 1 << 11, C_PLUS = 1 << 12, C_QUOTE = 1 << 13, C_LT = 1 << 14,
 };
 
 typedef struct rule_t {
     tally_scrub_kind_t kind;
     rule_mode_t mode;
     uint32_t options;
-    const char *pattern; /* NULL: found in C (MODE_ENTROPY) */
+    const char *pattern; /* or NULL: */
+    int (*find)(const char *s, size_t n, size_t start, size_t *b, size_t *e);
+    /* NULL, or the end of what to redact of the part a rule replaces (0: keep) */
+    size_t (*check)(const char *s, size_t n, size_t b, size_t e);
     unsigned need_all;   /* classes every match holds */
     unsigned need_any;   /* classes of which a match holds one (0: none needed) */
     size_t min_len;      /* shortest possible match */
-    const char *literal; /* text every match holds, or NULL */
+    const char *literal; /* text every match holds (in any case if PCRE2_CASELESS), or NULL */
     int (*maybe)(const char *s, size_t n);   /* cheap check that a match may exist, or NULL */
+    const char *example; /* a text the rule redacts (tests build hostile input from it) */
 } rule_t;
-
-static int maybe_ipv6(const char *s, size_t n);
 
 /* Not already redacted (keeps scrubbing idempotent). */
 #define NOT_DONE "(?![\"']?\\[REDACTED:)"
@@ -55,73 +62,144 @@ static int maybe_ipv6(const char *s, size_t n);
 #define IPV4 "(?:" IPV4_OCTET "\\.){3}" IPV4_OCTET
 #define H16 "[0-9A-Fa-f]{1,4}"
 /* A user name in a path: may hold spaces when a separator follows. */
-#define PATH_NAME(cls) "(?:" cls "+(?: +" cls "+){0,3}(?=[\\\\/])|" cls "+)"
+#define PATH_NAME(cls) "(?:" cls "{1,64}+(?: ++" cls "{1,64}+){0,3}+(?=[\\\\/])|" cls "++)"
+/* A phone number or card ends where no digit group goes on. */
+#define NUMBER_END "(?![\\w@]|[.,:/-][0-9])"
 
 static const rule_t rules[] = {
     {TALLY_SCRUB_PRIVATE_KEY, MODE_WHOLE, 0,
      "-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
      "(?:[\\s\\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[\\s\\S]*)",
-     C_DASH, 0, 27, "PRIVATE KEY", NULL},
+     NULL, NULL, C_DASH, 0, 27, "PRIVATE KEY", NULL,
+     "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"},
+    /* Starts only where a run of base64url starts and never gives back
+     * what a run took: "eyJ-eyJ-...-eyJ." once retried at every "eyJ"
+     * (~0.5 s per 64 KiB). A token glued to a '-' is left to high-entropy. */
     {TALLY_SCRUB_JWT, MODE_WHOLE, 0,
-     "\\beyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]*",
-     C_DOT, 0, 15, "eyJ", NULL},
+     "(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}+\\.[A-Za-z0-9_-]{5,}+\\.[A-Za-z0-9_-]*+",
+     NULL, NULL, C_DOT, 0, 15, "eyJ", NULL, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.SflKxwRJSMeKKF2QT4fw"},
     {TALLY_SCRUB_URL, MODE_URL, 0,
      "\\b([A-Za-z][A-Za-z0-9+.-]{0,15})://"
      "([^\\s/?#\"'<>]*@)?"
-     "(\\[[0-9A-Fa-f:.%]{2,60}\\]|[^\\s/?#:@\"'<>\\[\\]]+)"
-     "((?::[0-9]{0,5})?(?:[/?#][^\\s\"'<>]*)?)",
-     C_COLON | C_SLASH, 0, 5, "://", NULL},
-    {TALLY_SCRUB_EMAIL, MODE_WHOLE, 0,
-     "(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,8}"
-     "[A-Za-z]{2,24}\\b",
-     C_AT | C_DOT, 0, 6, NULL, NULL},
+     "(\\[[0-9A-Fa-f:.%]{2,60}\\]|[^\\s/?#:@\"'<>\\[\\]]++)"
+     "((?::[0-9]{0,5})?(?:[/?#][^\\s\"'<>]*+)?)",
+     NULL, NULL, C_COLON | C_SLASH, 0, 5, "://", NULL, "https://user:pw@api.example.com:8443/v1/x?token=abc#frag"},
+    /* Read back from each '@' in C: the local part may hold most
+     * punctuation, which a pattern could only try at every offset. */
+    {TALLY_SCRUB_EMAIL, MODE_WHOLE, 0, NULL, tally_scrub_find_email, NULL, C_AT | C_DOT, 0, 6, NULL, NULL,
+     "o'brien+x@mail.example.co.uk"},
     {TALLY_SCRUB_AWS_ACCESS_KEY_ID, MODE_WHOLE, 0,
      "\\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}\\b",
-     C_UPPER, 0, 20, NULL, NULL},
+     NULL, NULL, C_UPPER, 0, 20, NULL, NULL, "AKIAIOSFODNN7EXAMPLE"},
     {TALLY_SCRUB_AWS_SECRET_KEY, MODE_KEEP1, 0,
-     "((?i)\\baws[a-z0-9_.-]{0,20}?(?:secret|private)[a-z0-9_.-]{0,20}[\"']?\\s*[:=]\\s*[\"']?)"
+     "((?i)\\baws[a-z0-9_.-]{0,20}?(?:secret|private)[a-z0-9_.-]{0,20}[\"']?\\s*+[:=]\\s*+[\"']?)"
      NOT_DONE "[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
-     0, C_COLON | C_EQ, 43, NULL, NULL},
+     NULL, NULL, 0, C_COLON | C_EQ, 43, NULL, NULL, "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
     {TALLY_SCRUB_GITHUB_TOKEN, MODE_WHOLE, 0,
      "\\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})\\b",
-     C_UNDERSCORE, 0, 33, NULL, NULL},
+     NULL, NULL, C_UNDERSCORE, 0, 33, NULL, NULL, "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"},
     {TALLY_SCRUB_GITLAB_TOKEN, MODE_WHOLE, 0,
-     "\\bgl(?:pat|dt|rt|ptt|cbt|soat|ffct|imt|oas|agent)-[A-Za-z0-9_-]{20,}",
-     C_DASH, 0, 24, NULL, NULL},
+     "\\bgl(?:pat|dt|rt|ptt|cbt|soat|ffct|imt|oas|agent)-[A-Za-z0-9_-]{20,}+",
+     NULL, NULL, C_DASH, 0, 24, NULL, NULL, "glpat-Ab3dE5gH7jK9mN1pQ3sT"},
     {TALLY_SCRUB_SLACK_TOKEN, MODE_WHOLE, 0,
-     "\\b(?:xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[0-9]+-[A-Za-z0-9-]{10,})",
-     C_DASH, 0, 15, NULL, NULL},
-    /* Authorization headers, then Bearer anywhere. */
+     "\\b(?:xox[abposre]-[A-Za-z0-9-]{10,}+|xapp-[0-9]++-[A-Za-z0-9-]{10,}+)",
+     NULL, NULL, C_DASH, 0, 15, NULL, NULL, "xoxb-123456789012-AbCdEfGhIjKl"},
+    /* The whole value of a Cookie or Set-Cookie header (before the
+     * name=value rule would take its pairs one by one). */
+    {TALLY_SCRUB_COOKIE, MODE_KEEP1, PCRE2_CASELESS,
+     "((?<![\\w-])(?:set-)?cookie[\"']?[ \\t]*+[:=][ \\t]*+)" NOT_DONE
+     "(?:\"[^\"\\r\\n]*+\"|'[^'\\r\\n]*+'|[^\\r\\n\"']++)",
+     NULL, NULL, 0, C_COLON | C_EQ, 8, "cookie", NULL, "Set-Cookie: session=31d4d96e407aad42; Path=/"},
+    /* Authorization headers (any value), then Bearer anywhere. */
     {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
-     "(\\b(?:proxy-)?authorization[\"']?\\s*[:=]\\s*[\"']?(?:(?:basic|bearer|digest|token|negotiate)\\s+)?)"
-     NOT_DONE "[A-Za-z0-9._~+/=-]{8,}",
-     0, C_COLON | C_EQ, 22, NULL, NULL},
+     "(\\b(?:proxy-)?authorization[\"']?\\s*+[:=]\\s*+[\"']?(?:(?:basic|bearer|digest|token|negotiate)\\s++)?+)"
+     NOT_DONE "[A-Za-z0-9._~+/=-]++",
+     NULL, NULL, 0, C_COLON | C_EQ, 15, NULL, NULL, "Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l"},
     {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
-     "(\\bbearer\\s+)" NOT_DONE "[A-Za-z0-9._~+/-]{8,}=*",
-     C_SPACE, 0, 15, NULL, NULL},
+     "(\\bbearer\\s++)" NOT_DONE "[A-Za-z0-9._~+/-]++=*+",
+     NULL, tally_scrub_check_credential, C_SPACE, 0, 11, NULL, NULL, "bearer abc123"},
     /* name=value, name: value, "name": "value". */
     {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
      "((?<![a-z0-9])"
      "(?:password|passwd|passphrase|pwd|secret|secret[_-]?key|secret[_-]?access[_-]?key|access[_-]?key"
      "|private[_-]?key|client[_-]?secret|token|access[_-]?token|refresh[_-]?token|auth[_-]?token"
      "|id[_-]?token|session[_-]?token|api[_-]?key|apikey|api[_-]?token)"
-     "[\"']?\\s*[:=]\\s*)" NOT_DONE
-     "(?:\"[^\"\\r\\n]*\"|'[^'\\r\\n]*'|[^\\s\"'&,;<>]+)",
-     0, C_COLON | C_EQ, 5, NULL, NULL},
+     "[\"']?\\s*+[:=]\\s*+)" NOT_DONE
+     "(?:\"[^\"\\r\\n]*+\"|'[^'\\r\\n]*+'|[^\\s\"'&,;<>]++)",
+     NULL, NULL, 0, C_COLON | C_EQ, 5, NULL, NULL, "\"api_key\": \"sk_live_1234567890\""},
+    /* "token a1b2c3", "secret is 9f86d0": a credential-like word after a
+     * bare keyword, whatever its length from 4 bytes on. */
+    {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
+     "((?<![a-z0-9])(?:password|passwd|passphrase|secret|token|api[ _-]?key|apikey|access[ _-]?key"
+     "|auth[ _-]?token|otp)(?:[ \\t]++(?:is|was)(?![a-z]))?+[ \\t]++[\"']?)" NOT_DONE "[A-Za-z0-9+/_.~-]++=*+",
+     NULL, tally_scrub_check_word_credential, C_SPACE, 0, 8, NULL, NULL, "invalid token a1b2c3"},
     /* --password x, -token x */
     {TALLY_SCRUB_SECRET, MODE_KEEP1, PCRE2_CASELESS,
      "((?<![\\w-])--?(?:[a-z0-9]{1,32}-){0,3}"
-     "(?:password|passwd|passphrase|secret|token|api-key|apikey|access-key|private-key)\\s+)" NOT_DONE
-     "[^\\s-]\\S*",
-     C_DASH | C_SPACE, 0, 8, NULL, NULL},
+     "(?:password|passwd|passphrase|secret|token|api-key|apikey|access-key|private-key)\\s++)" NOT_DONE
+     "[^\\s-]\\S*+",
+     NULL, NULL, C_DASH | C_SPACE, 0, 8, NULL, NULL, "--db-password s3cr3t"},
+    /* Vendor keys, id part included; Tally's own keys (tk_live_...). */
+    {TALLY_SCRUB_API_KEY, MODE_WHOLE, 0,
+     "(?<![\\w.-])(?:"
+     "SG\\.[\\w-]{16,32}+\\.[\\w-]{16,64}+"                  /* SendGrid */
+     "|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,247}+"         /* Stripe */
+     "|whsec_[A-Za-z0-9+/=]{20,}+"
+     "|tk_(?:live|test|local)_\\w{8,}+"                      /* Tally */
+     "|sk-(?:proj-|ant-(?:api|admin)[0-9]{2}-)?[\\w-]{20,}+" /* OpenAI, Anthropic */
+     "|AIza[\\w-]{35}"                                       /* Google */
+     "|npm_[A-Za-z0-9]{36}"
+     "|pypi-AgE[\\w-]{50,}+"
+     "|hv[sbr]\\.[\\w-]{20,}+"                               /* Vault */
+     "|do[opr]_v1_[a-f0-9]{64}"                              /* DigitalOcean */
+     "|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"                   /* Shopify */
+     "|(?:SK|AC)[0-9a-f]{32}"                                /* Twilio */
+     "|key-[0-9a-f]{32}"                                     /* Mailgun */
+     "|sq0(?:atp|csp)-[\\w-]{22,}+"                          /* Square */
+     "|[ps]k\\.eyJ[\\w-]{10,}+\\.[\\w-]{10,}+"               /* Mapbox */
+     "|lin_api_[A-Za-z0-9]{40}"                              /* Linear */
+     "|PMAK-[0-9a-f]{24}-[0-9a-f]{34}"                       /* Postman */
+     "|dapi[0-9a-f]{32}"                                     /* Databricks */
+     ")(?![\\w-])",
+     NULL, NULL, 0, 0, 16, NULL, NULL, "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"},
+    /* Terraform Cloud: its own rule, so the one above starts at a few letters only. */
+    {TALLY_SCRUB_API_KEY, MODE_WHOLE, 0, "(?<![\\w.-])[A-Za-z0-9]{14}\\.atlasv1\\.[\\w-]{60,}+(?![\\w-])",
+     NULL, NULL, C_DOT, 0, 83, ".atlasv1.", NULL,
+     "AbCdEf01234567.atlasv1.aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789aBcDeFgHiJkLmNoPqRsTuVwXyZ01"},
     {TALLY_SCRUB_USER, MODE_KEEP1, 0,
      "(/(?:home|Users)/)" NOT_DONE PATH_NAME("[^/\\\\\\s\"'<>:\\[\\]]"),
-     C_SLASH, 0, 7, NULL, NULL},
+     NULL, NULL, C_SLASH, 0, 7, NULL, NULL, "/home/John Smith/project"},
     {TALLY_SCRUB_USER, MODE_KEEP1, PCRE2_CASELESS,
      "(\\b[a-z]:(?:\\\\\\\\|\\\\|/)(?:users|documents and settings)(?:\\\\\\\\|\\\\|/))" NOT_DONE
      PATH_NAME("[^/\\\\\\s\"'<>:|*?\\[\\]]"),
-     C_COLON, C_SLASH | C_BSLASH, 10, NULL, NULL},
-    {TALLY_SCRUB_IPV6, MODE_DIGIT, 0,
+     NULL, NULL, C_COLON, C_SLASH | C_BSLASH, 10, NULL, NULL, "C:\\Users\\carol\\AppData"},
+    /* Database log-in errors: for user "alice" (PostgreSQL), 'root'@ (MySQL). */
+    {TALLY_SCRUB_USER, MODE_KEEP1, PCRE2_CASELESS,
+     "(\\bfor user[ \\t]++)" NOT_DONE "(?:\"[^\"\\r\\n]{1,64}+\"|'[^'\\r\\n]{1,64}+')",
+     NULL, NULL, C_SPACE | C_QUOTE, 0, 11, NULL, NULL, "for user \"alice\""},
+    /* git: Author: Jane Doe <jane@example.com>, Co-authored-by: ... */
+    {TALLY_SCRUB_USER, MODE_KEEP1, PCRE2_CASELESS,
+     "(\\b(?:co-)?author(?:ed-by)?[ \\t]*+:[ \\t]*+)" NOT_DONE "[^<>\\r\\n]{1,80}?(?= ?<)",
+     NULL, NULL, C_COLON | C_LT, 0, 10, "author", NULL, "Author: Jane Doe <x>"},
+    {TALLY_SCRUB_IBAN, MODE_WHOLE, 0,
+     "(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?+[A-Z0-9]{1,4}+){1,8}+",
+     NULL, tally_scrub_check_iban, C_UPPER | C_DIGIT, 0, 15, NULL, NULL, "DE89 3704 0044 0532 0130 00"},
+    {TALLY_SCRUB_CARD, MODE_WHOLE, 0,
+     "(?<![\\w.,+-]|[0-9][ -])[2-6][0-9]{3}(?:[ -]?+[0-9]{2,6}+){2,5}+" NUMBER_END,
+     NULL, tally_scrub_check_card, C_DIGIT, 0, 13, NULL, NULL, "4111 1111 1111 1111"},
+    /* International (+CC ...), North American, and 0-prefixed national
+     * numbers; none starts inside a run of digit groups. */
+    {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
+     "(?<![\\w+])\\+[1-9][0-9]{0,3}+(?:[ .-]?+(?:\\([0-9]{1,4}+\\)|[0-9]{1,6}+)){1,7}+" NUMBER_END,
+     NULL, tally_scrub_check_phone, C_PLUS | C_DIGIT, 0, 9, NULL, NULL, "+44 20 7946 0958"},
+    {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
+     "(?<![\\w.+-]|[0-9][ .-])(?:\\([2-9][0-9]{2}\\) ?|[2-9][0-9]{2}([-. ]))[2-9][0-9]{2}(?(1)\\1|[-. ])[0-9]{4}"
+     NUMBER_END,
+     NULL, tally_scrub_check_phone, C_DIGIT, C_DASH | C_DOT | C_SPACE, 12, NULL, NULL, "(415) 555-2671"},
+    {TALLY_SCRUB_PHONE, MODE_WHOLE, 0,
+     "(?<![\\w.+-]|[0-9][ /-])0[1-9][0-9]{0,4}+(?:[ /-][0-9]{2,8}+){1,4}+" NUMBER_END,
+     NULL, tally_scrub_check_phone, C_DIGIT, C_DASH | C_SLASH | C_SPACE, 10, NULL, NULL, "030 1234567"},
+    {TALLY_SCRUB_IPV6, MODE_WHOLE, 0,
      "(?<![\\w:.])(?:"
      "(?:" H16 ":){7}" H16
      "|(?:" H16 ":){6}" IPV4
@@ -136,12 +214,13 @@ static const rule_t rules[] = {
      "|:(?::" H16 "){1,7}"
      "|(?:" H16 ":){1,7}:"
      ")(?:%[0-9A-Za-z._-]{1,15})?(?![\\w:])",
-     C_COLON | C_DIGIT, 0, 3, NULL, maybe_ipv6},
+     NULL, tally_scrub_check_digit, C_COLON | C_DIGIT, 0, 3, NULL, tally_scrub_maybe_ipv6,
+     "fe80::1ff:fe23:4567:890a%eth0"},
     {TALLY_SCRUB_IPV4, MODE_WHOLE, 0,
      "(?<![\\w.])" IPV4 "(?!\\w|\\.[0-9])",
-     C_DOT | C_DIGIT, 0, 7, NULL, NULL},
-    /* Runs of [A-Za-z0-9+/=_-], found in C (find_random_run). */
-    {TALLY_SCRUB_HIGH_ENTROPY, MODE_ENTROPY, 0, NULL, C_UPPER | C_LOWER | C_DIGIT, 0, 32, NULL, NULL},
+     NULL, NULL, C_DOT | C_DIGIT, 0, 7, NULL, NULL, "192.168.1.20"},
+    {TALLY_SCRUB_HIGH_ENTROPY, MODE_WHOLE, 0, NULL, tally_scrub_find_random_run, NULL, C_UPPER | C_LOWER | C_DIGIT,
+     0, 32, NULL, NULL, "Kx9cWz3Lq7.Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg"},
 };
 
 #define N_RULES (sizeof rules / sizeof rules[0])
@@ -156,8 +235,13 @@ static const char *const kind_names[TALLY_SCRUB_KIND_COUNT] = {
     [TALLY_SCRUB_GITHUB_TOKEN] = "github-token",
     [TALLY_SCRUB_GITLAB_TOKEN] = "gitlab-token",
     [TALLY_SCRUB_SLACK_TOKEN] = "slack-token",
+    [TALLY_SCRUB_COOKIE] = "cookie",
     [TALLY_SCRUB_SECRET] = "secret",
+    [TALLY_SCRUB_API_KEY] = "api-key",
     [TALLY_SCRUB_USER] = "user",
+    [TALLY_SCRUB_CARD] = "card",
+    [TALLY_SCRUB_IBAN] = "iban",
+    [TALLY_SCRUB_PHONE] = "phone",
     [TALLY_SCRUB_IPV6] = "ipv6",
     [TALLY_SCRUB_IPV4] = "ipv4",
     [TALLY_SCRUB_HIGH_ENTROPY] = "high-entropy",
@@ -179,6 +263,26 @@ struct tally_scrub_t {
     PCRE2_SIZE found[2];            /* ovector of the rules found in C */
     buf_t buf[2];
 };
+
+size_t tally_scrub_rule_count(void)
+{
+    return N_RULES;
+}
+
+tally_scrub_kind_t tally_scrub_rule_kind(size_t rule)
+{
+    return rule < N_RULES ? rules[rule].kind : TALLY_SCRUB_KIND_COUNT;
+}
+
+const char *tally_scrub_rule_example(size_t rule)
+{
+    return rule < N_RULES ? rules[rule].example : NULL;
+}
+
+void tally_scrub_set_match_limit(tally_scrub_t *sc, uint32_t limit)
+{
+    pcre2_set_match_limit(sc->mctx, limit);
+}
 
 const char *tally_scrub_kind_name(tally_scrub_kind_t kind)
 {
@@ -211,9 +315,8 @@ tally_scrub_t *tally_scrub_new(char *errbuf, size_t errsize)
                                     (c == '=' ? C_EQ : 0) | (c == '_' ? C_UNDERSCORE : 0) |
                                     (c == ' ' || (c >= '\t' && c <= '\r') ? C_SPACE : 0) |
                                     (c >= 'A' && c <= 'Z' ? C_UPPER : 0) | (c >= 'a' && c <= 'z' ? C_LOWER : 0) |
-                                    (c >= '0' && c <= '9' ? C_DIGIT : 0));
-    for (const char *t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-"; *t; t++)
-        sc->classes[(unsigned char)*t] |= C_TOKEN;
+                                    (c >= '0' && c <= '9' ? C_DIGIT : 0) | (c == '+' ? C_PLUS : 0) |
+                                    (c == '"' || c == '\'' ? C_QUOTE : 0) | (c == '<' ? C_LT : 0));
     for (size_t i = 0; i < N_RULES; i++) {
         int code;
         PCRE2_SIZE at;
@@ -279,107 +382,36 @@ static void put_token(buf_t *b, tally_scrub_kind_t kind)
     buf_put(b, "]", 1);
 }
 
-/* Whether s[0..n) looks like a random token rather than a word, a path or
- * an identifier: upper case, lower case and digits all present, the
- * character class changing often (random base62 text changes class at
- * about 60% of positions; CamelCase and snake_case identifiers at under
- * 36%, as their words are runs of one case) and a Shannon entropy near
- * that of random text. Hex-only runs never qualify (one case only). About
- * 3% of random 32-character tokens and 1% of 40-character ones slip
- * through; the token formats with a known shape have their own rules. */
-static int looks_random(const char *s, size_t n)
-{
-    unsigned counts[256] = {0};
-    int upper = 0, lower = 0, digit = 0, switches = 0, prev = -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int cls = (c >= 'a' && c <= 'z') ? 0 : (c >= 'A' && c <= 'Z') ? 1 : (c >= '0' && c <= '9') ? 2 : 3;
-        counts[c]++;
-        upper += cls == 1;
-        lower += cls == 0;
-        digit += cls == 2;
-        switches += prev >= 0 && cls != prev;
-        prev = cls;
-    }
-    if (upper < 2 || lower < 2 || digit < 2 || (double)switches < 0.40 * (double)(n - 1))
-        return 0;
-    double h = 0;
-    for (int c = 0; c < 256; c++)
-        if (counts[c]) {
-            double p = (double)counts[c] / (double)n;
-            h -= p * log2(p);
-        }
-    return h >= 3.9;
-}
-
-/* Whether s[0..n) holds lit. */
-static int contains(const char *s, size_t n, const char *lit)
+/* Whether s[0..n) holds lit (lowercase letters of lit match either case
+ * when caseless). */
+static int contains(const char *s, size_t n, const char *lit, int caseless)
 {
     size_t m = strlen(lit);
-    const char *p = s, *end = s + n;
-    while (m <= (size_t)(end - p) && (p = memchr(p, lit[0], (size_t)(end - p) - m + 1)) != NULL) {
-        if (memcmp(p, lit, m) == 0)
-            return 1;
-        p++;
-    }
-    return 0;
-}
-
-/* The next run of 32 or more token characters from start that looks
- * random; its bounds in *b, *e. */
-static int find_random_run(const tally_scrub_t *sc, const char *s, size_t n, size_t start, PCRE2_SIZE *b,
-                           PCRE2_SIZE *e)
-{
-#define TOKEN(i) (sc->classes[(unsigned char)s[i]] & C_TOKEN)
-    size_t i = start;
-    while (i > 0 && i < n && TOKEN(i - 1) && TOKEN(i))
-        i++;   /* never start inside a run */
-    while (i < n) {
-        while (i < n && !TOKEN(i))
-            i++;
-        size_t r = i;
-        while (i < n && TOKEN(i))
-            i++;
-        if (i - r >= 32 && looks_random(s + r, i - r)) {
-            *b = r;
-            *e = i;
-            return 1;
-        }
-    }
-    return 0;
-#undef TOKEN
-}
-
-/* An IPv6 address holds "::", or six or more hex groups in a row each
- * followed by a colon. */
-static int maybe_ipv6(const char *s, size_t n)
-{
-    int groups = 0, digits = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ':') {
-            if (i + 1 < n && s[i + 1] == ':')
+    if (!caseless) {
+        const char *p = s, *end = s + n;
+        while (m <= (size_t)(end - p) && (p = memchr(p, lit[0], (size_t)(end - p) - m + 1)) != NULL) {
+            if (memcmp(p, lit, m) == 0)
                 return 1;
-            groups = digits > 0 && digits <= 4 ? groups + 1 : 0;
-            if (groups >= 6)
-                return 1;
-            digits = 0;
-        } else if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
-            digits++;
-        } else {
-            groups = 0;
-            digits = 0;
+            p++;
         }
+        return 0;
+    }
+    for (size_t i = 0; i + m <= n; i++) {
+        size_t k = 0;
+        while (k < m && (s[i + k] == lit[k] || (s[i + k] ^ 0x20) == lit[k]))
+            k++;
+        if (k == m)
+            return 1;
     }
     return 0;
 }
 
-/* Finds the next match of rule i in subj from start: 1 with *ov its
+/* Finds the next candidate of rule i in subj from start: 1 with *ov its
  * ovector, 0 when there is none, -1 on a PCRE2 failure (match limit). */
 static int find(tally_scrub_t *sc, size_t i, const char *subj, size_t slen, size_t start, const PCRE2_SIZE **ov)
 {
     if (rules[i].pattern == NULL) {
-        if (!find_random_run(sc, subj, slen, start, &sc->found[0], &sc->found[1]))
+        if (!rules[i].find(subj, slen, start, &sc->found[0], &sc->found[1]))
             return 0;
         *ov = sc->found;
         return 1;
@@ -394,46 +426,35 @@ static int find(tally_scrub_t *sc, size_t i, const char *subj, size_t slen, size
     return 1;
 }
 
-/* Appends the replacement of the match [s, e) of rule r of subj to dst,
- * or returns 0 when the rule's check keeps the match as it is. */
-static int replace(const rule_t *r, const char *subj, const PCRE2_SIZE *ov, buf_t *dst)
+/* A URL with no user information and no more than a '/' after its host
+ * (or already scrubbed): nothing to redact. Groups: 1 scheme, 2 user info
+ * (unset: PCRE2_UNSET), 3 host, 4 the rest. */
+static int url_is_bare(const char *subj, const PCRE2_SIZE *ov)
 {
-    size_t s = ov[0], e = ov[1];
+    static const char done[] = "/[REDACTED:url]";
+    int has_user = ov[4] != PCRE2_UNSET && ov[5] > ov[4];
+    size_t rest = ov[9] - ov[8];
+    return !has_user && (rest == 0 || (rest == 1 && subj[ov[8]] == '/') ||
+                         (rest == sizeof done - 1 && memcmp(subj + ov[8], done, rest) == 0));
+}
+
+/* Appends the replacement of rule r's candidate at ov[0] in subj to dst. */
+static void replace(const rule_t *r, const char *subj, const PCRE2_SIZE *ov, buf_t *dst)
+{
     switch (r->mode) {
     case MODE_WHOLE:
-        put_token(dst, r->kind);
-        return 1;
+        break;
     case MODE_KEEP1:
         buf_put(dst, subj + ov[2], ov[3] - ov[2]);
-        put_token(dst, r->kind);
-        return 1;
-    case MODE_ENTROPY:   /* find_random_run checked it */
-        put_token(dst, r->kind);
-        return 1;
-    case MODE_DIGIT:
-        for (size_t i = s; i < e; i++)
-            if (subj[i] >= '0' && subj[i] <= '9') {
-                put_token(dst, r->kind);
-                return 1;
-            }
-        return 0;
-    case MODE_URL: {
-        /* groups: 1 scheme, 2 user info (unset: PCRE2_UNSET), 3 host, 4 rest */
-        static const char done[] = "/[REDACTED:url]";
-        int has_user = ov[4] != PCRE2_UNSET && ov[5] > ov[4];
-        size_t rest = ov[9] - ov[8];
-        if (!has_user && (rest == 0 || (rest == 1 && subj[ov[8]] == '/') ||
-                          (rest == sizeof done - 1 && memcmp(subj + ov[8], done, rest) == 0)))
-            return 0;
-        buf_put(dst, subj + s, ov[3] - s);   /* scheme */
+        break;
+    case MODE_URL:
+        buf_put(dst, subj + ov[0], ov[3] - ov[0]);   /* scheme */
         buf_put(dst, "://", 3);
         buf_put(dst, subj + ov[6], ov[7] - ov[6]);
         buf_put(dst, "/", 1);
-        put_token(dst, r->kind);
-        return 1;
+        break;
     }
-    }
-    return 0;
+    put_token(dst, r->kind);
 }
 
 static unsigned classes_of(const tally_scrub_t *sc, const char *s, size_t n)
@@ -455,7 +476,8 @@ size_t tally_scrub_text(tally_scrub_t *sc, const char *text, size_t len, const c
     for (size_t i = 0; i < N_RULES; i++) {
         const rule_t *r = &rules[i];
         if (slen < r->min_len || (have & r->need_all) != r->need_all || (r->need_any && !(have & r->need_any)) ||
-            (r->literal && !contains(subj, slen, r->literal)) || (r->maybe && !r->maybe(subj, slen)))
+            (r->literal && !contains(subj, slen, r->literal, (r->options & PCRE2_CASELESS) != 0)) ||
+            (r->maybe && !r->maybe(subj, slen)))
             continue;
         buf_t *dst = &sc->buf[cur == 0 ? 1 : 0];
         size_t pos = 0, start = 0, found = 0;
@@ -475,17 +497,25 @@ size_t tally_scrub_text(tally_scrub_t *sc, const char *text, size_t len, const c
                 *out_len = b->len;
                 return total + 1;
             }
+            /* The check sees the part the rule replaces, and may cut it
+             * short. A candidate kept costs nothing more: copying the text
+             * before it only once one is replaced keeps the scan linear. */
+            size_t e = ov[1];
+            if (r->check)
+                e = r->check(subj, slen, r->mode == MODE_KEEP1 ? ov[3] : ov[0], ov[1]);
+            else if (r->mode == MODE_URL && url_is_bare(subj, ov))
+                e = 0;
+            if (e <= ov[0]) {
+                start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+                continue;
+            }
             if (found == 0)
                 dst->len = 0;
-            size_t mark = dst->len;
             buf_put(dst, subj + pos, ov[0] - pos);
-            if (replace(r, subj, ov, dst)) {
-                found++;
-                pos = ov[1];
-            } else {
-                dst->len = mark;
-            }
-            start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+            replace(r, subj, ov, dst);
+            found++;
+            pos = e;
+            start = e;
         }
         if (found == 0)
             continue;

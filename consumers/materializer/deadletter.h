@@ -1,6 +1,6 @@
 /*
  * deadletter.h: records the materializer cannot write go to the dead-letter
- * topic (DESIGN.md "Wire format"), without their content: headers name the
+ * topic (docs/architecture.md "Wire format"), without their content: headers name the
  * error, the stage ("materializer") and the source topic, partition and
  * offset, where the record itself can still be read.
  *

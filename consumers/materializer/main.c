@@ -1,6 +1,6 @@
 /* tally-materializer: keeps the PostgreSQL read model of the Control Panel
  * from tally.rollups, tally.product and tally.controlpanel, exactly once in
- * effect (DESIGN.md "PostgreSQL read model"). Parses the configuration,
+ * effect (docs/architecture.md "PostgreSQL read model"). Parses the configuration,
  * applies the migrations, wires the parts and runs the loop. */
 #include "admin_http.h"
 #include "config.h"

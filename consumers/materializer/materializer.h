@@ -1,7 +1,7 @@
 /*
  * materializer.h: the loop of tally-materializer. It consumes the rollups,
  * product and Control Panel topics as one consumer group and keeps the
- * PostgreSQL read model (DESIGN.md), exactly once in effect:
+ * PostgreSQL read model (docs/architecture.md), exactly once in effect:
  *
  *   - on assignment, each partition starts at the next offset stored in
  *     kafka_offsets for the group (the beginning when there is none): the

@@ -1,4 +1,4 @@
-/* tally-replay: audit, rebuild and export from the logs (DESIGN.md "Replay
+/* tally-replay: audit, rebuild and export from the logs (docs/architecture.md "Replay
  * and audit"). Parses the command line, loads the schema catalog, runs one
  * command. */
 #include "audit.h"

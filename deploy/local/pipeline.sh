@@ -25,7 +25,7 @@ secrets() {
   umask 077
   [[ -s $state/admin-token ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/admin-token"
   [[ -s $state/pseudonym.keys ]] ||
-    printf '# pseudonym keys: <version> <hex key>; newest used\n1 %s\n' \
+    printf '# pseudonym keys: <version> <hex key>; newest used; once there are several,\n# "seat <version>" names the key seat references keep (never remove it)\n1 %s\n' \
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$state/pseudonym.keys"
   [[ -f $state/optout.txt ]] || printf '# project ids whose product events are dropped\n' >"$state/optout.txt"
 }

@@ -192,8 +192,15 @@ static int check_usage(route_codec_t *rc, char *why, size_t whysize)
             snprintf(why, whysize, "%s: must be a non-negative integer", counter_names[i]);
             return -1;
         }
+        /* seq (0) is an order, never summed: any non-negative value. */
+        if (i > 0 && v[i] > TALLY_USAGE_COUNTER_MAX) {
+            snprintf(why, whysize, "%s: larger than %" PRId64 " (2^50), the largest counter accepted",
+                     counter_names[i], TALLY_USAGE_COUNTER_MAX);
+            return -1;
+        }
     }
-    if (v[2] > v[1] || v[3] > v[1] || v[2] + v[3] > v[1]) {
+    /* Each is at most 2^50 here, so the sum cannot overflow. */
+    if (v[2] + v[3] > v[1]) {
         snprintf(why, whysize, "status_4xx + status_5xx: more than api_calls");
         return -1;
     }

@@ -15,6 +15,14 @@
 #include "publisher.h"
 #include "schema_catalog.h"
 
+/* The largest value of a usage report's counters (api_calls, status_4xx,
+ * status_5xx, exec_ms) the gateway accepts: 2^50, about 1.1e15. Far above
+ * any real count (a million calls a second for 35 years), well under 2^53
+ * (so any JSON reader holds it exactly) and under 2^62, so that a sum of
+ * two bounded counters, or of thousands of rollups, cannot overflow int64.
+ * A larger value is refused with 422 naming the field. */
+#define TALLY_USAGE_COUNTER_MAX ((int64_t)1 << 50)
+
 typedef enum {
     TALLY_ROUTE_PRODUCT,
     TALLY_ROUTE_USAGE,

@@ -1,6 +1,7 @@
 /* tally-gateway: HTTP ingest of product, usage, seat and Control Panel
- * events into Kafka (DESIGN.md "Gateway HTTP API"). Parses the
+ * events into Kafka (docs/architecture.md "Gateway HTTP API"). Parses the
  * configuration, wires the parts, and waits for a signal. */
+#include "admin_http.h"
 #include "config.h"
 #include "event_catalog.h"
 #include "keys.h"
@@ -12,6 +13,7 @@
 #include "ratelimit.h"
 #include "schema_catalog.h"
 #include "server.h"
+#include "timeutil.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -23,13 +25,14 @@
 #include <unistd.h>
 
 typedef struct {
-    char *brokers, *bind, *schemas, *catalog, *cors_origins, *admin_token;
+    char *brokers, *bind, *admin_bind, *schemas, *catalog, *cors_origins, *admin_token;
     char *keys_file, *keys_pg_url, *optout_file;
     char *product_topic, *usage_topic, *controlpanel_topic;
     int64_t port, threads, connection_limit, per_client_limit, timeout_ms;
     int64_t max_body, max_inflated, max_batch, memory_budget, max_string;
     int64_t keys_refresh_ms, rate, burst, max_age_ms, max_skew_ms;
     int64_t ack_timeout_ms, queue_max_messages, queue_max_bytes, shutdown_ms;
+    int64_t request_deadline_ms, admin_port, trusted_proxies;
     bool trust_forwarded_for;
     int log_level;
 } gateway_settings_t;
@@ -56,6 +59,13 @@ int main(int argc, char **argv)
                          "open connections per client address at most (0: no limit)"),
         TALLY_CONFIG_DURATION("timeout", &s.timeout_ms, "30s", 1000, 3600000,
                               "idle connection timeout (slow clients are cut off)"),
+        TALLY_CONFIG_DURATION("request-deadline", &s.request_deadline_ms, "30s", 1000, 3600000,
+                              "a request's whole body must arrive within this, however steadily it trickles; "
+                              "past it the connection is closed unanswered and its memory freed"),
+        TALLY_CONFIG_INT("admin-port", &s.admin_port, "0", 0, 65535,
+                         "port of /healthz, /readyz and /metrics (0: served on the ingest port; otherwise the "
+                         "ingest port answers 404 on them)"),
+        TALLY_CONFIG_STR("admin-bind", &s.admin_bind, "127.0.0.1", "IPv4 address of the admin port"),
         TALLY_CONFIG_SIZE("max-body", &s.max_body, "1MiB", 1024, 256 << 20, "largest request body as sent"),
         TALLY_CONFIG_SIZE("max-inflated", &s.max_inflated, "8MiB", 1024, 1 << 30, "largest body after gzip"),
         TALLY_CONFIG_INT("max-batch", &s.max_batch, "1000", 1, 100000, "events per request at most"),
@@ -76,8 +86,14 @@ int main(int argc, char **argv)
                          "project ids whose product events are dropped, one a line (reloaded on SIGHUP)"),
         TALLY_CONFIG_INT("rate", &s.rate, "20", 1, 1000000, "product requests per second per client address"),
         TALLY_CONFIG_INT("burst", &s.burst, "100", 1, 1000000, "product requests a client may send at once"),
+        TALLY_CONFIG_INT("trusted-proxies", &s.trusted_proxies, "0", 0, 16,
+                         "proxies in front of the gateway (the socket's peer is the first), each appending the address "
+                         "it received the request from to X-Forwarded-For: the client is the "
+                         "N-th entry from the right of all X-Forwarded-For lines (the leftmost if fewer; the "
+                         "socket address if one read is not an IP address). 0: the socket address, "
+                         "X-Forwarded-For ignored"),
         TALLY_CONFIG_BOOL("trust-forwarded-for", &s.trust_forwarded_for, "false",
-                          "rate-limit by the last X-Forwarded-For address (only behind a proxy that appends it)"),
+                          "deprecated alias of --trusted-proxies=1"),
         TALLY_CONFIG_DURATION("max-event-age", &s.max_age_ms, "720h", 60000, (int64_t)87600 * 3600000,
                               "oldest event time accepted"),
         TALLY_CONFIG_DURATION("max-clock-skew", &s.max_skew_ms, "24h", 1000, (int64_t)720 * 3600000,
@@ -89,7 +105,9 @@ int main(int argc, char **argv)
         TALLY_CONFIG_SIZE("queue-max-bytes", &s.queue_max_bytes, "32MiB", 1 << 20, (int64_t)1 << 32,
                           "bytes the producer queues at most (then 503)"),
         TALLY_CONFIG_DURATION("shutdown-timeout", &s.shutdown_ms, "30s", 0, 600000,
-                              "on SIGTERM, how long to finish requests and flush"),
+                              "on SIGTERM, how long to finish requests and flush; requests still waiting for Kafka's "
+                              "acknowledgement then get 503 \"shutting down\" (exit status 1 when records were left "
+                              "unacknowledged)"),
         TALLY_CONFIG_STR("schemas", &s.schemas, "schemas", "the schema catalog folder"),
         TALLY_CONFIG_STR("catalog", &s.catalog, "schemas/product-events.json", "the product-event catalog"),
         TALLY_CONFIG_STR("product-topic", &s.product_topic, "tally.product.raw", "topic of product events"),
@@ -107,12 +125,13 @@ int main(int argc, char **argv)
     tally_ratelimit_t *rl = NULL;
     tally_publisher_t *pub = NULL;
     tally_server_t *srv = NULL;
+    tally_admin_t *admin = NULL;
     tally_metrics_t *metrics = tally_metrics_new();
     tally_config_t *cfg = tally_config_new(
         "tally-gateway", TALLY_VERSION,
         "HTTP ingest of product, usage, seat and Control Panel events into Kafka. "
         "Routes: POST /v1/product/events, /v1/usage/reports, /v1/usage/seats, /v1/controlpanel/events; "
-        "GET /healthz, /readyz, /metrics. Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads keys and opt-outs.",
+        "GET /healthz, /readyz, /metrics (on --admin-port when set). Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads keys and opt-outs.",
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-gateway", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
@@ -161,7 +180,9 @@ int main(int argc, char **argv)
         .max_inflated = (size_t)s.max_inflated, .max_batch = (size_t)s.max_batch,
         .memory_budget = (size_t)s.memory_budget, .cors_origins = s.cors_origins,
         .admin_token = (s.admin_token && *s.admin_token) ? s.admin_token : NULL,
-        .trust_forwarded_for = s.trust_forwarded_for,
+        .request_deadline_ms = s.request_deadline_ms,
+        .trusted_proxies = s.trusted_proxies == 0 && s.trust_forwarded_for ? 1 : (int)s.trusted_proxies,
+        .admin_elsewhere = s.admin_port > 0,
         .rules = {.schemas = schemas, .events = events, .optout = optout, .max_past_ms = s.max_age_ms,
                   .max_future_ms = s.max_skew_ms, .max_string = (size_t)s.max_string},
         .publisher = pub, .keys = keys, .ratelimit = rl, .metrics = metrics,
@@ -171,6 +192,16 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     tally_log_info("gateway", "listening on %s:%d, producing to %s", s.bind, tally_server_port(srv), s.brokers);
+    if (s.admin_port > 0) {
+        tally_admin_opts_t ao = {.bind = s.admin_bind, .port = (int)s.admin_port, .metrics = metrics,
+                                 .healthy = tally_server_check_healthy, .ready = tally_server_check_ready,
+                                 .arg = srv, .refresh = tally_server_refresh_gauges};
+        if ((admin = tally_admin_start(&ao, err, sizeof err)) == NULL) {
+            tally_log_error("gateway", "%s", err);
+            goto cleanup;
+        }
+        tally_log_info("gateway", "admin routes on %s:%d", s.admin_bind, tally_admin_port(admin));
+    }
 
     while (!stop_requested) {
         sleep_ms(100);
@@ -183,13 +214,21 @@ int main(int argc, char **argv)
             tally_log_info("gateway", "SIGHUP: reloaded");
         }
     }
-    /* Drain: stop accepting, answer what is in flight, flush, exit 0. */
+    /* Drain: stop accepting; flush, so requests waiting for acks get them
+     * (linger cut short) and their 202; answer what is in flight within
+     * --shutdown-timeout; then the server answers those still waiting
+     * with 503 and stops; the producer flushes what is left. Exit 0, or 1
+     * when records were left unacknowledged. */
     tally_log_info("gateway", "stopping: draining %d request(s) in flight", tally_server_inflight(srv));
     tally_server_drain(srv);
-    for (int64_t waited = 0; tally_server_inflight(srv) > 0 && waited < s.shutdown_ms; waited += 50)
+    int64_t until = tally_mono_ms() + s.shutdown_ms;
+    (void)tally_publisher_flush(pub, (int)s.shutdown_ms);
+    while (tally_server_inflight(srv) > 0 && tally_mono_ms() < until)
         sleep_ms(50);
     if (tally_server_inflight(srv) > 0)
         tally_log_warn("gateway", "%d request(s) still in flight at the shutdown timeout", tally_server_inflight(srv));
+    tally_admin_stop(admin);
+    admin = NULL;
     tally_server_free(srv);
     srv = NULL;
     int left = tally_publisher_close(pub, (int)s.shutdown_ms);
@@ -201,6 +240,7 @@ int main(int argc, char **argv)
     tally_log_info("gateway", "stopped cleanly");
     rc = 0;
 cleanup:
+    tally_admin_stop(admin);
     tally_server_free(srv);
     tally_publisher_close(pub, 5000);
     tally_ratelimit_free(rl);

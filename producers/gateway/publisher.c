@@ -21,18 +21,67 @@ struct tally_publisher_t {
     tally_metric_t *queue_depth, *delivered, *delivery_failed, *latency;
 };
 
-void tally_pub_wait_init(tally_pub_wait_t *w, void (*done)(void *), void *arg)
+/* done's claim: WAITING until the last record is reported or the owner
+ * detaches; whichever comes first wins, so done runs at most once and
+ * never after a detach. */
+enum { WAIT_WAITING, WAIT_CLAIMED, WAIT_DETACHED };
+
+struct tally_pub_wait_t {
+    atomic_int pending;    /* records sent and not yet reported, +1 until armed */
+    atomic_int failed;     /* records that failed */
+    atomic_int refs;       /* the owner's, and one per record not yet reported */
+    atomic_int state;
+    void (*done)(void *arg);
+    void *arg;
+};
+
+tally_pub_wait_t *tally_pub_wait_new(void (*done)(void *), void *arg)
 {
+    tally_pub_wait_t *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        abort();
     atomic_store(&w->pending, 1);   /* the arming reference */
-    atomic_store(&w->failed, 0);
+    atomic_store(&w->refs, 1);      /* the owner's */
+    atomic_store(&w->state, WAIT_WAITING);
     w->done = done;
     w->arg = arg;
+    return w;
+}
+
+static int claim(tally_pub_wait_t *w, int to)
+{
+    int expect = WAIT_WAITING;
+    return atomic_compare_exchange_strong(&w->state, &expect, to);
+}
+
+static void unref(tally_pub_wait_t *w, int n)
+{
+    if (atomic_fetch_sub(&w->refs, n) == n)
+        free(w);
 }
 
 int tally_pub_wait_arm(tally_pub_wait_t *w)
 {
     /* Drop the arming reference: if it was the last, nothing is in flight. */
-    return atomic_fetch_sub(&w->pending, 1) == 1;
+    return atomic_fetch_sub(&w->pending, 1) == 1 && claim(w, WAIT_CLAIMED);
+}
+
+int tally_pub_wait_detach(tally_pub_wait_t *w)
+{
+    return claim(w, WAIT_DETACHED);
+}
+
+int tally_pub_wait_failed(const tally_pub_wait_t *w)
+{
+    return atomic_load(&((tally_pub_wait_t *)w)->failed);
+}
+
+void tally_pub_wait_release(tally_pub_wait_t *w)
+{
+    if (w == NULL)
+        return;
+    claim(w, WAIT_DETACHED);
+    unref(w, 1);
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -48,8 +97,11 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         atomic_store(&p->broker_up, 1);
         tally_metric_observe(p->latency, (double)rd_kafka_message_latency(m) / 1e6);
     }
-    if (w && atomic_fetch_sub(&w->pending, 1) == 1)
+    if (w == NULL)
+        return;
+    if (atomic_fetch_sub(&w->pending, 1) == 1 && claim(w, WAIT_CLAIMED))
         w->done(w->arg);
+    unref(w, 1);
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -174,12 +226,16 @@ err:
 int tally_publisher_send(tally_publisher_t *p, tally_gw_topic_t topic, const void *key, size_t key_len,
                          const void *value, size_t len, tally_pub_wait_t *w)
 {
-    if (w)
+    if (w) {
         atomic_fetch_add(&w->pending, 1);
+        atomic_fetch_add(&w->refs, 1);
+    }
     if (rd_kafka_produce(p->topics[topic], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value, len, key,
                          key_len, w) != 0) {
-        if (w)
+        if (w) {
             atomic_fetch_sub(&w->pending, 1);
+            atomic_fetch_sub(&w->refs, 1);
+        }
         return -1;
     }
     return 0;
@@ -212,12 +268,16 @@ size_t tally_publisher_send_batch(tally_publisher_t *p, tally_gw_topic_t topic, 
         }
         /* Count them before any delivery report can count them down; the
          * arming reference keeps the total above zero meanwhile. */
-        if (w)
+        if (w) {
             atomic_fetch_add(&w->pending, (int)k);
+            atomic_fetch_add(&w->refs, (int)k);
+        }
         int good = rd_kafka_produce_batch(p->topics[topic], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, msgs,
                                           (int)k);
-        if (w && (size_t)good < k)
+        if (w && (size_t)good < k) {
             atomic_fetch_sub(&w->pending, (int)k - good);
+            atomic_fetch_sub(&w->refs, (int)k - good);
+        }
         done += (size_t)good;
         for (size_t i = 0; i < k; i++) {
             records[at + i].failed = msgs[i].err != RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -259,18 +319,32 @@ int tally_publisher_queue_len(tally_publisher_t *p)
     return rd_kafka_outq_len(p->rk);
 }
 
+int tally_publisher_flush(tally_publisher_t *p, int timeout_ms)
+{
+    rd_kafka_flush(p->rk, timeout_ms);
+    return rd_kafka_outq_len(p->rk);
+}
+
 int tally_publisher_close(tally_publisher_t *p, int timeout_ms)
 {
     if (p == NULL)
         return 0;
     /* Flush while the poll thread still serves delivery reports. */
     rd_kafka_flush(p->rk, timeout_ms);
+    int left = rd_kafka_outq_len(p->rk);
+    if (left > 0) {
+        /* Fail what is left while delivery reports are still served: each
+         * report releases its share of a request's wait (which would leak
+         * otherwise), long after the request itself was answered. */
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(p->rk, 2000);
+    }
     atomic_store(&p->stop, 1);
     pthread_join(p->poller, NULL);
     pthread_join(p->prober, NULL);
     for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
         rd_kafka_topic_destroy(p->topics[t]);
-    int left = tally_kafka_producer_close(p->rk, 0);
+    int unreported = tally_kafka_producer_close(p->rk, 0);
     free(p);
-    return left;
+    return left > unreported ? left : unreported;
 }

@@ -22,13 +22,11 @@ typedef enum {
 
 /* Counts the records of one request. done(arg) runs once, on a librdkafka
  * thread, after the last record of the request was acknowledged or failed
- * (tally_pub_wait_arm arms it after the last send). */
-typedef struct tally_pub_wait_t {
-    atomic_int pending;    /* records sent and not yet reported, +1 until armed */
-    atomic_int failed;     /* records that failed */
-    void (*done)(void *arg);
-    void *arg;
-} tally_pub_wait_t;
+ * (tally_pub_wait_arm arms it after the last send), unless the owner
+ * detached first. A wait outlives its owner until every record it counts
+ * was reported, so a delivery report after the request is gone (at
+ * shutdown) touches nothing freed. */
+typedef struct tally_pub_wait_t tally_pub_wait_t;
 
 typedef struct tally_publisher_t tally_publisher_t;
 
@@ -47,13 +45,27 @@ typedef struct {
 tally_publisher_t *tally_publisher_new(const tally_publisher_opts_t *opts, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
 
-/* Prepares w for one request: done(arg) runs after the last record. */
-void tally_pub_wait_init(tally_pub_wait_t *w, void (*done)(void *), void *arg);
+/* A wait for one request: done(arg) runs after its last record. Returns an
+ * owned wait (release it with tally_pub_wait_release). */
+tally_pub_wait_t *tally_pub_wait_new(void (*done)(void *), void *arg);
 
 /* Call after the last send of the request. Returns 1 when every record was
  * already reported (done was NOT called: the caller continues itself), or
- * 0 when done will be called later. */
+ * 0 when done will be called later, or the wait was detached meanwhile
+ * (whoever detached it continues). */
 int tally_pub_wait_arm(tally_pub_wait_t *w);
+
+/* Detaches: done will not be called after this returns 1. Returns 1 when
+ * this call detached it, 0 when done was already claimed (it runs or ran:
+ * the request goes on as acknowledged or failed) or it was detached before. */
+int tally_pub_wait_detach(tally_pub_wait_t *w);
+
+/* Records of the wait that failed (read once done ran). */
+int tally_pub_wait_failed(const tally_pub_wait_t *w);
+
+/* Detaches and drops the owner's reference; the wait is freed once its
+ * last record is reported. NULL is a no-op. */
+void tally_pub_wait_release(tally_pub_wait_t *w);
 
 /* Enqueues one record (value and key are copied). w may be NULL (answered
  * once queued). Returns 0, or -1 when the queue is full or the producer
@@ -88,6 +100,10 @@ int tally_publisher_failed(tally_publisher_t *p);
 
 /* Records in the producer's queue (not yet acknowledged). */
 int tally_publisher_queue_len(tally_publisher_t *p);
+
+/* Waits up to timeout_ms for every queued record's delivery report (linger
+ * is cut short); returns the records still queued. */
+int tally_publisher_flush(tally_publisher_t *p, int timeout_ms);
 
 /* Flushes for up to timeout_ms, stops the threads and frees; returns the
  * number of records left unacknowledged. NULL is a no-op. */

@@ -1,6 +1,8 @@
 #include "server.h"
 
+#include "log.h"
 #include "server_internal.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -37,6 +39,31 @@ static endpoint_t find_endpoint(const char *url)
     return EP_OTHER;
 }
 
+/* The per-request deadline (--request-deadline): libmicrohttpd has only an
+ * idle timeout, which a client trickling a byte now and then resets
+ * forever. So the connection's idle timeout is set to what is left until
+ * the deadline (whole seconds, at least 1) whenever the request is called,
+ * and a request called past its deadline is closed. Returns 0 when the
+ * deadline passed. */
+static int within_deadline(req_t *r)
+{
+    int64_t left = r->deadline_ms - tally_mono_ms();
+    if (left <= 0) {
+        tally_metric_add(r->srv->deadline_cut, 1);
+        return 0;
+    }
+    int64_t s = (left + 999) / 1000;
+    if (s > r->srv->o.timeout_s)
+        s = r->srv->o.timeout_s;
+    if (s < 1)
+        s = 1;
+    if (s != r->timeout_s) {        /* it takes a lock of libmicrohttpd's: only on a change */
+        MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)s);
+        r->timeout_s = (int)s;
+    }
+    return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size,
                                   void **con_cls)
@@ -49,6 +76,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->srv = srv;
         r->conn = c;
         r->ep = find_endpoint(url);
+        r->deadline_ms = tally_mono_ms() + srv->o.request_deadline_ms;
         *con_cls = r;
         atomic_fetch_add(&srv->inflight, 1);
         if (r->ep == EP_PRODUCT)
@@ -56,7 +84,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *framing = tally_server_framing_error(c);
         if (framing)
             return tally_server_answer_close(r, 400, "malformed request", framing);
-        if (r->ep == EP_OTHER)
+        if (r->ep == EP_OTHER || (r->ep >= EP_HEALTHZ && srv->o.admin_elsewhere))
             return tally_server_answer_error(r, 404, "not found", "no such route", 0);
         int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
         if (r->ep >= EP_HEALTHZ)
@@ -69,6 +97,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return tally_server_answer_error(r, 404, "not found", "the Control Panel route is not enabled", 0);
         if (tally_server_admit(r, &rc))
             return rc;
+        within_deadline(r);
         return MHD_YES;
     }
     if (r->state == REQ_ANSWERED) {
@@ -77,6 +106,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->state == REQ_WAITING)
         return tally_server_ingest_acked(r);
+    /* Reading or discarding a body: closed without an answer past the
+     * deadline (libmicrohttpd 0.9 cannot queue one before the body's end),
+     * which frees the body and its share of the memory budget. */
+    if (!within_deadline(r))
+        return MHD_NO;
     if (r->state == REQ_DISCARDING)
         return tally_server_upload_discard(r, upload_size);
     if (*upload_size > 0) {
@@ -94,6 +128,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     req_t *r = *con_cls;
     if (r == NULL)
         return;
+    tally_server_wait_end(r);
     tally_server_upload_free(r);
     free(r->result.text);
     free(r);
@@ -125,6 +160,7 @@ tally_server_t *tally_server_new(const tally_server_opts_t *o, char *errbuf, siz
     tally_server_t *srv = tally_xcalloc(1, sizeof *srv);
     srv->o = *o;
     pthread_mutex_init(&srv->ws_lock, NULL);
+    pthread_mutex_init(&srv->wait_lock, NULL);
     parse_origins(srv, o->cors_origins);
     if (o->admin_token)
         tally_keys_hash_hex(o->admin_token, strlen(o->admin_token), srv->admin_hash);
@@ -138,6 +174,10 @@ tally_server_t *tally_server_new(const tally_server_opts_t *o, char *errbuf, siz
     tally_server_ingest_init(srv);
     srv->inflight_gauge = tally_metrics_get(o->metrics, TALLY_METRIC_GAUGE, "tally_gateway_requests_in_flight",
                                             "Requests accepted and not yet answered", "", NULL, 0);
+    srv->body_bytes_gauge = tally_metrics_get(o->metrics, TALLY_METRIC_GAUGE, "tally_gateway_body_bytes",
+                                              "Memory held by request bodies (of --memory-budget)", "", NULL, 0);
+    srv->deadline_cut = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_deadline_closed_total",
+                                          "Requests closed unanswered at --request-deadline", "", NULL, 0);
 
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -195,11 +235,18 @@ void tally_server_free(tally_server_t *srv)
 {
     if (srv == NULL)
         return;
-    if (srv->mhd)
+    if (srv->mhd) {
+        /* MHD_stop_daemon must not meet a suspended connection. */
+        tally_server_wait_abandon_all(srv, 2000);
+        if (atomic_load(&srv->suspended) > 0)
+            tally_log_warn("gateway", "%d answer(s) to requests that waited for Kafka not sent at exit",
+                           atomic_load(&srv->suspended));
         MHD_stop_daemon(srv->mhd);
+    }
     tally_server_ingest_free(srv);
     for (size_t i = 0; i < srv->n_origins; i++)
         free(srv->origins[i]);
     pthread_mutex_destroy(&srv->ws_lock);
+    pthread_mutex_destroy(&srv->wait_lock);
     free(srv);
 }

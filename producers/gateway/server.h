@@ -22,13 +22,15 @@ typedef struct {
     int connection_limit;
     int per_client_connection_limit;
     int timeout_s;                  /* idle connection timeout */
+    int64_t request_deadline_ms;    /* a request's whole body must arrive within this */
     size_t max_body;                /* bytes as sent (compressed or not) */
     size_t max_inflated;            /* bytes after gzip */
     size_t max_batch;               /* events per request */
     size_t memory_budget;           /* all request bodies together */
     const char *cors_origins;       /* comma-separated, "*" for any, "" none */
     const char *admin_token;        /* Control Panel route; NULL disables it */
-    int trust_forwarded_for;        /* rate limit by X-Forwarded-For's first address */
+    int trusted_proxies;            /* proxies in front whose X-Forwarded-For entries count (client_addr.h) */
+    int admin_elsewhere;            /* /healthz, /readyz, /metrics are on an admin port: 404 here */
     tally_ingest_rules_t rules;
     tally_publisher_t *publisher;   /* borrowed, like the rest */
     tally_keys_t *keys;
@@ -52,7 +54,18 @@ void tally_server_drain(tally_server_t *srv);
 /* Requests accepted and not yet answered. */
 int tally_server_inflight(const tally_server_t *srv);
 
-/* Stops the threads and frees. NULL is a no-op. */
+/* Stops the threads and frees. Requests still waiting for Kafka's
+ * acknowledgement are answered first (503, "shutting down"), and given up
+ * to 2 s to be sent. NULL is a no-op. */
 void tally_server_free(tally_server_t *srv);
+
+/* The checks of /healthz and /readyz, for an admin port of their own
+ * (tally_admin_check_fn: arg is the server); 1 when healthy or ready,
+ * else 0 with why. */
+int tally_server_check_healthy(void *srv, char *why, size_t whysize);
+int tally_server_check_ready(void *srv, char *why, size_t whysize);
+
+/* Updates the gauges /metrics shows (arg: the server). */
+void tally_server_refresh_gauges(void *srv);
 
 #endif

@@ -1,5 +1,6 @@
 #include "server_internal.h"
 
+#include "client_addr.h"
 #include "ratelimit.h"
 
 #include <sodium.h>
@@ -115,29 +116,51 @@ static int authenticate(req_t *r, enum MHD_Result *rc)
     return 0;
 }
 
+/* X-Forwarded-For lines may repeat (a proxy may add its own line rather
+ * than append to the client's), and MHD_lookup_connection_value gives the
+ * first only, which the client wrote: collect them all, keeping the last
+ * XFF_LINES (the rightmost entries are the ones that count). */
+#define XFF_LINES 16
+typedef struct {
+    const char *lines[XFF_LINES];
+    size_t n;
+} xff_t;
+
+static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    xff_t *x = cls;
+    (void)kind;
+    if (key == NULL || value == NULL || strcasecmp(key, "X-Forwarded-For") != 0)
+        return MHD_YES;
+    if (x->n == XFF_LINES) {
+        memmove(x->lines, x->lines + 1, (XFF_LINES - 1) * sizeof x->lines[0]);
+        x->n--;
+    }
+    x->lines[x->n++] = value;
+    return MHD_YES;
+}
+
+void tally_server_client_addr(req_t *r, struct sockaddr_storage *out)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *peer = ci ? ci->client_addr : NULL;
+    xff_t x = {.n = 0};
+    if (r->srv->o.trusted_proxies > 0)
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_xff, &x);
+    (void)tally_client_addr_resolve(peer, x.lines, x.n, r->srv->o.trusted_proxies, out);
+}
+
 /* The product route's limit per client, and its refusal when the event
  * queue is full. Returns 0, or 1 when an answer was queued. */
 static int rate_limit(req_t *r, enum MHD_Result *rc)
 {
     tally_server_t *srv = r->srv;
-    struct MHD_Connection *c = r->conn;
     int retry = 1;
-    bool allowed;
-    const char *xff = srv->o.trust_forwarded_for
-                          ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For") : NULL;
-    if (xff) {
-        /* The rightmost entry is the one our trusted proxy appended; the
-         * ones before it are whatever the client chose to send. */
-        char last[64];
-        const char *comma = strrchr(xff, ',');
-        const char *from = comma ? comma + 1 : xff;
-        snprintf(last, sizeof last, "%s", from);
-        allowed = tally_ratelimit_allow_str(srv->o.ratelimit, last, tally_ratelimit_now_ms(), &retry);
-    } else {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        allowed = tally_ratelimit_allow(srv->o.ratelimit, ci ? ci->client_addr : NULL,
-                                        tally_ratelimit_now_ms(), &retry);
-    }
+    struct sockaddr_storage client;
+    tally_server_client_addr(r, &client);
+    bool allowed = tally_ratelimit_allow(srv->o.ratelimit,
+                                         client.ss_family == AF_UNSPEC ? NULL : (struct sockaddr *)&client,
+                                         tally_ratelimit_now_ms(), &retry);
     if (!allowed) {
         *rc = tally_server_answer_error(r, 429, "rate limited", "too many requests from this client", retry);
         return 1;

@@ -268,14 +268,14 @@ enum MHD_Result tally_server_ingest_process(req_t *r)
 
     int ack = route != TALLY_ROUTE_PRODUCT;
     if (ack)
-        tally_pub_wait_init(&r->wait, on_acked, r);
+        r->wait = tally_pub_wait_new(on_acked, r);
     for (size_t j = 0; j < staged; j++) {
         const staged_t *st = &ws->staged[j];
         ws->records[j] = (tally_pub_record_t){ws->arena + st->key_off, st->key_len, ws->arena + st->value_off,
                                               st->len, 0};
     }
     r->sent = staged ? tally_publisher_send_batch(srv->o.publisher, topic, ws->records, staged,
-                                                  ack ? &r->wait : NULL)
+                                                  ack ? r->wait : NULL)
                      : 0;
     int overloaded = 0;
     for (size_t j = 0; j < staged; j++) {
@@ -291,18 +291,20 @@ enum MHD_Result tally_server_ingest_process(req_t *r)
     render_result(r, ws->items, count);
     if (!ack || r->sent == 0)
         return answer_result(r);
-    /* Wait for the broker: suspend first, so the last delivery report can
-     * only resume a suspended connection. */
-    r->state = REQ_WAITING;
-    MHD_suspend_connection(r->conn);
-    if (tally_pub_wait_arm(&r->wait))
+    /* Wait for the broker (server_wait.c). */
+    if (tally_server_wait_begin(r))
         MHD_resume_connection(r->conn);
     return MHD_YES;
 }
 
 enum MHD_Result tally_server_ingest_acked(req_t *r)
 {
-    int failed = atomic_load(&r->wait.failed);
+    if (atomic_load(&r->abandoned))
+        return tally_server_answer_error(r, 503, "shutting down",
+                                         "this gateway stopped before Kafka acknowledged the events; they may or "
+                                         "may not be stored: retry the whole request",
+                                         1);
+    int failed = tally_pub_wait_failed(r->wait);
     if (failed > 0) {
         char why[160];
         snprintf(why, sizeof why, "%d of %zu records were not acknowledged by Kafka; retry the whole request",

@@ -8,6 +8,8 @@
  *   server_upload.c  reading the body into the request, or refusing it
  *   server_ingest.c  converting and producing a body's events, the answer
  *   server_status.c  /healthz, /readyz, /metrics
+ *   server_wait.c    requests suspended until Kafka acknowledged them,
+ *                    and answering them at shutdown
  *   server_answer.c  queueing answers, CORS
  *
  * Every function here runs on a libmicrohttpd thread for one request.
@@ -27,6 +29,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define TALLY_SERVER_MAX_ORIGINS 32
 /* Statuses counted per route in tally_gateway_requests_total. */
@@ -45,6 +48,11 @@ struct tally_server_t {
     atomic_int draining;
     atomic_int inflight;
     atomic_size_t body_bytes;        /* memory held by request bodies */
+    pthread_mutex_t wait_lock;       /* guards waiting and stopping */
+    struct req_s *waiting;           /* requests suspended for their acks (server_wait.c) */
+    int stopping;                    /* no request may start waiting any more */
+    atomic_int suspended;            /* requests that waited and are not completed */
+    tally_metric_t *body_bytes_gauge, *deadline_cut;
     char *origins[TALLY_SERVER_MAX_ORIGINS];
     size_t n_origins;
     int any_origin;
@@ -61,9 +69,11 @@ struct tally_server_t {
  * answer before the first body byte or after the last). */
 typedef enum { REQ_READING, REQ_DISCARDING, REQ_WAITING, REQ_ANSWERED } req_state_t;
 
-typedef struct {
+typedef struct req_s {
     tally_server_t *srv;
     struct MHD_Connection *conn;
+    int64_t deadline_ms;             /* monotonic: the whole request must be in by then */
+    int timeout_s;                   /* the connection's idle timeout as last set, 0: the daemon's */
     endpoint_t ep;
     req_state_t state;
     int gzip;
@@ -79,7 +89,11 @@ typedef struct {
         size_t len;
     } result;
     const char *origin;              /* allowed Origin to echo, borrowed from MHD */
-    tally_pub_wait_t wait;
+    tally_pub_wait_t *wait;          /* owned; NULL unless acks were awaited */
+    int waited;                      /* counted in srv->suspended */
+    atomic_int abandoned;            /* answered "shutting down" instead of its acks */
+    struct req_s *wprev, *wnext;     /* in srv->waiting while linked */
+    int linked;
     struct {                         /* the answer of a body refused half way */
         int status, retry_after;
         const char *error;
@@ -160,6 +174,26 @@ enum MHD_Result tally_server_ingest_process(req_t *r);
 
 /* Answers a request whose records were all acknowledged or failed. */
 enum MHD_Result tally_server_ingest_acked(req_t *r);
+
+/* ---- server_admit.c: the client ---------------------------------------- */
+
+/* The client address of r: the socket's peer, or behind
+ * --trusted-proxies the entry of X-Forwarded-For client_addr.h says. */
+void tally_server_client_addr(req_t *r, struct sockaddr_storage *out);
+
+/* ---- server_wait.c ------------------------------------------------------ */
+
+/* Suspends r until its records' acks (r->wait armed after this); returns
+ * 1 when r must be resumed by the caller at once (every record already
+ * reported, or the server is stopping). */
+int tally_server_wait_begin(req_t *r);
+
+/* r completes: unlinks it and releases its wait (if any). */
+void tally_server_wait_end(req_t *r);
+
+/* Shutdown: every waiting request is resumed to answer 503, and no new one
+ * may wait; then up to grace_ms for those answers to be sent. */
+void tally_server_wait_abandon_all(tally_server_t *srv, int grace_ms);
 
 /* ---- server_status.c ---------------------------------------------------- */
 

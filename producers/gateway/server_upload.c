@@ -16,9 +16,31 @@ static void refuse_body(req_t *r, int status, const char *error, const char *det
     snprintf(r->refused.detail, sizeof r->refused.detail, "%s", detail);
     r->refused.retry_after = retry_after;
     r->refused.until_ms = tally_mono_ms() + (int64_t)r->srv->o.timeout_s * 1000;
+    if (r->refused.until_ms > r->deadline_ms)
+        r->refused.until_ms = r->deadline_ms;
     r->state = REQ_DISCARDING;
 }
 
+/* What the bodies of r's route may hold together. The product route needs
+ * no credential, so it may not take the last quarter of the budget: usage,
+ * seat and Control Panel requests (authenticated) always find room, however
+ * many product uploads hold memory. */
+static size_t budget_of(const req_t *r)
+{
+    size_t b = r->srv->o.memory_budget;
+    return r->ep == EP_PRODUCT ? b - b / 4 : b;
+}
+
+/* Memory is charged as the body arrives, never for the Content-Length
+ * announced: a client announcing 1 MiB and trickling a byte holds 4 KiB.
+ * Before, the whole Content-Length was charged on the first body byte, and
+ * no guard stopped that (measured with 1 and with 8 client addresses, 70
+ * connections announcing 1 MiB each: usage answered 503). What hides it
+ * from a probe: nothing is charged before the first body byte (libmicrohttpd
+ * calls the handler with a body only then), a chunked body has no length
+ * to charge, and the per-client connection limit (64) refuses a probe's own
+ * request sent from the uploaders' address (an empty reply, not a 503).
+ * A body grows by doubling, up to its Content-Length and --max-body. */
 void tally_server_upload_append(req_t *r, const char *data, size_t n)
 {
     tally_server_t *srv = r->srv;
@@ -29,15 +51,17 @@ void tally_server_upload_append(req_t *r, const char *data, size_t n)
         return;
     }
     if (r->len + n > r->cap) {
-        /* The announced length at once (it is at most max_body), else grow. */
-        size_t cap = r->cap ? r->cap : r->content_length >= r->len + n ? r->content_length : 4096;
-        while (cap < r->len + n)
+        size_t need = r->len + n;
+        size_t cap = r->cap ? 2 * r->cap : 4096;
+        while (cap < need)
             cap *= 2;
+        if (r->content_length >= need && cap > r->content_length)
+            cap = r->content_length;
         if (cap > srv->o.max_body)
             cap = srv->o.max_body;
         size_t grow = cap - r->cap;
         /* Every request's buffer counts against one budget. */
-        if (atomic_fetch_add(&srv->body_bytes, grow) + grow > srv->o.memory_budget) {
+        if (atomic_fetch_add(&srv->body_bytes, grow) + grow > budget_of(r)) {
             atomic_fetch_sub(&srv->body_bytes, grow);
             refuse_body(r, 503, "overloaded", "too many large requests in flight; retry later", 1);
             return;

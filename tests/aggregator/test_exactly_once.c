@@ -1,10 +1,12 @@
 /* Exactly once, through rebalances and crashes: 200,000 usage reports and
- * seat events from many reporters and tenants flow into three
- * tally-aggregator instances of one group while instances are killed with
- * SIGKILL at random moments and restarted (now and then stopped with
- * SIGTERM instead, or frozen past their session so that the group moves
- * their partitions while they hold an open transaction: zombies). Every
- * change of members is a rebalance. In the end, the last rollup of every
+ * seat events (TALLY_TEST_RECORDS=N for another size) from many reporters
+ * and tenants flow into three tally-aggregator instances of one group while
+ * instances are killed with SIGKILL at random moments and restarted, stopped
+ * with SIGTERM and restarted, or frozen past their session so that the group
+ * moves their partitions while they hold an open transaction (zombies).
+ * Every run has at least MIN_EACH kills and MIN_EACH clean stops, counted
+ * both as signals delivered and as exits observed. Every change of members
+ * is a rebalance. In the end, the last rollup of every
  * key on the rollups topic equals what a direct model of the generated
  * input says, exactly, and no other key is there.
  *
@@ -31,16 +33,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
-#define RECORDS 200000
+#define RECORDS 200000            /* by default; TALLY_TEST_RECORDS=N */
 #define TENANTS 40
 #define ENVS 3
 #define SEATS 40                  /* seat refs per tenant */
-#define SEAT_EVENTS 1000          /* distinct seat events per tenant */
+#define SEAT_EVENTS 1000          /* distinct seat events per tenant, at RECORDS */
 #define INSTANCES 3
-#define PRODUCE_MS 30000
+#define PRODUCE_MS 40000
 #define MIN_KILLS 5               /* while records arrive */
+#define MIN_EACH 2                /* SIGKILLs, and SIGTERM stops, in every run */
 #define MAX_EVENTS 20             /* kills, stops and zombies together */
 #define MIN_MS INT64_C(60000)
 #define HOUR INT64_C(3600000)
@@ -86,6 +90,8 @@ typedef struct input_t {
 } input_t;
 
 static uint64_t rng_state;
+static size_t records = RECORDS;     /* the input's size */
+static int seat_events = SEAT_EVENTS; /* per tenant, scaled with records */
 
 static uint64_t rnd(void)
 {
@@ -103,7 +109,7 @@ static int64_t rnd_below(int64_t n)
 
 static void add_send(input_t *in, int64_t sort, uint32_t index, uint8_t is_seat)
 {
-    cr_assert_lt(in->n_sends, RECORDS);
+    cr_assert_lt(in->n_sends, records);
     in->sends[in->n_sends] = (send_t){sort, (uint32_t)in->n_sends, index, is_seat};
     in->n_sends++;
 }
@@ -119,15 +125,15 @@ static int send_cmp(const void *a, const void *b)
 static void generate(input_t *in)
 {
     memset(in, 0, sizeof *in);
-    in->sends = calloc(RECORDS, sizeof *in->sends);
-    in->seats = calloc(TENANTS * SEAT_EVENTS, sizeof *in->seats);
-    in->reports = calloc(RECORDS, sizeof *in->reports);
+    in->sends = calloc(records, sizeof *in->sends);
+    in->seats = calloc((size_t)TENANTS * (size_t)seat_events, sizeof *in->seats);
+    in->reports = calloc(records, sizeof *in->reports);
 
     /* Seat events: strictly increasing times per tenant over three days,
      * arriving up to three hours early or late, some twice. */
-    const int64_t step = 72 * HOUR / SEAT_EVENTS;
+    const int64_t step = 72 * HOUR / seat_events;
     for (int t = 0; t < TENANTS; t++)
-        for (int i = 0; i < SEAT_EVENTS; i++) {
+        for (int i = 0; i < seat_events; i++) {
             seat_ev_t *e = &in->seats[in->n_seats];
             e->tenant = (uint16_t)t;
             e->seat = (uint16_t)rnd_below(SEATS);
@@ -147,12 +153,12 @@ static void generate(input_t *in)
      * cumulative reports 5-60 minutes apart (seq gaps now and then); 2 %
      * are lost, 1 % are glitches (counters below the last), 2 % are sent
      * twice at once and 2 % again hours later. */
-    while (in->n_sends < RECORDS) {
+    while (in->n_sends < records) {
         uint16_t tenant = (uint16_t)rnd_below(TENANTS), env = (uint16_t)rnd_below(ENVS);
         uint32_t reporter = (uint32_t)in->n_reporters++;
         int64_t at = T0 - 12 * HOUR + rnd_below(48 * HOUR), seq = 0, c[4] = {0, 0, 0, 0};
         int count = 20 + (int)rnd_below(121);
-        for (int i = 0; i < count && in->n_sends < RECORDS; i++) {
+        for (int i = 0; i < count && in->n_sends < records; i++) {
             report_t *r = &in->reports[in->n_reports];
             seq += 1 + (rnd_below(10) == 0 ? rnd_below(3) : 0);
             at += (5 + rnd_below(56)) * 60000;
@@ -176,11 +182,11 @@ static void generate(input_t *in)
             }
             int64_t sort = at + rnd_below(120000);
             add_send(in, sort, idx, 0);
-            if (in->n_sends < RECORDS && rnd_below(100) < 2) {
+            if (in->n_sends < records && rnd_below(100) < 2) {
                 add_send(in, sort + 1, idx, 0);
                 in->dups++;
             }
-            if (in->n_sends < RECORDS && rnd_below(100) < 2) {
+            if (in->n_sends < records && rnd_below(100) < 2) {
                 add_send(in, sort + (60 + rnd_below(180)) * 60000, idx, 0);
                 in->stales++;
             }
@@ -329,7 +335,7 @@ static void *feed(void *arg)
     for (size_t i = 0; i < f->in->n_sends; i++) {
         produce_one(f, &g, &f->in->sends[i]);
         if (i % 1000 == 999) {
-            long long due = t0 + (long long)(i + 1) * PRODUCE_MS / RECORDS;
+            long long due = t0 + (long long)(i + 1) * PRODUCE_MS / (long long)records;
             while (agg_now_ms() < due)
                 rd_kafka_poll(f->p.rk, 5);
         }
@@ -349,6 +355,10 @@ typedef struct fleet_t {
     int frozen[INSTANCES];  /* was a zombie: may exit on its own (fenced) */
     int restores, moved;   /* from the logs of stopped instances */
     int zombie_exits;
+    /* Signals delivered (kill(2) succeeded on a running process) and what
+     * came of them: a SIGTERM that ended in exit status 0 after the
+     * drain's "stopped cleanly", a SIGKILL that ended WIFSIGNALED SIGKILL. */
+    int term_sent, kill_sent, clean_exits, killed;
 } fleet_t;
 
 static const char *const extra_args[] = {
@@ -404,12 +414,19 @@ static void check_running(fleet_t *f)
 
 static void stop(fleet_t *f, int i, int sig)
 {
-    tally_test_signal(f->proc[i], sig);
-    int st = tally_test_wait(f->proc[i], 30000);
-    if (sig == SIGKILL)
+    int sent = tally_test_signal(f->proc[i], sig) == 0;
+    cr_assert(sent, "instance %d had exited before the signal %d; log:\n%s", i, sig, tally_test_log(f->proc[i]));
+    int st = tally_test_wait(f->proc[i], 30000), raw = tally_test_raw_status(f->proc[i]);
+    if (sig == SIGKILL) {
+        f->kill_sent++;
         cr_assert_eq(st, 128 + SIGKILL);
-    else
+        f->killed += WIFSIGNALED(raw) && WTERMSIG(raw) == SIGKILL;
+    } else {
+        f->term_sent++;
         cr_assert_eq(st, 0, "SIGTERM must end in a clean exit; log:\n%s", tally_test_log(f->proc[i]));
+        f->clean_exits += WIFEXITED(raw) && WEXITSTATUS(raw) == 0 &&
+                          strstr(tally_test_log(f->proc[i]), "stopped cleanly") != NULL;
+    }
     tally_logs(f, i);
     tally_test_proc_free(f->proc[i]);
     f->proc[i] = NULL;
@@ -457,6 +474,30 @@ static void expected_key(const agg_rollup_t *r, char *out, size_t size)
         snprintf(out, size, "%s|%s|%s", r->tenant, r->env, day);
 }
 
+enum { KILL, STOP, FREEZE };
+
+/* The next event. By default: kills and clean stops alternate at first
+ * (K S K K S K K), all while records arrive, then one zombie, then at
+ * random: a quarter stops, 1 in 8 a zombie (two at most), the rest kills.
+ * With TALLY_TEST_GRACEFUL_STOPS=N (0-7), a stress run of clean handovers:
+ * a kill, a stop, then N of 8 stops at random. Either way, the last
+ * events make up for kills or stops short of MIN_EACH. */
+static int next_event(int ev, int stress, int graceful_stops, int kills, int stops, int freezes)
+{
+    static const int head[] = {KILL, STOP, KILL, KILL, STOP, KILL, KILL, FREEZE};
+    int need_kills = kills < MIN_EACH ? MIN_EACH - kills : 0, need_stops = stops < MIN_EACH ? MIN_EACH - stops : 0;
+    if (need_kills + need_stops >= MAX_EVENTS - ev)
+        return need_kills ? KILL : STOP;
+    if (stress && ev < 2)
+        return head[ev];
+    if (!stress && ev < (int)(sizeof head / sizeof head[0]))
+        return head[ev];
+    int r = rand() % 8;
+    if (r == 0 && freezes < 2)
+        return FREEZE;
+    return r >= 1 && r <= graceful_stops ? STOP : KILL;
+}
+
 static int cell_eq(const cell_t *a, const cell_t *b, int n)
 {
     for (int k = 0; k < n; k++)
@@ -474,6 +515,11 @@ Test(exactly_once, rollups_equal_the_model_through_rebalances_and_kill_9, .timeo
         seed = (unsigned)strtoul(getenv("TALLY_TEST_SEED"), NULL, 10);
     srand(seed);
     rng_state = 0x9e3779b97f4a7c15ULL ^ seed;
+    if (getenv("TALLY_TEST_RECORDS")) {
+        records = (size_t)strtoul(getenv("TALLY_TEST_RECORDS"), NULL, 10);
+        cr_assert(records >= 10000 && records <= 1000000, "TALLY_TEST_RECORDS=%zu: 10000 to 1000000", records);
+        seat_events = (int)(SEAT_EVENTS * records / RECORDS);
+    }
     fprintf(stderr, "exactly_once: seed %u (TALLY_TEST_SEED=%u repeats it)\n", seed, seed);
 
     static input_t in;
@@ -485,7 +531,7 @@ Test(exactly_once, rollups_equal_the_model_through_rebalances_and_kill_9, .timeo
             "and stale copies, %zu seat events; model: %zu API rollups, %zu seat rollups\n",
             in.n_sends, in.n_reports - in.lost, in.n_reporters, in.lost, in.glitches, in.dups + in.stales,
             in.n_seats, model.n_api, model.n_seat);
-    cr_assert_eq(in.n_sends, RECORDS);
+    cr_assert_eq(in.n_sends, records);
 
     agg_env_t e;
     agg_env_create(&e, "agg-eo", 6);
@@ -500,48 +546,40 @@ Test(exactly_once, rollups_equal_the_model_through_rebalances_and_kill_9, .timeo
     pthread_t feeder;
     cr_assert_eq(pthread_create(&feeder, NULL, feed, &f), 0);
 
-    /* The first MIN_KILLS events are kills, all while records arrive,
-     * the next a zombie; then kills, clean stops and zombies at random
-     * until the input is all there. */
     int kills = 0, stops = 0, freezes = 0, kills_in_flow = 0;
-    /* A quarter of the later events are SIGTERM stops. TALLY_TEST_GRACEFUL_STOPS=N
-     * (0-7) makes N of 8 events stops, mixed in from the second event on:
-     * a stress run of clean handovers. */
     const char *gs = getenv("TALLY_TEST_GRACEFUL_STOPS");
-    int graceful_stops = gs != NULL ? atoi(gs) : 1;
-    int min_kills = gs != NULL ? 1 : MIN_KILLS;   /* the first event is a kill */
-    for (int ev = 0; ev < MAX_EVENTS && (!f.done || kills_in_flow < min_kills); ev++) {
+    int stress = gs != NULL, graceful_stops = stress ? atoi(gs) : 2;
+    cr_assert(graceful_stops >= 0 && graceful_stops <= 7, "TALLY_TEST_GRACEFUL_STOPS=%s: 0 to 7", gs);
+    int min_kills = stress ? 1 : MIN_KILLS;
+    for (int ev = 0; ev < MAX_EVENTS && (!f.done || kills_in_flow < min_kills || kills < MIN_EACH ||
+                                         stops < MIN_EACH); ev++) {
         usleep((useconds_t)(600 + rand() % 2000) * 1000);
         check_running(&fleet);
-        int i = rand() % INSTANCES, r = ev < MIN_KILLS ? 7 : ev == MIN_KILLS ? 0 : rand() % 8;
-        if (gs != NULL && ev > 0 && ev != MIN_KILLS)
-            r = rand() % 8;
-        const char *what;
-        if (r == 0 && freezes < 2) {
-            int ms = 7000 + rand() % 2000;
-            freeze(&fleet, i, ms);
+        int i = rand() % INSTANCES, what = next_event(ev, stress, graceful_stops, kills, stops, freezes);
+        if (what == FREEZE) {
+            freeze(&fleet, i, 7000 + rand() % 2000);
             freezes++;
-            what = "froze (for a session timeout)";
         } else {
-            int graceful = r >= 1 && r <= graceful_stops;
-            stop(&fleet, i, graceful ? SIGTERM : SIGKILL);
-            if (graceful)
-                stops++;
-            else
-                kills++;
-            kills_in_flow += !graceful && !f.done;
+            stop(&fleet, i, what == STOP ? SIGTERM : SIGKILL);
+            stops += what == STOP;
+            kills += what == KILL;
+            kills_in_flow += what == KILL && !f.done;
             usleep((useconds_t)(rand() % 1500) * 1000);
             start(&fleet, i);
-            what = graceful ? "stopped and restarted" : "killed and restarted";
         }
         fprintf(stderr, "exactly_once: %5.1f s: %s instance %d; %" PRId64 " records committed%s\n",
-                (double)(agg_now_ms() - t_start) / 1000, what, i, agg_committed(&e),
-                f.done ? "" : ", records still arriving");
+                (double)(agg_now_ms() - t_start) / 1000,
+                what == FREEZE ? "froze (for a session timeout)" : what == STOP ? "stopped (SIGTERM) and restarted"
+                                                                                : "killed and restarted",
+                i, agg_committed(&e), f.done ? "" : ", records still arriving");
     }
+    /* What the events did, before the final stops add clean exits. */
+    const int term_sent = fleet.term_sent, kill_sent = fleet.kill_sent, clean_exits = fleet.clean_exits,
+              killed = fleet.killed;
     pthread_join(feeder, NULL);
     agg_producer_t p = f.p;
     agg_producer_close(&p);
-    cr_assert_eq(p.delivered, RECORDS);
+    cr_assert_eq(p.delivered, records);
     long long deadline = agg_now_ms() + 180000;
     while (agg_wait_done(&e, 1000) != 0) {
         cr_assert_lt(agg_now_ms(), deadline, "the aggregators did not finish the input");
@@ -553,7 +591,15 @@ Test(exactly_once, rollups_equal_the_model_through_rebalances_and_kill_9, .timeo
     fprintf(stderr, "exactly_once: processed through %d kills (%d while records arrived), %d clean stops and %d "
             "zombies (%d exited fenced) in %lld ms; %d restores, %d started at the state's position, not the committed offset\n", kills,
             kills_in_flow, stops, freezes, fleet.zombie_exits, agg_now_ms() - t_start, fleet.restores, fleet.moved);
+    fprintf(stderr, "exactly_once: signals delivered: %d SIGKILL, %d SIGTERM; observed: %d ended by SIGKILL, %d clean "
+            "exits (status 0 after \"stopped cleanly\")\n", kill_sent, term_sent, killed, clean_exits);
     cr_assert_geq(kills_in_flow, min_kills, "only %d kills landed while records arrived", kills_in_flow);
+    cr_assert_geq(kill_sent, MIN_EACH, "only %d SIGKILLs were delivered", kill_sent);
+    cr_assert_geq(killed, MIN_EACH, "only %d instances ended by SIGKILL", killed);
+    cr_assert_geq(term_sent, MIN_EACH, "only %d SIGTERM stops were delivered", term_sent);
+    cr_assert_geq(clean_exits, MIN_EACH, "only %d SIGTERM stops ended in a clean exit", clean_exits);
+    cr_assert_eq(killed, kills);
+    cr_assert_eq(clean_exits, stops);
 
     /* The last rollup of each key: a key lives in one partition, read in
      * offset order, so each record overwrites the one before. */

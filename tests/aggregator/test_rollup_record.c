@@ -1,5 +1,5 @@
 /* Unit tests of aggregator/rollup_record: the tally.rollups keys of
- * DESIGN.md and values that decode with the real schemas. */
+ * docs/architecture.md and values that decode with the real schemas. */
 #include "rollup_record.h"
 
 #include <criterion/criterion.h>

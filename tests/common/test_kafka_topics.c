@@ -1,4 +1,4 @@
-/* topics.conf: the project's file declares every topic of DESIGN.md; bad
+/* topics.conf: the project's file declares every topic of docs/architecture.md; bad
  * lines are refused naming file and line; creation on the real broker is
  * idempotent and refuses a partition count that differs. */
 #include "fixtures.h"

@@ -1,11 +1,16 @@
 #include "gateway_fixture.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,10 +79,18 @@ void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_
     gw->proc = tally_test_spawn(argv, "listening on", 30000, line, sizeof line);
     int port = tally_test_port_from_line(line);
     cr_assert(port > 0, "no port in: %s", line);
+    gw->port = port;
     snprintf(gw->base_url, sizeof gw->base_url, "http://127.0.0.1:%d", port);
+    snprintf(gw->admin_url, sizeof gw->admin_url, "%s", gw->base_url);
+    const char *env_admin = getenv("TALLY_ADMIN_PORT");
+    if (env_admin && atoi(env_admin) > 0)
+        snprintf(gw->admin_url, sizeof gw->admin_url, "http://127.0.0.1:%d", atoi(env_admin));
+    for (size_t i = 0; extra_args && extra_args[i]; i++)
+        if (strncmp(extra_args[i], "--admin-port=", 13) == 0 && atoi(extra_args[i] + 13) > 0)
+            snprintf(gw->admin_url, sizeof gw->admin_url, "http://127.0.0.1:%d", atoi(extra_args[i] + 13));
     /* Ready once the producer reached the broker. */
     char url[128];
-    snprintf(url, sizeof url, "%s/readyz", gw->base_url);
+    snprintf(url, sizeof url, "%s/readyz", gw->admin_url);
     for (int i = 0; i < 300; i++) {
         tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
         long st = r.status;
@@ -91,15 +104,70 @@ void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_
 
 void tally_test_gateway_stop(tally_test_gateway_t *gw)
 {
+    int st = 0, timed_out = 0;
     if (gw->proc) {
+        /* A no-op when a test stopped it already: its status stays. */
         tally_test_signal(gw->proc, SIGTERM);
-        if (tally_test_wait(gw->proc, 30000) < 0)
-            tally_test_signal(gw->proc, SIGKILL);
-        tally_test_proc_free(gw->proc);
+        timed_out = tally_test_wait(gw->proc, 30000) < 0;
+        st = tally_test_raw_status(gw->proc);
+        if (timed_out || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fprintf(stderr, "gateway_fixture: the gateway's log:\n%s\n", tally_test_log(gw->proc));
+        tally_test_proc_free(gw->proc);   /* kills it on a timeout */
         gw->proc = NULL;
     }
     unlink(gw->keys_file);
     unlink(gw->optout_file);
+    /* A gateway that crashed, hung, or exited with a sanitizer's exit code
+     * (a leak report at exit) fails the test that used it. Most suites stop
+     * it in their .fini, where Criterion reports a failed assertion but
+     * still counts the test as passed: abort, which it counts as a crash. */
+    if (timed_out) {
+        fprintf(stderr, "gateway_fixture: FAILED: the gateway did not exit within 30 s of SIGTERM\n");
+        abort();
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "gateway_fixture: FAILED: the gateway %s %d after SIGTERM, not exit status 0\n",
+                WIFSIGNALED(st) ? "died of signal" : "exited with status",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        abort();
+    }
+}
+
+int tally_test_gateway_terminate(tally_test_gateway_t *gw, int timeout_ms)
+{
+    tally_test_signal(gw->proc, SIGTERM);
+    return tally_test_wait(gw->proc, timeout_ms);
+}
+
+int tally_test_gateway_connect(const tally_test_gateway_t *gw, const char *source)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in sa;
+    if (source) {
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        cr_assert_eq(inet_pton(AF_INET, source, &sa.sin_addr), 1, "not an IPv4 address: %s", source);
+        cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "bind %s: %s", source, strerror(errno));
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)gw->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0, "connect: %s", strerror(errno));
+    return fd;
+}
+
+void tally_test_usage_report(char *buf, size_t size, long long seq, long long api_calls, long long status_4xx,
+                             long long status_5xx, long long exec_ms)
+{
+    long long now = tally_test_now_ms();
+    snprintf(buf, size,
+             "{\"tenant_id\":\"%s\",\"environment_id\":\"%s\",\"reporter_id\":\"2f1c9a4e-8b7d-4c3a-9e21-5d6f7a8b9c0d\","
+             "\"reporter_started_at\":%lld,\"seq\":%lld,\"observed_at\":%lld,\"api_calls\":%lld,"
+             "\"status_4xx\":%lld,\"status_5xx\":%lld,\"exec_ms\":%lld}",
+             TALLY_TEST_TENANT, TALLY_TEST_ENV, now - 3600000, seq, now - 500, api_calls, status_4xx, status_5xx,
+             exec_ms);
 }
 
 tally_test_response_t tally_test_gateway_post(const tally_test_gateway_t *gw, const char *path, const char *ctype,

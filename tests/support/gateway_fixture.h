@@ -18,6 +18,9 @@ typedef struct {
     char product_topic[128], usage_topic[128], controlpanel_topic[128];
     char keys_file[128], optout_file[128];
     char base_url[64];
+    char admin_url[64];             /* /healthz, /readyz, /metrics: base_url unless --admin-port=N or
+                                       TALLY_ADMIN_PORT=N was given */
+    int port;
     tally_test_proc_t *proc;
 } tally_test_gateway_t;
 
@@ -25,8 +28,22 @@ typedef struct {
  * (NULL-terminated, may be NULL) and waits until it listens and is ready. */
 void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_args[]);
 
-/* Stops (SIGTERM, then SIGKILL) and removes the files. */
+/* Stops (SIGTERM; SIGKILL after 30 s) and removes the files; unless the
+ * gateway exited with status 0 (a clean drain), says so and aborts the test
+ * worker (a failed assertion in a .fini would not fail the test). */
 void tally_test_gateway_stop(tally_test_gateway_t *gw);
+
+/* SIGTERM, then waits up to timeout_ms; returns the exit status (as
+ * tally_test_wait). The process stays for tally_test_gateway_stop. */
+int tally_test_gateway_terminate(tally_test_gateway_t *gw, int timeout_ms);
+
+/* A TCP connection to the gateway's ingest port from source (an IPv4
+ * address of 127/8, all loopback on Linux; NULL: any). */
+int tally_test_gateway_connect(const tally_test_gateway_t *gw, const char *source);
+
+/* A valid usage report of the test tenant with these counters, as JSON into buf. */
+void tally_test_usage_report(char *buf, size_t size, long long seq, long long api_calls, long long status_4xx,
+                             long long status_5xx, long long exec_ms);
 
 /* POSTs body to path with content type ctype and optional extra headers. */
 tally_test_response_t tally_test_gateway_post(const tally_test_gateway_t *gw, const char *path, const char *ctype,

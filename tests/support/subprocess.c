@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@ struct tally_test_proc_t {
     pid_t pid;
     int err_fd;
     int exited, status;
+    int eof;                /* the reader saw the end of the log */
     char *log;
     size_t len, cap;
     pthread_t reader;
@@ -47,6 +49,9 @@ static void *read_log(void *arg)
         p->log[p->len] = '\0';
         pthread_mutex_unlock(&p->lock);
     }
+    pthread_mutex_lock(&p->lock);
+    p->eof = 1;
+    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -75,6 +80,7 @@ tally_test_proc_t *tally_test_spawn(char *const argv[], const char *ready, int t
     pthread_mutex_init(&p->lock, NULL);
     p->log = calloc(1, 1);
     p->cap = 1;
+    tally_test_sanitizer_dir();
     p->pid = fork();
     cr_assert(p->pid >= 0);
     if (p->pid == 0) {
@@ -86,6 +92,7 @@ tally_test_proc_t *tally_test_spawn(char *const argv[], const char *ready, int t
         dup2(fds[1], STDERR_FILENO);
         close(fds[0]);
         close(fds[1]);
+        tally_test_sanitizer_env(argv[0]);
         execv(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -127,10 +134,64 @@ pid_t tally_test_pid(const tally_test_proc_t *p)
     return p->pid;
 }
 
-void tally_test_signal(tally_test_proc_t *p, int sig)
+int tally_test_signal(tally_test_proc_t *p, int sig)
 {
-    if (!p->exited)
-        kill(p->pid, sig);
+    if (p->exited)
+        return -1;
+    return kill(p->pid, sig) == 0 ? 0 : -1;
+}
+
+int tally_test_raw_status(const tally_test_proc_t *p)
+{
+    return p->exited ? p->status : -1;
+}
+
+static void append_option(const char *var, const char *option)
+{
+    const char *old = getenv(var);
+    char value[2048];
+    if (old != NULL && old[0] != '\0')
+        snprintf(value, sizeof value, "%s:%s", old, option);
+    else
+        snprintf(value, sizeof value, "%s", option);
+    setenv(var, value, 1);
+}
+
+void tally_test_sanitizer_env(const char *name)
+{
+    const char *dir = getenv("TALLY_TEST_SANITIZER_LOGS");
+    if (dir == NULL || dir[0] == '\0')
+        return;
+    const char *base = strrchr(name, '/');
+    char option[1200];
+    snprintf(option, sizeof option, "log_path=%s/%s", dir, base ? base + 1 : name);
+    append_option("ASAN_OPTIONS", option);
+    append_option("UBSAN_OPTIONS", option);
+}
+
+void tally_test_sanitizer_dir(void)
+{
+    const char *dir = getenv("TALLY_TEST_SANITIZER_LOGS");
+    if (dir == NULL || dir[0] == '\0')
+        return;
+    cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", dir, strerror(errno));
+}
+
+int tally_test_system(const char *name, const char *cmd)
+{
+    tally_test_sanitizer_dir();
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        tally_test_sanitizer_env(name);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
+    return st;
 }
 
 int tally_test_wait(tally_test_proc_t *p, int timeout_ms)
@@ -147,6 +208,16 @@ int tally_test_wait(tally_test_proc_t *p, int timeout_ms)
         if (mono_ms() >= deadline)
             return -1;
         usleep(10000);
+    }
+    /* The whole log before the status (up to 2 s: a descendant may hold
+     * the pipe open): the caller looks for the last words in it. */
+    for (long long end = mono_ms() + 2000;;) {
+        pthread_mutex_lock(&p->lock);
+        int eof = p->eof;
+        pthread_mutex_unlock(&p->lock);
+        if (eof || mono_ms() >= end)
+            break;
+        usleep(1000);
     }
     if (WIFEXITED(p->status))
         return WEXITSTATUS(p->status);

@@ -10,6 +10,7 @@
 #include "schema_catalog.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -350,7 +351,26 @@ Test(anonymizer, bad_options_and_help)
     char *badkey[] = {(char *)tally_test_bin("tally-anonymizer"), "--key-file=/nonexistent/keys", schemas, catalog,
                       NULL};
     p = tally_test_spawn(badkey, NULL, 0, NULL, 0);
-    cr_assert_eq(tally_test_wait(p, 10000), 1);
+    cr_assert_eq(tally_test_wait(p, 10000), 2, "a key file that cannot be read is a configuration error");
     cr_assert(strstr(tally_test_log(p), "/nonexistent/keys") != NULL, "%s", tally_test_log(p));
+    tally_test_proc_free(p);
+
+    /* A key file that group or others may read: refused at startup, exit 2
+     * (the broker address leads nowhere, in case it were not). */
+    char keyfile[128], keyarg[160];
+    snprintf(keyfile, sizeof keyfile, "/tmp/tally-test-anon-openkeys-%d", (int)getpid());
+    int fd = open(keyfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert(fd >= 0);
+    dprintf(fd, "1 %s\n", ANON_TEST_KEY);
+    cr_assert_eq(fchmod(fd, 0640), 0);
+    close(fd);
+    snprintf(keyarg, sizeof keyarg, "--key-file=%s", keyfile);
+    char *openkey[] = {(char *)tally_test_bin("tally-anonymizer"), keyarg, schemas, catalog,
+                       "--brokers=127.0.0.1:9", "--admin-port=0", NULL};
+    p = tally_test_spawn(openkey, NULL, 0, NULL, 0);
+    int rc = tally_test_wait(p, 10000);
+    unlink(keyfile);
+    cr_assert_eq(rc, 2, "a 0640 key file: exit %d\n%s", rc, tally_test_log(p));
+    cr_assert(strstr(tally_test_log(p), "chmod 600") != NULL, "%s", tally_test_log(p));
     tally_test_proc_free(p);
 }

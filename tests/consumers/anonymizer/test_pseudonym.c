@@ -4,6 +4,8 @@
 #include "pseudonym.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +18,23 @@
 
 static char path[128];
 
-static void write_keys(const char *text)
+static char link_path[160];
+
+/* The key file, created with mode 0600 (never looser, not even briefly). */
+static void write_keys_mode(const char *text, mode_t mode)
 {
     snprintf(path, sizeof path, "/tmp/tally-test-keys-%d", (int)getpid());
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-    chmod(path, 0600);
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    cr_assert_eq(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+static void write_keys(const char *text)
+{
+    write_keys_mode(text, 0600);
 }
 
 static tally_pseudonym_t *load(const char *text)
@@ -47,6 +58,8 @@ static void load_fails(const char *text, const char *why)
 static void teardown(void)
 {
     unlink(path);
+    if (link_path[0])
+        unlink(link_path);
 }
 
 TestSuite(pseudonym, .fini = teardown);
@@ -94,7 +107,7 @@ Test(pseudonym, stable_for_one_key_and_distinct_otherwise)
 
 Test(pseudonym, rotation_uses_the_newest_version_and_keeps_older_ones)
 {
-    tally_pseudonym_t *ps = load("# keys\n\n2 " KEY2 "   # rotated 2024-05\n1 " KEY1 "\n");
+    tally_pseudonym_t *ps = load("# keys\n\n2 " KEY2 "   # rotated 2024-05\n1 " KEY1 "\nseat 1\n");
     tally_pseudonym_t *old = load("1 " KEY1 "\n");
     char now[TALLY_PSEUDONYM_REF_SIZE], v1[TALLY_PSEUDONYM_REF_SIZE], before[TALLY_PSEUDONYM_REF_SIZE];
     size_t n;
@@ -132,4 +145,98 @@ Test(pseudonym, bad_key_files_are_refused_without_echoing_keys)
     load_fails("1 " KEY1 " extra\n", "unexpected text");
     load_fails("1 " KEY1 "\n1 " KEY2 "\n", "appears twice");
     load_fails("1 " KEY1 "\n2 " KEY2 "x\n", ":2:");
+}
+
+/* Seat identity (pseudonym.h): a seat's reference is its identity in the
+ * aggregator for the life of the seat, so a rotation must not change it.
+ * Install and project references move to the new key; seat references stay
+ * on the seat key. */
+Test(pseudonym, seat_refs_keep_their_key_across_a_rotation)
+{
+    tally_pseudonym_t *before = load("1 " KEY1 "\n");
+    tally_pseudonym_t *after = load("seat 1\n1 " KEY1 "\n2 " KEY2 "\n");
+    char seat1[TALLY_PSEUDONYM_REF_SIZE], seat2[TALLY_PSEUDONYM_REF_SIZE];
+    char inst1[TALLY_PSEUDONYM_REF_SIZE], inst2[TALLY_PSEUDONYM_REF_SIZE];
+    cr_assert_eq(tally_pseudonym_seat_version(before), 1);
+    cr_assert_eq(tally_pseudonym_seat_version(after), 1);
+    cr_assert_eq(tally_pseudonym_version(after), 2);
+    tally_pseudonym_ref(before, TALLY_PSEUDONYM_USER, "user-1", 6, seat1);
+    tally_pseudonym_ref(after, TALLY_PSEUDONYM_USER, "user-1", 6, seat2);
+    cr_assert_str_eq(seat2, seat1, "a rotation changed a seat reference");
+    tally_pseudonym_ref(before, TALLY_PSEUDONYM_INSTALL, "inst-1", 6, inst1);
+    tally_pseudonym_ref(after, TALLY_PSEUDONYM_INSTALL, "inst-1", 6, inst2);
+    cr_assert_eq(strncmp(inst2, "v2:", 3), 0, "install references rotate: %s", inst2);
+    cr_assert_str_neq(inst1, inst2);
+    tally_pseudonym_free(before);
+    tally_pseudonym_free(after);
+}
+
+/* The seat key is named once there are several keys, and can never vanish
+ * from the file silently: seat references would change under every live
+ * seat. */
+Test(pseudonym, the_seat_key_is_named_and_must_stay_in_the_file)
+{
+    load_fails("1 " KEY1 "\n2 " KEY2 "\n", "no \"seat <version>\" line");
+    load_fails("seat 1\n2 " KEY2 "\n", "the seat key, version 1, is not in the file");
+    load_fails("seat 3\n1 " KEY1 "\n2 " KEY2 "\n", ":1: the seat key, version 3");
+    load_fails("seat 1\nseat 2\n1 " KEY1 "\n2 " KEY2 "\n", "a second \"seat\" line");
+    load_fails("seat x\n1 " KEY1 "\n", "expected \"seat <version");
+    load_fails("seat\n1 " KEY1 "\n", "expected \"seat <version");
+    load_fails("seat 1 2\n1 " KEY1 "\n", "expected \"seat <version");
+
+    /* A chosen seat key other than the oldest: seat references use it. */
+    tally_pseudonym_t *ps = load("1 " KEY1 "\n2 " KEY2 "\n3 " KEY1 KEY2 "\nseat 2  # since the 2025 contracts\n");
+    tally_pseudonym_t *two = load("2 " KEY2 "\n");
+    char a[TALLY_PSEUDONYM_REF_SIZE], b[TALLY_PSEUDONYM_REF_SIZE];
+    cr_assert_eq(tally_pseudonym_seat_version(ps), 2);
+    cr_assert_eq(tally_pseudonym_version(ps), 3);
+    tally_pseudonym_ref(ps, TALLY_PSEUDONYM_USER, "u", 1, a);
+    tally_pseudonym_ref(two, TALLY_PSEUDONYM_USER, "u", 1, b);
+    cr_assert_str_eq(a, b);
+    tally_pseudonym_ref(ps, TALLY_PSEUDONYM_PROJECT, "u", 1, a);
+    cr_assert_eq(strncmp(a, "v3:", 3), 0, "%s", a);
+    tally_pseudonym_free(ps);
+    tally_pseudonym_free(two);
+}
+
+/* Like ssh with a private key: a key file that group or others may read
+ * (or write) is refused, judged on the opened file. */
+Test(pseudonym, key_file_open_to_group_or_others_is_refused)
+{
+    char err[256];
+    static const mode_t refused[] = {0640, 0604, 0660, 0644, 0620, 0602, 0610};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        write_keys_mode("1 " KEY1 "\n", refused[i]);
+        err[0] = '\0';
+        tally_pseudonym_t *ps = tally_pseudonym_load(path, err, sizeof err);
+        cr_assert_null(ps, "mode %04o accepted", (unsigned)refused[i]);
+        cr_assert(strstr(err, path) != NULL && strstr(err, "chmod 600") != NULL, "%04o: %s", (unsigned)refused[i],
+                  err);
+    }
+    cr_assert_null(tally_pseudonym_load("/tmp", err, sizeof err), "a directory was accepted");
+    cr_assert(strstr(err, "not a regular file") != NULL, "%s", err);
+    static const mode_t accepted[] = {0600, 0400};
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        write_keys_mode("1 " KEY1 "\n", accepted[i]);
+        tally_pseudonym_t *ps = tally_pseudonym_load(path, err, sizeof err);
+        cr_assert_not_null(ps, "mode %04o refused: %s", (unsigned)accepted[i], err);
+        tally_pseudonym_free(ps);
+    }
+}
+
+/* A symbolic link is followed (systemd credentials and Kubernetes secrets
+ * are links); what counts is the mode of the file it opens. */
+Test(pseudonym, a_symlink_is_judged_by_the_file_it_opens)
+{
+    char err[256];
+    snprintf(link_path, sizeof link_path, "/tmp/tally-test-keys-link-%d", (int)getpid());
+    write_keys_mode("1 " KEY1 "\n", 0600);
+    unlink(link_path);
+    cr_assert_eq(symlink(path, link_path), 0);
+    tally_pseudonym_t *ps = tally_pseudonym_load(link_path, err, sizeof err);
+    cr_assert_not_null(ps, "%s", err);
+    tally_pseudonym_free(ps);
+    cr_assert_eq(chmod(path, 0644), 0);
+    cr_assert_null(tally_pseudonym_load(link_path, err, sizeof err), "a link to a 0644 key file was accepted");
+    cr_assert(strstr(err, "chmod 600") != NULL, "%s", err);
 }

@@ -13,6 +13,7 @@
 #include "transform.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,10 @@ static void setup(void)
     events = tally_event_catalog_load(tally_test_source_path("schemas/product-events.json"), err, sizeof err);
     cr_assert_not_null(events, "%s", err);
     snprintf(keyfile, sizeof keyfile, "/tmp/tally-test-transform-keys-%d", (int)getpid());
-    FILE *f = fopen(keyfile, "w");
-    fputs("1 " KEY1 "\n", f);
-    fclose(f);
-    chmod(keyfile, 0600);
+    int fd = open(keyfile, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* never looser: it is refused */
+    cr_assert(fd >= 0, "%s", keyfile);
+    dprintf(fd, "1 " KEY1 "\n");
+    close(fd);
     keys = tally_pseudonym_load(keyfile, err, sizeof err);
     cr_assert_not_null(keys, "%s", err);
     metrics = tally_metrics_new();
@@ -272,6 +273,53 @@ Test(transform, seat_event_gets_a_seat_ref_and_the_tenant_as_key)
     avro_value_get_enum(&f, &op);
     cr_assert_str_eq(avro_schema_enum_get(avro_value_get_schema(&f), op), "RELEASED");
     cr_assert(!contains(r.value, r.len, "user-0042"));
+}
+
+#define KEY2 "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+
+/* A key rotation (pseudonym.h): the same user's seat events keep their
+ * seat_ref, so the aggregator still finds the seat assigned before it;
+ * install references do move to the new key. */
+Test(transform, a_key_rotation_keeps_seat_refs_and_rotates_install_refs)
+{
+    char err[512], rotated[160];
+    snprintf(rotated, sizeof rotated, "%s.rotated", keyfile);
+    int fd = open(rotated, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert(fd >= 0);
+    const char *text = "seat 1\n1 " KEY1 "\n2 " KEY2 "\n";
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    tally_pseudonym_t *keys2 = tally_pseudonym_load(rotated, err, sizeof err);
+    unlink(rotated);
+    cr_assert_not_null(keys2, "%s", err);
+    tally_transform_opts_t o = {.schemas = cat, .events = events, .pseudonyms = keys2, .metrics = metrics};
+    tally_transform_t *tr2 = tally_transform_new(&o, err, sizeof err);
+    cr_assert_not_null(tr2, "%s", err);
+
+    const char *ops[] = {"ASSIGNED", "RELEASED"};
+    char before[2][TALLY_PSEUDONYM_REF_SIZE];
+    for (int i = 0; i < 2; i++) {
+        const void *buf;
+        size_t len;
+        tally_anon_result_t r;
+        cr_assert_eq(raw_gen_seat(&gen, EVENT_ID, "tenant-acme", "user-0042", ops[i], T0, &buf, &len), 0);
+        tally_transform_record(i == 0 ? tr : tr2, buf, len, &r);
+        cr_assert_eq(r.dest, TALLY_ANON_USAGE, "DLQ: %s %s", r.error, r.detail);
+        snprintf(before[i], sizeof before[i], "%s", str_field(decode_clean(seat_clean, &r), "seat_ref"));
+    }
+    cr_assert_str_eq(before[1], before[0], "the RELEASED after the rotation names another seat than the ASSIGNED");
+
+    raw_product_t p = base_event();
+    tally_anon_result_t r;
+    const void *buf;
+    size_t len;
+    cr_assert_eq(raw_gen_product(&gen, &p, &buf, &len), 0);
+    tally_transform_record(tr2, buf, len, &r);
+    cr_assert_eq(r.dest, TALLY_ANON_PRODUCT, "DLQ: %s %s", r.error, r.detail);
+    const char *iref = str_field(decode_clean(product_clean, &r), "install_ref");
+    cr_assert_eq(strncmp(iref, "v2:", 3), 0, "install_ref after the rotation: %s", iref);
+    tally_transform_free(tr2);
+    tally_pseudonym_free(keys2);
 }
 
 Test(transform, usage_report_passes_through_byte_for_byte)

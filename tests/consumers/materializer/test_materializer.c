@@ -259,7 +259,7 @@ Test(materializer, help_and_migrate)
     char out[64], cmd[1024], text[16384];
     snprintf(out, sizeof out, "/tmp/mat-help-%d.txt", (int)getpid());
     snprintf(cmd, sizeof cmd, "'%s' --help > %s 2>&1", tally_test_bin("tally-materializer"), out);
-    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(tally_test_system("tally-materializer", cmd), 0);
     FILE *f = fopen(out, "r");
     cr_assert_not_null(f);
     size_t n = fread(text, 1, sizeof text - 1, f);
@@ -276,7 +276,7 @@ Test(materializer, help_and_migrate)
         snprintf(cmd, sizeof cmd, "'%s' --migrate --pg-url='%s' --migrations='%s' 2>/dev/null",
                  tally_test_bin("tally-materializer"), tally_test_pg_url(env.db),
                  tally_test_source_path("deploy/postgres/migrations"));
-        cr_assert_eq(system(cmd), 0, "round %d", round);
+        cr_assert_eq(tally_test_system("tally-materializer", cmd), 0, "round %d", round);
     }
     cr_assert_eq(mat_scalar(env.conn, "SELECT count(*) FROM pg_views WHERE schemaname = 'tally'"), 5);
     cr_assert_eq(mat_scalar(env.conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'tally' AND tablename IN "
@@ -286,8 +286,8 @@ Test(materializer, help_and_migrate)
     /* A database it cannot reach is an error, not a hang. */
     snprintf(cmd, sizeof cmd, "'%s' --migrate --pg-url='postgresql://postgres@127.0.0.1:1/x' 2>/dev/null",
              tally_test_bin("tally-materializer"));
-    cr_assert_neq(system(cmd), 0);
+    cr_assert_neq(tally_test_system("tally-materializer", cmd), 0);
     /* A bad flag is a usage error. */
     snprintf(cmd, sizeof cmd, "'%s' --batch-max-records=0 2>/dev/null", tally_test_bin("tally-materializer"));
-    cr_assert_eq(WEXITSTATUS(system(cmd)), 2);
+    cr_assert_eq(WEXITSTATUS(tally_test_system("tally-materializer", cmd)), 2);
 }

@@ -163,6 +163,21 @@ static int terminate_backends(PGconn *c, const char *group)
                               "application_name = 'tally-materializer/%s'", group);
 }
 
+/* Waits until the materializer holds a connection (it reconnects after a
+ * kill), so that the next kill has one to cut. */
+static void wait_connected(PGconn *c, const char *group, int timeout_ms)
+{
+    long long n = 0;
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        n = mat_scalar(c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tally-materializer/%s'",
+                       group);
+        if (n > 0)
+            return;
+        usleep(10 * 1000);
+    }
+    cr_assert_fail("the materializer did not reconnect within %d ms", timeout_ms);
+}
+
 static void wait_ready(int port, long want, int timeout_ms, const char *needle)
 {
     char body[1024];
@@ -189,22 +204,27 @@ Test(resilience, postgres_connections_lost_mid_stream_then_tables_exact)
     pthread_create(&th, NULL, feed, &f);
 
     /* Connections killed under load, several times: some land inside a
-     * transaction, some inside COMMIT. */
+     * transaction, some inside COMMIT. Each kill must cut a connection. */
     for (int i = 0; i < 6; i++) {
         long long before = stored_total(env.conn, env.group);
         for (int waited = 0; stored_total(env.conn, env.group) == before && waited < 20000; waited += 10)
             usleep(10 * 1000);
         usleep((useconds_t)(i * 37 % 100) * 1000);
-        terminate_backends(env.conn, env.group);
+        wait_connected(env.conn, env.group, 20000);
+        int cut = terminate_backends(env.conn, env.group);
+        cr_assert_geq(cut, 1, "kill %d found no connection of the materializer", i);
     }
     /* Then an outage: the database refuses connections for a while (set
      * from another database: one cannot lock itself out). */
     char sql[256], err[512];
     PGconn *admin = tally_pg_connect(tally_test_pg_url("postgres"), "tally-test", err, sizeof err);
     cr_assert_not_null(admin, "%s", err);
+    wait_connected(env.conn, env.group, 20000);
     snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS false", env.db);
     mat_exec(admin, sql);
-    cr_assert_geq(terminate_backends(env.conn, env.group), 0);
+    /* Its live connection is cut and it cannot open another. */
+    int cut = terminate_backends(env.conn, env.group);
+    cr_assert_geq(cut, 1, "the outage cut no connection of the materializer");
     wait_ready(port, 503, 15000, "postgres");
     sleep(2);
     wait_ready(port, 503, 1000, "postgres");
@@ -230,7 +250,7 @@ Test(disruptive, postgres_server_restart_mid_stream, .timeout = 240)
 {
     const char *on = getenv("TALLY_TEST_DISRUPTIVE");
     if (on == NULL || strcmp(on, "1") != 0)
-        cr_skip_test("restarts the shared PostgreSQL server: only with TALLY_TEST_DISRUPTIVE=1 (tests/run.sh serial)");
+        TALLY_TEST_SKIP("restarts the shared PostgreSQL server: only with TALLY_TEST_DISRUPTIVE=1 (tests/run.sh serial)");
     setup();
     static feeder_t f;
     memset(&f, 0, sizeof f);

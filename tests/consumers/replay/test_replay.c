@@ -1,8 +1,7 @@
 /* tally-replay on the real broker and PostgreSQL, black box: usage records
  * produced with the codec to unique topics go through the real pipeline
- * (tally-aggregator, then tally-materializer into a fresh database; when
- * the aggregator binary is not built, rollups computed with its library
- * stand in), then the tally-replay binary audits, rebuilds and exports.
+ * (tally-aggregator, then tally-materializer into a fresh database), then
+ * the tally-replay binary audits, rebuilds and exports.
  *
  *   - a clean pipeline audits clean (exit 0), whole and per tenant;
  *   - rows altered, deleted or added by hand are found and named (tenant,
@@ -23,7 +22,6 @@
 #include "../materializer/mat_fixture.h"
 
 #include "kafka_topics.h"
-#include "rollup_record.h"
 #include "usage_record.h"
 
 #include <jansson.h>
@@ -268,69 +266,6 @@ static void basic_materializer_input(pipe_t *p)
 
 /* ---- the pipeline --------------------------------------------------------- */
 
-/* Without the aggregator binary: the rollups computed with its library,
- * one state per partition, produced as it would (cumulative values). */
-typedef struct lib_emit_t {
-    tally_rollup_record_t *enc;
-    agg_producer_t *prod;
-    const char *topic;
-} lib_emit_t;
-
-static int lib_emit_api(void *arg, const tally_api_rollup_t *r)
-{
-    lib_emit_t *e = arg;
-    char err[256];
-    const char *key;
-    const void *value;
-    size_t klen, len;
-    cr_assert_eq(tally_rollup_record_api(e->enc, r, &key, &klen, &value, &len, err, sizeof err), 0, "%s", err);
-    agg_produce(e->prod, e->topic, RD_KAFKA_PARTITION_UA, key, klen, value, len);
-    return 0;
-}
-
-static int lib_emit_seat(void *arg, const tally_seat_rollup_t *r)
-{
-    lib_emit_t *e = arg;
-    char err[256];
-    const char *key;
-    const void *value;
-    size_t klen, len;
-    cr_assert_eq(tally_rollup_record_seat(e->enc, r, &key, &klen, &value, &len, err, sizeof err), 0, "%s", err);
-    agg_produce(e->prod, e->topic, RD_KAFKA_PARTITION_UA, key, klen, value, len);
-    return 0;
-}
-
-static void rollups_by_library(pipe_t *p)
-{
-    char err[256];
-    agg_record_t *recs;
-    size_t n = agg_read_all(p->agg.usage, &recs);
-    tally_rollup_config_t config = {.open_days = 35, .reporter_idle_ms = 7 * DAY_MS};
-    tally_rollup_t *st[3];
-    tally_decoder_t *dec = tally_decoder_new_any(p->cat);
-    lib_emit_t e = {tally_rollup_record_new(p->cat, err, sizeof err), &p->prod, p->agg.rollups};
-    cr_assert_not_null(e.enc, "%s", err);
-    for (int i = 0; i < 3; i++)
-        cr_assert_not_null(st[i] = tally_rollup_new(&config, err, sizeof err), "%s", err);
-    for (size_t i = 0; i < n; i++) {
-        avro_value_t *v;
-        const tally_catalog_entry_t *w;
-        tally_usage_record_t ur;
-        cr_assert_eq(tally_decoder_decode(dec, recs[i].value, recs[i].len, &v, &w, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(tally_usage_record_read(w->name, v, &ur, err, sizeof err), 0, "%s", err);
-        (void)tally_usage_record_apply(st[recs[i].partition], &ur);
-    }
-    for (int i = 0; i < 3; i++) {
-        (void)tally_rollup_each_api(st[i], lib_emit_api, &e);
-        (void)tally_rollup_each_seat(st[i], lib_emit_seat, &e);
-        tally_rollup_free(st[i]);
-    }
-    rd_kafka_flush(p->prod.rk, 30000);
-    tally_rollup_record_free(e.enc);
-    tally_decoder_free(dec);
-    agg_records_free(recs, n);
-}
-
 /* Runs the pipeline over everything produced so far and stops it: the
  * aggregator until it committed every usage record, the materializer until
  * it stored the offsets of every rollup, product and Control Panel record. */
@@ -340,19 +275,17 @@ static void pipe_run(pipe_t *p)
     struct stat sb;
     rd_kafka_flush(p->prod.rk, 30000);
     mat_producer_flush(&p->matp);
-    if (stat(tally_test_bin("tally-aggregator"), &sb) == 0) {
-        /* The tests' logs are built around a 7-day reporter idle time:
-         * pin it on both sides, as a deployment must. */
-        const char *const idle[] = {"--reporter-idle=168h", NULL};
-        tally_test_proc_t *agg = agg_spawn(&p->agg, "replay-test", idle, line, sizeof line);
-        int done = agg_wait_done(&p->agg, 90000);
-        cr_assert_eq(done, 0, "the aggregator did not commit every record; log:\n%s", tally_test_log(agg));
-        tally_test_signal(agg, SIGTERM);
-        cr_assert_eq(tally_test_wait(agg, 30000), 0, "aggregator exit; log:\n%s", tally_test_log(agg));
-        tally_test_proc_free(agg);
-    } else {
-        rollups_by_library(p);
-    }
+    /* The real aggregator, never a stand-in: without it the test fails. */
+    cr_assert_eq(stat(tally_test_bin("tally-aggregator"), &sb), 0, "%s is not built", tally_test_bin("tally-aggregator"));
+    /* The tests' logs are built around a 7-day reporter idle time: pin it
+     * on both sides, as a deployment must. */
+    const char *const idle[] = {"--reporter-idle=168h", NULL};
+    tally_test_proc_t *agg = agg_spawn(&p->agg, "replay-test", idle, line, sizeof line);
+    int done = agg_wait_done(&p->agg, 90000);
+    cr_assert_eq(done, 0, "the aggregator did not commit every record; log:\n%s", tally_test_log(agg));
+    tally_test_signal(agg, SIGTERM);
+    cr_assert_eq(tally_test_wait(agg, 30000), 0, "aggregator exit; log:\n%s", tally_test_log(agg));
+    tally_test_proc_free(agg);
     /* Where the materializer will be once it has everything: after the last
      * record of each partition (the topic is transactional: offsets have
      * gaps). */

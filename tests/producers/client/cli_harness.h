@@ -154,6 +154,7 @@ static inline cli_proc_t cli_spawn(const cli_env_t *e, const char *stdin_text, c
     char bin[1024];
     snprintf(bin, sizeof bin, "%s", argv[0]);
     argv[0] = bin;
+    tally_test_sanitizer_dir();
     p.pid = fork();
     cr_assert(p.pid >= 0);
     if (p.pid == 0) {
@@ -165,6 +166,7 @@ static inline cli_proc_t cli_spawn(const cli_env_t *e, const char *stdin_text, c
         dup2(in, STDIN_FILENO);
         dup2(out, STDOUT_FILENO);
         dup2(err, STDERR_FILENO);
+        tally_test_sanitizer_env(bin);   /* before cli_child_env drops TALLY_* */
         cli_child_env(e, env);
         execv(bin, (char *const *)argv);
         _exit(127);

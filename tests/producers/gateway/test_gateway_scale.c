@@ -1,4 +1,4 @@
-/* DESIGN.md: "Scaling out means more gateways behind the load balancer".
+/* docs/architecture.md: "Scaling out means more gateways behind the load balancer".
  * Two tally-gateway processes on the same topics, fed round-robin (as a
  * load balancer would) by concurrent clients: every usage report answered
  * 202 by either is in the topic exactly once, keyed by its tenant, and

@@ -1,0 +1,122 @@
+/* tally-gateway on the real broker: /healthz, /readyz and /metrics on
+ * --admin-port (the ingest port then answers 404 on them), or on the
+ * ingest port by default. */
+#include "gateway_fixture.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static tally_test_gateway_t gw;
+
+static void teardown(void)
+{
+    tally_test_gateway_stop(&gw);
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static tally_test_response_t post_usage(const char *body)
+{
+    return tally_test_gateway_post(&gw, "/v1/usage/reports", "application/json", TALLY_TEST_API_KEY, body,
+                                   strlen(body));
+}
+
+static void expect_usage_served(const char *while_what)
+{
+    char body[1024];
+    tally_test_usage_report(body, sizeof body, 7, 100, 1, 1, 50);
+    long long start = mono_ms();
+    tally_test_response_t r = post_usage(body);
+    long long took = mono_ms() - start;
+    cr_expect_eq(r.status, 202, "%s: a usage report got %ld %s", while_what, r.status, r.body);
+    cr_expect_lt(took, 1000, "%s: a usage report took %lld ms", while_what, took);
+    tally_test_response_free(&r);
+}
+
+/* ---- the admin routes on their own port ----------------------------------- */
+
+TestSuite(gateway_admin_port, .fini = teardown, .timeout = 120);
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static long get_status(const char *base, const char *path)
+{
+    char url[160];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 1);
+    long st = r.status;
+    tally_test_response_free(&r);
+    return st;
+}
+
+Test(gateway_admin_port, admin_routes_move_off_the_ingest_port)
+{
+    char opt[64];
+    snprintf(opt, sizeof opt, "--admin-port=%d", free_port());
+    const char *args[] = {opt, "--admin-bind=127.0.0.1", NULL};
+    tally_test_gateway_start(&gw, args);
+    cr_assert_str_neq(gw.admin_url, gw.base_url);
+    const char *paths[] = {"/healthz", "/readyz", "/metrics"};
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(get_status(gw.base_url, paths[i]), 404, "%s on the ingest port", paths[i]);
+        cr_expect_eq(get_status(gw.admin_url, paths[i]), 200, "%s on the admin port", paths[i]);
+    }
+    cr_expect_eq(get_status(gw.admin_url, "/v1/usage/reports"), 404, "the admin port serves no ingest route");
+    expect_usage_served("with an admin port");
+    char url[160];
+    snprintf(url, sizeof url, "%s/metrics", gw.admin_url);
+    tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
+    cr_expect(strstr(r.body, "tally_gateway_requests_total{route=\"/v1/usage/reports\",status=\"202\"} 1"),
+              "the admin port's metrics are the gateway's: %s", r.body);
+    tally_test_response_free(&r);
+}
+
+Test(gateway_admin_port, by_default_the_ingest_port_serves_them)
+{
+    tally_test_gateway_start(&gw, NULL);
+    cr_expect_str_eq(gw.admin_url, gw.base_url);
+    const char *paths[] = {"/healthz", "/readyz", "/metrics"};
+    for (int i = 0; i < 3; i++)
+        cr_expect_eq(get_status(gw.base_url, paths[i]), 200, "%s on the ingest port", paths[i]);
+}
+
+Test(gateway_admin_port, set_from_the_environment)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", free_port());
+    setenv("TALLY_ADMIN_PORT", port, 1);
+    setenv("TALLY_ADMIN_BIND", "127.0.0.1", 1);
+    tally_test_gateway_start(&gw, NULL);
+    unsetenv("TALLY_ADMIN_PORT");
+    unsetenv("TALLY_ADMIN_BIND");
+    cr_assert_str_neq(gw.admin_url, gw.base_url);
+    cr_expect_eq(get_status(gw.base_url, "/metrics"), 404, "/metrics on the ingest port");
+    cr_expect_eq(get_status(gw.admin_url, "/metrics"), 200, "/metrics on TALLY_ADMIN_PORT");
+}
