@@ -21,6 +21,27 @@ export TALLY_ROOT TALLY_STATE TALLY_CACHE TALLY_BUILD_DIR TALLY_KAFKA_VERSION \
 
 tally_log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 tally_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# True while process $1 exists and is not a zombie (a killed daemon whose
+# parent was init may stay a zombie when pid 1 does not reap). A zombie
+# main thread whose other threads are still exiting (a JVM after SIGKILL)
+# still holds its files and ports: alive.
+tally_alive() {
+  local s tasks
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  [[ ${s:0:1} != Z ]] && return 0
+  tasks=(/proc/"$1"/task/*)
+  [[ ${#tasks[@]} -gt 1 ]]
+}
+# Waits up to 30 s until nothing listens on TCP port $1; false if something still does.
+tally_port_released() {
+  local _
+  for _ in $(seq 1 300); do
+    ss -ltn "sport = :$1" 2>/dev/null | grep -q LISTEN || return 0
+    sleep 0.1
+  done
+  return 1
+}
 
 # Configure (once) and build the given targets (all when none) in TALLY_BUILD_DIR.
 tally_build() {

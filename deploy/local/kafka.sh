@@ -4,7 +4,8 @@
 #                     start on 127.0.0.1:19092, wait for metadata, create topics
 #   kafka.sh stop     stop it cleanly (SIGTERM, then SIGKILL after 60 s)
 #   kafka.sh status   exit 0 when running and answering metadata requests
-#   kafka.sh kill     SIGKILL (tests of broker loss)
+#   kafka.sh kill     SIGKILL, and wait until it is gone (tests of broker loss)
+#   kafka.sh pid      print the broker's pid (exit 1 when not running)
 #   kafka.sh wipe     stop and delete the broker's state folder
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -77,7 +78,7 @@ java_args() {
 running_pid() {
   [[ -f $pidfile ]] || return 1
   local pid; pid=$(cat "$pidfile")
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+  [[ -n $pid ]] && tally_alive "$pid" && echo "$pid"
 }
 
 admin() {
@@ -97,7 +98,12 @@ start() {
   java_args
   if [[ ! -f $state/data/meta.properties ]]; then
     local cluster_id
-    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    # base64url of 16 random bytes; one that starts with '-' would be read
+    # as an option by the storage tool (1 start in 64 failed that way).
+    cluster_id=-
+    while [[ $cluster_id == -* ]]; do
+      cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    done
     "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$state/server.properties" \
       >"$state/format.log" 2>&1 || { cat "$state/format.log" >&2; tally_die "kafka: storage format failed"; }
   fi
@@ -131,7 +137,15 @@ case "${1:-}" in
   status)
     pid=$(running_pid) || { echo "kafka: not running"; exit 1; }
     admin wait --timeout=5s >/dev/null && echo "kafka: running (pid $pid) on $TALLY_BROKERS" ;;
-  kill) pid=$(running_pid) && kill -KILL "$pid"; rm -f "$pidfile" ;;
+  kill)
+    if pid=$(running_pid); then
+      kill -KILL "$pid" 2>/dev/null || true
+      for _ in $(seq 1 300); do tally_alive "$pid" || break; sleep 0.1; done
+      ! tally_alive "$pid" || tally_die "kafka: pid $pid still alive after SIGKILL"
+      tally_port_released "$port" || tally_die "kafka: port $port still taken after the broker died"
+    fi
+    rm -f "$pidfile" ;;
+  pid) running_pid || { echo "kafka: not running" >&2; exit 1; } ;;
   wipe) stop; rm -rf "$state" ;;
-  *) echo "usage: $0 start|stop|status|kill|wipe" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|kill|pid|wipe" >&2; exit 2 ;;
 esac

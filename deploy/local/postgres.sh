@@ -8,7 +8,11 @@
 #   postgres.sh psql ...  psql on the tally database, as the superuser
 #   postgres.sh psql-as ROLE ...  psql on the tally database as ROLE (e.g.
 #                         tally_reader, what the Control Panel may see)
-#   postgres.sh kill      SIGKILL the postmaster (tests of database loss)
+#   postgres.sh kill      SIGKILL the postmaster and all its processes at once, as a
+#                         crash of the machine would, and wait until they are gone
+#                         (orphaned backends would keep the shared memory and
+#                         refuse the next start)
+#   postgres.sh pid       print the postmaster's pid (exit 1 when not running)
 #   postgres.sh wipe      stop and delete the cluster
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -39,7 +43,19 @@ data=$dir/data
 pgctl() { "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" "$@"; }
 psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -h "$TALLY_PG_HOST" -p "$TALLY_PG_PORT" -U postgres "$@"; }
 
-running() { [[ -f $data/postmaster.pid ]] && pgctl status >/dev/null 2>&1; }
+postmaster_pid() { [[ -f $data/postmaster.pid ]] && head -n1 "$data/postmaster.pid"; }
+# pg_ctl (and the postmaster's own lock check) take a zombie for a live
+# process: a killed postmaster whose parent was init stays one when pid 1
+# does not reap. A postmaster that is gone or a zombie holds nothing.
+running() { local pid; pid=$(postmaster_pid) && [[ -n $pid ]] && tally_alive "$pid" && pgctl status >/dev/null 2>&1; }
+clear_stale_lock() {
+  local f pid
+  for f in "$data/postmaster.pid" "$dir/.s.PGSQL.$TALLY_PG_PORT.lock"; do
+    [[ -f $f ]] || continue
+    pid=$(head -n1 "$f")
+    if [[ -n $pid ]] && ! tally_alive "$pid"; then rm -f "$f" "${f%.lock}"; fi
+  done
+}
 
 migrate() {
   local bin=$TALLY_BUILD_DIR/bin/tally-migrate
@@ -49,6 +65,7 @@ migrate() {
 
 start() {
   if ! running; then
+    clear_stale_lock
     if [[ ! -f $data/PG_VERSION ]]; then
       "${as_pg[@]}" "$pgbin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
         >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; tally_die "postgres: initdb failed"; }
@@ -90,7 +107,20 @@ case "${1:-}" in
   psql) shift; psql_admin -d "$TALLY_PG_DB" "$@" ;;
   psql-as) role=${2:?usage: $0 psql-as ROLE [psql arguments]}; shift 2
            psql -X -q -v ON_ERROR_STOP=1 -h "$TALLY_PG_HOST" -p "$TALLY_PG_PORT" -U "$role" -d "$TALLY_PG_DB" "$@" ;;
-  kill) if [[ -f $data/postmaster.pid ]]; then kill -KILL "$(head -n1 "$data/postmaster.pid")" 2>/dev/null || true; fi ;;
+  kill)
+    if [[ -f $data/postmaster.pid ]]; then
+      pids=("$(head -n1 "$data/postmaster.pid")")
+      # shellcheck disable=SC2207
+      pids+=($(ps -o pid= --ppid "${pids[0]}" 2>/dev/null || true))
+      kill -KILL "${pids[@]}" 2>/dev/null || true
+      for pid in "${pids[@]}"; do
+        for _ in $(seq 1 300); do tally_alive "$pid" || break; sleep 0.1; done
+        ! tally_alive "$pid" || tally_die "postgres: pid $pid still alive after SIGKILL"
+      done
+      tally_port_released "$TALLY_PG_PORT" || tally_die "postgres: port $TALLY_PG_PORT still taken after the kill"
+      clear_stale_lock
+    fi ;;
+  pid) if running; then postmaster_pid; else echo "postgres: not running" >&2; exit 1; fi ;;
   wipe) if running; then pgctl stop -m immediate -w >/dev/null || true; fi; rm -rf "$dir" ;;
-  *) echo "usage: $0 start|stop|status|migrate|psql|psql-as ROLE|kill|wipe" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|migrate|psql|psql-as ROLE|kill|pid|wipe" >&2; exit 2 ;;
 esac

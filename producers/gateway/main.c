@@ -30,7 +30,8 @@ typedef struct {
     char *product_topic, *usage_topic, *controlpanel_topic;
     int64_t port, threads, connection_limit, per_client_limit, timeout_ms;
     int64_t max_body, max_inflated, max_batch, memory_budget, max_string;
-    int64_t keys_refresh_ms, rate, burst, max_age_ms, max_skew_ms;
+    int64_t keys_refresh_ms, keys_max_stale_ms, keys_pg_timeout_ms, auth_failures, auth_failure_window_ms;
+    int64_t rate, burst, max_age_ms, max_skew_ms;
     int64_t ack_timeout_ms, queue_max_messages, queue_max_bytes, shutdown_ms;
     int64_t request_deadline_ms, admin_port, trusted_proxies;
     bool trust_forwarded_for;
@@ -75,13 +76,26 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("cors-origins", &s.cors_origins, "",
                          "origins allowed to post product events from a browser, comma-separated, * for any"),
         TALLY_CONFIG_SECRET_STR("admin-token", &s.admin_token, NULL,
-                                "Control Panel admin token (enables /v1/controlpanel/events); prefer TALLY_ADMIN_TOKEN"),
+                                "Control Panel admin token, at least 32 characters (enables /v1/controlpanel/events); "
+                                "prefer TALLY_ADMIN_TOKEN"),
         TALLY_CONFIG_STR("keys-file", &s.keys_file, NULL,
-                         "API key hashes from a file (<sha256> <tenant> <environment> a line) instead of PostgreSQL"),
-        TALLY_CONFIG_SECRET_STR("keys-pg-url", &s.keys_pg_url, "postgresql://postgres@127.0.0.1:55432/tally",
-                                "PostgreSQL holding tally.api_keys"),
+                         "API key hashes from a file (<sha256> <tenant> <environment> [production|staging|"
+                         "development] a line; no kind: production) instead of PostgreSQL"),
+        TALLY_CONFIG_SECRET_STR("keys-pg-url", &s.keys_pg_url, "postgresql://tally_gateway@127.0.0.1:55432/tally",
+                                "PostgreSQL holding the view tally.gateway_keys, as the role tally_gateway "
+                                "(migration 0005), which may read that view only"),
         TALLY_CONFIG_DURATION("keys-refresh", &s.keys_refresh_ms, "30s", 100, 86400000,
-                              "how often API keys are reloaded"),
+                              "how often API keys are reloaded (and on SIGHUP)"),
+        TALLY_CONFIG_DURATION("keys-max-stale", &s.keys_max_stale_ms, "15m", 0, (int64_t)720 * 3600000,
+                              "once the last successful key load is older, usage and seat routes answer 503 "
+                              "and /readyz fails (a revoked key must not live on); 0: never"),
+        TALLY_CONFIG_DURATION("keys-pg-timeout", &s.keys_pg_timeout_ms, "10s", 100, 600000,
+                              "a key load from PostgreSQL (connect and query) at most; also its statement_timeout"),
+        TALLY_CONFIG_INT("auth-failures", &s.auth_failures, "20", 0, 1000000,
+                         "failed authentications (401) per client address per --auth-failure-window, then 429 "
+                         "(0: no limit)"),
+        TALLY_CONFIG_DURATION("auth-failure-window", &s.auth_failure_window_ms, "1m", 1000, 86400000,
+                              "the window of --auth-failures (the allowance refills evenly over it)"),
         TALLY_CONFIG_STR("optout-file", &s.optout_file, NULL,
                          "project ids whose product events are dropped, one a line (reloaded on SIGHUP)"),
         TALLY_CONFIG_INT("rate", &s.rate, "20", 1, 1000000, "product requests per second per client address"),
@@ -122,7 +136,7 @@ int main(int argc, char **argv)
     tally_event_catalog_t *events = NULL;
     tally_keys_t *keys = NULL;
     tally_optout_t *optout = NULL;
-    tally_ratelimit_t *rl = NULL;
+    tally_ratelimit_t *rl = NULL, *auth_rl = NULL;
     tally_publisher_t *pub = NULL;
     tally_server_t *srv = NULL;
     tally_admin_t *admin = NULL;
@@ -131,10 +145,17 @@ int main(int argc, char **argv)
         "tally-gateway", TALLY_VERSION,
         "HTTP ingest of product, usage, seat and Control Panel events into Kafka. "
         "Routes: POST /v1/product/events, /v1/usage/reports, /v1/usage/seats, /v1/controlpanel/events; "
-        "GET /healthz, /readyz, /metrics (on --admin-port when set). Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads keys and opt-outs.",
+        "GET /healthz, /readyz, /metrics (on --admin-port when set). Seat events need an API key of a production "
+        "environment. Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads keys and opt-outs.",
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-gateway", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
+    if (s.admin_token && *s.admin_token && tally_keys_check_admin_token(s.admin_token, err, sizeof err) != 0) {
+        /* A configuration error, as tally_process_parse's: exit code 2. */
+        tally_log_error("gateway", "--admin-token: %s", err);
+        rc = 2;
+        goto cleanup;
+    }
     rc = 1;
     tally_process_signals(&stop_requested, &reload_requested);
 
@@ -144,8 +165,12 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     keys = s.keys_file ? tally_keys_new_file(s.keys_file) : tally_keys_new_postgres(s.keys_pg_url);
-    if (tally_keys_refresh(keys, err, sizeof err) != 0)   /* logged by keys.c */
-        tally_log_info("gateway", "usage and seat routes answer 503 until API keys are loaded");
+    tally_keys_configure(keys, &(tally_keys_limits_t){.timeout_ms = s.keys_pg_timeout_ms,
+                                                      .max_stale_ms = s.keys_max_stale_ms});
+    /* The refresh thread loads the keys at once, then every --keys-refresh
+     * and on SIGHUP: never on this thread, so a hung database cannot hold
+     * up signals. Until the first load the usage and seat routes answer
+     * 503 and /readyz fails. */
     if (tally_keys_start_refresh(keys, s.keys_refresh_ms, err, sizeof err) != 0) {
         tally_log_error("gateway", "%s", err);
         goto cleanup;
@@ -159,6 +184,15 @@ int main(int argc, char **argv)
     if ((rl = tally_ratelimit_new(&rlc, err, sizeof err)) == NULL) {
         tally_log_error("gateway", "%s", err);
         goto cleanup;
+    }
+    if (s.auth_failures > 0) {
+        tally_ratelimit_config_t arc = {.rate_per_second = (double)s.auth_failures * 1000.0 /
+                                                           (double)s.auth_failure_window_ms,
+                                        .burst = (double)s.auth_failures, .capacity = 16384, .ipv6_prefix_bits = 64};
+        if ((auth_rl = tally_ratelimit_new(&arc, err, sizeof err)) == NULL) {
+            tally_log_error("gateway", "--auth-failures: %s", err);
+            goto cleanup;
+        }
     }
     tally_publisher_opts_t po = {
         .brokers = s.brokers,
@@ -185,7 +219,7 @@ int main(int argc, char **argv)
         .admin_elsewhere = s.admin_port > 0,
         .rules = {.schemas = schemas, .events = events, .optout = optout, .max_past_ms = s.max_age_ms,
                   .max_future_ms = s.max_skew_ms, .max_string = (size_t)s.max_string},
-        .publisher = pub, .keys = keys, .ratelimit = rl, .metrics = metrics,
+        .publisher = pub, .keys = keys, .ratelimit = rl, .auth_failures = auth_rl, .metrics = metrics,
     };
     if ((srv = tally_server_new(&so, err, sizeof err)) == NULL) {
         tally_log_error("gateway", "%s", err);
@@ -207,11 +241,11 @@ int main(int argc, char **argv)
         sleep_ms(100);
         if (reload_requested) {
             reload_requested = 0;
-            if (tally_keys_refresh(keys, err, sizeof err) != 0)
-                tally_log_warn("gateway", "SIGHUP: API keys kept: %s", err);
+            if (tally_keys_request_refresh(keys) != 0)
+                tally_log_warn("gateway", "SIGHUP: no API key refresh thread");
             if (optout && tally_optout_reload(optout, err, sizeof err) != 0)
                 tally_log_warn("gateway", "SIGHUP: opt-out list kept: %s", err);
-            tally_log_info("gateway", "SIGHUP: reloaded");
+            tally_log_info("gateway", "SIGHUP: opt-outs reloaded, API keys refreshing");
         }
     }
     /* Drain: stop accepting; flush, so requests waiting for acks get them
@@ -244,6 +278,7 @@ cleanup:
     tally_server_free(srv);
     tally_publisher_close(pub, 5000);
     tally_ratelimit_free(rl);
+    tally_ratelimit_free(auth_rl);
     tally_optout_free(optout);
     tally_keys_free(keys);
     tally_event_catalog_free(events);

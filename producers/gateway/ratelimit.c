@@ -130,8 +130,10 @@ void tally_ratelimit_free(tally_ratelimit_t *rl)
     free(rl);
 }
 
-/* Takes a token from the bucket of the hashed client. */
-static bool take(tally_ratelimit_t *rl, uint64_t tag, int64_t now_ms, int *retry_after_seconds)
+/* Takes a token from the bucket of the hashed client; or, when !consume,
+ * only says whether one is there (a client not tracked has a full bucket
+ * and stays untracked). */
+static bool take(tally_ratelimit_t *rl, uint64_t tag, int64_t now_ms, bool consume, int *retry_after_seconds)
 {
     if (tag == 0)
         tag = 1;                   /* 0 marks a free entry */
@@ -154,6 +156,10 @@ static bool take(tally_ratelimit_t *rl, uint64_t tag, int64_t now_ms, int *retry
             stalest = &ways[w];
         }
     }
+    if (e == NULL && !consume) {
+        pthread_mutex_unlock(&stripe->lock);
+        return true;
+    }
     if (e == NULL) {
         e = free_way;
         if (e == NULL) {
@@ -169,9 +175,9 @@ static bool take(tally_ratelimit_t *rl, uint64_t tag, int64_t now_ms, int *retry
         e->last_ms = now_ms;
     }
     allowed = e->tokens >= 1.0;
-    if (allowed) {
+    if (allowed && consume) {
         e->tokens -= 1.0;
-    } else {
+    } else if (!allowed) {
         stripe->refused++;
         if (retry_after_seconds != NULL) {
             double wait = (1.0 - e->tokens) / rl->rate_per_second;
@@ -212,7 +218,7 @@ static void client_ipv6(rl_client_t *c, const unsigned char *addr, unsigned pref
     c->len = 17;
 }
 
-static bool take_client(tally_ratelimit_t *rl, rl_client_t *c, int64_t now_ms,
+static bool take_client(tally_ratelimit_t *rl, rl_client_t *c, int64_t now_ms, bool consume,
                         int *retry_after_seconds)
 {
     unsigned char hash[crypto_shorthash_BYTES];
@@ -221,11 +227,11 @@ static bool take_client(tally_ratelimit_t *rl, rl_client_t *c, int64_t now_ms,
     memcpy(&tag, hash, sizeof tag);
     /* Leave no copy of the address behind on the stack. */
     sodium_memzero(c, sizeof *c);
-    return take(rl, tag, now_ms, retry_after_seconds);
+    return take(rl, tag, now_ms, consume, retry_after_seconds);
 }
 
-bool tally_ratelimit_allow(tally_ratelimit_t *rl, const struct sockaddr *addr, int64_t now_ms,
-                           int *retry_after_seconds)
+static bool by_addr(tally_ratelimit_t *rl, const struct sockaddr *addr, int64_t now_ms, bool consume,
+                    int *retry_after_seconds)
 {
     rl_client_t c = {.bytes = {RL_KIND_OTHER}, .len = 1};
     if (addr != NULL && addr->sa_family == AF_INET) {
@@ -235,11 +241,11 @@ bool tally_ratelimit_allow(tally_ratelimit_t *rl, const struct sockaddr *addr, i
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)addr;
         client_ipv6(&c, in6->sin6_addr.s6_addr, rl->ipv6_prefix_bits);
     }
-    return take_client(rl, &c, now_ms, retry_after_seconds);
+    return take_client(rl, &c, now_ms, consume, retry_after_seconds);
 }
 
-bool tally_ratelimit_allow_str(tally_ratelimit_t *rl, const char *address, int64_t now_ms,
-                               int *retry_after_seconds)
+static bool by_str(tally_ratelimit_t *rl, const char *address, int64_t now_ms, bool consume,
+                   int *retry_after_seconds)
 {
     rl_client_t c = {.bytes = {RL_KIND_UNPARSED}, .len = 1};
     char text[INET6_ADDRSTRLEN + 2];
@@ -264,7 +270,31 @@ bool tally_ratelimit_allow_str(tally_ratelimit_t *rl, const char *address, int64
         sodium_memzero(text, sizeof text);
         sodium_memzero(bin, sizeof bin);
     }
-    return take_client(rl, &c, now_ms, retry_after_seconds);
+    return take_client(rl, &c, now_ms, consume, retry_after_seconds);
+}
+
+bool tally_ratelimit_allow(tally_ratelimit_t *rl, const struct sockaddr *addr, int64_t now_ms,
+                           int *retry_after_seconds)
+{
+    return by_addr(rl, addr, now_ms, true, retry_after_seconds);
+}
+
+bool tally_ratelimit_allow_str(tally_ratelimit_t *rl, const char *address, int64_t now_ms,
+                               int *retry_after_seconds)
+{
+    return by_str(rl, address, now_ms, true, retry_after_seconds);
+}
+
+bool tally_ratelimit_check(tally_ratelimit_t *rl, const struct sockaddr *addr, int64_t now_ms,
+                           int *retry_after_seconds)
+{
+    return by_addr(rl, addr, now_ms, false, retry_after_seconds);
+}
+
+bool tally_ratelimit_check_str(tally_ratelimit_t *rl, const char *address, int64_t now_ms,
+                               int *retry_after_seconds)
+{
+    return by_str(rl, address, now_ms, false, retry_after_seconds);
 }
 
 size_t tally_ratelimit_footprint(const tally_ratelimit_t *rl)

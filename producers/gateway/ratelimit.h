@@ -1,5 +1,8 @@
 /*
- * ratelimit.h: a token bucket per client address for the product route.
+ * ratelimit.h: a token bucket per client address, for the product route
+ * (every request takes a token) and for failed authentications on the
+ * credentialed routes (a 401 takes a token; a client with none left gets
+ * 429 before its credential is even looked at).
  *
  * Each client may send `burst` requests at once, then `rate_per_second` on
  * average. Client addresses are never stored: an entry is found by a 64-bit
@@ -68,6 +71,16 @@ bool tally_ratelimit_allow(tally_ratelimit_t *rl, const struct sockaddr *addr, i
  * ignored. Text that is no address (a port, a zone, garbage) shares one
  * bucket, so a client cannot make fresh buckets by varying it. */
 bool tally_ratelimit_allow_str(tally_ratelimit_t *rl, const char *address, int64_t now_ms,
+                               int *retry_after_seconds);
+
+/* Whether the bucket of addr (or address, as above) holds a token now,
+ * without taking it: a client not tracked yet has a full bucket and is not
+ * tracked by asking. Used where only failures take tokens (the gateway's
+ * limit of 401s per client): check before the work, allow after a failure.
+ * retry_after_seconds as above. */
+bool tally_ratelimit_check(tally_ratelimit_t *rl, const struct sockaddr *addr, int64_t now_ms,
+                           int *retry_after_seconds);
+bool tally_ratelimit_check_str(tally_ratelimit_t *rl, const char *address, int64_t now_ms,
                                int *retry_after_seconds);
 
 /* Size in bytes of the limiter's one allocation (the table included), which

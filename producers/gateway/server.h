@@ -35,6 +35,7 @@ typedef struct {
     tally_publisher_t *publisher;   /* borrowed, like the rest */
     tally_keys_t *keys;
     tally_ratelimit_t *ratelimit;   /* may be NULL: no limit */
+    tally_ratelimit_t *auth_failures; /* 401s per client; may be NULL: no limit */
     tally_metrics_t *metrics;
 } tally_server_opts_t;
 

@@ -74,48 +74,6 @@ static int check_body_headers(req_t *r, enum MHD_Result *rc)
     return 0;
 }
 
-/* The API key of the usage routes (its tenant and environment into r), or
- * the admin token of the Control Panel route. Returns 0, or 1 when an
- * answer was queued. */
-static int authenticate(req_t *r, enum MHD_Result *rc)
-{
-    tally_server_t *srv = r->srv;
-    const char *auth = NULL;
-    size_t auth_len = 0;
-    if (MHD_lookup_connection_value_n(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
-                                      strlen(MHD_HTTP_HEADER_AUTHORIZATION), &auth, &auth_len) != MHD_YES)
-        auth = NULL;
-    if (r->ep == EP_USAGE || r->ep == EP_SEATS) {
-        int k = tally_keys_lookup_n(srv->o.keys, auth, auth ? auth_len : 0, r->tenant, sizeof r->tenant, r->env,
-                                    sizeof r->env);
-        if (k == TALLY_KEYS_UNAVAILABLE) {
-            *rc = tally_server_answer_error(r, 503, "unavailable", tally_keys_describe(k), 5);
-            return 1;
-        }
-        if (k != TALLY_KEYS_OK) {
-            *rc = tally_server_answer_error(r, k == TALLY_KEYS_TOO_SMALL ? 500 : 401, "unauthorized",
-                                            tally_keys_describe(k), 0);
-            return 1;
-        }
-    } else if (r->ep == EP_CONTROLPANEL) {
-        char hash[TALLY_KEYS_HEX_SIZE];
-        const char *tok = NULL;
-        if (srv->o.admin_token && auth && auth_len > 7 && auth_len < TALLY_KEYS_HEADER_MAX &&
-            strncasecmp(auth, "Bearer ", 7) == 0 && memchr(auth, '\0', auth_len) == NULL)
-            tok = auth + 7;
-        if (tok == NULL) {
-            *rc = tally_server_answer_error(r, 401, "unauthorized", "missing Control Panel admin token", 0);
-            return 1;
-        }
-        tally_keys_hash_hex(tok, auth_len - 7, hash);
-        if (sodium_memcmp(hash, srv->admin_hash, TALLY_KEYS_HEX_SIZE - 1) != 0) {
-            *rc = tally_server_answer_error(r, 403, "forbidden", "the admin token is not valid", 0);
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* X-Forwarded-For lines may repeat (a proxy may add its own line rather
  * than append to the client's), and MHD_lookup_connection_value gives the
  * first only, which the client wrote: collect them all, keeping the last
@@ -150,18 +108,149 @@ void tally_server_client_addr(req_t *r, struct sockaddr_storage *out)
     (void)tally_client_addr_resolve(peer, x.lines, x.n, r->srv->o.trusted_proxies, out);
 }
 
+/* Asks rl about the request's client (tally_server_client_addr: the socket
+ * address, or the X-Forwarded-For entry --trusted-proxies says to believe).
+ * take: takes a token (tally_ratelimit_allow), else only looks
+ * (tally_ratelimit_check). The address is hashed there, never kept. */
+static bool limit_client(req_t *r, tally_ratelimit_t *rl, bool take, int *retry)
+{
+    struct sockaddr_storage client;
+    tally_server_client_addr(r, &client);
+    const struct sockaddr *addr = client.ss_family == AF_UNSPEC ? NULL : (const struct sockaddr *)&client;
+    int64_t now = tally_ratelimit_now_ms();
+    bool ok = take ? tally_ratelimit_allow(rl, addr, now, retry) : tally_ratelimit_check(rl, addr, now, retry);
+    sodium_memzero(&client, sizeof client);
+    return ok;
+}
+
+/* Whether token (len bytes) is the admin token; constant time (the SHA-256
+ * of both compared with sodium_memcmp). */
+static bool is_admin_token(const tally_server_t *srv, const char *token, size_t len)
+{
+    char hash[TALLY_KEYS_HEX_SIZE];
+    if (srv->o.admin_token == NULL)
+        return false;
+    tally_keys_hash_hex(token, len, hash);
+    bool same = sodium_memcmp(hash, srv->admin_hash, TALLY_KEYS_HEX_SIZE - 1) == 0;
+    sodium_memzero(hash, sizeof hash);
+    return same;
+}
+
+/* The RFC 6750 error code of a 401 for a tally_keys_status_t. */
+static const char *challenge_code(int status)
+{
+    return status == TALLY_KEYS_MISSING ? NULL : status == TALLY_KEYS_MALFORMED ? "invalid_request" : "invalid_token";
+}
+
+/* The usage and seat routes: an API key, whose tenant, environment and
+ * kind go into r. Seat events need a production key (keys.h says why).
+ * Returns 0, or 1 when an answer was queued; *failed when it was a 401. */
+static int authenticate_key(req_t *r, const char *auth, size_t auth_len, enum MHD_Result *rc, bool *failed)
+{
+    tally_server_t *srv = r->srv;
+    tally_keys_identity_t id;
+    char why[160];
+    int k = tally_keys_identify_n(srv->o.keys, auth, auth_len, &id);
+    if (k == TALLY_KEYS_UNAVAILABLE || k == TALLY_KEYS_STALE) {
+        *rc = tally_server_answer_error(r, 503, "unavailable", tally_keys_describe(k), 5);
+        return 1;
+    }
+    if (k == TALLY_KEYS_UNKNOWN) {
+        const char *token = NULL;
+        size_t token_len = 0;
+        if (tally_keys_parse_bearer(auth, auth_len, &token, &token_len) == TALLY_KEYS_OK &&
+            is_admin_token(srv, token, token_len)) {
+            *rc = tally_server_answer_error(r, 403, "forbidden",
+                                            "the admin token is for the Control Panel route; usage and seat "
+                                            "events need an API key", 0);
+            return 1;
+        }
+    }
+    if (k != TALLY_KEYS_OK) {
+        *failed = true;
+        *rc = tally_server_answer_unauthorized(r, tally_keys_describe(k), challenge_code(k));
+        return 1;
+    }
+    if (r->ep == EP_SEATS && id.kind != TALLY_KEYS_PRODUCTION) {
+        snprintf(why, sizeof why,
+                 "seat events need an API key of a production environment; this key is of a %s environment",
+                 tally_keys_kind_name(id.kind));
+        *rc = tally_server_answer_error(r, 403, "forbidden", why, 0);
+        return 1;
+    }
+    memcpy(r->tenant, id.tenant, sizeof r->tenant);
+    memcpy(r->env, id.env, sizeof r->env);
+    r->kind = id.kind;
+    return 0;
+}
+
+/* The Control Panel route: the admin token. An API key there is a valid
+ * credential out of its scope (403); anything else is a 401. Returns 0, or
+ * 1 when an answer was queued; *failed when it was a 401. */
+static int authenticate_admin(req_t *r, const char *auth, size_t auth_len, enum MHD_Result *rc, bool *failed)
+{
+    tally_server_t *srv = r->srv;
+    const char *token = NULL;
+    size_t token_len = 0;
+    tally_keys_identity_t id;
+    int p = tally_keys_parse_bearer(auth, auth_len, &token, &token_len);
+    if (p == TALLY_KEYS_OK && is_admin_token(srv, token, token_len))
+        return 0;
+    if (p == TALLY_KEYS_OK && tally_keys_identify_n(srv->o.keys, auth, auth_len, &id) == TALLY_KEYS_OK) {
+        *rc = tally_server_answer_error(r, 403, "forbidden",
+                                        "an API key cannot send Control Panel events; use the admin token", 0);
+        return 1;
+    }
+    *failed = true;
+    *rc = tally_server_answer_unauthorized(r,
+                                           p == TALLY_KEYS_MISSING ? "missing Control Panel admin token"
+                                           : p == TALLY_KEYS_MALFORMED
+                                               ? "malformed Authorization header: expected \"Bearer <admin token>\""
+                                               : "the admin token is not valid",
+                                           challenge_code(p == TALLY_KEYS_OK ? TALLY_KEYS_UNKNOWN : p));
+    return 1;
+}
+
+/* The credential of the usage, seat and Control Panel routes. A client
+ * address with too many recent 401s gets 429 until its bucket refills
+ * (--auth-failures per --auth-failure-window), whatever it sends: guessing
+ * keys or the admin token gets slow, while other addresses go on. Returns
+ * 0, or 1 when an answer was queued. */
+static int authenticate(req_t *r, enum MHD_Result *rc)
+{
+    tally_server_t *srv = r->srv;
+    const char *auth = NULL;
+    size_t auth_len = 0;
+    bool failed = false;
+    int retry = 1, answered;
+    if (r->ep != EP_USAGE && r->ep != EP_SEATS && r->ep != EP_CONTROLPANEL)
+        return 0;
+    if (srv->o.auth_failures && !limit_client(r, srv->o.auth_failures, false, &retry)) {
+        *rc = tally_server_answer_error(r, 429, "rate limited",
+                                        "too many failed authentications from this client", retry);
+        return 1;
+    }
+    if (MHD_lookup_connection_value_n(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+                                      strlen(MHD_HTTP_HEADER_AUTHORIZATION), &auth, &auth_len) != MHD_YES)
+        auth = NULL;
+    if (auth == NULL)
+        auth_len = 0;
+    if (r->ep == EP_CONTROLPANEL)
+        answered = authenticate_admin(r, auth, auth_len, rc, &failed);
+    else
+        answered = authenticate_key(r, auth, auth_len, rc, &failed);
+    if (failed && srv->o.auth_failures)
+        (void)limit_client(r, srv->o.auth_failures, true, NULL);
+    return answered;
+}
+
 /* The product route's limit per client, and its refusal when the event
  * queue is full. Returns 0, or 1 when an answer was queued. */
 static int rate_limit(req_t *r, enum MHD_Result *rc)
 {
     tally_server_t *srv = r->srv;
     int retry = 1;
-    struct sockaddr_storage client;
-    tally_server_client_addr(r, &client);
-    bool allowed = tally_ratelimit_allow(srv->o.ratelimit,
-                                         client.ss_family == AF_UNSPEC ? NULL : (struct sockaddr *)&client,
-                                         tally_ratelimit_now_ms(), &retry);
-    if (!allowed) {
+    if (!limit_client(r, srv->o.ratelimit, true, &retry)) {
         *rc = tally_server_answer_error(r, 429, "rate limited", "too many requests from this client", retry);
         return 1;
     }

@@ -69,6 +69,15 @@ enum MHD_Result tally_server_answer_error(req_t *r, int status, const char *erro
     return tally_server_answer(r, status, error_body(error, detail), retry_after);
 }
 
+enum MHD_Result tally_server_answer_unauthorized(req_t *r, const char *detail, const char *error_code)
+{
+    char challenge[96];
+    snprintf(challenge, sizeof challenge, "Bearer realm=\"tally\"%s%s%s", error_code ? ", error=\"" : "",
+             error_code ? error_code : "", error_code ? "\"" : "");
+    const char *const headers[] = {"WWW-Authenticate", challenge, NULL};
+    return answer_with(r, 401, error_body("unauthorized", detail), headers);
+}
+
 enum MHD_Result tally_server_answer_method(req_t *r, const char *allow)
 {
     char detail[64];

@@ -79,6 +79,7 @@ typedef struct req_s {
     int gzip;
     tally_media_t media;
     char tenant[TALLY_KEYS_ID_SIZE], env[TALLY_KEYS_ID_SIZE];
+    tally_keys_kind_t kind;          /* of the API key's environment */
     char *body;
     size_t len, cap;
     size_t content_length;           /* from the header (at most max_body), 0 if none */
@@ -113,6 +114,11 @@ void tally_server_count_request(tally_server_t *srv, endpoint_t ep, int status);
 
 /* body: taken. A Retry-After header when retry_after > 0. */
 enum MHD_Result tally_server_answer(req_t *r, int status, json_t *body, int retry_after);
+
+/* 401 {"error":"unauthorized","detail":detail} with the WWW-Authenticate
+ * challenge RFC 9110 requires; error_code (RFC 6750: "invalid_token",
+ * "invalid_request"; NULL when no credential came) goes into it. */
+enum MHD_Result tally_server_answer_unauthorized(req_t *r, const char *detail, const char *error_code);
 
 /* {"error":error,"detail":detail} (both borrowed). */
 enum MHD_Result tally_server_answer_error(req_t *r, int status, const char *error, const char *detail,

@@ -19,7 +19,10 @@ int tally_server_check_ready(void *arg, char *why, size_t whysize)
         snprintf(why, whysize, "shutting down");
         return 0;
     }
-    return tally_publisher_ready(srv->o.publisher, why, whysize);
+    if (!tally_publisher_ready(srv->o.publisher, why, whysize))
+        return 0;
+    /* Without current keys the usage and seat routes answer 503. */
+    return tally_keys_ready(srv->o.keys, why, whysize) == 0;
 }
 
 void tally_server_refresh_gauges(void *arg)
@@ -30,6 +33,9 @@ void tally_server_refresh_gauges(void *arg)
     tally_metric_set(tally_metrics_get(srv->o.metrics, TALLY_METRIC_GAUGE, "tally_gateway_api_keys_active",
                                        "Active API keys known to the gateway", "", NULL, 0),
                      (int64_t)ks.active);
+    tally_metric_set(tally_metrics_get(srv->o.metrics, TALLY_METRIC_GAUGE, "tally_gateway_api_keys_age_seconds",
+                                       "Seconds since the API keys were last loaded (-1: never)", "", NULL, 0),
+                     ks.age_ms < 0 ? -1 : ks.age_ms / 1000);
     tally_metric_set(srv->inflight_gauge, atomic_load(&srv->inflight));
     tally_metric_set(srv->body_bytes_gauge, (int64_t)atomic_load(&srv->body_bytes));
 }

@@ -45,8 +45,8 @@ void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_
     cr_assert(fd >= 0);
     sha256_hex(TALLY_TEST_API_KEY, hash);
     sha256_hex(TALLY_TEST_API_KEY_STAGING, hash2);
-    dprintf(fd, "# test keys\n%s %s %s\n%s %s env-staging\n", hash, TALLY_TEST_TENANT, TALLY_TEST_ENV, hash2,
-            TALLY_TEST_TENANT);
+    dprintf(fd, "# test keys: <sha256> <tenant> <environment> <kind>\n%s %s %s production\n%s %s env-staging staging\n",
+            hash, TALLY_TEST_TENANT, TALLY_TEST_ENV, hash2, TALLY_TEST_TENANT);
     close(fd);
     snprintf(gw->optout_file, sizeof gw->optout_file, "/tmp/tally-test-optout-XXXXXX");
     fd = mkstemp(gw->optout_file);
@@ -63,7 +63,12 @@ void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_
     snprintf(a[n], 256, "--product-topic=%s", gw->product_topic); argv[n] = a[n]; n++;
     snprintf(a[n], 256, "--usage-topic=%s", gw->usage_topic); argv[n] = a[n]; n++;
     snprintf(a[n], 256, "--controlpanel-topic=%s", gw->controlpanel_topic); argv[n] = a[n]; n++;
-    snprintf(a[n], 256, "--keys-file=%s", gw->keys_file); argv[n] = a[n]; n++;
+    int keys_from_pg = 0;
+    for (size_t i = 0; extra_args && extra_args[i]; i++)
+        keys_from_pg |= strncmp(extra_args[i], "--keys-pg-url=", 14) == 0;
+    if (!keys_from_pg) {
+        snprintf(a[n], 256, "--keys-file=%s", gw->keys_file); argv[n] = a[n]; n++;
+    }
     snprintf(a[n], 256, "--optout-file=%s", gw->optout_file); argv[n] = a[n]; n++;
     snprintf(a[n], 256, "--admin-token=%s", TALLY_TEST_ADMIN_TOKEN); argv[n] = a[n]; n++;
     snprintf(a[n], 256, "--schemas=%s", tally_test_source_path("schemas")); argv[n] = a[n]; n++;

@@ -9,7 +9,8 @@
 
 #define TALLY_TEST_API_KEY "tk_live_acme_prod_0123456789abcdef"
 #define TALLY_TEST_API_KEY_STAGING "tk_live_acme_staging_0123456789"
-#define TALLY_TEST_ADMIN_TOKEN "admin-token-for-tests-9f8e7d"
+/* At least 32 characters: the gateway refuses a shorter admin token. */
+#define TALLY_TEST_ADMIN_TOKEN "admin-token-for-tests-9f8e7d6c5b4a3210"
 #define TALLY_TEST_TENANT "tenant-acme"
 #define TALLY_TEST_ENV "env-prod"
 #define TALLY_TEST_OPTED_OUT_PROJECT "project-opted-out"
@@ -25,7 +26,9 @@ typedef struct {
 } tally_test_gateway_t;
 
 /* Creates the topics and files, starts the gateway with extra_args
- * (NULL-terminated, may be NULL) and waits until it listens and is ready. */
+ * (NULL-terminated, may be NULL) and waits until it listens and is ready.
+ * The keys come from the fixture's key file unless extra_args has a
+ * --keys-pg-url. */
 void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_args[]);
 
 /* Stops (SIGTERM; SIGKILL after 30 s) and removes the files; unless the

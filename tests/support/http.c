@@ -27,6 +27,13 @@ static size_t collect(char *data, size_t size, size_t n, void *arg)
 tally_test_response_t tally_test_http(const char *method, const char *url, const char *const headers[],
                                       const void *body, size_t len, int allow_fail)
 {
+    return tally_test_http_from(NULL, method, url, headers, body, len, allow_fail);
+}
+
+tally_test_response_t tally_test_http_from(const char *local_address, const char *method, const char *url,
+                                           const char *const headers[], const void *body, size_t len,
+                                           int allow_fail)
+{
     static int initialised;
     if (!initialised) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -48,6 +55,8 @@ tally_test_response_t tally_test_http(const char *method, const char *url, const
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    if (local_address)
+        curl_easy_setopt(c, CURLOPT_INTERFACE, local_address);
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (body) {

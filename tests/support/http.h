@@ -18,6 +18,12 @@ typedef struct {
 tally_test_response_t tally_test_http(const char *method, const char *url, const char *const headers[],
                                       const void *body, size_t len, int allow_fail);
 
+/* The same from the local address local_address (e.g. "127.0.0.2": any
+ * 127.0.0.0/8 address reaches a server on 127.0.0.1), as another client. */
+tally_test_response_t tally_test_http_from(const char *local_address, const char *method, const char *url,
+                                           const char *const headers[], const void *body, size_t len,
+                                           int allow_fail);
+
 /* The value of header name in r (static buffer), or NULL. */
 const char *tally_test_header(const tally_test_response_t *r, const char *name);
 

@@ -278,7 +278,14 @@ Test(materializer, help_and_migrate)
                  tally_test_source_path("deploy/postgres/migrations"));
         cr_assert_eq(tally_test_system("tally-materializer", cmd), 0, "round %d", round);
     }
-    cr_assert_eq(mat_scalar(env.conn, "SELECT count(*) FROM pg_views WHERE schemaname = 'tally'"), 5);
+    /* The Control Panel's five views (and, beside them, the gateway's key view of migration 0005). */
+    cr_assert_eq(mat_scalar(env.conn, "SELECT count(*) FROM pg_views WHERE schemaname = 'tally' AND viewname IN "
+                                      "('monthly_usage', 'monthly_seats', 'compliance_detail', 'compliance', "
+                                      "'product_analytics_daily')"),
+                 5);
+    cr_assert_eq(mat_scalar(env.conn, "SELECT count(*) FROM pg_views WHERE schemaname = 'tally' AND viewname = "
+                                      "'gateway_keys'"),
+                 1);
     cr_assert_eq(mat_scalar(env.conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'tally' AND tablename IN "
                                       "('api_usage_daily', 'seat_usage_daily', 'product_events', 'product_daily')"),
                  4);

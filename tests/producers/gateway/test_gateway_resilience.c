@@ -6,6 +6,7 @@
 #include "json_avro.h"
 #include "schema_catalog.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -14,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOAD_THREADS 4
@@ -136,13 +139,45 @@ Test(gateway_resilience, sigterm_under_load_loses_nothing_answered, .timeout = 2
     tally_test_gateway_stop(&gw);
 }
 
+/* Whether nothing listens on 127.0.0.1:port (a bind succeeds). */
+static int port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+/* The private broker's port: kafka.sh puts its controller on port + 1, so
+ * both must be free. Drawn at random below the ephemeral range, so that
+ * two runs at once (or another engineer's broker) do not collide. */
+static int private_port;
+
+static int pick_private_port(void)
+{
+    srand((unsigned)getpid() ^ (unsigned)time(NULL));
+    for (int i = 0; i < 200; i++) {
+        int p = 20000 + 2 * (rand() % 5000);
+        if (port_free(p) && port_free(p + 1))
+            return p;
+    }
+    cr_assert_fail("no free port pair for a private broker");
+    return 0;
+}
+
 /* A private broker, so stopping it disturbs no other test. */
 static void private_kafka(const char *cmd)
 {
     char line[1024];
     snprintf(line, sizeof line,
-             "TALLY_STATE=/tmp/tally-test-private-kafka-%d TALLY_BROKERS=127.0.0.1:29092 %s %s >/tmp/tally-private-kafka-%d.log 2>&1",
-             (int)getpid(), tally_test_source_path("deploy/local/kafka.sh"), cmd, (int)getpid());
+             "TALLY_STATE=/tmp/tally-test-private-kafka-%d TALLY_BROKERS=127.0.0.1:%d %s %s >/tmp/tally-private-kafka-%d.log 2>&1",
+             (int)getpid(), private_port, tally_test_source_path("deploy/local/kafka.sh"), cmd, (int)getpid());
     cr_assert_eq(system(line), 0, "kafka.sh %s failed (see /tmp/tally-private-kafka-%d.log)", cmd, (int)getpid());
 }
 
@@ -180,7 +215,10 @@ static long post_usage(const tally_test_gateway_t *gw, int seq, char *retry_afte
 Test(gateway_resilience, broker_loss_gives_503_and_recovers_without_restart, .timeout = 300)
 {
     char ra[32];
-    setenv("TALLY_BROKERS", "127.0.0.1:29092", 1);
+    char brokers[64];
+    private_port = pick_private_port();
+    snprintf(brokers, sizeof brokers, "127.0.0.1:%d", private_port);
+    setenv("TALLY_BROKERS", brokers, 1);
     private_kafka("start");
     tally_test_gateway_t gw;
     const char *args[] = {"--ack-timeout=3s", NULL};

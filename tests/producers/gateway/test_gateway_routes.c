@@ -286,7 +286,14 @@ Test(gateway_routes, authentication_and_scope)
     cr_assert_eq(r.status, 403, "%s", r.body);
     tally_test_response_free(&r);
     free(other);
+    /* An unknown admin token is no credential (401); an API key is one,
+     * out of its scope (403). */
     r = tally_test_gateway_post(&gw, "/v1/controlpanel/events", "application/json", "not-the-admin-token", body,
+                                strlen(body));
+    cr_assert_eq(r.status, 401, "%s", r.body);
+    cr_assert_not_null(tally_test_header(&r, "WWW-Authenticate"));
+    tally_test_response_free(&r);
+    r = tally_test_gateway_post(&gw, "/v1/controlpanel/events", "application/json", TALLY_TEST_API_KEY, body,
                                 strlen(body));
     cr_assert_eq(r.status, 403, "%s", r.body);
     tally_test_response_free(&r);
@@ -337,6 +344,8 @@ Test(gateway_routes, health_readiness_metrics_and_preflight)
     const char *ready = strstr(r.body, "tally_gateway_requests_total{route=\"/readyz\",status=\"200\"} ");
     cr_assert(ready != NULL && atoi(strchr(ready, '}') + 2) >= 1, "readiness checks are counted: %s", r.body);
     cr_assert(strstr(r.body, "tally_gateway_queue_depth") != NULL);
+    cr_assert(strstr(r.body, "tally_gateway_api_keys_active 2\n") != NULL, "%s", r.body);
+    cr_assert(strstr(r.body, "tally_gateway_api_keys_age_seconds ") != NULL, "%s", r.body);
     cr_assert(strstr(r.body, "tally_gateway_produce_latency_seconds_bucket") != NULL);
     tally_test_response_free(&r);
 

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "pg.h"
 #include "pg_migrate.h"
+#include "tcp_proxy.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -318,7 +319,8 @@ Test(keys, malformed_lines_are_named_by_line_number_without_their_content)
         {"not hex", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeZ acme prod\n",
          "line 1: first field"},
         {"two fields", "\n\nHEX acme\n", "line 3: expected"},
-        {"four fields", "HEX acme prod extra\n", "line 1: expected"},
+        {"five fields", "HEX acme prod production extra\n", "line 1: expected"},
+        {"unknown kind", "HEX acme prod Production\n", "line 1: the kind"},
         {"long tenant", "HEX " A16 A16 A16 A16 A16 A16 A16 A16 "a prod\n",
          "line 1: tenant_id and environment_id"},
         {"control char", "HEX acme pr\001od\n", "line 1: tenant_id and environment_id"},
@@ -561,15 +563,28 @@ static void pg_run(const char *sql)
     cr_assert_eq(tally_pg_exec(conn, sql, errbuf, sizeof errbuf), 0, "%s: %s", sql, errbuf);
 }
 
+/* An environment of kind kind (created if new, with its tenant), and a key
+ * of it. */
+static void pg_insert_key_of(const char *key_id, const char *key, const char *tenant_id, const char *env_id,
+                             const char *kind, bool revoked)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tally.tenants (tenant_id, name, registered_at) VALUES ('%s', '%s', now()) "
+             "ON CONFLICT DO NOTHING;"
+             "INSERT INTO tally.environments (tenant_id, environment_id, name, kind, owner, created_at) "
+             "VALUES ('%s', '%s', '%s', '%s', 'owner', now()) ON CONFLICT DO NOTHING;"
+             "INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, "
+             "issued_at, revoked_at) VALUES ('%s', '%s', '%s', '%s', now(), %s)",
+             tenant_id, tenant_id, tenant_id, env_id, env_id, kind, key_id, tenant_id, env_id, hex_of(key),
+             revoked ? "now()" : "NULL");
+    pg_run(sql);
+}
+
 static void pg_insert_key(const char *key_id, const char *key, const char *tenant_id,
                           const char *env_id, bool revoked)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, "
-             "issued_at, revoked_at) VALUES ('%s', '%s', '%s', '%s', now(), %s)",
-             key_id, tenant_id, env_id, hex_of(key), revoked ? "now()" : "NULL");
-    pg_run(sql);
+    pg_insert_key_of(key_id, key, tenant_id, env_id, "production", revoked);
 }
 
 Test(keys, postgres_source_serves_active_keys_only, .init = pg_setup, .fini = pg_teardown,
@@ -612,11 +627,11 @@ Test(keys, postgres_failure_keeps_the_table_and_recovers, .init = pg_setup,
     tally_keys_t *keys = tally_keys_new_postgres(tally_test_pg_url(db));
     cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
 
-    pg_run("ALTER TABLE tally.api_keys RENAME TO api_keys_moved");
+    pg_run("ALTER VIEW tally.gateway_keys RENAME TO gateway_keys_moved");
     cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), -1);
-    cr_assert(strstr(errbuf, "api_keys") != NULL, "%s", errbuf);
+    cr_assert(strstr(errbuf, "gateway_keys") != NULL, "%s", errbuf);
     cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK, "failed refresh lost the table");
-    pg_run("ALTER TABLE tally.api_keys_moved RENAME TO api_keys");
+    pg_run("ALTER VIEW tally.gateway_keys_moved RENAME TO gateway_keys");
     pg_insert_key("k2", KEY2, "acme", "staging", false);
     cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
     cr_assert_eq(lookup(keys, "Bearer " KEY2), TALLY_KEYS_OK);
@@ -647,4 +662,253 @@ Test(keys, postgres_unreachable_is_an_error_and_nothing_is_served, .timeout = 60
     cr_assert(strstr(errbuf, "cannot connect") != NULL, "%s", errbuf);
     cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_UNAVAILABLE);
     tally_keys_free(keys);
+}
+
+Test(keys, postgres_keys_of_deleted_environments_and_unknown_tenants_are_refused, .init = pg_setup,
+     .fini = pg_teardown, .timeout = 60)
+{
+    pg_insert_key("k1", KEY1, "acme", "prod", false);
+    pg_insert_key("k2", KEY2, "acme", "old", false);
+    pg_run("UPDATE tally.environments SET deleted_at = now() WHERE environment_id = 'old'");
+    /* A key whose tenant or environment is not (yet) known. */
+    pg_run("INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, issued_at) "
+           "VALUES ('k3', 'nobody', 'prod', '" "0000000000000000000000000000000000000000000000000000000000000003"
+           "', now())");
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, issued_at) "
+             "VALUES ('k4', 'acme', 'never-created', '%s', now())", hex_of(KEY3));
+    pg_run(sql);
+    tally_keys_t *keys = tally_keys_new_postgres(tally_test_pg_url(db));
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK);
+    cr_assert_eq(lookup(keys, "Bearer " KEY2), TALLY_KEYS_UNKNOWN, "the key of a deleted environment was accepted");
+    cr_assert_eq(lookup(keys, "Bearer " KEY3), TALLY_KEYS_UNKNOWN, "a key of no environment was accepted");
+
+    /* Deleting the environment revokes its keys at the next refresh. */
+    pg_run("UPDATE tally.environments SET deleted_at = now() WHERE environment_id = 'prod'");
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_UNKNOWN, "deleted environment, key still valid");
+    tally_keys_stats_t st;
+    tally_keys_stats(keys, &st);
+    cr_assert_eq(st.active, 0);
+    tally_keys_free(keys);
+}
+
+/* A database that accepts the connection and never answers: stopping the
+ * refresh thread (what SIGTERM does) must not wait for it. */
+Test(keys, postgres_hung_refresh_does_not_hold_up_free, .timeout = 30)
+{
+    tally_test_proxy_t *hole = tally_test_proxy_start(0);
+    char url[128];
+    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/tally", tally_test_proxy_port(hole));
+    tally_keys_t *keys = tally_keys_new_postgres(url);
+    cr_assert_eq(tally_keys_start_refresh(keys, 10, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    usleep(300000);   /* the first refresh now waits for an answer */
+    long long t0 = tally_test_mono_ms();
+    tally_keys_free(keys);
+    long long took = tally_test_mono_ms() - t0;
+    cr_assert_lt(took, 1000, "stopping during a hung refresh took %lld ms", took);
+    cr_log_info("stopping during a hung refresh took %lld ms", took);
+    tally_test_proxy_stop(hole);
+}
+
+/* ---- environment kinds, staleness, deadlines, the admin token ---------- */
+
+static int identify(tally_keys_t *keys, const char *header, tally_keys_identity_t *id)
+{
+    return tally_keys_identify_n(keys, header, strlen(header), id);
+}
+
+/* key is valid and of kind. */
+static void expect_kind(tally_keys_t *keys, const char *key, tally_keys_kind_t kind)
+{
+    char header[128];
+    tally_keys_identity_t id;
+    snprintf(header, sizeof header, "Bearer %s", key);
+    cr_assert_eq(identify(keys, header, &id), TALLY_KEYS_OK, "%s", key);
+    cr_assert_eq(id.kind, kind, "%s: kind %d, want %d", key, (int)id.kind, (int)kind);
+}
+
+Test(keys, file_kind_column_and_lines_without_one, .init = setup, .fini = teardown)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "%s acme prod production\n%s acme stage staging # a comment\n"
+             "%s acme dev\tdevelopment\n%s acme old\n",
+             hex_of(KEY1), hex_of(KEY2), hex_of(KEY3), hex_of(KEY_PADDED));
+    write_file(path, text);
+    tally_keys_t *keys = tally_keys_new_file(path);
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    expect_kind(keys, KEY1, TALLY_KEYS_PRODUCTION);
+    expect_kind(keys, KEY2, TALLY_KEYS_STAGING);
+    expect_kind(keys, KEY3, TALLY_KEYS_DEVELOPMENT);
+    /* A line of the older 3-field format is a production key. */
+    expect_kind(keys, KEY_PADDED, TALLY_KEYS_PRODUCTION);
+    tally_keys_identity_t id;
+    cr_assert_eq(identify(keys, "Bearer " KEY2, &id), TALLY_KEYS_OK);
+    cr_assert_str_eq(id.tenant, "acme");
+    cr_assert_str_eq(id.env, "stage");
+    cr_assert_str_eq(tally_keys_kind_name(TALLY_KEYS_STAGING), "staging");
+    tally_keys_free(keys);
+}
+
+Test(keys, postgres_kinds_come_from_the_view, .init = pg_setup, .fini = pg_teardown, .timeout = 60)
+{
+    pg_insert_key_of("k1", KEY1, "acme", "prod", "production", false);
+    pg_insert_key_of("k2", KEY2, "acme", "stage", "staging", false);
+    pg_insert_key_of("k3", KEY3, "acme", "dev", "development", false);
+    tally_keys_t *keys = tally_keys_new_postgres(tally_test_pg_url(db));
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    expect_kind(keys, KEY1, TALLY_KEYS_PRODUCTION);
+    expect_kind(keys, KEY2, TALLY_KEYS_STAGING);
+    expect_kind(keys, KEY3, TALLY_KEYS_DEVELOPMENT);
+    tally_keys_free(keys);
+}
+
+/* The gateway's role reads the view and nothing else. */
+Test(keys, postgres_tally_gateway_role_reads_the_view_only, .init = pg_setup, .fini = pg_teardown, .timeout = 60)
+{
+    pg_insert_key("k1", KEY1, "acme", "prod", false);
+    char url[1024];
+    snprintf(url, sizeof url, "%s", tally_test_pg_url(db));
+    char *at = strstr(url, "postgres@");
+    cr_assert_not_null(at, "%s", url);
+    memmove(at + strlen("tally_gateway@"), at + strlen("postgres@"), strlen(at + strlen("postgres@")) + 1);
+    memcpy(at, "tally_gateway@", strlen("tally_gateway@"));
+    tally_keys_t *keys = tally_keys_new_postgres(url);
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "as tally_gateway: %s", errbuf);
+    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK);
+    tally_keys_free(keys);
+
+    PGconn *gw = tally_pg_connect(url, "tally-test", errbuf, sizeof errbuf);
+    cr_assert_not_null(gw, "%s", errbuf);
+    const char *denied[] = {"SELECT count(*) FROM tally.api_keys", "SELECT count(*) FROM tally.environments",
+                            "SELECT count(*) FROM tally.tenants", "SELECT count(*) FROM tally.members",
+                            "SELECT count(*) FROM tally.monthly_usage",
+                            "UPDATE tally.api_keys SET revoked_at = NULL"};
+    for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++) {
+        PGresult *res = PQexec(gw, denied[i]);
+        cr_expect_eq(PQresultStatus(res), PGRES_FATAL_ERROR, "tally_gateway may run: %s", denied[i]);
+        cr_expect(strstr(PQresultErrorMessage(res), "permission denied") != NULL, "%s: %s", denied[i],
+                  PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    PQfinish(gw);
+    /* Nor may the Control Panel's reader see key hashes. */
+    pg_run("SET ROLE tally_reader");
+    PGresult *res = PQexec(conn, "SELECT count(*) FROM tally.gateway_keys");
+    cr_expect(strstr(PQresultErrorMessage(res), "permission denied") != NULL, "tally_reader reads the key view");
+    PQclear(res);
+    pg_run("RESET ROLE");
+}
+
+Test(keys, stale_table_is_refused_until_a_refresh_succeeds, .init = setup, .fini = teardown)
+{
+    char why[256];
+    write_keys(path, KEY1, "acme prod", NULL, NULL);
+    tally_keys_t *keys = tally_keys_new_file(path);
+    tally_keys_configure(keys, &(tally_keys_limits_t){.timeout_ms = 1000, .max_stale_ms = 300});
+    cr_assert_eq(tally_keys_ready(keys, why, sizeof why), -1);
+    cr_assert(strstr(why, "not loaded") != NULL, "%s", why);
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    cr_assert_eq(tally_keys_ready(keys, why, sizeof why), 0);
+    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK);
+
+    /* The source breaks: the table is served until it is 300 ms old. */
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), -1);
+    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK);
+    usleep(400000);
+    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_STALE);
+    cr_assert_eq(lookup(keys, "Bearer tk_unknown_key"), TALLY_KEYS_STALE, "stale: not even a 401");
+    cr_assert_eq(tally_keys_ready(keys, why, sizeof why), -1);
+    cr_assert(strstr(why, "stale") != NULL, "%s", why);
+    tally_keys_stats_t st;
+    tally_keys_stats(keys, &st);
+    cr_assert_geq(st.age_ms, 300);
+
+    /* The source is back: fresh again. */
+    write_keys(path, KEY1, "acme prod", NULL, NULL);
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK);
+    cr_assert_eq(tally_keys_ready(keys, why, sizeof why), 0);
+    tally_keys_free(keys);
+}
+
+/* A refresh on a database that never answers gives up at the deadline,
+ * both before the session is up and on a session that hangs mid-query. */
+Test(keys, postgres_refresh_on_a_hung_database_gives_up_at_the_deadline, .init = pg_setup, .fini = pg_teardown,
+     .timeout = 60)
+{
+    tally_test_proxy_t *hole = tally_test_proxy_start(0);
+    char url[256];
+    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/tally", tally_test_proxy_port(hole));
+    tally_keys_t *keys = tally_keys_new_postgres(url);
+    tally_keys_configure(keys, &(tally_keys_limits_t){.timeout_ms = 500, .max_stale_ms = 0});
+    long long t0 = tally_test_mono_ms();
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), -1);
+    long long took = tally_test_mono_ms() - t0;
+    cr_assert(took >= 450 && took < 1500, "gave up after %lld ms", took);
+    cr_assert(strstr(errbuf, "no answer within 500 ms") != NULL, "%s", errbuf);
+    tally_keys_free(keys);
+    tally_test_proxy_stop(hole);
+
+    /* A working session whose server then hangs. */
+    pg_insert_key("k1", KEY1, "acme", "prod", false);
+    const char *port = getenv("TALLY_PG_PORT");
+    tally_test_proxy_t *proxy = tally_test_proxy_start(atoi(port ? port : "55432"));
+    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/%s", tally_test_proxy_port(proxy), db);
+    keys = tally_keys_new_postgres(url);
+    tally_keys_configure(keys, &(tally_keys_limits_t){.timeout_ms = 500, .max_stale_ms = 0});
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    tally_test_proxy_freeze(proxy);
+    t0 = tally_test_mono_ms();
+    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), -1);
+    took = tally_test_mono_ms() - t0;
+    cr_assert(took >= 450 && took < 1500, "gave up after %lld ms", took);
+    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK, "the last table is kept");
+    tally_keys_free(keys);
+    tally_test_proxy_stop(proxy);
+}
+
+Test(keys, request_refresh_wakes_the_thread, .init = setup, .fini = teardown, .timeout = 30)
+{
+    write_keys(path, KEY1, "acme prod", NULL, NULL);
+    tally_keys_t *keys = tally_keys_new_file(path);
+    cr_assert_eq(tally_keys_request_refresh(keys), -1, "no thread yet");
+    cr_assert_eq(tally_keys_start_refresh(keys, 3600000, errbuf, sizeof errbuf), 0, "%s", errbuf);
+    int rc = TALLY_KEYS_UNAVAILABLE;
+    for (int i = 0; i < 200 && rc != TALLY_KEYS_OK; i++) {
+        usleep(10000);
+        rc = lookup(keys, "Bearer " KEY1);
+    }
+    cr_assert_eq(rc, TALLY_KEYS_OK, "the thread loads at once");
+    write_keys(path, KEY2, "acme prod", NULL, NULL);
+    cr_assert_eq(tally_keys_request_refresh(keys), 0);
+    rc = TALLY_KEYS_UNKNOWN;
+    for (int i = 0; i < 200 && rc != TALLY_KEYS_OK; i++) {
+        usleep(10000);
+        rc = lookup(keys, "Bearer " KEY2);
+    }
+    cr_assert_eq(rc, TALLY_KEYS_OK, "a requested refresh never came");
+    tally_keys_free(keys);
+}
+
+Test(keys, admin_token_check)
+{
+    cr_assert_eq(tally_keys_check_admin_token("0123456789abcdef0123456789abcdef", errbuf, sizeof errbuf), 0, "%s",
+                 errbuf);
+    cr_assert_eq(tally_keys_check_admin_token("tk-admin_~+/0123456789abcdefABCDEF==", errbuf, sizeof errbuf), 0,
+                 "%s", errbuf);
+    const char *bad[] = {"0123456789abcdef0123456789abcde", "", "0123456789abcdef 0123456789abcdef",
+                         "0123456789abcdef0123456789abcdef!", "0123456789abcdef0123456789abcdef\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errbuf[0] = '\0';
+        cr_expect_eq(tally_keys_check_admin_token(bad[i], errbuf, sizeof errbuf), -1, "accepted: \"%s\"", bad[i]);
+        cr_expect(errbuf[0] != '\0', "no reason for \"%s\"", bad[i]);
+        if (bad[i][0])
+            cr_expect_null(strstr(errbuf, bad[i]), "the reason carries the token: %s", errbuf);
+    }
+    cr_assert_eq(tally_keys_check_admin_token("short", errbuf, sizeof errbuf), -1);
+    cr_assert(strstr(errbuf, "32") != NULL, "the reason says the minimum: %s", errbuf);
 }

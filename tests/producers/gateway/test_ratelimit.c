@@ -342,3 +342,31 @@ Test(ratelimit, the_monotonic_clock_moves_forward)
     cr_assert_geq(b, a);
     cr_assert_gt(a, 0);
 }
+
+/* The limit of failed authentications: check before, take after a failure. */
+Test(ratelimit, check_takes_nothing_and_tracks_no_new_client)
+{
+    tally_ratelimit_t *rl = limiter(1.0 / 3, 3, 64, 0);
+    struct sockaddr_in a = v4("192.0.2.7"), b = v4("192.0.2.8");
+    const struct sockaddr *sa = (const struct sockaddr *)&a, *sb = (const struct sockaddr *)&b;
+    int retry = 0;
+    tally_ratelimit_stats_t st;
+    for (int i = 0; i < 100; i++)
+        cr_assert(tally_ratelimit_check(rl, sa, 1000, &retry), "checking takes a token");
+    tally_ratelimit_stats(rl, &st);
+    cr_assert_eq(st.tracked, 0, "a check made a client tracked");
+    for (int i = 0; i < 3; i++) {
+        cr_assert(tally_ratelimit_check(rl, sa, 1000, &retry));
+        cr_assert(tally_ratelimit_allow(rl, sa, 1000, &retry), "failure %d", i + 1);
+    }
+    cr_assert_not(tally_ratelimit_check(rl, sa, 1000, &retry), "3 failures, still let in");
+    cr_assert_eq(retry, 3, "Retry-After %d", retry);
+    cr_assert(tally_ratelimit_check_str(rl, "192.0.2.8", 1000, &retry), "another client is limited");
+    cr_assert(tally_ratelimit_check(rl, sb, 1000, &retry));
+    cr_assert_not(tally_ratelimit_check_str(rl, " 192.0.2.7 ", 1000, &retry), "text form of the same address");
+    /* One failure is forgiven every 3 s. */
+    cr_assert(tally_ratelimit_check(rl, sa, 4000, &retry));
+    tally_ratelimit_stats(rl, &st);
+    cr_assert_eq(st.tracked, 1);
+    tally_ratelimit_free(rl);
+}
