@@ -9,8 +9,9 @@
 # Kafka and PostgreSQL must be up (kafka.sh, postgres.sh: it applies the
 # migrations as the superuser). Each process connects to PostgreSQL as its
 # own role (env.sh): the materializer as tally_materializer, which may write
-# rows but not change the schema. Secrets (the admin token, the pseudonym
-# key) are made once into the state folder, mode 600.
+# rows but not change the schema; the gateway reads its keys as
+# tally_gateway, which may read the key view alone. Secrets (the admin
+# token, the pseudonym key) are made once into the state folder, mode 600.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -34,7 +35,7 @@ args_of() {
   local common=(--brokers="$TALLY_BROKERS" --schemas="$TALLY_ROOT/schemas")
   case "$1" in
     gateway) echo "${common[@]}" --port="$TALLY_GATEWAY_PORT" --catalog="$TALLY_ROOT/schemas/product-events.json" \
-               --keys-pg-url="$TALLY_PG_URL" --keys-refresh=2s --optout-file="$state/optout.txt" \
+               --keys-pg-url="$TALLY_PG_GATEWAY_URL" --keys-refresh=2s --optout-file="$state/optout.txt" \
                --cors-origins=http://localhost:1337 --max-event-age=1600h ;;
     anonymizer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 1)) --key-file="$state/pseudonym.keys" \
                --catalog="$TALLY_ROOT/schemas/product-events.json" --instance-id=local-1 ;;

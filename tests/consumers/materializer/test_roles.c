@@ -5,6 +5,9 @@
  *                       it (migrations applied by the superuser beforehand),
  *                       and it cannot change the schema, the views or the
  *                       migration history;
+ *   tally_gateway       reads its key view tally.gateway_keys, no table
+ *                       (tally.members, tally.api_keys...) and no other
+ *                       view, writes nothing;
  *   tally_reader        reads the Control Panel views, nothing else, writes
  *                       nothing. */
 #include "mat_fixture.h"
@@ -206,4 +209,33 @@ Test(roles, materializer_keeps_the_read_model_and_nothing_more)
     refused(c, "tally_materializer", "TRUNCATE tally.api_usage_daily");
     PQfinish(c);
     mat_producer_close(&p);
+}
+
+Test(roles, gateway_reads_its_key_view_and_nothing_else)
+{
+    mat_exec(env.conn, "INSERT INTO tally.tenants VALUES ('t', 'T', now())");
+    mat_exec(env.conn, "INSERT INTO tally.environments VALUES ('t', 'prod', 'prod', 'production', 'o', now(), NULL)");
+    mat_exec(env.conn, "INSERT INTO tally.api_keys (tenant_id, key_id, environment_id, key_sha256, issued_at) VALUES "
+                       "('t', 'k1', 'prod', '" SHA_A "', now())");
+    mat_exec(env.conn, "INSERT INTO tally.members VALUES ('t', 'm1', 'Ada', 'Lovelace', 'ada@example.com', 'owner', "
+                       "now(), NULL)");
+    PGconn *c = login("tally_gateway");
+    cr_assert_str_eq(mat_text(c, "SELECT tenant_id || ' ' || environment_id || ' ' || key_sha256 FROM "
+                                 "tally.gateway_keys"),
+                     "t prod " SHA_A);
+    char rels[64][96], q[8192];
+    int n = relations(rels, 64, "r");
+    for (int i = 0; i < n; i++) {
+        snprintf(q, sizeof q, "SELECT 1 FROM %s", rels[i]);   /* tally.members and tally.api_keys among them */
+        refused(c, "tally_gateway", q);
+    }
+    n = relations(rels, 64, "v");
+    for (int i = 0; i < n; i++) {
+        if (strcmp(rels[i], "tally.gateway_keys") == 0)
+            continue;
+        snprintf(q, sizeof q, "SELECT 1 FROM %s", rels[i]);   /* the Control Panel's views too */
+        refused(c, "tally_gateway", q);
+    }
+    writes_nothing(c, "tally_gateway");
+    PQfinish(c);
 }
