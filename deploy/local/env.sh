@@ -9,9 +9,16 @@ TALLY_BROKERS=${TALLY_BROKERS:-127.0.0.1:19092}
 TALLY_PG_HOST=${TALLY_PG_HOST:-127.0.0.1}
 TALLY_PG_PORT=${TALLY_PG_PORT:-55432}
 TALLY_PG_DB=${TALLY_PG_DB:-tally}
+# The superuser: migrations (tally-migrate) and operator checks only.
 TALLY_PG_URL=${TALLY_PG_URL:-postgresql://postgres@$TALLY_PG_HOST:$TALLY_PG_PORT/$TALLY_PG_DB}
+# Each process's own role (deploy/postgres/migrations/0007_roles.sql); the
+# local cluster trusts 127.0.0.1, so no password.
+TALLY_PG_MATERIALIZER_URL=${TALLY_PG_MATERIALIZER_URL:-postgresql://tally_materializer@$TALLY_PG_HOST:$TALLY_PG_PORT/$TALLY_PG_DB}
+TALLY_PG_GATEWAY_URL=${TALLY_PG_GATEWAY_URL:-postgresql://tally_gateway@$TALLY_PG_HOST:$TALLY_PG_PORT/$TALLY_PG_DB}
+TALLY_PG_READER_URL=${TALLY_PG_READER_URL:-postgresql://tally_reader@$TALLY_PG_HOST:$TALLY_PG_PORT/$TALLY_PG_DB}
 export TALLY_ROOT TALLY_STATE TALLY_CACHE TALLY_BUILD_DIR TALLY_KAFKA_VERSION \
-       TALLY_BROKERS TALLY_PG_HOST TALLY_PG_PORT TALLY_PG_DB TALLY_PG_URL
+       TALLY_BROKERS TALLY_PG_HOST TALLY_PG_PORT TALLY_PG_DB TALLY_PG_URL \
+       TALLY_PG_MATERIALIZER_URL TALLY_PG_GATEWAY_URL TALLY_PG_READER_URL
 
 tally_log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 tally_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -6,7 +6,11 @@
 #   tally-aggregator    admin on 127.0.0.1:9102
 #   tally-materializer  admin on 127.0.0.1:9103
 #   pipeline.sh start|stop|status|restart NAME|kill NAME|logs NAME
-# Kafka and PostgreSQL must be up (kafka.sh, postgres.sh). Secrets (the admin
+# Kafka and PostgreSQL must be up (kafka.sh, postgres.sh: it applies the
+# migrations as the superuser). Each process connects to PostgreSQL as its
+# own role (env.sh): the materializer as tally_materializer, which may write
+# rows but not change the schema; the gateway reads its keys as
+# tally_gateway, which may read the key view alone. Secrets (the admin
 # token, the pseudonym key) are made once into the state folder, mode 600.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -31,13 +35,13 @@ args_of() {
   local common=(--brokers="$TALLY_BROKERS" --schemas="$TALLY_ROOT/schemas")
   case "$1" in
     gateway) echo "${common[@]}" --port="$TALLY_GATEWAY_PORT" --catalog="$TALLY_ROOT/schemas/product-events.json" \
-               --keys-pg-url="$TALLY_PG_URL" --keys-refresh=2s --optout-file="$state/optout.txt" \
+               --keys-pg-url="$TALLY_PG_GATEWAY_URL" --keys-refresh=2s --optout-file="$state/optout.txt" \
                --cors-origins=http://localhost:1337 --max-event-age=1600h ;;
     anonymizer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 1)) --key-file="$state/pseudonym.keys" \
                --catalog="$TALLY_ROOT/schemas/product-events.json" --instance-id=local-1 ;;
     aggregator) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 2)) --instance-id=local-1 ;;
-    materializer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 3)) --pg-url="$TALLY_PG_URL" \
-               --migrations="$TALLY_ROOT/deploy/postgres/migrations" ;;
+    materializer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 3)) --pg-url="$TALLY_PG_MATERIALIZER_URL" \
+               --no-apply-migrations ;;
   esac
 }
 

@@ -5,7 +5,9 @@
 #   postgres.sh stop      fast shutdown
 #   postgres.sh status    exit 0 when it accepts connections
 #   postgres.sh migrate   apply deploy/postgres/migrations (tally-migrate)
-#   postgres.sh psql ...  psql on the tally database
+#   postgres.sh psql ...  psql on the tally database, as the superuser
+#   postgres.sh psql-as ROLE ...  psql on the tally database as ROLE (e.g.
+#                         tally_reader, what the Control Panel may see)
 #   postgres.sh kill      SIGKILL the postmaster and all its processes at once, as a
 #                         crash of the machine would, and wait until they are gone
 #                         (orphaned backends would keep the shared memory and
@@ -103,6 +105,8 @@ case "${1:-}" in
             echo "postgres: running on $TALLY_PG_HOST:$TALLY_PG_PORT" || { echo "postgres: not running"; exit 1; } ;;
   migrate) migrate ;;
   psql) shift; psql_admin -d "$TALLY_PG_DB" "$@" ;;
+  psql-as) role=${2:?usage: $0 psql-as ROLE [psql arguments]}; shift 2
+           psql -X -q -v ON_ERROR_STOP=1 -h "$TALLY_PG_HOST" -p "$TALLY_PG_PORT" -U "$role" -d "$TALLY_PG_DB" "$@" ;;
   kill)
     if [[ -f $data/postmaster.pid ]]; then
       pids=("$(head -n1 "$data/postmaster.pid")")
@@ -118,5 +122,5 @@ case "${1:-}" in
     fi ;;
   pid) if running; then postmaster_pid; else echo "postgres: not running" >&2; exit 1; fi ;;
   wipe) if running; then pgctl stop -m immediate -w >/dev/null || true; fi; rm -rf "$dir" ;;
-  *) echo "usage: $0 start|stop|status|migrate|psql|kill|pid|wipe" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|migrate|psql|psql-as ROLE|kill|pid|wipe" >&2; exit 2 ;;
 esac

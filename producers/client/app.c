@@ -118,6 +118,11 @@ int tally_app_init(tally_app_t *app, const tally_client_settings_t *s, volatile 
     d->stop = stop;
     d->product_allowed = true;
     d->any_credential = s->any_key;
+    if ((d->api_key != NULL || d->admin_token != NULL) && tally_transport_cleartext_remote(s->gateway))
+        fprintf(stderr,
+                "tally: warning: --gateway is a cleartext http:// URL to another machine: the %s would cross the "
+                "network unencrypted; use https:// (http:// is for a gateway on this machine)\n",
+                d->api_key && d->admin_token ? "API key and admin token" : d->api_key ? "API key" : "admin token");
     return TALLY_EXIT_OK;
 }
 
@@ -154,6 +159,15 @@ bool tally_app_product_allowed(tally_app_t *app, const char **reason)
     return t == TALLY_TELEMETRY_ON;
 }
 
+tally_spool_t *tally_app_open_spool(tally_app_t *app, char *errbuf, size_t errsize)
+{
+    /* Whoever may write the state folder could swap the spool folder. */
+    if (tally_fs_private_dir(app->state_dir, errbuf, errsize) != 0)
+        return NULL;
+    tally_spool_limits_t lim = {(size_t)app->s->spool_max_events, (size_t)app->s->spool_max_bytes};
+    return tally_spool_open(app->spool_dir, &lim, errbuf, errsize);
+}
+
 /* Opens the spool when first needed. A spool that cannot be opened is a
  * warning: events then go without a safety net. */
 static void ensure_spool(tally_app_t *app)
@@ -161,8 +175,7 @@ static void ensure_spool(tally_app_t *app)
     char err[512];
     if (app->spool != NULL || app->s->dry_run)
         return;
-    tally_spool_limits_t lim = {(size_t)app->s->spool_max_events, (size_t)app->s->spool_max_bytes};
-    app->spool = tally_spool_open(app->spool_dir, &lim, err, sizeof err);
+    app->spool = tally_app_open_spool(app, err, sizeof err);
     if (app->spool == NULL)
         fprintf(stderr, "tally: warning: no spool: %s\n", err);
     app->deliver.spool = app->spool;
@@ -360,8 +373,7 @@ int tally_app_flush(tally_app_t *app)
     if (app->s->dry_run) {
         /* Read-only: print what would be sent. */
         char err[512];
-        tally_spool_limits_t lim = {(size_t)app->s->spool_max_events, (size_t)app->s->spool_max_bytes};
-        app->spool = tally_spool_open(app->spool_dir, &lim, err, sizeof err);
+        app->spool = tally_app_open_spool(app, err, sizeof err);
         if (app->spool == NULL) {
             fprintf(stderr, "tally: %s\n", err);
             return TALLY_EXIT_ERROR;

@@ -76,6 +76,11 @@ int tally_app_send(tally_app_t *app, tally_kind_t kind, json_t *events);
 /* `tally flush`: the whole spool now, then --retry-for. Exit status. */
 int tally_app_flush(tally_app_t *app);
 
+/* Opens the spool (new, tally_spool_free) after checking that the state
+ * folder and the spool folder are the user's own and nobody else may write
+ * them; NULL with a message naming the folder. */
+tally_spool_t *tally_app_open_spool(tally_app_t *app, char *errbuf, size_t errsize);
+
 /* Discards spooled product events (analytics were turned off). */
 void tally_app_discard_product(tally_app_t *app);
 

@@ -22,7 +22,7 @@ int tally_cmd_spool(tally_app_t *app, size_t argc, const char *const argv[])
         return TALLY_EXIT_USAGE;
     }
     tally_spool_limits_t lim = {(size_t)app->s->spool_max_events, (size_t)app->s->spool_max_bytes};
-    tally_spool_t *spool = tally_spool_open(app->spool_dir, &lim, err, sizeof err);
+    tally_spool_t *spool = tally_app_open_spool(app, err, sizeof err);
     tally_spool_stats_t st;
     if (spool == NULL || tally_spool_stats(spool, &st, err, sizeof err) != 0) {
         fprintf(stderr, "tally spool: %s\n", err);

@@ -267,12 +267,12 @@ int tally_cmd_report_usage(tally_app_t *app, size_t argc, const char *const argv
     char *slash = strrchr(dir, '/');
     if (slash != NULL && slash != dir) {
         *slash = '\0';
-        if (tally_fs_mkdirs(dir, 0700, err, sizeof err) != 0) {
+        if (tally_fs_private_dir(dir, err, sizeof err) != 0) {
             fprintf(stderr, "tally report-usage: %s\n", err);
             return TALLY_EXIT_ERROR;
         }
     }
-    int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int lock = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
         fprintf(stderr, "tally report-usage: %s: %s\n", lockpath,
                 lock < 0 ? strerror(errno) : "another tally report-usage uses this state file (--reporter-state)");

@@ -72,6 +72,37 @@ int tally_fs_mkdirs(const char *path, mode_t mode, char *errbuf, size_t errsize)
     return 0;
 }
 
+int tally_fs_private_dir(const char *path, char *errbuf, size_t errsize)
+{
+    if (tally_fs_mkdirs(path, 0700, errbuf, errsize) != 0)
+        return -1;
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        snprintf(errbuf, errsize, "cannot check the folder %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        snprintf(errbuf, errsize, "refusing the folder %s: it is a symbolic link (not followed); make it a real "
+                                  "folder", path);
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(errbuf, errsize, "refusing %s: not a folder", path);
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(errbuf, errsize, "refusing the folder %s: owned by another user (uid %lu, you are uid %lu)", path,
+                 (unsigned long)st.st_uid, (unsigned long)geteuid());
+        return -1;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(errbuf, errsize, "refusing the folder %s: writable by group or others (mode %04o); chmod 700 it",
+                 path, (unsigned)(st.st_mode & 07777));
+        return -1;
+    }
+    return 0;
+}
+
 int tally_fs_read_fd(int fd, size_t max, char **data, size_t *len, char *errbuf, size_t errsize)
 {
     size_t cap = 4096, n = 0;
@@ -111,11 +142,14 @@ int tally_fs_read_fd(int fd, size_t max, char **data, size_t *len, char *errbuf,
 
 int tally_fs_read_file(const char *path, size_t max, char **data, size_t *len, char *errbuf, size_t errsize)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         if (errno == ENOENT)
             return TALLY_FS_ENOENT;
-        snprintf(errbuf, errsize, "cannot open %s: %s", path, strerror(errno));
+        if (errno == ELOOP)
+            snprintf(errbuf, errsize, "refusing %s: it is a symbolic link (not followed)", path);
+        else
+            snprintf(errbuf, errsize, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     char why[256];
@@ -162,7 +196,12 @@ int tally_fs_write_atomic(const char *path, const void *data, size_t len, mode_t
         snprintf(errbuf, errsize, "path too long: %s", path);
         return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* A leftover of a crashed run with our pid, or a planted link: gone. */
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        snprintf(errbuf, errsize, "cannot remove %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0) {
         snprintf(errbuf, errsize, "cannot create %s: %s", tmp, strerror(errno));
         return -1;

@@ -93,7 +93,7 @@ int tally_reporter_save(const char *path, const tally_reporter_t *r, char *errbu
     char *slash = strrchr(dir, '/');
     if (slash != NULL && slash != dir) {
         *slash = '\0';
-        if (tally_fs_mkdirs(dir, 0700, errbuf, errsize) != 0)
+        if (tally_fs_private_dir(dir, errbuf, errsize) != 0)
             return -1;
     }
     json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I}", "reporter_id", r->reporter_id,

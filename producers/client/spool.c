@@ -26,7 +26,7 @@ struct tally_spool_t {
 
 tally_spool_t *tally_spool_open(const char *dir, const tally_spool_limits_t *limits, char *errbuf, size_t errsize)
 {
-    if (tally_fs_mkdirs(dir, 0700, errbuf, errsize) != 0)
+    if (tally_fs_private_dir(dir, errbuf, errsize) != 0)
         return NULL;
     tally_spool_t *s = calloc(1, sizeof *s);
     if (s == NULL || (s->dir = strdup(dir)) == NULL)
@@ -99,7 +99,7 @@ static char *render(tally_kind_t kind, const char *auth, json_t *refused, int64_
 static int write_locked(const char *tmp, const char *path, const char *data, size_t len, char *errbuf,
                         size_t errsize)
 {
-    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(errbuf, errsize, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
@@ -268,10 +268,13 @@ int tally_spool_claim(tally_spool_t *s, const char *name, tally_segment_t **out,
     size_t len = 0, hlen = 0;
     struct stat a, b;
     int rc = -1;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    /* A link planted in the spool is never followed: it is left alone. */
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         rc = errno == ENOENT ? TALLY_SPOOL_BUSY : -1;
-        if (rc < 0)
+        if (errno == ELOOP)
+            snprintf(errbuf, errsize, "refusing %s: it is a symbolic link (not followed); remove it", path);
+        else if (rc < 0)
             snprintf(errbuf, errsize, "cannot open %s: %s", path, strerror(errno));
         goto cleanup;
     }
@@ -453,7 +456,7 @@ int tally_spool_enforce_cap(tally_spool_t *s, size_t *dropped, char *errbuf, siz
         return 0;
     /* One trimmer at a time, or two would both drop the same excess. */
     char *lockpath = tally_fs_join(s->dir, ".lock");
-    int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int lock = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     free(lockpath);
     if (lock < 0 || flock(lock, LOCK_EX) != 0) {
         snprintf(errbuf, errsize, "cannot lock the spool %s: %s", s->dir, strerror(errno));

@@ -63,7 +63,10 @@ typedef struct tally_spool_stats_t {
     int64_t oldest_ms;                      /* 0 when empty */
 } tally_spool_stats_t;
 
-/* Opens (creating it, mode 0700) the spool folder dir (copied). */
+/* Opens (creating it, mode 0700) the spool folder dir (copied); refuses a
+ * folder that is a link, another user's, or writable by group or others
+ * (tally_fs_private_dir). Segment and lock files are opened without
+ * following links: a link among the segments is refused (claim) and left. */
 tally_spool_t *tally_spool_open(const char *dir, const tally_spool_limits_t *limits, char *errbuf, size_t errsize);
 void tally_spool_free(tally_spool_t *s);
 const char *tally_spool_dir(const tally_spool_t *s);

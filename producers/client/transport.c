@@ -1,7 +1,9 @@
 #include "transport.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -70,6 +72,47 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
         }
     }
     return n;
+}
+
+bool tally_transport_cleartext_remote(const char *url)
+{
+    if (strncasecmp(url, "http://", 7) != 0)
+        return false;
+    const char *a = url + 7;
+    size_t alen = strcspn(a, "/?#");
+    /* user:password@ is not the host. */
+    for (size_t i = alen; i > 0; i--) {
+        if (a[i - 1] == '@') {
+            a += i;
+            alen -= i;
+            break;
+        }
+    }
+    char host[256];
+    size_t hlen;
+    if (alen > 0 && a[0] == '[') {
+        const char *close = memchr(a, ']', alen);
+        if (close == NULL)
+            return true;
+        a++;
+        hlen = (size_t)(close - a);
+    } else {
+        const char *colon = memchr(a, ':', alen);
+        hlen = colon ? (size_t)(colon - a) : alen;
+    }
+    if (hlen == 0 || hlen >= sizeof host)
+        return true;
+    memcpy(host, a, hlen);
+    host[hlen] = '\0';
+    if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+        return false;
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) != 127;
+    if (inet_pton(AF_INET6, host, &v6) == 1)
+        return !IN6_IS_ADDR_LOOPBACK(&v6);
+    return true;
 }
 
 tally_transport_t *tally_transport_new(const tally_transport_opts_t *opts, char *errbuf, size_t errsize)

@@ -5,6 +5,7 @@
  * kept alive across requests). curl_global_init is main's job, once, before
  * tally_transport_new. */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -50,5 +51,10 @@ void tally_transport_print_request(FILE *out, const char *base_url, const char *
                                    const char *body, size_t len);
 
 void tally_response_clear(tally_response_t *resp);
+
+/* Whether url is cleartext http:// (any case) to a host other than this
+ * machine: a credential sent there crosses the network unencrypted.
+ * Loopback is 127.0.0.0/8, ::1 and localhost. */
+bool tally_transport_cleartext_remote(const char *url);
 
 #endif

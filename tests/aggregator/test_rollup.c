@@ -273,6 +273,39 @@ Test(rollup, sums_saturate)
     tally_rollup_free(r);
 }
 
+/* The gateway bounds each counter far below INT64_MAX (around 2^50), but an
+ * API rollup adds the deltas of every reporter of its environment and day:
+ * 8200 reporters at 2^50 each pass 2^63. The sums saturate, never wrap
+ * negative (nor trip UBSan), and later deltas keep them saturated. */
+Test(rollup, many_reporters_at_the_counter_bound_saturate)
+{
+    tally_rollup_t *r = new_state(&plain);
+    const int64_t bound = INT64_C(1) << 50;
+    const int reporters = 8200;
+    tally_api_rollup_t a;
+    char id[32];
+
+    for (int i = 0; i < reporters; i++) {
+        snprintf(id, sizeof id, "r%d", i);
+        tally_rollup_report_t u = report("t", "e", id, 1, T0 + i, bound, 1, bound, bound);
+        cr_assert_eq(tally_rollup_apply_usage(r, &u), TALLY_ROLLUP_APPLIED);
+        cr_assert(tally_rollup_get_api(r, "t", "e", D0, &a));
+        cr_assert_geq(a.api_calls, bound, "reporter %d: api_calls %lld", i, (long long)a.api_calls);
+    }
+    cr_assert_eq(a.api_calls, INT64_MAX);
+    cr_assert_eq(a.status_5xx, INT64_MAX);
+    cr_assert_eq(a.exec_ms, INT64_MAX);
+    cr_assert_eq(a.status_4xx, reporters);
+    /* A later report of a reporter adds its delta to a saturated sum. */
+    tally_rollup_report_t u = report("t", "e", "r0", 2, T0 + reporters, bound + 5, 2, bound, INT64_MAX);
+    cr_assert_eq(tally_rollup_apply_usage(r, &u), TALLY_ROLLUP_APPLIED);
+    cr_assert(tally_rollup_get_api(r, "t", "e", D0, &a));
+    cr_assert_eq(a.api_calls, INT64_MAX);
+    cr_assert_eq(a.exec_ms, INT64_MAX);
+    cr_assert_eq(a.status_4xx, reporters + 1);
+    tally_rollup_free(r);
+}
+
 Test(rollup, invalid_records)
 {
     tally_rollup_t *r = new_state(&plain);

@@ -32,6 +32,19 @@ for run in 1 2; do
     { echo "FAIL run $run: compliance view lacks Globex over"; fails=$((fails + 1)); }
   grep -q 'privacy: .*: 0$' "$out" && echo "ok   run $run: no user name or token survives in stored errors" ||
     { echo "FAIL run $run: privacy check"; fails=$((fails + 1)); }
+  # Every figure up.sh prints has landed before it prints, on the first run
+  # too: usage per environment and product analytics, not only compliance.
+  for what in "usage per environment" "product analytics"; do
+    line=$(grep "^check $what:" "$out")
+    [[ $line == *"(as sent)" ]] && echo "ok   run $run: $line" || { echo "FAIL run $run: ${line:-no check line for $what}"; fails=$((fails + 1)); }
+  done
+  for section in "Monthly usage per environment:|6" "Product analytics, daily (first week of the month):|1" \
+                 "Product analytics, the month:|5"; do
+    title=${section%|*} least=${section##*|}
+    rows=$(awk -v t="$title" '$0 == t {f = 1} f && /^\([0-9]+ rows?\)$/ {print substr($1, 2); exit}' "$out")
+    [[ ${rows:-0} -ge $least ]] && echo "ok   run $run: '$title' shows $rows rows" ||
+      { echo "FAIL run $run: '$title' shows ${rows:-no} rows, wanted $least or more"; fails=$((fails + 1)); }
+  done
 done
 audit=$("$TALLY_BUILD_DIR/bin/tally-replay" audit --brokers="$TALLY_BROKERS" --pg-url="$TALLY_PG_URL" 2>&1)
 [[ $? -eq 0 && $audit == *"RESULT: identical"* ]] && echo "ok   tally-replay audit: the read model equals the log" ||

@@ -2,7 +2,8 @@
  * compliance status at and around each threshold (ok below 80 %, warning
  * from 80 % up to 100 %, over above), only the contract period's days
  * counted, production excluded from the non-production daily limit; and
- * the tally_reader role, which reads every view and is refused every table. */
+ * the tally_reader role, which reads every view and is refused every table;
+ * a tenant whose counters saturated (INT64_MAX) breaks no view. */
 #include "mat_fixture.h"
 
 static char db[96];
@@ -161,6 +162,52 @@ Test(views, monthly_usage_and_product_analytics)
                                     "'(null)'), events, installs), '; ' ORDER BY version NULLS FIRST) FROM "
                                     "tally.product_analytics_daily"),
                      "2024-03-01 cli.init CLI (null) 4 2; 2024-03-01 cli.init CLI 1.0.0 1 1");
+}
+
+/* Two saturated rollups of one tenant in a month: the views sum them. A sum
+ * past the bigint range must not fail the query (that would hide every
+ * tenant's figures): the figure saturates at INT64_MAX and shows "over". */
+Test(views, saturated_tenant_breaks_no_view)
+{
+    license("sat", "2024-03-01", "2025-02-28", 10, 1000000, 1000000);
+    env("sat", "prod", "production");
+    env("sat", "dev", "development");
+    api("sat", "prod", "2024-03-02", INT64_MAX);
+    api("sat", "prod", "2024-03-03", INT64_MAX);
+    api("sat", "dev", "2024-03-02", INT64_MAX - 1);
+    sql("UPDATE tally.api_usage_daily SET status_4xx = api_calls, status_5xx = api_calls, exec_ms = api_calls "
+        "WHERE tenant_id = 'sat'");
+    sql("INSERT INTO tally.seat_usage_daily VALUES ('sat', '2024-03-02', %lld, %lld, now(), 0, 0)",
+        (long long)INT64_MAX, (long long)INT64_MAX);
+    license("fine", "2024-03-01", "2025-02-28", 10, 1000, 1000);
+    env("fine", "prod", "production");
+    api("fine", "prod", "2024-03-02", 100);
+    api("fine", "prod", "2024-03-03", 200);
+
+    cr_assert_str_eq(mat_text(conn, "SELECT string_agg(concat_ws(' ', tenant_id, environment_id, month, api_calls, "
+                                    "status_4xx, status_5xx, exec_ms, days_reported), '; ' ORDER BY tenant_id, "
+                                    "environment_id) FROM tally.monthly_usage"),
+                     "fine prod 2024-03-01 300 0 0 0 2; "
+                     "sat dev 2024-03-01 9223372036854775806 9223372036854775806 9223372036854775806 "
+                     "9223372036854775806 1; "
+                     "sat prod 2024-03-01 9223372036854775807 9223372036854775807 9223372036854775807 "
+                     "9223372036854775807 2");
+    cr_assert_str_eq(mat_text(conn, "SELECT string_agg(concat_ws(' ', tenant_id, api_calls_month_peak, "
+                                    "monthly_api_calls_status, nonprod_day_peak, nonprod_daily_status, seats_peak, "
+                                    "seats_status, status), '; ' ORDER BY tenant_id) FROM tally.compliance"),
+                     "fine 300 ok 0 ok 0 ok ok; "
+                     "sat 9223372036854775807 over 9223372036854775806 over 9223372036854775807 over over");
+    cr_assert_eq(mat_scalar(conn, "SELECT count(*) FROM tally.compliance_detail WHERE status = 'over' AND "
+                                  "tenant_id = 'sat' AND percent > 100"), 3);
+    cr_assert_str_eq(mat_text(conn, "SELECT string_agg(metric || ' ' || used || ' ' || status, ', ' ORDER BY metric) "
+                                    "FROM tally.compliance_detail WHERE tenant_id = 'fine' AND period_start = "
+                                    "'2024-03-01'"),
+                     "monthly_api_calls 300 ok, seats_peak 0 ok");
+    /* The Control Panel reads them as tally_reader. */
+    mat_exec(conn, "SET ROLE tally_reader");
+    cr_assert_eq(mat_scalar(conn, "SELECT count(*) FROM tally.monthly_usage"), 3);
+    cr_assert_eq(mat_scalar(conn, "SELECT count(*) FROM tally.compliance"), 2);
+    mat_exec(conn, "RESET ROLE");
 }
 
 Test(views, tally_reader_reads_views_and_no_table)
