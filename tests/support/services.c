@@ -101,7 +101,7 @@ static int bindable(int port)
     return ok;
 }
 
-int tally_test_free_port(void)
+int tally_test_free_ports(int count)
 {
     /* Below the ephemeral range: an outgoing connection never takes it
      * while a restarted server is down. */
@@ -116,11 +116,19 @@ int tally_test_free_port(void)
         low = 32768;
     unsigned seed = (unsigned)getpid() ^ (unsigned)tally_test_mono_ms();
     for (int i = 0; i < 200; i++) {
-        int port = 10000 + (int)(rand_r(&seed) % (unsigned)(low - 10000));
-        if (bindable(port))
+        int port = 10000 + (int)(rand_r(&seed) % (unsigned)(low - 10000 - count));
+        int k = 0;
+        while (k < count && bindable(port + k))
+            k++;
+        if (k == count)
             return port;
     }
     return -1;
+}
+
+int tally_test_free_port(void)
+{
+    return tally_test_free_ports(1);
 }
 
 const char *tally_test_sanitizer_report(const char *log)

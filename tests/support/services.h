@@ -28,6 +28,10 @@ int tally_test_pid_alive(pid_t pid);
  * server is down); -1 when none was found. */
 int tally_test_free_port(void);
 
+/* The first of count consecutive such ports (a broker and its controller:
+ * kafka.sh puts the controller on the broker's port + 1), or -1. */
+int tally_test_free_ports(int count);
+
 /* The first line of log (NUL-terminated) reporting a sanitizer error
  * (AddressSanitizer, LeakSanitizer, UBSan "runtime error:"), or NULL. */
 const char *tally_test_sanitizer_report(const char *log);

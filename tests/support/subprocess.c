@@ -1,5 +1,7 @@
 #include "subprocess.h"
 
+#include "fixtures.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -63,13 +65,6 @@ const char *tally_test_bin(const char *name)
     return path;
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 tally_test_proc_t *tally_test_spawn(char *const argv[], const char *ready, int timeout_ms, char *line,
                                     size_t linesize)
 {
@@ -102,8 +97,8 @@ tally_test_proc_t *tally_test_spawn(char *const argv[], const char *ready, int t
     pthread_create(&p->reader, NULL, read_log, p);
     if (ready == NULL)
         return p;
-    long long deadline = mono_ms() + timeout_ms;
-    while (mono_ms() < deadline) {
+    long long deadline = tally_test_mono_ms() + timeout_ms;
+    while (tally_test_mono_ms() < deadline) {
         pthread_mutex_lock(&p->lock);
         const char *hit = strstr(p->log, ready);
         if (hit) {
@@ -196,7 +191,7 @@ int tally_test_system(const char *name, const char *cmd)
 
 int tally_test_wait(tally_test_proc_t *p, int timeout_ms)
 {
-    long long deadline = mono_ms() + timeout_ms;
+    long long deadline = tally_test_mono_ms() + timeout_ms;
     while (!p->exited) {
         int st;
         pid_t w = waitpid(p->pid, &st, WNOHANG);
@@ -205,17 +200,17 @@ int tally_test_wait(tally_test_proc_t *p, int timeout_ms)
             p->status = st;
             break;
         }
-        if (mono_ms() >= deadline)
+        if (tally_test_mono_ms() >= deadline)
             return -1;
         usleep(10000);
     }
     /* The whole log before the status (up to 2 s: a descendant may hold
      * the pipe open): the caller looks for the last words in it. */
-    for (long long end = mono_ms() + 2000;;) {
+    for (long long end = tally_test_mono_ms() + 2000;;) {
         pthread_mutex_lock(&p->lock);
         int eof = p->eof;
         pthread_mutex_unlock(&p->lock);
-        if (eof || mono_ms() >= end)
+        if (eof || tally_test_mono_ms() >= end)
             break;
         usleep(1000);
     }

@@ -23,13 +23,6 @@ static void teardown(void)
     tally_test_gateway_stop(&gw);
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static tally_test_response_t post_usage(const char *body)
 {
     return tally_test_gateway_post(&gw, "/v1/usage/reports", "application/json", TALLY_TEST_API_KEY, body,
@@ -40,9 +33,9 @@ static void expect_usage_served(const char *while_what)
 {
     char body[1024];
     tally_test_usage_report(body, sizeof body, 7, 100, 1, 1, 50);
-    long long start = mono_ms();
+    long long start = tally_test_mono_ms();
     tally_test_response_t r = post_usage(body);
-    long long took = mono_ms() - start;
+    long long took = tally_test_mono_ms() - start;
     cr_expect_eq(r.status, 202, "%s: a usage report got %ld %s", while_what, r.status, r.body);
     cr_expect_lt(took, 1000, "%s: a usage report took %lld ms", while_what, took);
     tally_test_response_free(&r);

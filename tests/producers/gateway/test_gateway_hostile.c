@@ -43,13 +43,6 @@ static int gw_port;
 
 TestSuite(gateway_hostile, .timeout = 600);
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
@@ -924,7 +917,7 @@ static raw_answer_t raw_read(int fd, int timeout_ms)
     raw_answer_t a = {0};
     tally_textbuf_t b = {0};
     tally_textbuf_append(&b, "", 0);
-    long long deadline = mono_ms() + timeout_ms;
+    long long deadline = tally_test_mono_ms() + timeout_ms;
     for (;;) {
         const char *end = strstr(b.data, "\r\n\r\n");
         if (end) {
@@ -933,7 +926,7 @@ static raw_answer_t raw_read(int fd, int timeout_ms)
             if (b.len >= (size_t)(end + 4 - b.data) + want)
                 break;
         }
-        long long left = deadline - mono_ms();
+        long long left = deadline - tally_test_mono_ms();
         if (left <= 0)
             break;
         struct pollfd pfd = {fd, POLLIN, 0};
@@ -962,9 +955,9 @@ static raw_answer_t raw_read(int fd, int timeout_ms)
  * anything else it sends). */
 static int raw_closed_within(int fd, int timeout_ms)
 {
-    long long deadline = mono_ms() + timeout_ms;
+    long long deadline = tally_test_mono_ms() + timeout_ms;
     for (;;) {
-        long long left = deadline - mono_ms();
+        long long left = deadline - tally_test_mono_ms();
         if (left <= 0)
             return 0;
         struct pollfd pfd = {fd, POLLIN, 0};
@@ -1181,7 +1174,7 @@ static void run_raw_case(const raw_case_t *c)
 static void slow_loris(void)
 {
     int fds[8];
-    long long start = mono_ms();
+    long long start = tally_test_mono_ms();
     for (int i = 0; i < 8; i++) {
         fds[i] = raw_connect();
         const char *partial = "POST " PRODUCT " HTTP/1.1\r\nHost: x\r\nX-Slow: " MARK;
@@ -1191,10 +1184,10 @@ static void slow_loris(void)
         expect_healthy("a slow client opened its connections");
     for (int i = 0; i < 8; i++) {
         cr_expect(raw_closed_within(fds[i], TIMEOUT_S * 1000 + 4000), "slow loris %d: still open after %lld ms", i,
-                  mono_ms() - start);
+                  tally_test_mono_ms() - start);
         close(fds[i]);
     }
-    long long took = mono_ms() - start;
+    long long took = tally_test_mono_ms() - start;
     cr_expect(took >= TIMEOUT_S * 1000 - 500, "slow connections cut after %lld ms, before --timeout", took);
     cr_expect(took <= TIMEOUT_S * 1000 + 4000, "slow connections cut after %lld ms", took);
 
@@ -1203,10 +1196,10 @@ static void slow_loris(void)
     const char *half = "POST " PRODUCT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                        "Content-Length: 100\r\n\r\n{\"source\":\"" MARK;
     raw_send(fd, half, strlen(half));
-    start = mono_ms();
+    start = tally_test_mono_ms();
     raw_answer_t a = raw_read(fd, TIMEOUT_S * 1000 + 4000);
     cr_expect(a.closed && a.status == 0, "half a body: status %d, closed %d after %lld ms", a.status, a.closed,
-              mono_ms() - start);
+              tally_test_mono_ms() - start);
     close(fd);
     free(a.text);
     expect_healthy("slow clients");

@@ -5,8 +5,8 @@
 #include "gateway_fixture.h"
 #include "json_avro.h"
 #include "schema_catalog.h"
+#include "services.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LOAD_THREADS 4
@@ -139,37 +137,10 @@ Test(gateway_resilience, sigterm_under_load_loses_nothing_answered, .timeout = 2
     tally_test_gateway_stop(&gw);
 }
 
-/* Whether nothing listens on 127.0.0.1:port (a bind succeeds). */
-static int port_free(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
-/* The private broker's port: kafka.sh puts its controller on port + 1, so
- * both must be free. Drawn at random below the ephemeral range, so that
- * two runs at once (or another engineer's broker) do not collide. */
+/* The private broker's port (its controller on the next one), drawn at
+ * random, so that two runs at once or another private broker never
+ * collide. */
 static int private_port;
-
-static int pick_private_port(void)
-{
-    srand((unsigned)getpid() ^ (unsigned)time(NULL));
-    for (int i = 0; i < 200; i++) {
-        int p = 20000 + 2 * (rand() % 5000);
-        if (port_free(p) && port_free(p + 1))
-            return p;
-    }
-    cr_assert_fail("no free port pair for a private broker");
-    return 0;
-}
 
 /* A private broker, so stopping it disturbs no other test. */
 static void private_kafka(const char *cmd)
@@ -216,7 +187,8 @@ Test(gateway_resilience, broker_loss_gives_503_and_recovers_without_restart, .ti
 {
     char ra[32];
     char brokers[64];
-    private_port = pick_private_port();
+    private_port = tally_test_free_ports(2);
+    cr_assert_gt(private_port, 0, "no two free ports for a private broker");
     snprintf(brokers, sizeof brokers, "127.0.0.1:%d", private_port);
     setenv("TALLY_BROKERS", brokers, 1);
     private_kafka("start");

@@ -23,13 +23,6 @@ static void teardown(void)
 
 TestSuite(gateway_shutdown, .fini = teardown, .timeout = 180);
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 typedef struct {
     int seq;
     int controlpanel;   /* a Control Panel event instead of a usage report */
@@ -56,7 +49,7 @@ static void *post_report(void *arg)
         snprintf(url, sizeof url, "%s/v1/usage/reports", gw.base_url);
     }
     c->r = tally_test_http("POST", url, headers, body, strlen(body), 1);
-    c->answered_ms = mono_ms();
+    c->answered_ms = tally_test_mono_ms();
     return NULL;
 }
 
@@ -76,7 +69,7 @@ static int terminate_while_waiting(client_t clients[CLIENTS], int controlpanel, 
     for (int i = 0; i < CLIENTS; i++)
         cr_assert_eq(clients[i].answered_ms, 0, "client %d was answered before the shutdown (%ld): no ack wait",
                      i, clients[i].r.status);
-    *sigterm_ms = mono_ms();
+    *sigterm_ms = tally_test_mono_ms();
     int status = tally_test_gateway_terminate(&gw, 60000);
     for (int i = 0; i < CLIENTS; i++)
         pthread_join(th[i], NULL);

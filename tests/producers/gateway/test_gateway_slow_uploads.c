@@ -24,13 +24,6 @@ static void teardown(void)
     tally_test_gateway_stop(&gw);
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void send_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
@@ -82,9 +75,9 @@ static void expect_usage_served(const char *while_what)
 {
     char body[1024];
     tally_test_usage_report(body, sizeof body, 7, 100, 1, 1, 50);
-    long long start = mono_ms();
+    long long start = tally_test_mono_ms();
     tally_test_response_t r = post_usage(body);
-    long long took = mono_ms() - start;
+    long long took = tally_test_mono_ms() - start;
     cr_expect_eq(r.status, 202, "%s: a usage report got %ld %s", while_what, r.status, r.body);
     cr_expect_lt(took, 1000, "%s: a usage report took %lld ms", while_what, took);
     cr_log_info("%s: a usage report on a fresh connection: %ld in %lld ms", while_what, r.status, took);
@@ -146,10 +139,10 @@ Test(gateway_slow_uploads, a_slow_upload_is_cut_off_at_the_request_deadline)
     const char *args[] = {"--request-deadline=2s", "--timeout=30s", NULL};
     tally_test_gateway_start(&gw, args);
     int fd = slow_upload(3, 1);
-    long long start = mono_ms();
+    long long start = tally_test_mono_ms();
     /* A byte every 100 ms: never idle, so only the deadline can stop it. */
     int closed = 0;
-    while (!closed && mono_ms() - start < 8000) {
+    while (!closed && tally_test_mono_ms() - start < 8000) {
         usleep(100000);
         closed = send(fd, " ", 1, MSG_NOSIGNAL) != 1;
         struct pollfd pfd = {fd, POLLIN, 0};
@@ -158,7 +151,7 @@ Test(gateway_slow_uploads, a_slow_upload_is_cut_off_at_the_request_deadline)
             closed = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT) <= 0;
         }
     }
-    long long took = mono_ms() - start;
+    long long took = tally_test_mono_ms() - start;
     cr_expect(closed, "the upload still runs after %lld ms", took);
     cr_expect(took >= 1800 && took <= 3500, "cut off after %lld ms, the deadline is 2 s", took);
     cr_log_info("a trickling upload was cut off after %lld ms (--request-deadline=2s)", took);
