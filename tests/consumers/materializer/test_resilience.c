@@ -157,20 +157,29 @@ static void *feed(void *arg)
     return NULL;
 }
 
+/* The server's clock at the last kill (µs since the epoch): a backend that
+ * started before it is the one just killed, still on its way out. */
+static long long last_kill_us;
+
+/* Terminates the materializer's backends; returns how many were signalled
+ * (pg_terminate_backend true; a backend gone meanwhile counts for nothing). */
 static int terminate_backends(PGconn *c, const char *group)
 {
-    return (int)mat_scalar(c, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
-                              "application_name = 'tally-materializer/%s'", group);
+    last_kill_us = mat_scalar(c, "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint");
+    return (int)mat_scalar(c, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE application_name = 'tally-materializer/%s'", group);
 }
 
-/* Waits until the materializer holds a connection (it reconnects after a
- * kill), so that the next kill has one to cut. */
+/* Waits until the materializer holds a connection opened after the last
+ * kill (it reconnects after one), so that the next kill has one to cut:
+ * the killed backend may linger in pg_stat_activity for a moment, and
+ * counting it made a kill find nothing to cut. */
 static void wait_connected(PGconn *c, const char *group, int timeout_ms)
 {
     long long n = 0;
     for (int waited = 0; waited < timeout_ms; waited += 10) {
-        n = mat_scalar(c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tally-materializer/%s'",
-                       group);
+        n = mat_scalar(c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tally-materializer/%s' "
+                          "AND backend_start > to_timestamp(%lld / 1000000.0)", group, last_kill_us);
         if (n > 0)
             return;
         usleep(10 * 1000);
