@@ -12,7 +12,8 @@ chmod 755 "$TALLY_STATE"
 # Every port below the kernel's ephemeral range (32768-60999): a busy
 # machine's outgoing connections can hold any port inside it for a moment.
 export TALLY_BROKERS=127.0.0.1:29192 TALLY_PG_PORT=25498 TALLY_GATEWAY_PORT=18181 TALLY_ADMIN_PORT_BASE=19200
-unset TALLY_PG_URL
+# Every URL follows the port above (run.sh exported the suites' own).
+unset TALLY_PG_URL TALLY_PG_MATERIALIZER_URL TALLY_PG_GATEWAY_URL TALLY_PG_READER_URL
 source deploy/local/env.sh
 fails=0
 out=$(mktemp)
