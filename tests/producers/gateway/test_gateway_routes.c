@@ -362,3 +362,47 @@ Test(gateway_routes, health_readiness_metrics_and_preflight)
     cr_assert_null(tally_test_header(&r, "Access-Control-Allow-Origin"));
     tally_test_response_free(&r);
 }
+
+/* Readiness also means "the producer queue has room" (architecture.md):
+ * with records held back by a long linger, a queue filled past 90 % of
+ * --queue-max-messages makes /readyz answer 503 and say why, so a load
+ * balancer sends traffic elsewhere before requests start to fail. */
+Test(gateway_readiness, saturated_producer_queue_fails_readiness, .timeout = 120)
+{
+    tally_test_gateway_t g;
+    const char *args[] = {"--queue-max-messages=100", "--ack-timeout=120s", "-X", "linger.ms=60000", NULL};
+    tally_test_gateway_start(&g, args);
+    char url[128];
+    snprintf(url, sizeof url, "%s/readyz", g.base_url);
+    tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
+    cr_assert_eq(r.status, 200, "ready before the queue fills: %s", r.body);
+    tally_test_response_free(&r);
+
+    size_t cap = 95 * 400, len = 0;
+    char *body = malloc(cap);
+    cr_assert_not_null(body);
+    body[len++] = '[';
+    for (int i = 0; i < 95; i++) {
+        char *e = product_event(NULL, "deploy.start", "p-queue");
+        len += (size_t)snprintf(body + len, cap - len, "%s%s", i ? "," : "", e);
+        free(e);
+        cr_assert_lt(len, cap - 2);
+    }
+    body[len++] = ']';
+    r = tally_test_gateway_post(&g, "/v1/product/events", "application/json", NULL, body, len);
+    assert_accepted(&r, 202, 95, 0);
+    tally_test_response_free(&r);
+    free(body);
+
+    r = tally_test_http("GET", url, NULL, NULL, 0, 0);
+    cr_assert_eq(r.status, 503, "95 of 100 records queued: not ready (%ld %s)", r.status, r.body);
+    cr_assert(strstr(r.body, "saturated") != NULL, "/readyz says why: %s", r.body);
+    tally_test_response_free(&r);
+    /* SIGTERM flushes (the linger is cut short): every record is delivered
+     * and the gateway exits 0, which the fixture checks. */
+    tally_test_gateway_stop(&g);
+    tally_test_record_t *recs;
+    size_t n = tally_test_topic_read(g.product_topic, 95, 1000, 30000, &recs);
+    cr_assert_eq(n, 95, "the queued records were delivered at shutdown");
+    tally_test_records_free(recs, n);
+}
