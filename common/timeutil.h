@@ -76,6 +76,10 @@ int tally_civil_from_days(int64_t days, int64_t *year, unsigned *month, unsigned
  * dates. */
 long long tally_mono_ms(void);
 
+/* Sleeps ms milliseconds (a signal may cut it short: callers loop on a
+ * condition). */
+void tally_sleep_ms(int ms);
+
 /* The UTC day (days since 1970-01-01) holding instant ms: floor division,
  * so -1 ms is day -1 (1969-12-31). */
 int64_t tally_utc_day(int64_t ms);

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "pg.h"
 #include "snapshot.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -70,13 +71,6 @@ struct tally_keys_t {
     bool running, stopping, requested;
     int64_t interval_ms;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sodium_init_or_abort(void)
 {
@@ -443,7 +437,7 @@ int tally_keys_refresh(tally_keys_t *keys, char *errbuf, size_t errsize)
                        "(they may send seat events); add production, staging or development as a 4th field",
                        t->kindless);
     keys->kindless_said = t->kindless;
-    atomic_store(&keys->loaded_ms, now_ms());
+    atomic_store(&keys->loaded_ms, tally_mono_ms());
     /* The old table is freed once its last reader is done. */
     tally_snapshot_replace(keys->tables, t);
     t = NULL;
@@ -569,7 +563,7 @@ void tally_keys_stop_refresh(tally_keys_t *keys)
 static bool is_stale(tally_keys_t *keys, int64_t *age_ms)
 {
     int64_t loaded = atomic_load(&keys->loaded_ms);
-    *age_ms = loaded ? now_ms() - loaded : -1;
+    *age_ms = loaded ? tally_mono_ms() - loaded : -1;
     return loaded && keys->limits.max_stale_ms > 0 && *age_ms > keys->limits.max_stale_ms;
 }
 
@@ -753,7 +747,7 @@ void tally_keys_stats(tally_keys_t *keys, tally_keys_stats_t *out)
     out->refreshes_ok = atomic_load(&keys->refreshes_ok);
     out->refreshes_failed = atomic_load(&keys->refreshes_failed);
     int64_t loaded = atomic_load(&keys->loaded_ms);
-    out->age_ms = loaded ? now_ms() - loaded : -1;
+    out->age_ms = loaded ? tally_mono_ms() - loaded : -1;
 }
 
 void tally_keys_hash_hex(const char *key, size_t len, char hex[TALLY_KEYS_HEX_SIZE])

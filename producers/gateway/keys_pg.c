@@ -1,6 +1,7 @@
 #include "keys_pg.h"
 
 #include "xalloc.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,13 +20,6 @@ struct tally_keys_pg_t {
     PGconn *conn;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* libpq's message, on one line. */
 static void conn_error(PGconn *conn, const char *what, char *errbuf, size_t errsize)
 {
@@ -39,7 +33,7 @@ static int wait_socket(int sock, short events, int64_t deadline, int64_t timeout
                        size_t errsize)
 {
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - tally_mono_ms();
         if (left <= 0) {
             snprintf(errbuf, errsize, "no answer within %" PRId64 " ms", timeout_ms);
             return -1;
@@ -168,7 +162,7 @@ void tally_keys_pg_free(tally_keys_pg_t *pg)
 PGresult *tally_keys_pg_query(tally_keys_pg_t *pg, const char *sql, int64_t timeout_ms, int stop_fd,
                               char *errbuf, size_t errsize)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = tally_mono_ms() + timeout_ms;
     PGresult *res = NULL;
     if (pg->conn != NULL && PQstatus(pg->conn) != CONNECTION_OK) {
         PQfinish(pg->conn);

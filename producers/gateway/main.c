@@ -40,12 +40,6 @@ typedef struct {
 
 static volatile sig_atomic_t stop_requested, reload_requested;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 int main(int argc, char **argv)
 {
     gateway_settings_t s;
@@ -238,7 +232,7 @@ int main(int argc, char **argv)
     }
 
     while (!stop_requested) {
-        sleep_ms(100);
+        tally_sleep_ms(100);
         if (reload_requested) {
             reload_requested = 0;
             if (tally_keys_request_refresh(keys) != 0)
@@ -258,7 +252,7 @@ int main(int argc, char **argv)
     int64_t until = tally_mono_ms() + s.shutdown_ms;
     (void)tally_publisher_flush(pub, (int)s.shutdown_ms);
     while (tally_server_inflight(srv) > 0 && tally_mono_ms() < until)
-        sleep_ms(50);
+        tally_sleep_ms(50);
     if (tally_server_inflight(srv) > 0)
         tally_log_warn("gateway", "%d request(s) still in flight at the shutdown timeout", tally_server_inflight(srv));
     tally_admin_stop(admin);

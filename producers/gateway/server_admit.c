@@ -108,17 +108,24 @@ void tally_server_client_addr(req_t *r, struct sockaddr_storage *out)
     (void)tally_client_addr_resolve(peer, x.lines, x.n, r->srv->o.trusted_proxies, out);
 }
 
-/* Asks rl about the request's client (tally_server_client_addr: the socket
- * address, or the X-Forwarded-For entry --trusted-proxies says to believe).
- * take: takes a token (tally_ratelimit_allow), else only looks
- * (tally_ratelimit_check). The address is hashed there, never kept. */
-static bool limit_client(req_t *r, tally_ratelimit_t *rl, bool take, int *retry)
+/* Asks rl about a client address (tally_server_client_addr: the socket
+ * address, or the X-Forwarded-For entry --trusted-proxies says to believe;
+ * AF_UNSPEC: unknown). take: takes a token (tally_ratelimit_allow), else
+ * only looks (tally_ratelimit_check). The address is hashed there, never
+ * kept. */
+static bool limit_client(const struct sockaddr_storage *client, tally_ratelimit_t *rl, bool take, int *retry)
+{
+    const struct sockaddr *addr = client->ss_family == AF_UNSPEC ? NULL : (const struct sockaddr *)client;
+    int64_t now = tally_ratelimit_now_ms();
+    return take ? tally_ratelimit_allow(rl, addr, now, retry) : tally_ratelimit_check(rl, addr, now, retry);
+}
+
+/* limit_client for the request's own client, worked out once per call. */
+static bool limit_request(req_t *r, tally_ratelimit_t *rl, bool take, int *retry)
 {
     struct sockaddr_storage client;
     tally_server_client_addr(r, &client);
-    const struct sockaddr *addr = client.ss_family == AF_UNSPEC ? NULL : (const struct sockaddr *)&client;
-    int64_t now = tally_ratelimit_now_ms();
-    bool ok = take ? tally_ratelimit_allow(rl, addr, now, retry) : tally_ratelimit_check(rl, addr, now, retry);
+    bool ok = limit_client(&client, rl, take, retry);
     sodium_memzero(&client, sizeof client);
     return ok;
 }
@@ -225,10 +232,16 @@ static int authenticate(req_t *r, enum MHD_Result *rc)
     int retry = 1, answered;
     if (r->ep != EP_USAGE && r->ep != EP_SEATS && r->ep != EP_CONTROLPANEL)
         return 0;
-    if (srv->o.auth_failures && !limit_client(r, srv->o.auth_failures, false, &retry)) {
-        *rc = tally_server_answer_error(r, 429, "rate limited",
-                                        "too many failed authentications from this client", retry);
-        return 1;
+    /* The client is worked out once: checked here, charged on a 401. */
+    struct sockaddr_storage client;
+    if (srv->o.auth_failures) {
+        tally_server_client_addr(r, &client);
+        if (!limit_client(&client, srv->o.auth_failures, false, &retry)) {
+            sodium_memzero(&client, sizeof client);
+            *rc = tally_server_answer_error(r, 429, "rate limited",
+                                            "too many failed authentications from this client", retry);
+            return 1;
+        }
     }
     if (MHD_lookup_connection_value_n(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
                                       strlen(MHD_HTTP_HEADER_AUTHORIZATION), &auth, &auth_len) != MHD_YES)
@@ -239,8 +252,11 @@ static int authenticate(req_t *r, enum MHD_Result *rc)
         answered = authenticate_admin(r, auth, auth_len, rc, &failed);
     else
         answered = authenticate_key(r, auth, auth_len, rc, &failed);
-    if (failed && srv->o.auth_failures)
-        (void)limit_client(r, srv->o.auth_failures, true, NULL);
+    if (srv->o.auth_failures) {
+        if (failed)
+            (void)limit_client(&client, srv->o.auth_failures, true, NULL);
+        sodium_memzero(&client, sizeof client);
+    }
     return answered;
 }
 
@@ -250,7 +266,7 @@ static int rate_limit(req_t *r, enum MHD_Result *rc)
 {
     tally_server_t *srv = r->srv;
     int retry = 1;
-    if (!limit_client(r, srv->o.ratelimit, true, &retry)) {
+    if (!limit_request(r, srv->o.ratelimit, true, &retry)) {
         *rc = tally_server_answer_error(r, 429, "rate limited", "too many requests from this client", retry);
         return 1;
     }

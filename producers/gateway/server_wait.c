@@ -11,6 +11,7 @@
  *   - the wait outlives the request until its last record is reported. */
 #include "server_internal.h"
 
+#include "timeutil.h"
 #include "xalloc.h"
 
 #include <stdlib.h>
@@ -72,12 +73,6 @@ void tally_server_wait_end(req_t *r)
     r->wait = NULL;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 void tally_server_wait_abandon_all(tally_server_t *srv, int grace_ms)
 {
     struct MHD_Connection **resume = NULL;
@@ -104,5 +99,5 @@ void tally_server_wait_abandon_all(tally_server_t *srv, int grace_ms)
         MHD_resume_connection(resume[i]);
     free(resume);
     for (int waited = 0; atomic_load(&srv->suspended) > 0 && waited < grace_ms; waited += 10)
-        sleep_ms(10);
+        tally_sleep_ms(10);
 }
