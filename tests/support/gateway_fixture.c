@@ -192,3 +192,22 @@ tally_test_response_t tally_test_gateway_post(const tally_test_gateway_t *gw, co
     }
     return tally_test_http("POST", url, headers, body, len, 0);
 }
+
+tally_test_response_t tally_test_gateway_post_usage(const tally_test_gateway_t *gw, const char *body)
+{
+    return tally_test_gateway_post(gw, "/v1/usage/reports", "application/json", TALLY_TEST_API_KEY, body,
+                                   strlen(body));
+}
+
+void tally_test_gateway_expect_usage_served(const tally_test_gateway_t *gw, const char *while_what)
+{
+    char body[1024];
+    tally_test_usage_report(body, sizeof body, 7, 100, 1, 1, 50);
+    long long start = tally_test_mono_ms();
+    tally_test_response_t r = tally_test_gateway_post_usage(gw, body);
+    long long took = tally_test_mono_ms() - start;
+    cr_expect_eq(r.status, 202, "%s: a usage report got %ld %s", while_what, r.status, r.body);
+    cr_expect_lt(took, 1000, "%s: a usage report took %lld ms", while_what, took);
+    cr_log_info("%s: a usage report on a fresh connection: %ld in %lld ms", while_what, r.status, took);
+    tally_test_response_free(&r);
+}

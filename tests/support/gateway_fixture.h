@@ -52,6 +52,13 @@ void tally_test_usage_report(char *buf, size_t size, long long seq, long long ap
 tally_test_response_t tally_test_gateway_post(const tally_test_gateway_t *gw, const char *path, const char *ctype,
                                               const char *auth, const void *body, size_t len);
 
+/* POSTs a usage report (JSON body) with the test API key. */
+tally_test_response_t tally_test_gateway_post_usage(const tally_test_gateway_t *gw, const char *body);
+
+/* Asserts that a usage report on a fresh connection gets 202 within a
+ * second (while_what names the situation in the messages and the log). */
+void tally_test_gateway_expect_usage_served(const tally_test_gateway_t *gw, const char *while_what);
+
 /* Milliseconds since the epoch, now; and an RFC 3339 string of it. */
 long long tally_test_now_ms(void);
 

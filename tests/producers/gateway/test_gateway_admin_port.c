@@ -2,6 +2,7 @@
  * --admin-port (the ingest port then answers 404 on them), or on the
  * ingest port by default. */
 #include "gateway_fixture.h"
+#include "services.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -23,40 +24,16 @@ static void teardown(void)
     tally_test_gateway_stop(&gw);
 }
 
-static tally_test_response_t post_usage(const char *body)
-{
-    return tally_test_gateway_post(&gw, "/v1/usage/reports", "application/json", TALLY_TEST_API_KEY, body,
-                                   strlen(body));
-}
-
-static void expect_usage_served(const char *while_what)
-{
-    char body[1024];
-    tally_test_usage_report(body, sizeof body, 7, 100, 1, 1, 50);
-    long long start = tally_test_mono_ms();
-    tally_test_response_t r = post_usage(body);
-    long long took = tally_test_mono_ms() - start;
-    cr_expect_eq(r.status, 202, "%s: a usage report got %ld %s", while_what, r.status, r.body);
-    cr_expect_lt(took, 1000, "%s: a usage report took %lld ms", while_what, took);
-    tally_test_response_free(&r);
-}
-
 /* ---- the admin routes on their own port ----------------------------------- */
 
 TestSuite(gateway_admin_port, .fini = teardown, .timeout = 120);
 
-static int free_port(void)
+/* A free port for the admin server (tests/support/services.h). */
+static int admin_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
+    int port = tally_test_free_port();
+    cr_assert_gt(port, 0, "no free port");
+    return port;
 }
 
 static long get_status(const char *base, const char *path)
@@ -72,7 +49,7 @@ static long get_status(const char *base, const char *path)
 Test(gateway_admin_port, admin_routes_move_off_the_ingest_port)
 {
     char opt[64];
-    snprintf(opt, sizeof opt, "--admin-port=%d", free_port());
+    snprintf(opt, sizeof opt, "--admin-port=%d", admin_port());
     const char *args[] = {opt, "--admin-bind=127.0.0.1", NULL};
     tally_test_gateway_start(&gw, args);
     cr_assert_str_neq(gw.admin_url, gw.base_url);
@@ -82,7 +59,7 @@ Test(gateway_admin_port, admin_routes_move_off_the_ingest_port)
         cr_expect_eq(get_status(gw.admin_url, paths[i]), 200, "%s on the admin port", paths[i]);
     }
     cr_expect_eq(get_status(gw.admin_url, "/v1/usage/reports"), 404, "the admin port serves no ingest route");
-    expect_usage_served("with an admin port");
+    tally_test_gateway_expect_usage_served(&gw, "with an admin port");
     char url[160];
     snprintf(url, sizeof url, "%s/metrics", gw.admin_url);
     tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
@@ -103,7 +80,7 @@ Test(gateway_admin_port, by_default_the_ingest_port_serves_them)
 Test(gateway_admin_port, set_from_the_environment)
 {
     char port[16];
-    snprintf(port, sizeof port, "%d", free_port());
+    snprintf(port, sizeof port, "%d", admin_port());
     setenv("TALLY_ADMIN_PORT", port, 1);
     setenv("TALLY_ADMIN_BIND", "127.0.0.1", 1);
     tally_test_gateway_start(&gw, NULL);

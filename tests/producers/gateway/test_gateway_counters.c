@@ -25,12 +25,6 @@ static void teardown(void)
     tally_test_gateway_stop(&gw);
 }
 
-static tally_test_response_t post_usage(const char *body)
-{
-    return tally_test_gateway_post(&gw, "/v1/usage/reports", "application/json", TALLY_TEST_API_KEY, body,
-                                   strlen(body));
-}
-
 /* ---- usage counters: bounded, overflow-free ------------------------------ */
 
 TestSuite(gateway_counters, .fini = teardown, .timeout = 120);
@@ -39,7 +33,7 @@ static void expect_usage(long long api, long long s4, long long s5, long long ex
 {
     char body[1024];
     tally_test_usage_report(body, sizeof body, 1, api, s4, s5, exec);
-    tally_test_response_t r = post_usage(body);
+    tally_test_response_t r = tally_test_gateway_post_usage(&gw, body);
     cr_expect_eq(r.status, want, "api_calls=%lld status_4xx=%lld status_5xx=%lld exec_ms=%lld: %ld %s", api, s4, s5,
                  exec, r.status, r.body);
     if (field)

@@ -37,12 +37,6 @@ static void send_all(int fd, const void *data, size_t len)
     }
 }
 
-static tally_test_response_t post_usage(const char *body)
-{
-    return tally_test_gateway_post(&gw, "/v1/usage/reports", "application/json", TALLY_TEST_API_KEY, body,
-                                   strlen(body));
-}
-
 /* ---- slow uploads and the memory budget ----------------------------------- */
 
 TestSuite(gateway_slow_uploads, .fini = teardown, .timeout = 180);
@@ -69,19 +63,6 @@ static int slow_upload(int host, size_t sent)
     send_all(fd, body, sent);
     free(body);
     return fd;
-}
-
-static void expect_usage_served(const char *while_what)
-{
-    char body[1024];
-    tally_test_usage_report(body, sizeof body, 7, 100, 1, 1, 50);
-    long long start = tally_test_mono_ms();
-    tally_test_response_t r = post_usage(body);
-    long long took = tally_test_mono_ms() - start;
-    cr_expect_eq(r.status, 202, "%s: a usage report got %ld %s", while_what, r.status, r.body);
-    cr_expect_lt(took, 1000, "%s: a usage report took %lld ms", while_what, took);
-    cr_log_info("%s: a usage report on a fresh connection: %ld in %lld ms", while_what, r.status, took);
-    tally_test_response_free(&r);
 }
 
 /* tally_gateway_body_bytes: the memory bodies hold now. */
@@ -117,7 +98,7 @@ Test(gateway_slow_uploads, usage_is_served_while_slow_uploads_announce_more_than
     for (int i = 0; i < UPLOADERS; i++)
         fds[i] = slow_upload(2 + i, 1);
     usleep(300000);
-    expect_usage_served("16 trickling uploads announcing 4 MiB");
+    tally_test_gateway_expect_usage_served(&gw, "16 trickling uploads announcing 4 MiB");
     long long held = body_bytes();
     cr_expect_leq(held, UPLOADERS * 4096, "16 one-byte bodies hold %lld bytes: charged for what they announced", held);
     /* Then 16 more that sent all but the end of their body: they hold
@@ -125,7 +106,7 @@ Test(gateway_slow_uploads, usage_is_served_while_slow_uploads_announce_more_than
     for (int i = 0; i < UPLOADERS; i++)
         fds[UPLOADERS + i] = slow_upload(40 + i, BODY_KIB * 1024 - 100);
     usleep(500000);
-    expect_usage_served("16 more uploads holding 4 MiB");
+    tally_test_gateway_expect_usage_served(&gw, "16 more uploads holding 4 MiB");
     held = body_bytes();
     cr_expect_leq(held, 1024 * 1024 * 3 / 4, "product uploads hold %lld bytes, over 3/4 of the budget", held);
     for (int i = 0; i < 2 * UPLOADERS; i++)
@@ -158,6 +139,6 @@ Test(gateway_slow_uploads, a_slow_upload_is_cut_off_at_the_request_deadline)
     close(fd);
     long long held = body_bytes_drop_to(0);
     cr_expect_eq(held, 0, "the upload cut off still holds %lld bytes", held);
-    expect_usage_served("after the deadline");
+    tally_test_gateway_expect_usage_served(&gw, "after the deadline");
 }
 
