@@ -356,8 +356,10 @@ size_t tally_scrub_check_iban(const char *s, size_t n, size_t b, size_t e)
 {
     size_t len = 0;
     for (size_t k = 0; k < sizeof iban_lengths / sizeof iban_lengths[0]; k++)
-        if (upper(s[b]) == iban_lengths[k].cc[0] && upper(s[b + 1]) == iban_lengths[k].cc[1])
+        if (upper(s[b]) == iban_lengths[k].cc[0] && upper(s[b + 1]) == iban_lengths[k].cc[1]) {
             len = iban_lengths[k].len;
+            break;
+        }
     if (len == 0)
         return 0;
     /* the country's length of characters, then no letter or digit */
@@ -444,7 +446,7 @@ int tally_scrub_maybe_ipv6(const char *s, size_t n)
             if (groups >= 6)
                 return 1;
             digits = 0;
-        } else if (is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
+        } else if (is_hex(c)) {
             digits++;
         } else {
             groups = 0;
