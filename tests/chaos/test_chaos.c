@@ -62,6 +62,7 @@
  * (default 3), TALLY_CHAOS_SEED (default: random, printed). */
 #include "codec.h"
 #include "fixtures.h"
+#include "gateway_fixture.h"
 #include "http.h"
 #include "pg.h"
 #include "schema_catalog.h"
@@ -215,13 +216,6 @@ static void tenant_id(char *out, size_t size, int tenant)
     snprintf(out, size, "chaos-tenant-%d", tenant);
 }
 
-static void sha256_hex(const char *s, char out[65])
-{
-    unsigned char h[32];
-    crypto_hash_sha256(h, (const unsigned char *)s, strlen(s));
-    sodium_bin2hex(out, 65, h, 32);
-}
-
 static void write_file(char *path, size_t size, const char *prefix, const char *text)
 {
     snprintf(path, size, "/tmp/tally-chaos-%s-XXXXXX", prefix);
@@ -256,7 +250,7 @@ static void env_create(void)
     for (int t = 0; t < cx.tenants; t++)
         for (int e = 0; e < ENVS; e++) {
             api_key(key, sizeof key, t, e);
-            sha256_hex(key, hash);
+            tally_test_sha256_hex(key, hash);
             tenant_id(tenant, sizeof tenant, t);
             n += (size_t)snprintf(text + n, sizeof text - n, "%s %s %s\n", hash, tenant, env_ids[e]);
         }
@@ -387,13 +381,6 @@ static void supervise(void)
 
 /* ---- the clients ---------------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void client_fail(client_t *c, const char *what, const char *detail, long status)
 {
     if (!c->failed)
@@ -401,6 +388,8 @@ static void client_fail(client_t *c, const char *what, const char *detail, long 
     c->failed = 1;
 }
 
+/* Retry-After in ms, or -1 (tally_test_header keeps its answer in a static
+ * buffer: the client threads read the headers themselves). */
 static long retry_after_ms(const char *headers)
 {
     for (const char *p = headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
@@ -627,7 +616,7 @@ static void send_controlpanel(client_t *c, int t)
     tenant_id(tenant, sizeof tenant, t);
     day_text(from, sizeof from, cx.day0 - 40);
     day_text(until, sizeof until, cx.day0 + 40);
-    int64_t seats_max, monthly_max, daily_max, at = now_ms() - 3600000;
+    int64_t seats_max, monthly_max, daily_max, at = tally_test_now_ms() - 3600000;
     license_of(t, &seats_max, &monthly_max, &daily_max);
     char payloads[ENVS + 2][400];
     int n = 0;
@@ -1213,7 +1202,7 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini
     else
         randombytes_buf(&cx.seed, sizeof cx.seed);
     cx.seed |= 1;
-    cx.day0 = now_ms() / DAY_MS - DAYS;
+    cx.day0 = tally_test_now_ms() / DAY_MS - DAYS;
     fprintf(stderr, "chaos: seed %" PRIu64 " (TALLY_CHAOS_SEED), %d rounds, %d clients, %d tenants; broker %s, %s\n",
             cx.seed, cx.rounds, cx.n_clients, cx.tenants, tally_test_brokers(), tally_test_pg_url("postgres"));
     cr_assert_gt(tally_test_service_pid("kafka"), 0, "the broker at %s must run from deploy/local/kafka.sh",

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sha256_hex(const char *s, char out[65])
+void tally_test_sha256_hex(const char *s, char out[65])
 {
     unsigned char h[32];
     crypto_hash_sha256(h, (const unsigned char *)s, strlen(s));
@@ -43,8 +43,8 @@ void tally_test_gateway_start(tally_test_gateway_t *gw, const char *const extra_
     snprintf(gw->keys_file, sizeof gw->keys_file, "/tmp/tally-test-keys-XXXXXX");
     int fd = mkstemp(gw->keys_file);
     cr_assert(fd >= 0);
-    sha256_hex(TALLY_TEST_API_KEY, hash);
-    sha256_hex(TALLY_TEST_API_KEY_STAGING, hash2);
+    tally_test_sha256_hex(TALLY_TEST_API_KEY, hash);
+    tally_test_sha256_hex(TALLY_TEST_API_KEY_STAGING, hash2);
     dprintf(fd, "# test keys: <sha256> <tenant> <environment> <kind>\n%s %s %s production\n%s %s env-staging staging\n",
             hash, TALLY_TEST_TENANT, TALLY_TEST_ENV, hash2, TALLY_TEST_TENANT);
     close(fd);

@@ -59,6 +59,9 @@ tally_test_response_t tally_test_gateway_post_usage(const tally_test_gateway_t *
  * second (while_what names the situation in the messages and the log). */
 void tally_test_gateway_expect_usage_served(const tally_test_gateway_t *gw, const char *while_what);
 
+/* The SHA-256 of s in hex (how API keys are stored), into out. */
+void tally_test_sha256_hex(const char *s, char out[65]);
+
 /* Milliseconds since the epoch, now; and an RFC 3339 string of it. */
 long long tally_test_now_ms(void);
 
