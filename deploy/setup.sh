@@ -29,6 +29,7 @@ if [[ $with_tests -eq 1 ]]; then
   packages+=(
     clang libclang-rt-14-dev   # the libFuzzer harnesses of tests/fuzz
     systemd                    # systemd-analyze verify, in tests/deploy/test_systemd.sh
+    chromium                   # headless, for the console's browser test (tests/browser)
   )
 fi
 
