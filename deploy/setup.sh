@@ -6,7 +6,8 @@
 #   deploy/setup.sh          what building and running need (up.sh)
 #   deploy/setup.sh --test   also what only the tests need (tests/run.sh):
 #                            clang and its runtimes for the libFuzzer
-#                            harnesses, systemd for systemd-analyze
+#                            harnesses, systemd for systemd-analyze,
+#                            chromium (headless) for the browser test
 set -euo pipefail
 
 with_tests=0
