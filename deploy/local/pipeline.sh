@@ -5,12 +5,16 @@
 #   tally-anonymizer    admin on 127.0.0.1:9101
 #   tally-aggregator    admin on 127.0.0.1:9102
 #   tally-materializer  admin on 127.0.0.1:9103
+#   tally-console       the usage pages and their API on http://127.0.0.1:8090
+#                       (reads PostgreSQL as tally_reader; cookies without
+#                       Secure, as plain HTTP on loopback needs)
 #   pipeline.sh start|stop|status|restart NAME|kill NAME|logs NAME
 # Kafka and PostgreSQL must be up (kafka.sh, postgres.sh: it applies the
 # migrations as the superuser). Each process connects to PostgreSQL as its
 # own role (env.sh): the materializer as tally_materializer, which may write
 # rows but not change the schema; the gateway reads its keys as
-# tally_gateway, which may read the key view alone. Secrets (the admin
+# tally_gateway, which may read the key view alone; the console reads the
+# read model as tally_reader. Secrets (the admin token, the console's staff
 # token, the pseudonym key) are made once into the state folder, mode 600.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -19,12 +23,14 @@ state=$TALLY_STATE/pipeline
 bin=$TALLY_BUILD_DIR/bin
 TALLY_GATEWAY_PORT=${TALLY_GATEWAY_PORT:-8080}
 TALLY_ADMIN_PORT_BASE=${TALLY_ADMIN_PORT_BASE:-9100}   # anonymizer +1, aggregator +2, materializer +3
-names=(gateway anonymizer aggregator materializer)
+TALLY_CONSOLE_PORT=${TALLY_CONSOLE_PORT:-8090}
+names=(gateway anonymizer aggregator materializer console)
 mkdir -p "$state"
 
 secrets() {
   umask 077
   [[ -s $state/admin-token ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/admin-token"
+  [[ -s $state/staff-token ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/staff-token"
   [[ -s $state/pseudonym.keys ]] ||
     printf '# pseudonym keys: <version> <hex key>; newest used; once there are several,\n# "seat <version>" names the key seat references keep (never remove it)\n1 %s\n' \
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$state/pseudonym.keys"
@@ -42,6 +48,7 @@ args_of() {
     aggregator) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 2)) --instance-id=local-1 ;;
     materializer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 3)) --pg-url="$TALLY_PG_MATERIALIZER_URL" \
                --no-apply-migrations ;;
+    console) echo --port="$TALLY_CONSOLE_PORT" --pg-url="$TALLY_PG_READER_URL" --insecure-cookies ;;
   esac
 }
 
@@ -54,8 +61,10 @@ start_one() {
   local name=$1 exe=$bin/tally-$1
   [[ -x $exe ]] || { tally_log "pipeline: $exe not built, skipped"; return 0; }
   if pid_of "$name" >/dev/null; then return 0; fi
+  local secret=(TALLY_ADMIN_TOKEN="$(cat "$state/admin-token")")
+  [[ $name != console ]] || secret+=(TALLY_STAFF_TOKEN="$(cat "$state/staff-token")")   # the console alone
   # shellcheck disable=SC2046
-  TALLY_ADMIN_TOKEN=$(cat "$state/admin-token") setsid "$exe" $(args_of "$name") \
+  env "${secret[@]}" setsid "$exe" $(args_of "$name") \
     </dev/null >>"$state/$name.log" 2>&1 &
   echo $! >"$state/$name.pid"
 }
@@ -67,6 +76,7 @@ wait_ready() {
     anonymizer) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 1))/readyz ;;
     aggregator) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 2))/readyz ;;
     materializer) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 3))/readyz ;;
+    console) url=http://127.0.0.1:$TALLY_CONSOLE_PORT/readyz ;;
   esac
   [[ -x $bin/tally-$name ]] || return 0
   for _ in $(seq 1 300); do
@@ -104,5 +114,6 @@ case "${1:-}" in
   kill) pid=$(pid_of "$2") && kill -KILL "$pid"; rm -f "$state/$2.pid" ;;
   logs) tail -n "${3:-50}" "$state/$2.log" ;;
   admin-token) secrets; cat "$state/admin-token" ;;
-  *) echo "usage: $0 start|stop|status|restart NAME|kill NAME|logs NAME [LINES]|admin-token" >&2; exit 2 ;;
+  staff-token) secrets; cat "$state/staff-token" ;;
+  *) echo "usage: $0 start|stop|status|restart NAME|kill NAME|logs NAME [LINES]|admin-token|staff-token" >&2; exit 2 ;;
 esac
