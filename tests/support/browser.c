@@ -170,7 +170,7 @@ static json_t *read_message(tally_test_browser_t *b, int timeout_ms)
 {
     long long deadline = tally_test_mono_ms() + timeout_ms;
     for (;;) {
-        char *end = memchr(b->buf, '\0', b->len);
+        char *end = b->len > 0 ? memchr(b->buf, '\0', b->len) : NULL;
         if (end) {
             json_error_t jerr;
             size_t n = (size_t)(end - b->buf);
