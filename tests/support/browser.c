@@ -366,28 +366,24 @@ tally_test_browser_t *tally_test_browser_start(int width, int height)
     return b;
 }
 
-void tally_test_browser_load(tally_test_browser_t *b, const char *url, tally_test_browser_page_t *page)
+static void begin_navigation(tally_test_browser_t *b, tally_test_browser_page_t *page)
 {
     memset(page, 0, sizeof *page);
     b->loading = 1;
     b->loaded = 0;
     b->status = 0;
-    json_t *r = call(b, 1, "Page.navigate", json_pack("{s:s}", "url", url));
-    const char *error = str_at(r, "errorText");
-    if (*error) {
-        const char *m = format_msg("loading %s: %s", url, error);
-        json_decref(r);
-        b->loading = 0;
-        browser_fail("%s", m);
-    }
-    json_decref(r);
+}
+
+/* Waits for the load event of the navigation begun, then fills page. */
+static void finish_navigation(tally_test_browser_t *b, const char *what, tally_test_browser_page_t *page)
+{
     long long deadline = tally_test_mono_ms() + LOAD_TIMEOUT_MS;
     while (!b->loaded) {
         long long left = deadline - tally_test_mono_ms();
         json_t *in = left > 0 ? read_message(b, (int)left) : NULL;
         if (in == NULL) {
             b->loading = 0;
-            browser_fail("%s did not load within %d ms", url, LOAD_TIMEOUT_MS);
+            browser_fail("%s did not load within %d ms", what, LOAD_TIMEOUT_MS);
         }
         if (json_object_get(in, "method"))
             on_event(b, in);
@@ -398,6 +394,46 @@ void tally_test_browser_load(tally_test_browser_t *b, const char *url, tally_tes
     page->url = evaluate_string(b, "document.location.href");
     page->html = evaluate_string(b, "document.documentElement.outerHTML");
     page->text = evaluate_string(b, "document.body ? document.body.innerText : ''");
+}
+
+void tally_test_browser_load(tally_test_browser_t *b, const char *url, tally_test_browser_page_t *page)
+{
+    begin_navigation(b, page);
+    json_t *r = call(b, 1, "Page.navigate", json_pack("{s:s}", "url", url));
+    const char *error = str_at(r, "errorText");
+    if (*error) {
+        const char *m = format_msg("loading %s: %s", url, error);
+        json_decref(r);
+        b->loading = 0;
+        browser_fail("%s", m);
+    }
+    json_decref(r);
+    finish_navigation(b, url, page);
+}
+
+void tally_test_browser_click(tally_test_browser_t *b, const char *selector, tally_test_browser_page_t *page)
+{
+    char expression[1024];
+    json_t *sel = json_string(selector);
+    char *quoted = json_dumps(sel, JSON_ENCODE_ANY);
+    json_decref(sel);
+    cr_assert_not_null(quoted);
+    /* A person's click: the element must exist and be shown. */
+    snprintf(expression, sizeof expression,
+             "(function(){var e=document.querySelector(%s);if(!e)return 'missing';"
+             "if(!e.offsetParent&&getComputedStyle(e).position!=='fixed')return 'hidden';e.click();return 'clicked';})()",
+             quoted);
+    free(quoted);
+    begin_navigation(b, page);
+    char *got = evaluate_string(b, expression);
+    if (strcmp(got, "clicked") != 0) {
+        const char *m = format_msg("clicking %s: the element is %s", selector, got);
+        free(got);
+        b->loading = 0;
+        browser_fail("%s", m);
+    }
+    free(got);
+    finish_navigation(b, selector, page);
 }
 
 const char *tally_test_browser_screenshot(tally_test_browser_t *b, const char *name)

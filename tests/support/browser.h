@@ -46,6 +46,11 @@ tally_test_browser_t *tally_test_browser_start(int width, int height);
  * page. A navigation error (connection refused, ...) fails the test. */
 void tally_test_browser_load(tally_test_browser_t *b, const char *url, tally_test_browser_page_t *page);
 
+/* Clicks the element that the CSS selector finds (a form's button, a
+ * link), as a person would, and waits for the page it leads to (up to
+ * 30 s); fills page. No such element, or one not shown, fails the test. */
+void tally_test_browser_click(tally_test_browser_t *b, const char *selector, tally_test_browser_page_t *page);
+
 /* Saves a PNG of the whole page now shown (not only the window) as
  * <output>/<name>.png; returns that path (static buffer). */
 const char *tally_test_browser_screenshot(tally_test_browser_t *b, const char *name);

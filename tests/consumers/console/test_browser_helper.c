@@ -24,7 +24,7 @@
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **state)
 {
-    (void)cls, (void)method, (void)version, (void)upload, (void)upload_size, (void)state;
+    (void)cls, (void)version, (void)upload, (void)upload_size, (void)state;
     char body[1024];
     unsigned code = MHD_HTTP_OK;
     const char *cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "helper_session");
@@ -40,9 +40,16 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         snprintf(body, sizeof body,
                  "<!doctype html><html><head><title>Page</title></head><body><main><h1>Usage</h1>"
                  "<table><tr><th>API calls</th><td id=\"calls\">1,234,567</td></tr></table>"
-                 "<p id=\"who\">%s</p></main></body></html>",
+                 "<p id=\"who\">%s</p><form method=\"post\" action=\"/signout\"><button>Sign out</button></form>"
+                 "</main></body></html>",
                  cookie && strcmp(cookie, SESSION) == 0 ? "signed in" : "anonymous");
         r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+    } else if (strcmp(url, "/signout") == 0 && strcmp(method, "POST") == 0) {
+        snprintf(body, sizeof body, "<!doctype html><title>redirect</title>");
+        r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+        MHD_add_response_header(r, "Set-Cookie", "helper_session=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/");
+        MHD_add_response_header(r, "Location", "/page");
+        code = MHD_HTTP_SEE_OTHER;
     } else {
         snprintf(body, sizeof body, "<!doctype html><title>Not found</title><h1>Not found</h1>");
         r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
@@ -113,6 +120,18 @@ Test(browser_helper, signs_in_through_a_redirect_keeps_the_cookie_and_saves_a_pn
     cr_assert_eq(tally_test_browser_cookie(browser, base, "no_such_cookie", NULL, 0, NULL), 0);
     tally_test_browser_load(browser, url, &page);
     cr_assert(strstr(page.text, "signed in"), "the cookie is sent again: %s", page.text);
+
+    /* A form's button, clicked: POST, 303, the cookie gone. */
+    tally_test_browser_page_t after;
+    tally_test_browser_click(browser, "form[action='/signout'] button", &after);
+    cr_assert_eq(after.status, 200);
+    cr_assert_str_eq(after.url, url);
+    cr_assert(strstr(after.text, "anonymous"), "signed out: %s", after.text);
+    cr_assert_eq(tally_test_browser_cookie(browser, base, "helper_session", NULL, 0, NULL), 0);
+    tally_test_browser_page_free(&after);
+    tally_test_browser_page_free(&page);
+    snprintf(url, sizeof url, "%s/signin?next=/page", base);
+    tally_test_browser_load(browser, url, &page);
 
     const char *png = tally_test_browser_screenshot(browser, "helper-page");
     struct stat st;
