@@ -24,7 +24,7 @@ case "${1:-}" in
   link)
     tenant=${2:?usage: $0 link TENANT MEMBER} member=${3:?usage: $0 link TENANT MEMBER}
     out=$(TALLY_ADMIN_TOKEN=$("$pipeline" admin-token) "$TALLY_BUILD_DIR/bin/tally-console" issue-token \
-      --gateway="http://127.0.0.1:${TALLY_GATEWAY_PORT:-8080}" --tenant="$tenant" --member="$member") ||
+      --gateway-url="http://127.0.0.1:${TALLY_GATEWAY_PORT:-8080}" --tenant="$tenant" --member="$member") ||
       tally_die "console: tally-console issue-token failed for $member of $tenant"
     token=$(grep -o 'tct_[A-Za-z0-9_-]\{43\}' <<<"$out" | head -n1)
     [[ -n $token ]] || tally_die "console: issue-token printed no token for $member of $tenant"

@@ -48,7 +48,7 @@ args_of() {
     aggregator) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 2)) --instance-id=local-1 ;;
     materializer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 3)) --pg-url="$TALLY_PG_MATERIALIZER_URL" \
                --no-apply-migrations ;;
-    console) echo --port="$TALLY_CONSOLE_PORT" --pg-url="$TALLY_PG_READER_URL" --insecure-cookies ;;
+    console) echo "${common[@]}" --port="$TALLY_CONSOLE_PORT" --pg-url="$TALLY_PG_READER_URL" --insecure-cookies ;;
   esac
 }
 
@@ -62,7 +62,7 @@ start_one() {
   [[ -x $exe ]] || { tally_log "pipeline: $exe not built, skipped"; return 0; }
   if pid_of "$name" >/dev/null; then return 0; fi
   local secret=(TALLY_ADMIN_TOKEN="$(cat "$state/admin-token")")
-  [[ $name != console ]] || secret+=(TALLY_STAFF_TOKEN="$(cat "$state/staff-token")")   # the console alone
+  [[ $name != console ]] || secret+=(TALLY_CONSOLE_STAFF_TOKEN="$(cat "$state/staff-token")")   # the console alone
   # shellcheck disable=SC2046
   env "${secret[@]}" setsid "$exe" $(args_of "$name") \
     </dev/null >>"$state/$name.log" 2>&1 &

@@ -26,6 +26,7 @@
 
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,8 +231,12 @@ static void start_console(void)
 {
     char pg[300];
     snprintf(pg, sizeof pg, "--pg-url=%s", pipe_.reader_url);
+    char brokers[160], usage[160], schemas[PATH_MAX + 16];
+    snprintf(brokers, sizeof brokers, "--brokers=%s", tally_test_brokers());
+    snprintf(usage, sizeof usage, "--usage-topic=%s", pipe_.usage);
+    snprintf(schemas, sizeof schemas, "--schemas=%s", tally_test_source_path("schemas"));
     char *argv[] = {(char *)tally_test_bin("tally-console"), "--port=0", pg, "--staff-token=" STAFF_TOKEN,
-                    "--insecure-cookies", NULL};
+                    "--insecure-cookies", brokers, usage, schemas, NULL};
     char line[512];
     cr_assert(access(argv[0], X_OK) == 0, "%s is not built", argv[0]);
     console = tally_test_spawn(argv, "listening on", 30000, line, sizeof line);
@@ -245,7 +250,7 @@ static const char *issue_token(const char *tenant, const char *member)
 {
     static char token[128];
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "TALLY_ADMIN_TOKEN=%s %s issue-token --gateway=%s --tenant=%s --member=%s 2>&1",
+    snprintf(cmd, sizeof cmd, "TALLY_ADMIN_TOKEN=%s %s issue-token --gateway-url=%s --tenant=%s --member=%s",
              TALLY_TEST_ADMIN_TOKEN, tally_test_bin("tally-console"), pipe_.gw.base_url, tenant, member);
     FILE *f = popen(cmd, "r");
     cr_assert_not_null(f);
