@@ -202,17 +202,19 @@ static void send_usage(long long month0, long long now, int days)
         key_of(seats[s].env, key, sizeof key);
         tally_test_pipeline_post(&pipe_, "/v1/usage/seats", key, all);
     }
-    /* Product: 6 installations start a project, 2 of them deploy (fewer than 5). */
-    char all[8192] = "";
+    /* Product: 9 installations start a project 5 times each (45 events, a
+     * figure of 9 installations: shown), 2 of them deploy (fewer than 5:
+     * shown as "< 5"). */
+    char all[32768] = "";
     size_t n = 0;
     long long at = month0 + 7200000 > now - 60000 ? now - 60000 : month0 + 7200000;
-    for (int i = 1; i <= 6; i++) {
+    for (int i = 1; i <= 45; i++) {
         snprintf(seed, sizeof seed, "product start %d", i);
         uuid_of(seed, id);
         n += (size_t)snprintf(all + n, sizeof all - n,
                               "{\"event_id\":\"%s\",\"source\":\"CLI\",\"event\":\"project.create.start\",\"occurred_at\":%lld,"
                               "\"install_id\":\"browser-install-%d\",\"version\":\"7.0.0\",\"ci\":false,"
-                              "\"properties\":{\"template\":\"blog\"}}\n", id, at + i, i);
+                              "\"properties\":{\"template\":\"blog\"}}\n", id, at + i, (i - 1) % 9 + 1);
     }
     for (int i = 1; i <= 2; i++) {
         snprintf(seed, sizeof seed, "product deploy %d", i);
@@ -365,7 +367,7 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
                      "the pipeline did not land the month in tally.compliance");
     cr_assert_str_eq(tally_test_pipeline_wait_value(
                          &pipe_, "select coalesce(sum(events), 0) from tally.product_analytics_daily where version = '7.0.0'",
-                         "8", 120000), "8", "the product events did not land");
+                         "47", 120000), "47", "the product events did not land");
     start_console();
 
     const char *acme_token = issue_token("acme", "acme-owner");
