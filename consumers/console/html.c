@@ -266,6 +266,7 @@ void tally_html_link(tally_textbuf_t *out, const char *path, const tally_html_pa
 void tally_html_table_open(tally_textbuf_t *out, const char *cls, const char *caption,
                            const tally_html_column_t *cols, size_t ncols)
 {
+    tally_textbuf_puts(out, "<div class=\"table-wrap\">");
     tally_html_open(out, "table", cls);
     if (caption)
         tally_html_elem(out, "caption", NULL, caption);
@@ -319,7 +320,7 @@ void tally_html_table_row(tally_textbuf_t *out, const tally_html_column_t *cols,
 
 void tally_html_table_close(tally_textbuf_t *out)
 {
-    tally_textbuf_puts(out, "</tbody></table>");
+    tally_textbuf_puts(out, "</tbody></table></div>");
 }
 
 void tally_html_table(tally_textbuf_t *out, const char *cls, const char *caption, const tally_html_column_t *cols,

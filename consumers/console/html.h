@@ -138,7 +138,8 @@ static inline tally_html_cell_t tally_html_cell_none(void)
     return (tally_html_cell_t){.kind = TALLY_HTML_CELL_NONE};
 }
 
-/* Streaming: <table class="cls"><caption>caption</caption><thead><tr><th
+/* Streaming: <div class="table-wrap"> (scrolls sideways on a phone), then
+ * <table class="cls"><caption>caption</caption><thead><tr><th
  * scope="col">...</tr></thead><tbody>, then one tally_html_table_row per
  * row, then tally_html_table_close. cls and caption may be NULL. */
 void tally_html_table_open(tally_textbuf_t *out, const char *cls, const char *caption,
@@ -149,7 +150,7 @@ void tally_html_table_open(tally_textbuf_t *out, const char *cls, const char *ca
 void tally_html_table_row(tally_textbuf_t *out, const tally_html_column_t *cols, size_t ncols,
                           const tally_html_cell_t *cells, int row_header);
 
-/* </tbody></table>. */
+/* </tbody></table></div>. */
 void tally_html_table_close(tally_textbuf_t *out);
 
 /* A whole table: cells is row-major, nrows * ncols. With no rows, one

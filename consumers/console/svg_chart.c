@@ -118,7 +118,8 @@ void tally_chart_svg_open(tally_textbuf_t *out, const char *cls, int width, int 
 {
     tally_textbuf_printf(out,
                          "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart %s\" viewBox=\"0 0 %d %d\" "
-                         "width=\"100%%\" preserveAspectRatio=\"xMidYMid meet\" role=\"img\" aria-label=\"",
+                         "width=\"100%%\" preserveAspectRatio=\"xMidYMid meet\" font-family=\"sans-serif\" font-size=\"12\" "
+                         "role=\"img\" aria-label=\"",
                          cls, width, height);
     tally_html_text(out, title);
     if (summary && *summary) {
@@ -175,6 +176,10 @@ void tally_chart_frame(tally_textbuf_t *out, const tally_chart_t *c, const tally
                              "\"/><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
                              g->left, y, g->right, y, g->left - 4, y + 4);
         tally_chart_axis_label(out, v, c->decimals);
+        if (c->unit && tally_chart_chars(c->unit) <= 4) {
+            tally_textbuf_puts(out, "\xC2\xA0");
+            tally_html_text(out, c->unit);
+        }
         tally_textbuf_puts(out, "</text>");
     }
     tally_textbuf_puts(out, "</g>");
@@ -186,7 +191,7 @@ void tally_chart_frame(tally_textbuf_t *out, const tally_chart_t *c, const tally
         if (n > widest)
             widest = n;
     }
-    double need = (double)widest * 6.5 + 6;
+    double need = (double)widest * 7.2 + 6;
     size_t every = g->slot > 0 ? (size_t)(need / g->slot) + 1 : 1;
     if (every < 1)
         every = 1;
@@ -217,7 +222,8 @@ void tally_chart_reference_lines(tally_textbuf_t *out, const tally_chart_t *c, c
         tally_textbuf_printf(out,
                              "</title><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                              "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>"
-                             "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"%s\">",
+                             "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"%s\" stroke=\"#FFFFFF\" "
+                             "stroke-width=\"3\" paint-order=\"stroke\">",
                              g->left, y, g->right, y, colour, g->right - 2, y - 4, colour);
         tally_chart_put_truncated(out, l->name, 24);
         tally_textbuf_puts(out, " ");
@@ -236,14 +242,14 @@ void tally_chart_legend(tally_textbuf_t *out, const tally_chart_t *c, const tall
     double col = (g->right - g->left) / 3;
     tally_textbuf_puts(out, "<g class=\"tc-legend\">");
     for (size_t s = 0; s < c->nseries; s++) {
-        double x = g->left + col * (double)(s % 3), y = top + 18.0 * (double)(s / 3);
+        double x = g->left + col * (double)(s % 3), y = top + 20.0 * (double)(s / 3);
         tally_textbuf_puts(out, "<g><title>");
         tally_html_text(out, c->series[s].name);
         tally_textbuf_printf(out,
                              "</title><rect class=\"tc-s%zu\" x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" "
                              "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
-                             s % TALLY_CHART_PALETTE, x, y, tally_chart_colour(s), x + 14, y + 9);
-        tally_chart_put_truncated(out, c->series[s].name, (size_t)(col / 7) > 4 ? (size_t)(col / 7) - 2 : 2);
+                             s % TALLY_CHART_PALETTE, x, y, tally_chart_colour(s), x + 14, y + 10);
+        tally_chart_put_truncated(out, c->series[s].name, (size_t)(col / 7.5) > 4 ? (size_t)(col / 7.5) - 2 : 2);
         tally_textbuf_puts(out, "</text></g>");
     }
     tally_textbuf_puts(out, "</g>");
@@ -277,7 +283,7 @@ void tally_chart_table(tally_textbuf_t *out, const tally_chart_t *c)
         tally_textbuf_putc(&caption, ')');
 
     size_t ncols = 1 + c->nseries + (c->total_column ? 1 : 0);
-    tally_textbuf_puts(out, "<table class=\"chart-data\">");
+    tally_textbuf_puts(out, "<div class=\"table-wrap\"><table class=\"chart-data\">");
     tally_html_elem(out, "caption", NULL, caption.data);
     tally_textbuf_puts(out, "<thead><tr><th scope=\"col\">");
     tally_html_text(out, c->x_title ? c->x_title : "Day");
@@ -340,17 +346,20 @@ int64_t tally_chart_add_sat(int64_t a, int64_t b)
 void tally_chart_css(tally_textbuf_t *out)
 {
     tally_textbuf_puts(out, "svg.chart{display:block;width:100%;height:auto;max-width:100%;"
-                            "font:11px system-ui,-apple-system,'Segoe UI',sans-serif}"
+                            "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:12px}"
                             "svg.chart text{fill:#222}"
                             ".tc-grid{stroke:" GRID_COLOUR "}"
                             ".tc-axis{stroke:#555}"
-                            ".tc-over{fill:" OVER_COLOUR ";fill-opacity:.85}"
+                            ".tc-over{fill:" OVER_COLOUR ";stroke:" OVER_COLOUR "}"
                             ".tc-clipped{stroke:#fff;stroke-width:3;fill:none}"
                             ".tc-fill{fill:#0072B2}"
                             ".tc-track{fill:#EEE}"
                             ".tc-mark{stroke:#222;stroke-width:2}"
                             ".tc-cap text{fill:" CAP_COLOUR "}"
-                            "svg.chart .tc-empty{fill:#666;font-size:14px}");
+                            "svg.chart .tc-empty{fill:#666;font-size:14px}"
+                            "svg.tc-gauge{max-width:36rem}svg.tc-bars,svg.tc-lines{max-width:60rem}"
+                            ".chart-scroll{overflow-x:auto}"
+                            "@media (max-width:600px){.chart-scroll svg.chart{min-width:34rem}}");
     for (size_t i = 0; i < TALLY_CHART_PALETTE; i++)
         tally_textbuf_printf(out, ".tc-s%zu{fill:%s;stroke:%s}", i, PALETTE[i], PALETTE[i]);
     tally_textbuf_puts(out, "rect.tc-bar{stroke:none}"
@@ -361,8 +370,8 @@ void tally_chart_css(tally_textbuf_t *out)
 
 void tally_svg_gauge(tally_textbuf_t *out, const tally_gauge_t *g)
 {
-    enum { W = 720, H = 70 };
-    const double left = 8, right = W - 8, bar_y = 26, bar_h = 20;
+    enum { W = 400, H = 66 };
+    const double left = 4, right = W - 4, bar_y = 26, bar_h = 18;
     static const int default_marks[] = {80, 100};
     const int *marks = g->marks ? g->marks : default_marks;
     size_t nmarks = g->marks ? g->nmarks : 2;
@@ -392,7 +401,12 @@ void tally_svg_gauge(tally_textbuf_t *out, const tally_gauge_t *g)
     }
 
     tally_chart_svg_open(out, "tc-gauge", W, H, g->title, label.data);
-    tally_textbuf_printf(out, "<text x=\"%.1f\" y=\"16\">", left);
+    /* The label fits the width: smaller type for a long one (digits are
+     * about 0.6 em wide). */
+    double size = (right - left) / (0.6 * (double)tally_chart_chars(label.data));
+    if (size > 14)
+        size = 14;
+    tally_textbuf_printf(out, "<text class=\"tc-label\" x=\"%.1f\" y=\"17\" font-size=\"%.1f\">", left, size);
     tally_textbuf_puts(out, label.data);
     tally_textbuf_puts(out, "</text>");
     double width = right - left;

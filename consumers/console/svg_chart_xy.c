@@ -4,7 +4,7 @@
 
 #include "html.h"
 
-enum { WIDTH = 720, PLOT_HEIGHT = 260, LEFT = 52, RIGHT = 12, TOP = 14, XLABELS = 22 };
+enum { WIDTH = 720, PLOT_HEIGHT = 260, LEFT = 60, RIGHT = 12, TOP = 14, XLABELS = 22 };
 
 /* The layout of a chart of c with the values' maximum max. */
 static tally_chart_geom_t geometry(const tally_chart_t *c, int64_t max, int *height)
@@ -15,7 +15,7 @@ static tally_chart_geom_t geometry(const tally_chart_t *c, int64_t max, int *hei
     tally_chart_geom_t g = {.left = LEFT, .right = WIDTH - RIGHT, .top = TOP, .bottom = TOP + PLOT_HEIGHT};
     g.slot = c->npoints ? (g.right - g.left) / (double)c->npoints : g.right - g.left;
     g.scale = tally_chart_scale(max, 5);
-    *height = TOP + PLOT_HEIGHT + XLABELS + 18 * tally_chart_legend_rows(c->nseries) + 4;
+    *height = TOP + PLOT_HEIGHT + XLABELS + 20 * tally_chart_legend_rows(c->nseries) + 4;
     return g;
 }
 
@@ -68,6 +68,7 @@ void tally_svg_stacked_bars(tally_textbuf_t *out, const tally_chart_t *c)
     tally_chart_geom_t g = geometry(c, max, &height);
     tally_textbuf_t sum = {0};
     summary_highest(&sum, c, max, at, NULL);
+    tally_textbuf_puts(out, "<div class=\"chart-scroll\">");
     tally_chart_svg_open(out, "tc-bars", WIDTH, height, c->title, sum.data);
     tally_textbuf_free(&sum);
     tally_chart_frame(out, c, &g);
@@ -103,7 +104,7 @@ void tally_svg_stacked_bars(tally_textbuf_t *out, const tally_chart_t *c)
             double y0 = tally_chart_y(&g, l->value), y1 = tally_chart_y(&g, below);
             tally_textbuf_printf(out,
                                  "<rect class=\"tc-over\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
-                                 "fill=\"#B00020\" fill-opacity=\"0.85\"><title>",
+                                 "fill=\"#B00020\" fill-opacity=\"0.4\" stroke=\"#B00020\" stroke-width=\"1.5\"><title>",
                                  x, y1, bar, y0 - y1);
             tally_chart_x_label(out, c, i, 0);
             tally_textbuf_puts(out, ": ");
@@ -118,7 +119,7 @@ void tally_svg_stacked_bars(tally_textbuf_t *out, const tally_chart_t *c)
     if (max <= 0)
         tally_chart_no_data(out, &g);
     tally_chart_legend(out, c, &g, g.bottom + XLABELS);
-    tally_textbuf_puts(out, "</svg>");
+    tally_textbuf_puts(out, "</svg></div>");
 }
 
 /* A dot with the exact figure. */
@@ -150,6 +151,7 @@ void tally_svg_lines(tally_textbuf_t *out, const tally_chart_t *c)
     tally_chart_geom_t g = geometry(c, max, &height);
     tally_textbuf_t sum = {0};
     summary_highest(&sum, c, max, at, max > 0 ? c->series[at_series].name : NULL);
+    tally_textbuf_puts(out, "<div class=\"chart-scroll\">");
     tally_chart_svg_open(out, "tc-lines", WIDTH, height, c->title, sum.data);
     tally_textbuf_free(&sum);
     tally_chart_frame(out, c, &g);
@@ -190,5 +192,5 @@ void tally_svg_lines(tally_textbuf_t *out, const tally_chart_t *c)
     if (max <= 0)
         tally_chart_no_data(out, &g);
     tally_chart_legend(out, c, &g, g.bottom + XLABELS);
-    tally_textbuf_puts(out, "</svg>");
+    tally_textbuf_puts(out, "</svg></div>");
 }

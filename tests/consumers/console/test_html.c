@@ -199,14 +199,14 @@ Test(html, tables_have_caption_scopes_and_numeric_cells)
     assert_well_formed(buf.data);
     cr_assert_str_eq(
         buf.data,
-        "<table class=\"env\"><caption>Per environment</caption><thead><tr><th scope=\"col\">Environment</th>"
+        "<div class=\"table-wrap\"><table class=\"env\"><caption>Per environment</caption><thead><tr><th scope=\"col\">Environment</th>"
         "<th scope=\"col\" class=\"num\">Calls</th><th scope=\"col\" class=\"num\">5xx rate</th>"
         "<th scope=\"col\" class=\"num\">Installs</th></tr></thead><tbody>"
         "<tr><th scope=\"row\">prod</th><td class=\"num\">1,234,567</td><td class=\"num\">12.5\xC2\xA0%</td>"
         "<td class=\"num\">&lt;\xC2\xA0" "5</td></tr>"
         "<tr><th scope=\"row\"><a href=\"/t/a/usage?x=1&amp;y=2\">dev &amp; &lt;test&gt;</a></th>"
         "<td class=\"num\">0</td><td class=\"num\">\xE2\x80\x93</td><td class=\"num\">42</td></tr>"
-        "</tbody></table>");
+        "</tbody></table></div>");
 }
 
 Test(html, an_empty_table_says_so_across_its_columns)
