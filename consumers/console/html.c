@@ -1,6 +1,5 @@
 #include "html.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -204,10 +203,9 @@ void tally_html_percent(tally_textbuf_t *out, int64_t num, int64_t den, int deci
     long double scaled = (long double)num * 100.0L / (long double)den;
     for (int i = 0; i < decimals; i++)
         scaled *= 10.0L;
-    scaled = roundl(scaled);
     if (scaled > (long double)INT64_MAX / 2)
         scaled = (long double)INT64_MAX / 2;
-    tally_html_fixed(out, (int64_t)scaled, decimals);
+    tally_html_fixed(out, (int64_t)(scaled + 0.5L), decimals); /* rounded half up: scaled >= 0 */
     tally_textbuf_puts(out, "\xC2\xA0%"); /* a no-break space: "12.5 %" stays on one line */
 }
 

@@ -250,3 +250,19 @@ Test(markup_check, rejects_malformed_markup)
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         cr_assert_eq(tally_test_markup_check(good[i], err, sizeof err), 0, "%s: %s", err, good[i]);
 }
+
+Test(html, a_table_written_row_by_row)
+{
+    const tally_html_column_t cols[] = {{"Version", 0}, {"Success", 1}};
+    tally_html_table_open(&buf, NULL, NULL, cols, 2);
+    for (int i = 0; i < 3; i++) {
+        tally_html_cell_t cells[2] = {tally_html_cell_text("1.2.3"), tally_html_cell_percent(i, 3, 0)};
+        tally_html_table_row(&buf, cols, 2, cells, 0);
+    }
+    tally_html_table_close(&buf);
+    assert_well_formed(buf.data);
+    cr_assert_null(strstr(buf.data, "<caption>"));
+    cr_assert_null(strstr(buf.data, "scope=\"row\""));
+    cr_assert_eq(tally_test_count(buf.data, "<tr>"), 4);
+    cr_assert_not_null(strstr(buf.data, "<td>1.2.3</td><td class=\"num\">67\xC2\xA0%</td>"), "%s", buf.data);
+}

@@ -451,3 +451,34 @@ Test(svg_chart, the_css_covers_the_palette_and_print)
     cr_assert_not_null(strstr(buf.data, "@media print"));
     cr_assert_null(strchr(buf.data, '<'));
 }
+
+Test(svg_chart, gauge_edge_values)
+{
+    /* Exactly at the limit: no over part, 100.0 %. */
+    tally_gauge_t g = {.title = "Calls", .value = 100, .limit = 100};
+    tally_svg_gauge(&buf, &g);
+    assert_sound(buf.data);
+    cr_assert_not_null(strstr(buf.data, "100 of 100 (100.0\xC2\xA0%)"));
+    cr_assert_null(strstr(buf.data, "tc-over"));
+    /* A negative value (never in the read model) draws nothing and says what it is. */
+    tally_textbuf_reset(&buf);
+    g.value = -3;
+    tally_svg_gauge(&buf, &g);
+    assert_sound(buf.data);
+    cr_assert_not_null(strstr(buf.data, "-3 of 100"));
+    cr_assert_null(strstr(buf.data, "tc-fill"));
+    /* Marks out of range are left out; a huge limit stays finite. */
+    static const int marks[] = {0, -10, 5000, 80};
+    tally_textbuf_reset(&buf);
+    g = (tally_gauge_t){.title = "Calls", .value = INT64_MAX, .limit = INT64_MAX - 1, .marks = marks, .nmarks = 4};
+    tally_svg_gauge(&buf, &g);
+    assert_sound(buf.data);
+    cr_assert_eq(tally_test_count(buf.data, "class=\"tc-mark\""), 1);
+    cr_assert_not_null(strstr(buf.data, "9,223,372,036,854,775,807 of 9,223,372,036,854,775,806"), "%s", buf.data);
+    /* Fixed-point with a unit. */
+    tally_textbuf_reset(&buf);
+    g = (tally_gauge_t){.title = "Rate", .value = 250, .limit = 500, .decimals = 2, .unit = "%"};
+    tally_svg_gauge(&buf, &g);
+    assert_sound(buf.data);
+    cr_assert_not_null(strstr(buf.data, "2.50\xC2\xA0% of 5.00\xC2\xA0% (50.0\xC2\xA0%)"), "%s", buf.data);
+}
