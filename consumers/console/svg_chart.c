@@ -197,8 +197,10 @@ void tally_chart_frame(tally_textbuf_t *out, const tally_chart_t *c, const tally
         every = 1;
     tally_textbuf_puts(out, "<g class=\"tc-xaxis\">");
     for (size_t i = 0; i < c->npoints; i += every) {
-        tally_textbuf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
-                             g->left + g->slot * ((double)i + 0.5), g->bottom + 14);
+        double x = g->left + g->slot * ((double)i + 0.5), half = (need - 6) / 2;
+        if (x + half > g->right + 10 || x - half < 0)
+            continue; /* it would be cut at the edge */
+        tally_textbuf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, g->bottom + 14);
         tally_chart_x_label(out, c, i, 1);
         tally_textbuf_puts(out, "</text>");
     }

@@ -74,6 +74,8 @@ void tally_svg_stacked_bars(tally_textbuf_t *out, const tally_chart_t *c)
     tally_chart_frame(out, c, &g);
 
     double bar = g.slot * 0.8;
+    if (bar > 48)
+        bar = 48; /* a lone day is a bar, not a wall */
     tally_textbuf_puts(out, "<g class=\"tc-data\">");
     for (size_t i = 0; i < c->npoints; i++) {
         double x = g.left + g.slot * (double)i + (g.slot - bar) / 2;

@@ -291,8 +291,13 @@ Test(svg_chart, a_single_day)
     cr_assert_float_eq(y1 + h1, y0, 0.05, "staging sits on production");
     cr_assert_not_null(strstr(buf.data, "<title>2026-12-01 \xE2\x80\x93 production: 40</title>"));
     double w = attr_of(buf.data, "<rect class=\"tc-bar", 0, "width");
-    cr_assert_gt(w, 100, "one day takes the width");
-    cr_assert_lt(w, 720);
+    double x = attr_of(buf.data, "<rect class=\"tc-bar", 0, "x");
+    const char *label = strstr(buf.data, "tc-xaxis\"><text x=\"");
+    cr_assert_not_null(label);
+    double label_x = strtod(label + strlen("tc-xaxis\"><text x=\""), NULL);
+    cr_assert(w > 10 && w <= 48, "a lone day is a bar, not a wall: %f", w);
+    cr_assert_float_eq(x + w / 2, label_x, 0.1, "the bar stands over its label");
+    cr_assert_gt(label_x, 300, "in the middle of the plot");
     tally_textbuf_reset(&buf);
     tally_chart_table(&buf, &c);
     assert_sound(buf.data);
@@ -481,4 +486,32 @@ Test(svg_chart, gauge_edge_values)
     tally_svg_gauge(&buf, &g);
     assert_sound(buf.data);
     cr_assert_not_null(strstr(buf.data, "2.50\xC2\xA0% of 5.00\xC2\xA0% (50.0\xC2\xA0%)"), "%s", buf.data);
+}
+
+Test(svg_chart, x_labels_thin_out_and_stay_inside_the_chart)
+{
+    static int64_t v[396];
+    static char lab[396][16];
+    static const char *x[396];
+    for (int d = 0; d < 396; d++) {
+        v[d] = d;
+        snprintf(lab[d], sizeof lab[d], "day-%04d-xx", d);
+        x[d] = lab[d];
+    }
+    const tally_chart_series_t s = {"Seats", v};
+    tally_chart_t c = {.title = "Seats", .npoints = 396, .x = x, .series = &s, .nseries = 1};
+    tally_svg_lines(&buf, &c);
+    assert_sound(buf.data);
+    const char *axis = strstr(buf.data, "<g class=\"tc-xaxis\">");
+    cr_assert_not_null(axis);
+    int n = 0;
+    double prev = -1000;
+    for (const char *p = strstr(axis, "<text x=\""); p && p < strstr(axis, "</g>"); p = strstr(p + 1, "<text x=\"")) {
+        double xpos = strtod(p + 9, NULL);
+        cr_assert_gt(xpos - prev, 11 * 7.0, "labels overlap: %f after %f", xpos, prev);
+        cr_assert(xpos - 5.5 * 7.2 >= 0 && xpos + 5.5 * 7.2 <= 720, "label at %f is cut", xpos);
+        prev = xpos;
+        n++;
+    }
+    cr_assert(n >= 4 && n <= 12, "%d labels", n);
 }
