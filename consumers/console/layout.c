@@ -174,3 +174,16 @@ void tally_layout_error_page(tally_textbuf_t *out, int status, const char *title
     tally_layout_end(out);
     tally_textbuf_free(&full);
 }
+
+tally_layout_t tally_layout_for(const tally_page_t *page, const tally_page_query_t *q, const tally_page_t *pages,
+                                size_t npages)
+{
+    return (tally_layout_t){.title = page ? page->title : NULL,
+                            .current = page ? page->name : NULL,
+                            .signed_in = q != NULL,
+                            .staff = q ? q->staff : 0,
+                            .tenant_id = q ? q->tenant_id : NULL,
+                            .period = q ? q->period : NULL,
+                            .pages = pages,
+                            .npages = npages};
+}

@@ -59,7 +59,13 @@ void tally_layout_end(tally_textbuf_t *out);
  * attribute-escaped (a URL: escape it where it is written). Nothing for an
  * unknown name or a tenant page without a tenant. Returns 0, or -1 when
  * nothing was written. */
-int tally_layout_page_href(tally_textbuf_t *out, const char *page, const char *tenant_id);
+int tally_layout_page_href(tally_textbuf_t *out, const char *page, const char *tenant_id)
+    __attribute__((warn_unused_result));
+
+/* The shell of page (borrowed) for the principal of q (borrowed; signed in,
+ * staff, tenant and period from it), with the navigation pages[0..npages). */
+tally_layout_t tally_layout_for(const tally_page_t *page, const tally_page_query_t *q, const tally_page_t *pages,
+                                size_t npages);
 
 /* Appends a whole error document: <h1>status title</h1><p>message</p> and
  * a link home. l may be NULL (no navigation: the same body for every

@@ -201,3 +201,27 @@ Test(layout, the_error_page)
     cr_assert_not_null(strstr(buf.data, "<h1>503 Unavailable</h1>"));
     cr_assert_not_null(strstr(buf.data, "/t/acme/usage"));
 }
+
+Test(layout, the_shell_of_a_page_for_a_request)
+{
+    tally_page_query_t q = {.tenant_id = "acme", .member_id = "m1", .period = "2026-10"};
+    tally_layout_t l = tally_layout_for(&PAGES[1], &q, PAGES, NPAGES);
+    cr_assert_str_eq(l.title, "Usage");
+    cr_assert_str_eq(l.current, "usage");
+    cr_assert_eq(l.signed_in, 1);
+    cr_assert_eq(l.staff, 0);
+    const char *nav = nav_of(render(&l, ""));
+    cr_assert_not_null(strstr(nav, "<a href=\"/t/acme/usage?period=2026-10\" aria-current=\"page\">Usage</a>"), "%s",
+                       nav);
+    cr_assert_null(strstr(nav, "/vendor/"));
+
+    tally_page_query_t staff = {.staff = 1, .status = "over"};
+    l = tally_layout_for(&PAGES[4], &staff, PAGES, NPAGES);
+    nav = nav_of(render(&l, ""));
+    cr_assert_not_null(strstr(nav, "<a href=\"/vendor/tenants\" aria-current=\"page\">Tenants</a>"), "%s", nav);
+    cr_assert_null(strstr(nav, "/t/"));
+
+    l = tally_layout_for(NULL, NULL, PAGES, NPAGES);
+    cr_assert_eq(l.signed_in, 0);
+    cr_assert_null(strstr(render(&l, ""), "<nav"));
+}
