@@ -266,3 +266,35 @@ Test(html, a_table_written_row_by_row)
     cr_assert_eq(tally_test_count(buf.data, "<tr>"), 4);
     cr_assert_not_null(strstr(buf.data, "<td>1.2.3</td><td class=\"num\">67\xC2\xA0%</td>"), "%s", buf.data);
 }
+
+/* Any bytes at all: the escaped text is valid UTF-8, well-formed, and
+ * unchanged when it needed no escaping. */
+Test(html, random_bytes_always_come_out_well_formed)
+{
+    unsigned state = 12345;
+    char in[65];
+    for (int round = 0; round < 5000; round++) {
+        size_t n = (state = state * 1103515245u + 12345u) % 65;
+        int plain = 1;
+        for (size_t i = 0; i < n; i++) {
+            state = state * 1103515245u + 12345u;
+            /* Mostly the troublesome bytes: markup, controls, high bytes. */
+            static const char pick[] = "<>&\"'\x01\x1B\x7F\x80\xBF\xC0\xC2\xE2\xED\xF0\xF4\xFF" "a \t\n";
+            in[i] = (state >> 16) % 3 ? pick[(state >> 8) % (sizeof pick - 1)] : (char)(1 + (state >> 8) % 255);
+            unsigned char c = (unsigned char)in[i];
+            if (c < 0x20 || c >= 0x7F || strchr("<>&\"'", c))
+                plain = 0;
+        }
+        in[n] = '\0';
+        tally_textbuf_reset(&buf);
+        tally_textbuf_puts(&buf, "<p title=\"");
+        tally_html_text(&buf, in);
+        tally_textbuf_puts(&buf, "\">");
+        size_t at = buf.len;
+        tally_html_text(&buf, in);
+        if (plain)
+            cr_assert_eq(memcmp(buf.data + at, in, n), 0);
+        tally_textbuf_puts(&buf, "</p>");
+        assert_well_formed(buf.data);
+    }
+}
