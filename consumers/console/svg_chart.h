@@ -3,7 +3,7 @@
  * itself (no script, no external asset). Pure: appends to a
  * tally_textbuf_t, no I/O.
  *
- * What a chart promises.
+ * What a chart promises (svg_chart.c, svg_chart_xy.c, svg_chart_gauge.c).
  *   - It is never the only carrier of a figure: tally_chart_table writes
  *     the same tally_chart_t as a <table> (one row per point, one column
  *     per series, the reference lines in the caption); a page writes both.

@@ -8,6 +8,12 @@
 
 #include "svg_chart.h"
 
+/* Colours of what is not a series (the series: tally_chart_colour). */
+#define OVER_COLOUR "#B00020"
+#define CAP_COLOUR "#B00020"
+#define LINE_COLOUR "#333333"
+#define GRID_COLOUR "#DDDDDD"
+
 /* Where the plot sits in the viewBox and its y scale. */
 typedef struct tally_chart_geom_t {
     double left, right, top, bottom;  /* the plot area */

@@ -106,7 +106,7 @@ void tally_svg_stacked_bars(tally_textbuf_t *out, const tally_chart_t *c)
             double y0 = tally_chart_y(&g, l->value), y1 = tally_chart_y(&g, below);
             tally_textbuf_printf(out,
                                  "<rect class=\"tc-over\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
-                                 "fill=\"#B00020\" fill-opacity=\"0.4\" stroke=\"#B00020\" stroke-width=\"1.5\"><title>",
+                                 "fill=\"" OVER_COLOUR "\" fill-opacity=\"0.4\" stroke=\"" OVER_COLOUR "\" stroke-width=\"1.5\"><title>",
                                  x, y1, bar, y0 - y1);
             tally_chart_x_label(out, c, i, 0);
             tally_textbuf_puts(out, ": ");
