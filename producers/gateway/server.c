@@ -1,7 +1,13 @@
 #include "server.h"
 
 #include "log.h"
-#include "server_internal.h"
+#include "server_admit.h"
+#include "server_answer.h"
+#include "server_ingest.h"
+#include "server_req.h"
+#include "server_status.h"
+#include "server_upload.h"
+#include "server_wait.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
@@ -13,31 +19,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static const int counted_status[TALLY_SERVER_N_STATUS] = {200, 202, 204, 400, 401, 403, 404, 405,
-                                                           413, 415, 422, 429, 431, 500, 503};
-
-static const char *const endpoint_path[EP_COUNT] = {
-    "/v1/product/events", "/v1/usage/reports", "/v1/usage/seats", "/v1/controlpanel/events",
-    "/healthz", "/readyz", "/metrics", "other",
-};
-
-void tally_server_count_request(tally_server_t *srv, endpoint_t ep, int status)
-{
-    for (size_t i = 0; i < TALLY_SERVER_N_STATUS; i++)
-        if (counted_status[i] == status) {
-            tally_metric_add(srv->requests[ep][i], 1);
-            return;
-        }
-}
-
-static endpoint_t find_endpoint(const char *url)
-{
-    for (int e = 0; e < EP_OTHER; e++)
-        if (strcmp(url, endpoint_path[e]) == 0)
-            return (endpoint_t)e;
-    return EP_OTHER;
-}
 
 /* The per-request deadline (--request-deadline): libmicrohttpd has only an
  * idle timeout, which a client trickling a byte now and then resets
@@ -75,7 +56,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r = tally_xcalloc(1, sizeof *r);
         r->srv = srv;
         r->conn = c;
-        r->ep = find_endpoint(url);
+        r->ep = tally_server_endpoint_of(url);
         r->deadline_ms = tally_mono_ms() + srv->o.request_deadline_ms;
         *con_cls = r;
         atomic_fetch_add(&srv->inflight, 1);
@@ -164,13 +145,7 @@ tally_server_t *tally_server_new(const tally_server_opts_t *o, char *errbuf, siz
     parse_origins(srv, o->cors_origins);
     if (o->admin_token)
         tally_keys_hash_hex(o->admin_token, strlen(o->admin_token), srv->admin_hash);
-    for (int e = 0; e < EP_COUNT; e++)
-        for (size_t s = 0; s < TALLY_SERVER_N_STATUS; s++) {
-            char labels[128];
-            snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", endpoint_path[e], counted_status[s]);
-            srv->requests[e][s] = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_requests_total",
-                                                    "HTTP requests answered, by route and status", labels, NULL, 0);
-        }
+    tally_server_requests_init(srv);
     tally_server_ingest_init(srv);
     srv->inflight_gauge = tally_metrics_get(o->metrics, TALLY_METRIC_GAUGE, "tally_gateway_requests_in_flight",
                                             "Requests accepted and not yet answered", "", NULL, 0);

@@ -1,4 +1,4 @@
-#include "server_internal.h"
+#include "server_answer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
