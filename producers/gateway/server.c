@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include "http_server.h"
 #include "log.h"
 #include "server_admit.h"
 #include "server_answer.h"
@@ -11,14 +12,10 @@
 #include "timeutil.h"
 #include "xalloc.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 /* The per-request deadline (--request-deadline): libmicrohttpd has only an
  * idle timeout, which a client trickling a byte now and then resets
@@ -154,34 +151,24 @@ tally_server_t *tally_server_new(const tally_server_opts_t *o, char *errbuf, siz
     srv->deadline_cut = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_deadline_closed_total",
                                           "Requests closed unanswered at --request-deadline", "", NULL, 0);
 
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)o->port);
-    if (inet_pton(AF_INET, o->bind, &sa.sin_addr) != 1) {
-        snprintf(errbuf, errsize, "--bind: not an IPv4 address: %.64s", o->bind);
+    tally_http_opts_t h = {
+        .bind = o->bind,
+        .port = o->port,
+        .threads = (unsigned)o->threads,
+        .connection_limit = (unsigned)o->connection_limit,
+        .per_client_connection_limit = (unsigned)o->per_client_connection_limit,
+        .timeout_s = (unsigned)o->timeout_s,
+        .memory_limit = 32 * 1024,   /* headers of one request: a header flood gets 431 */
+        .suspend_resume = 1,         /* requests wait for their acks (server_wait.c) */
+        .name = "--bind",
+        .handler = on_request,
+        .handler_cls = srv,
+        .completed = on_completed,
+        .completed_cls = srv,
+    };
+    srv->mhd = tally_http_start(&h, &srv->port, errbuf, errsize);
+    if (srv->mhd == NULL)
         goto err;
-    }
-    srv->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, (uint16_t)o->port, NULL, NULL, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)o->threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->connection_limit,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)o->per_client_connection_limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->timeout_s,
-        /* Headers of one request must fit here: a header flood gets 431. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        /* RFC 9112: an HTTP/1.1 request without Host is a 400. */
-        MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_END);
-    if (srv->mhd == NULL) {
-        snprintf(errbuf, errsize, "cannot listen on %s:%d (in use, or not allowed)", o->bind, o->port);
-        goto err;
-    }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = di ? di->port : o->port;
     return srv;
 err:
     tally_server_free(srv);
@@ -196,9 +183,7 @@ int tally_server_port(const tally_server_t *srv)
 void tally_server_drain(tally_server_t *srv)
 {
     atomic_store(&srv->draining, 1);
-    MHD_socket s = MHD_quiesce_daemon(srv->mhd);
-    if (s != MHD_INVALID_SOCKET)
-        close(s);
+    tally_http_quiesce(srv->mhd);
 }
 
 int tally_server_inflight(const tally_server_t *srv)
@@ -211,12 +196,12 @@ void tally_server_free(tally_server_t *srv)
     if (srv == NULL)
         return;
     if (srv->mhd) {
-        /* MHD_stop_daemon must not meet a suspended connection. */
+        /* tally_http_stop must not meet a suspended connection. */
         tally_server_wait_abandon_all(srv, 2000);
         if (atomic_load(&srv->suspended) > 0)
             tally_log_warn("gateway", "%d answer(s) to requests that waited for Kafka not sent at exit",
                            atomic_load(&srv->suspended));
-        MHD_stop_daemon(srv->mhd);
+        tally_http_stop(srv->mhd);
     }
     tally_server_ingest_free(srv);
     for (size_t i = 0; i < srv->n_origins; i++)
