@@ -144,17 +144,17 @@ static int check_common(const char *gateway_url, const char *admin_token, const 
     return 0;
 }
 
-/* The event's text, or NULL (out of memory aborts). */
-static char *event_text(const char *tenant_id, int64_t now, json_t *payload)
+/* The event's text (malloc'd), taking payload; NULL when a text is not
+ * UTF-8 (jansson refuses it), with errbuf. */
+static char *event_text(const char *tenant_id, int64_t now, json_t *payload, char *errbuf, size_t errsize)
 {
-    json_t *ev = json_pack("{s:s, s:I, s:o}", "tenant_id", tenant_id, "occurred_at", (json_int_t)now, "payload",
-                           payload);
+    json_t *ev = payload ? json_pack("{s:s, s:I, s:o}", "tenant_id", tenant_id, "occurred_at", (json_int_t)now,
+                                     "payload", payload)
+                         : NULL;
     char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
-    if (text == NULL) {
-        fprintf(stderr, "tally-console: cannot build the event (out of memory?)\n");
-        abort();
-    }
+    if (text == NULL)
+        snprintf(errbuf, errsize, "the tenant, member or token id is not UTF-8 text");
     return text;
 }
 
@@ -188,8 +188,9 @@ int tally_console_issue_token(const tally_issue_token_opts_t *o, char *token_out
     tally_console_token_sha256(token, strlen(token), sha);
     json_t *payload = json_pack("{s:{s:s, s:s, s:s, s:I}}", "ConsoleTokenIssued", "token_id", id, "member_id",
                                 o->member_id, "token_sha256", sha, "expires_at", (json_int_t)(now + ttl));
-    char *text = event_text(o->tenant_id, now, payload);
-    rc = post_event(o->gateway_url, o->admin_token, o->timeout_ms, text, errbuf, errsize);
+    char *text = event_text(o->tenant_id, now, payload, errbuf, errsize);
+    rc = text ? post_event(o->gateway_url, o->admin_token, o->timeout_ms, text, errbuf, errsize)
+              : TALLY_CONSOLE_TOKEN_ERR_USAGE;
     free(text);
     if (rc == 0) {
         memcpy(token_out, token, sizeof token);
@@ -210,8 +211,9 @@ int tally_console_revoke_token(const tally_revoke_token_opts_t *o, char *errbuf,
         return TALLY_CONSOLE_TOKEN_ERR_USAGE;
     }
     json_t *payload = json_pack("{s:{s:s}}", "ConsoleTokenRevoked", "token_id", o->token_id);
-    char *text = event_text(o->tenant_id, o->now_ms ? o->now_ms : wall_ms(), payload);
-    rc = post_event(o->gateway_url, o->admin_token, o->timeout_ms, text, errbuf, errsize);
+    char *text = event_text(o->tenant_id, o->now_ms ? o->now_ms : wall_ms(), payload, errbuf, errsize);
+    rc = text ? post_event(o->gateway_url, o->admin_token, o->timeout_ms, text, errbuf, errsize)
+              : TALLY_CONSOLE_TOKEN_ERR_USAGE;
     free(text);
     return rc;
 }

@@ -296,7 +296,15 @@ Test(issue_token, options_out_of_range_are_refused_before_anything_is_sent)
                  TALLY_CONSOLE_TOKEN_ERR_USAGE);
     cr_assert_eq(tally_console_issue_token(&good, token, TALLY_CONSOLE_TOKEN_SIZE - 1, id, &expires, err, sizeof err),
                  TALLY_CONSOLE_TOKEN_ERR_USAGE);
+    o = good;
+    o.member_id = "m\xff";
+    cr_assert_eq(tally_console_issue_token(&o, token, sizeof token, id, &expires, err, sizeof err),
+                 TALLY_CONSOLE_TOKEN_ERR_USAGE);
+    cr_assert(strstr(err, "UTF-8") != NULL, "%s", err);
     tally_revoke_token_opts_t rv = {.gateway_url = url, .admin_token = "a", .tenant_id = "t"};
+    cr_assert_eq(tally_console_revoke_token(&rv, err, sizeof err), TALLY_CONSOLE_TOKEN_ERR_USAGE);
+    rv.token_id = "7e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
+    rv.tenant_id = "\xc3";
     cr_assert_eq(tally_console_revoke_token(&rv, err, sizeof err), TALLY_CONSOLE_TOKEN_ERR_USAGE);
     cr_assert_eq(f.posts, 0, "nothing was sent");
     /* The same options, fixed, are sent and accepted. */
