@@ -391,7 +391,8 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
     load(path, &page);
     char want_url[128];
     snprintf(want_url, sizeof want_url, "%s/t/acme/", console_url);
-    cr_assert_str_eq(page.url, want_url, "the sign-in link leads to the tenant's overview");
+    cr_assert_str_eq(page.url, want_url, "the sign-in link leads to the tenant's overview, not %s (%ld):\n%s", page.url,
+                     page.status, page.text);
     cr_assert_eq(page.status, 200);
     char session[128];
     tally_test_cookie_flags_t flags;
@@ -541,7 +542,8 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
     /* Staff: every tenant, over first; product analytics; globex's overview. */
     load("/signin?token=" STAFF_TOKEN, &page);
     snprintf(want_url, sizeof want_url, "%s/vendor/tenants", console_url);
-    cr_assert_str_eq(page.url, want_url, "the staff sign-in leads to the vendor's tenants page");
+    cr_assert_str_eq(page.url, want_url, "the staff sign-in leads to the vendor's tenants page, not %s (%ld):\n%s",
+                     page.url, page.status, page.text);
     EXPECT_TEXT(&page, "Globex Corporation");
     EXPECT_TEXT(&page, "Acme Corporation");
     cr_expect(shows_word(page.text, "over"), "%s: no status reads over:\n%s", page.url, page.text);
