@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include "xalloc.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -83,46 +85,6 @@ static const char *const type_names[] = {
     [TALLY_CONFIG_TYPE_SIZE] = "SIZE",
     [TALLY_CONFIG_TYPE_ENUM] = "ENUM",
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
-
-    if (p == NULL) {
-        fprintf(stderr, "tally_config: out of memory (%zu x %zu bytes)\n", n, size);
-        abort();
-    }
-    return p;
-}
-
-static void *xrealloc(void *old, size_t n, size_t size)
-{
-    void *p;
-
-    if (size != 0 && n > SIZE_MAX / size) {
-        fprintf(stderr, "tally_config: allocation overflow (%zu x %zu bytes)\n", n, size);
-        abort();
-    }
-    p = realloc(old, n * size == 0 ? 1 : n * size);
-    if (p == NULL) {
-        fprintf(stderr, "tally_config: out of memory (%zu x %zu bytes)\n", n, size);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t len)
-{
-    char *p = xcalloc(len + 1, 1);
-
-    memcpy(p, s, len);
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    return xstrndup(s, strlen(s));
-}
 
 /* Wipes before freeing: values may be tokens or passwords. */
 static void free_wiped(char *s)
@@ -279,7 +241,7 @@ static int set_value(const tally_config_option_t *opt, tally_config_value_t *sta
     switch (opt->type) {
     case TALLY_CONFIG_TYPE_STRING:
         free_wiped(staged->s);
-        staged->s = xstrdup(text);
+        staged->s = tally_xstrdup(text);
         return 0;
 
     case TALLY_CONFIG_TYPE_BOOL:
@@ -446,14 +408,14 @@ tally_config_t *tally_config_new(const char *program, const char *version,
                                  const tally_config_option_t *options,
                                  size_t n_options)
 {
-    tally_config_t *cfg = xcalloc(1, sizeof *cfg);
+    tally_config_t *cfg = tally_xcalloc(1, sizeof *cfg);
 
     cfg->program = program != NULL ? program : "tally";
     cfg->version = version != NULL ? version : "unknown";
     cfg->summary = summary;
     cfg->options = options;
     cfg->n_options = n_options;
-    cfg->owned = xcalloc(n_options, sizeof *cfg->owned);
+    cfg->owned = tally_xcalloc(n_options, sizeof *cfg->owned);
     cfg->out = stdout;
     for (size_t k = 0; k < n_options; k++)
         check_option(cfg, k);
@@ -536,9 +498,9 @@ static int add_kafka_pair(tally_config_pair_t **pairs, size_t *n, const char *ar
         snprintf(errbuf, errsize, "-X: empty key in key=value argument");
         return -1;
     }
-    *pairs = xrealloc(*pairs, *n + 1, sizeof **pairs);
-    (*pairs)[*n].key = xstrndup(arg, (size_t)(eq - arg));
-    (*pairs)[*n].value = xstrdup(eq + 1);
+    *pairs = tally_xrealloc(*pairs, *n + 1, sizeof **pairs);
+    (*pairs)[*n].key = tally_xstrndup(arg, (size_t)(eq - arg));
+    (*pairs)[*n].value = tally_xstrdup(eq + 1);
     (*n)++;
     return 0;
 }
@@ -591,7 +553,7 @@ static void commit(tally_config_t *cfg, tally_config_value_t *staged)
 int tally_config_parse(tally_config_t *cfg, int argc, char *const argv[],
                        char *errbuf, size_t errsize)
 {
-    tally_config_value_t *staged = xcalloc(cfg->n_options, sizeof *staged);
+    tally_config_value_t *staged = tally_xcalloc(cfg->n_options, sizeof *staged);
     tally_config_pair_t *kafka = NULL;
     size_t n_kafka = 0;
     char **positional = NULL;
@@ -628,8 +590,8 @@ int tally_config_parse(tally_config_t *cfg, int argc, char *const argv[],
         bool negated = false;
 
         if (only_positional || arg[0] != '-' || arg[1] == '\0') {
-            positional = xrealloc(positional, n_positional + 1, sizeof *positional);
-            positional[n_positional++] = xstrdup(arg);
+            positional = tally_xrealloc(positional, n_positional + 1, sizeof *positional);
+            positional[n_positional++] = tally_xstrdup(arg);
             continue;
         }
         if (strcmp(arg, "--") == 0) {
