@@ -8,8 +8,10 @@
  *   chaos_model.c     the model built from what was sent, its comparison
  *                     with the tables, and the copies of each record in Kafka
  *
- * test_chaos.c calls both; chaos_model.c calls chaos_clients.c
- * (chaos_license_of); chaos_clients.c calls neither.
+ * Each helper has its own header (chaos_clients.h, chaos_model.h), which a
+ * suite includes to link it (tests/CMakeLists.txt). test_chaos.c calls
+ * both; chaos_model.c calls chaos_clients.c (chaos_license_of);
+ * chaos_clients.c calls neither.
  */
 #ifndef TALLY_TEST_CHAOS_H
 #define TALLY_TEST_CHAOS_H
@@ -115,68 +117,5 @@ typedef struct chaos_t {
 /* The run (test_chaos.c's). */
 extern chaos_t cx;
 extern client_t clients[MAX_CLIENTS];
-
-/* ---- chaos_clients.c ---------------------------------------------------- */
-
-/* A random value in [0, n) from the xorshift state *s. */
-int64_t chaos_rnd_below(uint64_t *s, int64_t n);
-
-/* The API key of a tenant's environment, and a tenant's id. */
-void chaos_api_key(char *out, size_t size, int tenant, int env);
-void chaos_tenant_id(char *out, size_t size, int tenant);
-
-/* The start (epoch ms) of day (0..DAYS-1) of the run. */
-int64_t chaos_day_start(int day);
-
-/* The license terms sent for tenant t. */
-void chaos_license_of(int t, int64_t *seats_max, int64_t *monthly_max, int64_t *daily_max);
-
-/* A new reporter for cell (counters from 0). */
-void chaos_new_reporter(client_t *c, cell_state_t *cell);
-
-/* A client thread (arg: its client_t). */
-void *chaos_client_main(void *arg);
-
-/* ---- chaos_model.c ------------------------------------------------------ */
-
-typedef struct api_cell_t {
-    int present;
-    int64_t v[4];
-} api_cell_t;
-
-typedef struct seat_cell_t {
-    int present;
-    int64_t in_use, peak;
-} seat_cell_t;
-
-typedef struct model_t {
-    api_cell_t api[MAX_TENANTS][ENVS][DAYS];
-    seat_cell_t seat[MAX_TENANTS][DAYS];
-} model_t;
-
-/* The expected tables, from what every client sent. */
-void chaos_model_build(model_t *m);
-
-typedef struct diff_t {
-    int n;
-    char text[4096];
-} diff_t;
-
-/* Compares the tables of the run's database with m into d (d->n: how many
- * differ). */
-void chaos_compare(const model_t *m, diff_t *d);
-
-typedef struct copies_t {
-    uint64_t key;                /* reporter << 32 | seq, or 1 << 63 | seat event id */
-    uint16_t posts, acks;
-    uint32_t raw, clean;
-} copies_t;
-
-/* qsort/bsearch order of copies_t by key. */
-int chaos_copies_cmp(const void *a, const void *b);
-
-/* Counts the copies of every sent record in topic into raw or clean;
- * returns how many records were not ours. */
-size_t chaos_count_copies(const char *topic, copies_t *sent, size_t n_sent, int clean);
 
 #endif /* TALLY_TEST_CHAOS_H */

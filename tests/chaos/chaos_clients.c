@@ -1,6 +1,6 @@
 /* The client threads of the chaos suite (chaos.h): what they send and how
  * they retry, as test_chaos.c describes. */
-#include "chaos.h"
+#include "chaos_clients.h"
 
 #include "codec.h"
 #include "fixtures.h"

@@ -1,7 +1,9 @@
 /* The model of the chaos suite (chaos.h): the tables expected from what
  * the clients sent (none of the aggregator's code), their comparison with
  * the tables, and the copies of each record in Kafka. */
-#include "chaos.h"
+#include "chaos_model.h"
+
+#include "chaos_clients.h"
 
 #include "codec.h"
 #include "fixtures.h"

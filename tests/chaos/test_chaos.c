@@ -60,7 +60,8 @@
  * Size: TALLY_CHAOS_ROUNDS (faults of each kind, default 2),
  * TALLY_CHAOS_CLIENTS (client threads, default 4), TALLY_CHAOS_TENANTS
  * (default 3), TALLY_CHAOS_SEED (default: random, printed). */
-#include "chaos.h"
+#include "chaos_clients.h"
+#include "chaos_model.h"
 
 #include "codec.h"
 #include "fixtures.h"
