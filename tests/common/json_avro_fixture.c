@@ -75,7 +75,7 @@ void fixture_close(fixture_t *f)
  * tree can carry NUL, which the text reader refuses as a syntax error.
  * Returns from_json's result; err (may be NULL) gets its message. */
 int convert_both(const tally_json_avro_t *conv, avro_value_iface_t *iface, const json_t *ev,
-                        avro_value_t *value, char *err, size_t errsize)
+                 avro_value_t *value, char *err, size_t errsize)
 {
     char err2[1024] = "", *text = json_dumps(ev, JSON_COMPACT | JSON_ENCODE_ANY);
     avro_value_t other;

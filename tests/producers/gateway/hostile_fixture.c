@@ -91,7 +91,7 @@ void expect_no_secret(const char *what, const char *text)
 }
 
 void expect_error_body(const char *what, long status, const char *body, const char *ctype, long want,
-                              const char *error, const char *detail, size_t rejected)
+                       const char *error, const char *detail, size_t rejected)
 {
     cr_expect_eq(status, want, "%s: status %ld, want %ld: %s", what, status, want, body);
     expect_no_secret(what, body);
