@@ -176,7 +176,7 @@ uint8_t *encode(tally_encoder_t *enc, avro_value_t *v, size_t *len)
 }
 
 int decode(tally_decoder_t *dec, const void *buf, size_t len, avro_value_t **v,
-                  const tally_catalog_entry_t **w, char *err, size_t errsize)
+           const tally_catalog_entry_t **w, char *err, size_t errsize)
 {
     return tally_decoder_decode(dec, buf, len, v, w, err, errsize);
 }

@@ -72,7 +72,7 @@ void fill_control(avro_value_t *v, int which);
 uint8_t *encode(tally_encoder_t *enc, avro_value_t *v, size_t *len);
 
 int decode(tally_decoder_t *dec, const void *buf, size_t len, avro_value_t **v,
-                  const tally_catalog_entry_t **w, char *err, size_t errsize);
+           const tally_catalog_entry_t **w, char *err, size_t errsize);
 
 /* Zig-zag varint into p; returns its length. */
 size_t put_long(uint8_t *p, int64_t v);
