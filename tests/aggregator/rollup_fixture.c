@@ -7,7 +7,7 @@ const tally_rollup_config_t plain = {.open_days = 35};
 
 tally_rollup_report_t report(const char *tenant, const char *env, const char *reporter,
                              int64_t seq, int64_t at, int64_t calls, int64_t c4, int64_t c5,
-                                    int64_t ms)
+                             int64_t ms)
 {
     return (tally_rollup_report_t){tenant, env, reporter, seq, at, calls, c4, c5, ms};
 }

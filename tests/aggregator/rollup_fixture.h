@@ -32,7 +32,7 @@ typedef struct {
 
 tally_rollup_report_t report(const char *tenant, const char *env, const char *reporter,
                              int64_t seq, int64_t at, int64_t calls, int64_t c4, int64_t c5,
-                                    int64_t ms);
+                             int64_t ms);
 
 tally_rollup_outcome_t apply(tally_rollup_t *r, const char *tenant, const char *env,
                              const char *reporter, int64_t seq, int64_t at, int64_t calls);
