@@ -250,16 +250,3 @@ void put(const char *folder, const char *file, const char *content)
     fputs(content, f);
     fclose(f);
 }
-
-#define R_V1 "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}," \
-             "{\"name\":\"s\",\"type\":\"string\"}," \
-             "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\",\"C\"]}}]}"
-#define R_V2 "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"long\"}," \
-             "{\"name\":\"s\",\"type\":\"string\"}," \
-             "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"C\",\"B\"]}}," \
-             "{\"name\":\"n\",\"type\":[\"null\",\"string\"],\"default\":null}," \
-             "{\"name\":\"p\",\"type\":\"int\",\"default\":5}]}"
-#define R_V3 "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}," \
-             "{\"name\":\"s\",\"type\":\"string\"}," \
-             "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\",\"C\"]}}," \
-             "{\"name\":\"b\",\"type\":\"int\"}]}"

@@ -208,6 +208,22 @@ void basic_materializer_input(pipe_t *p)
 
 /* ---- the pipeline --------------------------------------------------------- */
 
+void pipe_want(const pipe_t *p, long long want[3])
+{
+    agg_record_t *recs;
+    size_t n = agg_read_all(p->agg.rollups, &recs);
+    long long last[3] = {-1, -1, -1};
+    want[0] = 0;
+    want[1] = (long long)p->product;
+    want[2] = (long long)p->cp;
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].offset > last[recs[i].partition])
+            last[recs[i].partition] = recs[i].offset;
+    for (int i = 0; i < 3; i++)
+        want[0] += last[i] + 1;
+    agg_records_free(recs, n);
+}
+
 void pipe_run(pipe_t *p)
 {
     char line[512];
@@ -225,18 +241,8 @@ void pipe_run(pipe_t *p)
     tally_test_signal(agg, SIGTERM);
     cr_assert_eq(tally_test_wait(agg, 30000), 0, "aggregator exit; log:\n%s", tally_test_log(agg));
     tally_test_proc_free(agg);
-    /* Where the materializer will be once it has everything: after the last
-     * record of each partition (the topic is transactional: offsets have
-     * gaps). */
-    agg_record_t *recs;
-    size_t n = agg_read_all(p->agg.rollups, &recs);
-    long long last[3] = {-1, -1, -1}, want[3] = {0, (long long)p->product, (long long)p->cp};
-    for (size_t i = 0; i < n; i++)
-        if (recs[i].offset > last[recs[i].partition])
-            last[recs[i].partition] = recs[i].offset;
-    for (int i = 0; i < 3; i++)
-        want[0] += last[i] + 1;
-    agg_records_free(recs, n);
+    long long want[3];
+    pipe_want(p, want);
     tally_test_proc_t *m = running = mat_start(&p->mat, p->mat.db, p->mat.group, NULL, NULL);
     mat_wait_caught_up(p->mat.conn, &p->mat, p->mat.group, want, 60000);
     tally_test_signal(m, SIGTERM);

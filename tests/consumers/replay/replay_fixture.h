@@ -82,6 +82,12 @@ void basic_usage(pipe_t *p);
 /* Product events and Control Panel events for the rebuild. */
 void basic_materializer_input(pipe_t *p);
 
+/* Where the materializer will be once it has everything produced so far
+ * (the next offsets it stores per topic, summed over partitions): after the
+ * last record of each rollups partition (the topic is transactional:
+ * offsets have gaps), and every product and Control Panel record. */
+void pipe_want(const pipe_t *p, long long want[3]);
+
 /* Runs the pipeline over everything produced so far and stops it: the
  * aggregator until it committed every usage record, the materializer until
  * it stored the offsets of every rollup, product and Control Panel record. */

@@ -190,15 +190,8 @@ Test(replay, hot_swap_with_the_materializer_running)
 
     /* The materializer went on into the new tables: once it has every
      * record, they equal a fresh projection of the logs. */
-    agg_record_t *recs;
-    size_t n = agg_read_all(P.agg.rollups, &recs);
-    long long last[3] = {-1, -1, -1}, want[3] = {0, (long long)P.product, (long long)P.cp};
-    for (size_t i = 0; i < n; i++)
-        if (recs[i].offset > last[recs[i].partition])
-            last[recs[i].partition] = recs[i].offset;
-    for (int i = 0; i < 3; i++)
-        want[0] += last[i] + 1;
-    agg_records_free(recs, n);
+    long long want[3];
+    pipe_want(&P, want);
     mat_wait_caught_up(P.mat.conn, &P.mat, P.mat.group, want, 60000);
     tally_test_signal(m, SIGTERM);
     cr_assert_eq(tally_test_wait(m, 30000), 0, "%s", tally_test_log(m));
