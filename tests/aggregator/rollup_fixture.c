@@ -111,7 +111,10 @@ void make_workload(workload_t *w, rng_t *g, size_t target, int days, bool glitch
                                        c[0], c[1], c[2], c[3]};
             if (glitches && rng_below(g, 100) == 0)
                 u.api_calls = rng_range(g, 0, c[0]); /* a glitch; the next is normal */
-            d[n++] = (delivery_t){at, n, u};
+            /* index n + 1: what `d[n++] = (delivery_t){at, n, u}` stored with
+             * gcc, an unsequenced read of n that clang refuses. */
+            d[n] = (delivery_t){at, n + 1, u};
+            n++;
             w->final_counts[rep] = c[0];
         }
     }
