@@ -214,39 +214,3 @@ void expect_code(tally_decoder_t *dec, const uint8_t *buf, size_t len, int want,
     if (rc != 0)
         cr_expect_neq(err[0], '\0', "%s: no message", what);
 }
-
-char tmpdir[256];
-
-void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tally-codec-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-void remove_tmpdir(void)
-{
-    if (tmpdir[0] != '\0')
-        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-void put(const char *folder, const char *file, const char *content)
-{
-    char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/%s", tmpdir, folder);
-    mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/%s/%s", tmpdir, folder, file);
-    f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(content, f);
-    fclose(f);
-}

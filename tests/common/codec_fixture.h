@@ -4,8 +4,8 @@
  * test_codec_hostile.c: malformed and hostile input;
  * test_codec_resolution.c: schema resolution between versions): catalogs,
  * values of the real schemas filled and read by field name, encoding and
- * decoding, hand-made headers and varints, and a catalog in a temporary
- * folder.
+ * decoding, hand-made headers and varints, and record R's versions for a
+ * catalog in a temporary folder (catalog_dir.h).
  */
 #ifndef TALLY_TEST_CODEC_FIXTURE_H
 #define TALLY_TEST_CODEC_FIXTURE_H
@@ -16,10 +16,6 @@
 
 #include "codec.h"
 #include "schema_catalog.h"
-
-/* A catalog in a temporary folder (make_tmpdir), for resolutions that
- * must fail and for the hot path. */
-extern char tmpdir[256];
 
 /* Record R: v1; v2 widens a, reorders and drops a symbol of E, adds n and
  * p with defaults; v3 adds b without a default. */
@@ -80,11 +76,5 @@ size_t put_long(uint8_t *p, int64_t v);
 size_t put_header(uint8_t *p, const tally_catalog_entry_t *e);
 
 void expect_code(tally_decoder_t *dec, const uint8_t *buf, size_t len, int want, const char *what);
-
-void make_tmpdir(void);
-
-void remove_tmpdir(void);
-
-void put(const char *folder, const char *file, const char *content);
 
 #endif /* TALLY_TEST_CODEC_FIXTURE_H */

@@ -22,6 +22,7 @@
 #include "fixtures.h"
 #include "schema_catalog.h"
 
+#include "catalog_dir.h"
 #include "codec_fixture.h"
 
 /* ---- allocation counting (not under ASan, which owns malloc) ---------- */

@@ -21,6 +21,7 @@
 #include "fixtures.h"
 #include "schema_catalog.h"
 
+#include "catalog_dir.h"
 #include "codec_fixture.h"
 
 /* ---- resolution ------------------------------------------------------- */
