@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- fixtures ---- */
 
@@ -54,7 +55,14 @@ void fixture_open(fixture_t *f, const char *name)
     char *text;
 
     cr_assert(src != NULL, "TALLY_SOURCE_DIR is not set");
-    snprintf(path, sizeof path, "%s/schemas/%s/1.avsc", src, name);
+    /* The latest version, as the gateway converts with. */
+    for (int v = 1;; v++) {
+        snprintf(path, sizeof path, "%s/schemas/%s/%d.avsc", src, name, v + 1);
+        if (access(path, R_OK) != 0) {
+            snprintf(path, sizeof path, "%s/schemas/%s/%d.avsc", src, name, v);
+            break;
+        }
+    }
     text = read_text(path, &len);
     fixture_from_text(f, text, len);
     free(text);

@@ -21,7 +21,7 @@
 #define MARKER "SECRET-VALUE-123"
 #define CP_BRANCHES                                                                       \
     "TenantRegistered, EnvironmentCreated, EnvironmentDeleted, MemberAdded, MemberRemoved, " \
-    "LicenseTermsSet, ApiKeyIssued, ApiKeyRevoked"
+    "LicenseTermsSet, ApiKeyIssued, ApiKeyRevoked, ConsoleTokenIssued, ConsoleTokenRevoked"
 
 typedef struct fixture_t {
     json_t *schema_json;
@@ -34,7 +34,8 @@ typedef struct fixture_t {
 /* A converter, its schema and a value for the schema text[0..len). */
 void fixture_from_text(fixture_t *f, const char *text, size_t len);
 
-/* The same for schemas/<name>/1.avsc. */
+/* The same for the latest version of schemas/<name>/ (the one the gateway
+ * converts with). */
 void fixture_open(fixture_t *f, const char *name);
 
 void fixture_close(fixture_t *f);

@@ -24,6 +24,7 @@
 
 TestSuite(json_avro, .init = json_avro_examples_load, .fini = json_avro_examples_free);
 
+/* Every schema folder has an example, and the example round-trips. */
 Test(json_avro, every_schema_converts_and_round_trips)
 {
     const char *src = getenv("TALLY_SOURCE_DIR");
@@ -100,6 +101,11 @@ static const char *const cp_payloads[][2] = {
      " \"features\": [\"sso\", \"audit\"], \"valid_from\": \"2024-01-01\", \"valid_until\": 20088}"},
     {"ApiKeyIssued", "{\"key_id\": \"k1\", \"environment_id\": \"e1\", \"key_sha256\": \"ab\"}"},
     {"ApiKeyRevoked", "{\"key_id\": \"k1\"}"},
+    /* version 2 */
+    {"ConsoleTokenIssued",
+     "{\"token_id\": \"7e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b\", \"member_id\": \"m1\", \"token_sha256\": \"ab\","
+     " \"expires_at\": \"2024-03-02T00:00:00Z\"}"},
+    {"ConsoleTokenRevoked", "{\"token_id\": \"7e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b\"}"},
 };
 
 static json_t *cp_event(json_t *payload)
