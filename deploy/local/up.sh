@@ -2,9 +2,11 @@
 # The main job on one machine, with no outside service: installs what is
 # missing, builds, starts Apache Kafka (KRaft) on 127.0.0.1:19092 and
 # PostgreSQL 15 on 127.0.0.1:55432, the pipeline processes (gateway,
-# anonymizer, aggregator, materializer), sends a simulated month of three
-# customers with the `tally` client, and shows the Control Panel's usage
-# view once the numbers have landed. Stop everything with deploy/local/down.sh.
+# anonymizer, aggregator, materializer, console), sends a simulated month of
+# three customers with the `tally` client, shows the Control Panel's usage
+# view once the numbers have landed, and ends with the console's address and
+# a sign-in link for a member of each demo tenant (Globex, over its license,
+# first) and for vendor staff. Stop everything with deploy/local/down.sh.
 # TALLY_UP_SHORT=1: fewer product events (CI).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -20,6 +22,12 @@ deploy/local/postgres.sh start
 
 deploy/local/pipeline.sh start
 deploy/local/simulate.sh ${TALLY_UP_SHORT:+--short}
+# Sign-in links for the console, each token issued as a Control Panel event
+# and projected before its link is printed.
+console_url=$(deploy/local/console.sh url)
+declare -A console_link
+for t in globex acme initech; do console_link[$t]=$(deploy/local/console.sh link "$t" "$t-owner"); done
+console_staff_link=$(deploy/local/console.sh staff-link)
 
 cat <<MSG
 
@@ -30,10 +38,22 @@ Tally's local stack is up ($((SECONDS - t0)) s):
   anonymizer   http://127.0.0.1:$((${TALLY_ADMIN_PORT_BASE:-9100} + 1))/metrics
   aggregator   http://127.0.0.1:$((${TALLY_ADMIN_PORT_BASE:-9100} + 2))/metrics
   materializer http://127.0.0.1:$((${TALLY_ADMIN_PORT_BASE:-9100} + 3))/metrics
+  console      $console_url   (/healthz /readyz /metrics; docs/console.md)
   logs         ${TALLY_STATE#$TALLY_ROOT/}/pipeline/*.log   (deploy/local/pipeline.sh status)
 
 Send your own events with the client, e.g.
   $TALLY_BUILD_DIR/bin/tally send product '{"event":"deploy.start","properties":{"region":"eu"}}'
 Audit any number against the log:  $TALLY_BUILD_DIR/bin/tally-replay audit
 Stop everything:                   deploy/local/down.sh   (--wipe also deletes the data)
+
+The console: $console_url
+  Open this first, Globex Corporation (over its license), as its owner:
+    ${console_link[globex]}
+  A member of each demo tenant (links valid for 24 hours; a new one:
+  deploy/local/console.sh link TENANT MEMBER):
+    acme     ${console_link[acme]}
+    initech  ${console_link[initech]}
+    globex   ${console_link[globex]}
+  Vendor staff (every tenant, product analytics):
+    staff    $console_staff_link
 MSG

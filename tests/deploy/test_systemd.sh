@@ -5,8 +5,9 @@
 # example environment files for /etc/tally; every TALLY_* name the units and
 # the examples set is an option of the process that reads it (a misspelt
 # name would be silently ignored); and least privilege: only tally-migrate
-# connects as a superuser, the materializer and the gateway's key reader as
-# their own roles, the gateway's admin port on loopback.
+# connects as a superuser, the materializer, the gateway's key reader and the
+# console as their own roles, the gateway's admin port on loopback; the
+# console on loopback behind its TLS proxy, with Secure cookies.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source deploy/local/env.sh
@@ -18,7 +19,7 @@ fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 if ! command -v systemd-analyze >/dev/null; then
   echo "FAIL systemd-analyze is not installed (deploy/setup.sh installs the package systemd)"; exit 1
 fi
-procs=(tally-gateway tally-anonymizer tally-aggregator tally-materializer tally-migrate)
+procs=(tally-gateway tally-anonymizer tally-aggregator tally-materializer tally-migrate tally-console)
 tally_build "${procs[@]}"
 work=$(mktemp -d /tmp/tally-systemd-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -65,6 +66,19 @@ user_of() { sed -n "s#^$2=postgresql://\([^:@/]*\).*#\1#p" "deploy/systemd/$1.en
   fail "materializer.env.example: TALLY_PG_URL user '$(user_of materializer TALLY_PG_URL)', wanted tally_materializer"
 [[ $(user_of gateway TALLY_KEYS_PG_URL) == tally_gateway ]] && ok "the gateway reads its keys as tally_gateway" ||
   fail "gateway.env.example: TALLY_KEYS_PG_URL user '$(user_of gateway TALLY_KEYS_PG_URL)', wanted tally_gateway"
+[[ $(user_of console TALLY_PG_URL) == tally_reader ]] && ok "tally-console reads the read model as tally_reader" ||
+  fail "console.env.example: TALLY_PG_URL user '$(user_of console TALLY_PG_URL)', wanted tally_reader"
+if grep -hv '^#' deploy/systemd/tally-console.service deploy/systemd/*.env.example | grep -Eqi 'insecure.cookies'; then
+  fail "the production console would send its session cookies without Secure (--insecure-cookies is for local use)"
+else
+  ok "the production console's session cookies are Secure (no --insecure-cookies in deploy/systemd)"
+fi
+grep -q '^TALLY_BIND=127.0.0.1$' deploy/systemd/console.env.example &&
+  grep -q '^TALLY_STAFF_TOKEN=' deploy/systemd/console.env.example &&
+  ok "the console listens on loopback (behind its TLS proxy); its staff token is in its own mode-0600 file" ||
+  fail "console.env.example: no TALLY_BIND=127.0.0.1 or no TALLY_STAFF_TOKEN"
+grep -q 'tally-console.service' deploy/systemd/tally.target && ok "tally.target starts the console" ||
+  fail "tally.target does not want tally-console.service"
 if grep -l 'postgresql://postgres[:@]' deploy/systemd/* | grep -v migrate; then
   fail "a superuser URL outside migrate.env.example (above)"
 else

@@ -4,6 +4,11 @@
 # or of other suites is counted. Its simulated month must land in the
 # Control Panel's compliance view with exactly the numbers that were sent,
 # and a second run must not change them (everything sent is idempotent).
+# The sign-in links it prints at the end must work: each member's link
+# signs in (303 to the tenant's overview, a session cookie HttpOnly and
+# SameSite=Strict), Globex's overview shows it over its license, a member of
+# one tenant gets 404 for another's page, the staff link opens the vendor's
+# tenants page.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export TALLY_STATE
@@ -12,12 +17,52 @@ chmod 755 "$TALLY_STATE"
 # Every port below the kernel's ephemeral range (32768-60999): a busy
 # machine's outgoing connections can hold any port inside it for a moment.
 export TALLY_BROKERS=127.0.0.1:29192 TALLY_PG_PORT=25498 TALLY_GATEWAY_PORT=18181 TALLY_ADMIN_PORT_BASE=19200
+export TALLY_CONSOLE_PORT=18190
 # Every URL follows the port above (run.sh exported the suites' own).
 unset TALLY_PG_URL TALLY_PG_MATERIALIZER_URL TALLY_PG_GATEWAY_URL TALLY_PG_READER_URL
 source deploy/local/env.sh
 fails=0
 out=$(mktemp)
 trap 'rm -f "$out"; deploy/local/down.sh --wipe >/dev/null 2>&1; rm -rf "$TALLY_STATE"' EXIT
+
+# The console's links as up.sh printed them (in $out), followed with curl
+# as a browser would: sign in, keep the cookie, open the pages.
+check_console_links() {
+  local run=$1 jar line link t got cookie_line
+  local console=http://127.0.0.1:$TALLY_CONSOLE_PORT
+  jar=$(mktemp -d)
+  for t in globex acme initech; do
+    link=$(grep -o "^    $t  *$console/signin?token=tct_[A-Za-z0-9_-]*\$" "$out" | awk '{print $2}' | head -n1)
+    [[ -n $link ]] || { echo "FAIL run $run: up.sh printed no sign-in link for $t"; fails=$((fails + 1)); continue; }
+    got=$(curl -sS -o /dev/null -D "$jar/$t.headers" -c "$jar/$t" -w '%{http_code} %{redirect_url}' "$link")
+    if [[ $got == "303 $console/t/$t/" ]]; then echo "ok   run $run: $t's sign-in link answers 303 to /t/$t/"
+    else echo "FAIL run $run: $t's sign-in link answered '$got', wanted '303 $console/t/$t/'"; fails=$((fails + 1)); fi
+    cookie_line=$(grep -i '^set-cookie: tally_session=' "$jar/$t.headers" | tr -d '\r')
+    if [[ $cookie_line == *HttpOnly* && $cookie_line == *SameSite=Strict* && $cookie_line != *Secure* ]]; then
+      echo "ok   run $run: $t's session cookie is HttpOnly, SameSite=Strict (no Secure: --insecure-cookies locally)"
+    else echo "FAIL run $run: $t's session cookie: '${cookie_line:-none}'"; fails=$((fails + 1)); fi
+  done
+  # The first thing a new user sees: Globex's overview, over its license.
+  got=$(curl -sS -b "$jar/globex" -w '\n%{http_code}' "$console/t/globex/")
+  if [[ ${got##*$'\n'} == 200 && $got == *Globex* && $got =~ [^a-z]over[^a-z] ]]; then
+    echo "ok   run $run: Globex's overview (200) shows it over its license"
+  else echo "FAIL run $run: Globex's overview: status ${got##*$'\n'}, 'Globex' and 'over' wanted in the page"; fails=$((fails + 1)); fi
+  # acme's member sees nothing of globex: the 404 of an unknown route.
+  local a b
+  a=$(curl -sS -b "$jar/acme" -o "$jar/a.html" -w '%{http_code}' "$console/t/globex/")
+  b=$(curl -sS -b "$jar/acme" -o "$jar/b.html" -w '%{http_code}' "$console/no/such/route")
+  if [[ $a == 404 && $b == 404 ]] && cmp -s "$jar/a.html" "$jar/b.html"; then
+    echo "ok   run $run: acme's member gets the unknown route's 404 for Globex's overview"
+  else echo "FAIL run $run: acme's member on /t/globex/: $a (unknown route: $b, same body: $(cmp -s "$jar/a.html" "$jar/b.html" && echo yes || echo no))"; fails=$((fails + 1)); fi
+  link=$(grep -o "^    staff  *$console/signin?token=[^ ]*\$" "$out" | awk '{print $2}' | head -n1)
+  got=$(curl -sS -o /dev/null -c "$jar/staff" -w '%{http_code} %{redirect_url}' "$link")
+  local page
+  page=$(curl -sS -b "$jar/staff" -w '\n%{http_code}' "$console/vendor/tenants")
+  if [[ $got == "303 $console/vendor/tenants" && ${page##*$'\n'} == 200 && $page == *Globex* && $page == *Initech* && $page == *Acme* ]]; then
+    echo "ok   run $run: the staff link signs in; the vendor's tenants page lists all three tenants"
+  else echo "FAIL run $run: staff link answered '$got', tenants page status ${page##*$'\n'}"; fails=$((fails + 1)); fi
+  rm -rf "$jar"
+}
 
 for run in 1 2; do
   if TALLY_UP_SHORT=1 deploy/local/up.sh >"$out" 2>&1; then
@@ -46,6 +91,7 @@ for run in 1 2; do
     [[ ${rows:-0} -ge $least ]] && echo "ok   run $run: '$title' shows $rows rows" ||
       { echo "FAIL run $run: '$title' shows ${rows:-no} rows, wanted $least or more"; fails=$((fails + 1)); }
   done
+  check_console_links "$run"
 done
 audit=$("$TALLY_BUILD_DIR/bin/tally-replay" audit --brokers="$TALLY_BROKERS" --pg-url="$TALLY_PG_URL" 2>&1)
 [[ $? -eq 0 && $audit == *"RESULT: identical"* ]] && echo "ok   tally-replay audit: the read model equals the log" ||
