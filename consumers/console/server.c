@@ -117,6 +117,9 @@ static const char *allowed(const console_req_t *r)
 static enum MHD_Result begin(console_req_t *r)
 {
     tally_console_server_t *srv = r->srv;
+    if (r->query_too_big)
+        return tally_cs_error(r, 414, "query too long", "at most " TALLY_CONSOLE_STR(TALLY_CONSOLE_MAX_PARAMS)
+                              " parameters and " TALLY_CONSOLE_STR(TALLY_CONSOLE_MAX_QUERY) " bytes");
     framing_t f = {0, 0};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, &f);
     if (f.content_length > 1 || (f.content_length && f.transfer_encoding) || f.transfer_encoding > 1) {
@@ -143,6 +146,35 @@ static enum MHD_Result finish(console_req_t *r)
     return dispatch(r);
 }
 
+/* libmicrohttpd 0.9.75 stores every query parameter in the connection's
+ * memory and, when they do not fit, neither answers nor closes: the
+ * connection hangs until its idle timeout. So the request is created here,
+ * where the raw URI is seen before it is parsed: a query of more than
+ * TALLY_CONSOLE_MAX_PARAMS parameters or TALLY_CONSOLE_MAX_QUERY bytes is
+ * folded into a single parameter (its '&' overwritten in place) and the
+ * request answered 414. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    tally_console_server_t *srv = cls;
+    console_req_t *r = tally_xcalloc(1, sizeof *r);
+    r->srv = srv;
+    r->conn = c;
+    r->start_ms = tally_mono_ms();
+    const char *q = strchr(uri, '?');
+    if (q != NULL) {
+        size_t params = 1;
+        for (const char *p = q; *p; p++)
+            params += *p == '&';
+        if (params > TALLY_CONSOLE_MAX_PARAMS || strlen(q) > TALLY_CONSOLE_MAX_QUERY) {
+            r->query_too_big = 1;
+            for (char *p = (char *)q; *p; p++)
+                if (*p == '&')
+                    *p = '_';
+        }
+    }
+    return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size,
                                   void **con_cls)
@@ -150,11 +182,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     tally_console_server_t *srv = cls;
     console_req_t *r = *con_cls;
-    if (r == NULL) {
+    if (r == NULL) {                /* on_uri made it; this is in case it did not */
         r = tally_xcalloc(1, sizeof *r);
         r->srv = srv;
         r->conn = c;
         r->start_ms = tally_mono_ms();
+        *con_cls = r;
+    }
+    if (!r->started) {
+        r->started = 1;
         tally_route_parse(url, &r->route);
         if (r->route.kind == TALLY_ROUTE_HEALTHZ || r->route.kind == TALLY_ROUTE_READYZ ||
             r->route.kind == TALLY_ROUTE_METRICS)
@@ -192,19 +228,24 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (r == NULL)
         return;
     tally_cs_db_release(r);
-    double secs = (double)(tally_mono_ms() - r->start_ms) / 1000.0;
-    tally_metric_observe(srv->latency[r->route_index], secs);
-    /* Never the path or the query: a sign-in link carries a token, a path
-     * a tenant id. */
-    if (tally_log_enabled(TALLY_LOG_DEBUG))
-        tally_log_debug("console", "%s %s %d %.1f ms%s",
-                        r->method == CS_GET ? "GET" : r->method == CS_HEAD ? "HEAD" : r->method == CS_POST ? "POST" : "other",
-                        tally_cs_route_label_at(r->route_index), r->answered, secs * 1000.0,
-                        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (cut)");
+    if (r->started) {
+        double secs = (double)(tally_mono_ms() - r->start_ms) / 1000.0;
+        tally_metric_observe(srv->latency[r->route_index], secs);
+        /* Never the path or the query: a sign-in link carries a token, a
+         * path a tenant id. */
+        if (tally_log_enabled(TALLY_LOG_DEBUG))
+            tally_log_debug("console", "%s %s %d %.1f ms%s",
+                            r->method == CS_GET    ? "GET"
+                            : r->method == CS_HEAD ? "HEAD"
+                            : r->method == CS_POST ? "POST"
+                                                   : "other",
+                            tally_cs_route_label_at(r->route_index), r->answered, secs * 1000.0,
+                            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (cut)");
+        atomic_fetch_sub(&srv->inflight, 1);
+    }
     tally_textbuf_free(&r->body);
     free(r);
     *con_cls = NULL;
-    atomic_fetch_sub(&srv->inflight, 1);
 }
 
 static void register_metrics(tally_console_server_t *srv)
@@ -273,6 +314,7 @@ tally_console_server_t *tally_console_server_new(const tally_console_server_opts
         MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape_nothing, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_END);
     if (srv->mhd == NULL) {
         snprintf(errbuf, errsize, "cannot listen on %s:%d (in use, or not allowed)", o->bind, o->port);

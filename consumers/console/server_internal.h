@@ -21,6 +21,12 @@
 #include <microhttpd.h>
 #include <stdatomic.h>
 
+/* The largest query string answered (more: 414). */
+#define TALLY_CONSOLE_MAX_PARAMS 64
+#define TALLY_CONSOLE_MAX_QUERY 2048
+#define TALLY_CONSOLE_STR_(x) #x
+#define TALLY_CONSOLE_STR(x) TALLY_CONSOLE_STR_(x)
+
 /* Statuses counted per route in tally_console_requests_total. */
 #define CS_N_STATUS 16
 /* Labels of routes (tally_route_label) counted. */
@@ -48,6 +54,8 @@ typedef struct console_req_t {
     int route_index;                /* into the metrics' route labels */
     cs_method_t method;
     long long start_ms;             /* monotonic */
+    int started;                    /* the access handler has seen it */
+    int query_too_big;              /* more than TALLY_CONSOLE_MAX_PARAMS or _QUERY */
     int answered;
     int body_too_large;
     tally_textbuf_t body;
