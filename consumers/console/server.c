@@ -1,20 +1,17 @@
 #include "server.h"
 
+#include "http_server.h"
 #include "log.h"
 #include "server_internal.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 static const double latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
@@ -292,37 +289,19 @@ tally_console_server_t *tally_console_server_new(const tally_console_server_opts
     tally_console_server_t *srv = tally_xcalloc(1, sizeof *srv);
     srv->o = *o;
     register_metrics(srv);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)o->port);
-    if (inet_pton(AF_INET, o->bind, &sa.sin_addr) != 1) {
-        snprintf(errbuf, errsize, "--bind: not an IPv4 address: %.64s", o->bind);
-        free(srv);
-        return NULL;
-    }
-    srv->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC, (uint16_t)o->port, NULL, NULL, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)o->threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->connection_limit,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)o->per_client_connection_limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->timeout_s,
-        /* A request's headers must fit here: past it, 431. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->header_memory,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_nothing, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_END);
+    tally_http_opts_t ho = {
+        .bind = o->bind, .port = o->port, .threads = (unsigned)o->threads,
+        .connection_limit = (unsigned)o->connection_limit,
+        .per_client_connection_limit = (unsigned)o->per_client_connection_limit,
+        .timeout_s = (unsigned)o->timeout_s, .memory_limit = o->header_memory, .name = "--bind",
+        .handler = on_request, .handler_cls = srv, .completed = on_completed, .completed_cls = srv,
+        .unescape = unescape_nothing, .uri_log = on_uri, .uri_log_cls = srv,
+    };
+    srv->mhd = tally_http_start(&ho, &srv->port, errbuf, errsize);
     if (srv->mhd == NULL) {
-        snprintf(errbuf, errsize, "cannot listen on %s:%d (in use, or not allowed)", o->bind, o->port);
         free(srv);
         return NULL;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = di ? di->port : o->port;
     return srv;
 }
 
@@ -334,9 +313,7 @@ int tally_console_server_port(const tally_console_server_t *srv)
 void tally_console_server_drain(tally_console_server_t *srv)
 {
     atomic_store(&srv->draining, 1);
-    MHD_socket s = MHD_quiesce_daemon(srv->mhd);
-    if (s != MHD_INVALID_SOCKET)
-        close(s);
+    tally_http_quiesce(srv->mhd);
 }
 
 int tally_console_server_inflight(const tally_console_server_t *srv)
@@ -357,7 +334,6 @@ void tally_console_server_free(tally_console_server_t *srv)
 {
     if (srv == NULL)
         return;
-    if (srv->mhd)
-        MHD_stop_daemon(srv->mhd);
+    tally_http_stop(srv->mhd);
     free(srv);
 }

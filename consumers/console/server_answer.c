@@ -1,5 +1,7 @@
 #include "server_internal.h"
 
+#include "http_answer.h"
+#include "layout.h"
 #include "log.h"
 
 #include <jansson.h>
@@ -50,95 +52,66 @@ enum MHD_Result tally_cs_answer(console_req_t *r, int status, const char *ctype,
                                 int must_free, const char *const *headers)
 {
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (resp == NULL)
-        abort();
-    int has_cache = 0;
-    for (size_t i = 0; headers && headers[i]; i += 2) {
-        MHD_add_response_header(resp, headers[i], headers[i + 1]);
-        has_cache |= strcmp(headers[i], "Cache-Control") == 0;
-    }
-    if (ctype)
-        MHD_add_response_header(resp, "Content-Type", ctype);
-    if (!has_cache)
-        MHD_add_response_header(resp, "Cache-Control", "no-store");
+        tally_http_response(ctype, body, len, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT, headers);
     MHD_add_response_header(resp, "Content-Security-Policy", csp);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     if (atomic_load(&r->srv->draining))
         MHD_add_response_header(resp, "Connection", "close");
-    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
+    enum MHD_Result rc = tally_http_queue(r->conn, (unsigned)status, resp);
     count(r, status);
     r->answered = status;
     return rc;
 }
 
-void tally_cs_html_escape(tally_textbuf_t *out, const char *s)
+static const char *html_title(int status)
 {
-    for (; s && *s; s++)
-        switch (*s) {
-        case '&':
-            tally_textbuf_puts(out, "&amp;");
-            break;
-        case '<':
-            tally_textbuf_puts(out, "&lt;");
-            break;
-        case '>':
-            tally_textbuf_puts(out, "&gt;");
-            break;
-        case '"':
-            tally_textbuf_puts(out, "&quot;");
-            break;
-        case '\'':
-            tally_textbuf_puts(out, "&#39;");
-            break;
-        default:
-            tally_textbuf_putc(out, *s);
-        }
+    switch (status) {
+    case 400:
+        return "Bad request";
+    case 404:
+        return "Not found";
+    case 405:
+        return "Method not allowed";
+    case 413:
+        return "Too large";
+    case 414:
+        return "Address too long";
+    case 415:
+        return "Unsupported form";
+    case 503:
+        return "Unavailable";
+    default:
+        return "Error";
+    }
 }
 
-void tally_cs_html_document(console_req_t *r, const char *title, const char *main_html, tally_textbuf_t *out)
+/* The HTML error page carries no navigation: the same body for every
+ * principal (the 404 of another tenant's route is the unknown route's). */
+static enum MHD_Result html_error(console_req_t *r, int status, const char *detail, const char *const *headers)
 {
-    (void)r;
-    tally_textbuf_puts(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>");
-    tally_cs_html_escape(out, title);
-    tally_textbuf_puts(out, " · Tally</title></head><body><main>");
-    tally_textbuf_puts(out, main_html);
-    tally_textbuf_puts(out, "</main></body></html>\n");
-}
-
-static enum MHD_Result html_error(console_req_t *r, int status, const char *error, const char *detail,
-                                  const char *const *headers)
-{
-    tally_textbuf_t main_html = {0}, doc = {0};
-    tally_textbuf_puts(&main_html, "<h1>");
-    tally_cs_html_escape(&main_html, error);
-    tally_textbuf_puts(&main_html, "</h1><p>");
-    tally_cs_html_escape(&main_html, detail);
-    tally_textbuf_puts(&main_html, "</p><p><a href=\"/\">Home</a></p>");
-    tally_cs_html_document(r, error, main_html.data, &doc);
-    tally_textbuf_free(&main_html);
+    tally_textbuf_t doc = {0};
+    char message[256];
+    snprintf(message, sizeof message, "%s%s", detail, detail[0] && detail[strlen(detail) - 1] != '.' ? "." : "");
+    if (message[0] >= 'a' && message[0] <= 'z')
+        message[0] = (char)(message[0] - 'a' + 'A');
+    tally_layout_error_page(&doc, status, html_title(status), message, NULL);
     return tally_cs_answer(r, status, "text/html; charset=utf-8", doc.data, doc.len, 1, headers);
 }
 
 static enum MHD_Result json_error(console_req_t *r, int status, const char *error, const char *detail,
                                   const char *const *headers)
 {
-    json_t *j = json_pack("{s:s,s:s}", "error", error, "detail", detail);
-    char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (text == NULL)
-        abort();
-    return tally_cs_answer(r, status, "application/json", text, strlen(text), 1, headers);
+    size_t len;
+    char *text = tally_http_error_json(error, detail, &len);
+    return tally_cs_answer(r, status, "application/json", text, len, 1, headers);
 }
 
 enum MHD_Result tally_cs_error_with(console_req_t *r, int status, const char *error, const char *detail,
                                   const char *const *headers)
 {
-    return r->route.api ? json_error(r, status, error, detail, headers) : html_error(r, status, error, detail, headers);
+    return r->route.api ? json_error(r, status, error, detail, headers) : html_error(r, status, detail, headers);
 }
 
 enum MHD_Result tally_cs_error(console_req_t *r, int status, const char *error, const char *detail)

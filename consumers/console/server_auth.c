@@ -1,6 +1,8 @@
 #include "server_internal.h"
 
 #include "auth.h"
+#include "html.h"
+#include "layout.h"
 #include "log.h"
 #include "params.h"
 
@@ -146,21 +148,22 @@ enum MHD_Result tally_cs_root(console_req_t *r)
 /* The sign-in page, with a message (may be NULL). */
 static enum MHD_Result signin_page(console_req_t *r, int status, const char *message)
 {
-    tally_textbuf_t main_html = {0}, doc = {0};
-    tally_textbuf_puts(&main_html, "<h1>Sign in to Tally</h1>");
+    tally_textbuf_t doc = {0};
+    tally_layout_t l = {.title = "Sign in"};
+    tally_layout_begin(&doc, &l);
+    tally_textbuf_puts(&doc, "<h1>Sign in to Tally</h1>");
     if (message) {
-        tally_textbuf_puts(&main_html, "<p role=\"alert\">");
-        tally_cs_html_escape(&main_html, message);
-        tally_textbuf_puts(&main_html, "</p>");
+        tally_textbuf_puts(&doc, "<p role=\"alert\">");
+        tally_html_text(&doc, message);
+        tally_textbuf_puts(&doc, "</p>");
     }
-    tally_textbuf_puts(&main_html,
+    tally_textbuf_puts(&doc,
                        "<form method=\"post\" action=\"/signin\">"
                        "<label for=\"token\">Console token</label> "
                        "<input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required> "
                        "<button type=\"submit\">Sign in</button></form>"
                        "<p>Ask your administrator for a sign-in link (console tokens expire after a day).</p>");
-    tally_cs_html_document(r, "Sign in", main_html.data, &doc);
-    tally_textbuf_free(&main_html);
+    tally_layout_end(&doc);
     return tally_cs_answer(r, status, "text/html; charset=utf-8", doc.data, doc.len, 1, NULL);
 }
 

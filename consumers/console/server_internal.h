@@ -89,10 +89,6 @@ enum MHD_Result tally_cs_unauthorized(console_req_t *r);
  * Cookie, Authorization. extra headers as tally_cs_answer. */
 enum MHD_Result tally_cs_cached(console_req_t *r, const char *ctype, char *body, size_t len,
                                 const char *cache_control, const char *const *headers);
-/* A whole HTML document around main_html (borrowed) into out. */
-void tally_cs_html_document(console_req_t *r, const char *title, const char *main_html, tally_textbuf_t *out);
-/* Appends s HTML-escaped. */
-void tally_cs_html_escape(tally_textbuf_t *out, const char *s);
 
 /* server_auth.c */
 /* Who asks: 1 with *p (signed in by cookie or bearer), 0 nobody, -1 the

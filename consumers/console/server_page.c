@@ -1,5 +1,6 @@
 #include "server_internal.h"
 
+#include "layout.h"
 #include "log.h"
 #include "params.h"
 
@@ -175,11 +176,12 @@ enum MHD_Result tally_cs_page(console_req_t *r)
         snprintf(cc, sizeof cc, "private, max-age=%d", r->srv->o.api_max_age_s);
         return tally_cs_cached(r, "application/json", text, strlen(text), cc, NULL);
     }
-    tally_textbuf_t main_html = {0}, doc = {0};
-    page->render(model, &q, &main_html);
+    tally_textbuf_t doc = {0};
+    tally_layout_t l = tally_layout_for(page, &q, r->srv->o.pages, r->srv->o.n_pages);
+    tally_layout_begin(&doc, &l);
+    page->render(model, &q, &doc);
+    tally_layout_end(&doc);
     json_decref(model);
-    tally_cs_html_document(r, page->title, main_html.data ? main_html.data : "", &doc);
-    tally_textbuf_free(&main_html);
     return tally_cs_cached(r, "text/html; charset=utf-8", doc.data, doc.len, "private, no-cache", NULL);
 }
 
