@@ -228,13 +228,9 @@ int tally_dbpool_ready(tally_dbpool_t *p, char *why, size_t whysize)
                 ok = p->ready_conn && tally_pg_exec(p->ready_conn, "SELECT 1", err, sizeof err) == 0;
             }
         }
-        if (!ok && strncmp(err, "postgres", 8) != 0) {
-            char tmp[256];
-            snprintf(tmp, sizeof tmp, "postgres: %s", err);
-            snprintf(err, sizeof err, "%s", tmp);
-        }
         p->ready_ok = ok;
-        snprintf(p->ready_why, sizeof p->ready_why, "%s", ok ? "" : err);
+        snprintf(p->ready_why, sizeof p->ready_why, "%s%.200s", ok || strncmp(err, "postgres", 8) == 0 ? "" : "postgres: ",
+                 ok ? "" : err);
         p->ready_at_ms = tally_mono_ms();
     }
     int ok = p->ready_ok;
