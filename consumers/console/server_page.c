@@ -153,7 +153,10 @@ enum MHD_Result tally_cs_page(console_req_t *r)
         .member_id = p.staff ? NULL : p.member_id,
         .period = a.period,
         .status = a.status,
-        .now_ms = tally_cs_now_ms(r),
+        /* The pages' clock ticks by the minute: a model drawn from it (the
+         * overview's month-end projection) and so its ETag stay the same
+         * for a minute instead of changing every millisecond. */
+        .now_ms = tally_cs_now_ms(r) / 60000 * 60000,
     };
     json_t *model = NULL;
     char err[512] = "";
