@@ -229,8 +229,8 @@ int tally_dbpool_ready(tally_dbpool_t *p, char *why, size_t whysize)
             }
         }
         p->ready_ok = ok;
-        snprintf(p->ready_why, sizeof p->ready_why, "%s%.200s", ok || strncmp(err, "postgres", 8) == 0 ? "" : "postgres: ",
-                 ok ? "" : err);
+        snprintf(p->ready_why, sizeof p->ready_why, "%s%.200s",
+                 ok || strncmp(err, "postgres", 8) == 0 ? "" : "postgres: ", ok ? "" : err);
         p->ready_at_ms = tally_mono_ms();
     }
     int ok = p->ready_ok;

@@ -191,7 +191,9 @@ static int cross_site(console_req_t *r)
     const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (origin == NULL)
         return 0;
-    const char *rest = strncmp(origin, "http://", 7) == 0 ? origin + 7 : strncmp(origin, "https://", 8) == 0 ? origin + 8 : NULL;
+    const char *rest = strncmp(origin, "http://", 7) == 0    ? origin + 7
+                       : strncmp(origin, "https://", 8) == 0 ? origin + 8
+                                                             : NULL;
     return rest == NULL || host == NULL || strcmp(rest, host) != 0;
 }
 
@@ -233,7 +235,8 @@ enum MHD_Result tally_cs_signin(console_req_t *r)
         const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
             (ct[33] != '\0' && ct[33] != ';' && ct[33] != ' '))
-            return tally_cs_error(r, 415, "unsupported media type", "send the form as application/x-www-form-urlencoded");
+            return tally_cs_error(r, 415, "unsupported media type",
+                                  "send the form as application/x-www-form-urlencoded");
         int found = tally_params_form_value(r->body.data ? r->body.data : "", r->body.len, "token", token,
                                             sizeof token);
         if (found != 1)
