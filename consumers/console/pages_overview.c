@@ -1,0 +1,183 @@
+/*
+ * pages_overview.c: the tenant's current contract period at a glance.
+ *
+ * The figures come from tally.compliance (the period valid today, its
+ * limits and statuses) and tally.compliance_detail (this month's row, the
+ * non-production peak day and the worst row, which gives the one-line
+ * reason), so the console says "over" exactly when the Control Panel does.
+ * The month-end projection is forecast.h's, from this month's row.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forecast.h"
+#include "page_defs.h"
+#include "page_util.h"
+#include "period.h"
+#include "timeutil.h"
+
+/* The contract period valid on $2; the latest if periods overlap. */
+static const char contract_sql[] =
+    "SELECT valid_from, valid_until, status, monthly_api_calls_max, nonprod_day_peak, daily_api_calls_max_nonprod, "
+    "nonprod_daily_status, seats_peak, seats_max, seats_status "
+    "FROM tally.compliance WHERE tenant_id = $1 AND valid_from <= $2::date AND valid_until >= $2::date "
+    "ORDER BY valid_from DESC LIMIT 1";
+
+/* Three rows of the period's detail: this month's API calls, the
+ * non-production day with the most calls, and the worst row of all. */
+#define DETAIL_COLUMNS "metric, environment_id, period_start, period_end, used, maximum, percent, status"
+static const char detail_sql[] =
+    "(SELECT 'month' AS part, " DETAIL_COLUMNS " FROM tally.compliance_detail "
+    " WHERE tenant_id = $1 AND valid_from = $2::date AND metric = 'monthly_api_calls' "
+    "   AND period_start <= $3::date AND period_end >= $3::date LIMIT 1) "
+    "UNION ALL "
+    "(SELECT 'nonprod', " DETAIL_COLUMNS " FROM tally.compliance_detail "
+    " WHERE tenant_id = $1 AND valid_from = $2::date AND metric = 'daily_api_calls_nonprod' "
+    " ORDER BY used DESC, period_start LIMIT 1) "
+    "UNION ALL "
+    "(SELECT 'worst', " DETAIL_COLUMNS " FROM tally.compliance_detail "
+    " WHERE tenant_id = $1 AND valid_from = $2::date "
+    " ORDER BY CASE status WHEN 'over' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END DESC, percent DESC NULLS FIRST, "
+    "          used DESC, period_start LIMIT 1)";
+
+enum { D_PART, D_METRIC, D_ENV, D_START, D_END, D_USED, D_MAX, D_PERCENT, D_STATUS };
+
+static json_t *percent_json(const PGresult *r, int row)
+{
+    if (PQgetisnull(r, row, D_PERCENT))
+        return json_null();
+    return json_real(strtod(PQgetvalue(r, row, D_PERCENT), NULL));
+}
+
+/* The one-line reason of the overall status, from the worst detail row. */
+static json_t *reason_json(const PGresult *r, int row)
+{
+    char text[512];
+    const char *status = PQgetvalue(r, row, D_STATUS), *metric = PQgetvalue(r, row, D_METRIC);
+    long long used = (long long)tally_page_cell_i64(r, row, D_USED);
+    long long max = (long long)tally_page_cell_i64(r, row, D_MAX);
+    const char *how = strcmp(status, "over") == 0 ? "over" : "at 80 % or more of";
+    char pct[64] = "";
+    if (!PQgetisnull(r, row, D_PERCENT))
+        snprintf(pct, sizeof pct, " (%s %%)", PQgetvalue(r, row, D_PERCENT));
+    if (strcmp(status, "ok") == 0)
+        snprintf(text, sizeof text, "Every limit is below 80 %% of its maximum.");
+    else if (strcmp(metric, "monthly_api_calls") == 0)
+        snprintf(text, sizeof text, "API calls from %s to %s are %s the monthly maximum: %lld of %lld%s.",
+                 PQgetvalue(r, row, D_START), PQgetvalue(r, row, D_END), how, used, max, pct);
+    else if (strcmp(metric, "daily_api_calls_nonprod") == 0)
+        snprintf(text, sizeof text, "Non-production API calls of environment %s on %s are %s the daily maximum: "
+                 "%lld of %lld%s.", PQgetvalue(r, row, D_ENV), PQgetvalue(r, row, D_START), how, used, max, pct);
+    else
+        snprintf(text, sizeof text, "Peak seats are %s the maximum: %lld of %lld%s.", how, used, max, pct);
+    return tally_page_json_str(text);
+}
+
+/* The projection of this month's row at now. */
+static json_t *projection_json(int64_t used, int64_t max, int64_t first, int64_t last, int64_t now_ms)
+{
+    tally_forecast_t f;
+    if (tally_forecast_compute(used, max, first, last, now_ms, &f) != 0)
+        return json_null();
+    json_t *p = json_pack("{s:I, s:I, s:s, s:I, s:I}", "projected", (json_int_t)f.projected, "maximum",
+                          (json_int_t)max, "state", tally_forecast_state_name(f.state), "elapsed_ms",
+                          (json_int_t)f.elapsed_ms, "window_ms", (json_int_t)f.window_ms);
+    json_object_set_new(p, "reach_day", f.reach_day >= 0 ? tally_page_day_json(f.reach_day) : json_null());
+    return p;
+}
+
+static int load_contract(PGconn *pg, const tally_page_query_t *q, const char *today, json_t **contract,
+                         char *errbuf, size_t errsize)
+{
+    PGresult *c = NULL, *d = NULL;
+    const char *p1[2] = {q->tenant_id, today};
+    int rc = tally_page_sql(pg, contract_sql, 2, p1, &c, errbuf, errsize);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(c) == 0) {
+        PQclear(c);
+        *contract = json_null();
+        return 0;
+    }
+    const char *p2[3] = {q->tenant_id, PQgetvalue(c, 0, 0), today};
+    rc = tally_page_sql(pg, detail_sql, 3, p2, &d, errbuf, errsize);
+    if (rc != 0) {
+        PQclear(c);
+        return rc;
+    }
+    json_t *k = json_object();
+    json_object_set_new(k, "valid_from", tally_page_cell_str(c, 0, 0));
+    json_object_set_new(k, "valid_until", tally_page_cell_str(c, 0, 1));
+    json_object_set_new(k, "status", tally_page_cell_str(c, 0, 2));
+    json_object_set_new(k, "reason", json_null());
+    json_object_set_new(k, "api_calls", json_null());
+    json_object_set_new(k, "projection", json_null());
+    json_t *nonprod = json_pack("{s:I, s:I, s:s?, s:n, s:n}", "used", (json_int_t)tally_page_cell_i64(c, 0, 4),
+                                "maximum", (json_int_t)tally_page_cell_i64(c, 0, 5), "status", PQgetvalue(c, 0, 6),
+                                "day", "environment_id");
+    json_object_set_new(k, "nonprod_daily_peak", nonprod);
+    json_object_set_new(k, "seats_peak",
+                        json_pack("{s:I, s:I, s:s}", "used", (json_int_t)tally_page_cell_i64(c, 0, 7), "maximum",
+                                  (json_int_t)tally_page_cell_i64(c, 0, 8), "status", PQgetvalue(c, 0, 9)));
+    for (int i = 0; i < PQntuples(d); i++) {
+        const char *part = PQgetvalue(d, i, D_PART);
+        if (strcmp(part, "month") == 0) {
+            int64_t first = tally_page_cell_day(d, i, D_START), last = tally_page_cell_day(d, i, D_END);
+            int64_t used = tally_page_cell_i64(d, i, D_USED), max = tally_page_cell_i64(d, i, D_MAX);
+            tally_period_t month;
+            json_t *a = json_object();
+            json_object_set_new(a, "month", json_string(tally_period_of_day(first, &month) == 0 ? month.text : ""));
+            json_object_set_new(a, "period_start", tally_page_cell_str(d, i, D_START));
+            json_object_set_new(a, "period_end", tally_page_cell_str(d, i, D_END));
+            json_object_set_new(a, "used", json_integer(used));
+            json_object_set_new(a, "maximum", json_integer(max));
+            json_object_set_new(a, "percent", percent_json(d, i));
+            json_object_set_new(a, "status", tally_page_cell_str(d, i, D_STATUS));
+            json_object_set_new(k, "api_calls", a);
+            json_object_set_new(k, "projection", projection_json(used, max, first, last, q->now_ms));
+        } else if (strcmp(part, "nonprod") == 0) {
+            json_object_set_new(nonprod, "day", tally_page_cell_str(d, i, D_START));
+            json_object_set_new(nonprod, "environment_id", tally_page_cell_str(d, i, D_ENV));
+        } else {
+            json_object_set_new(k, "reason", reason_json(d, i));
+        }
+    }
+    PQclear(c);
+    PQclear(d);
+    *contract = k;
+    return 0;
+}
+
+int tally_page_overview_load(PGconn *pg, const tally_page_query_t *q, json_t **model, char *errbuf,
+                             size_t errsize)
+{
+    json_t *tenant = NULL, *contract = NULL;
+    int rc = tally_page_tenant(pg, q->tenant_id, &tenant, errbuf, errsize);
+    if (rc != 0)
+        return rc;
+    char today[TALLY_DATE_SIZE];
+    if (tally_date_format(tally_utc_day(q->now_ms), today) != 0) {
+        json_decref(tenant);
+        snprintf(errbuf, errsize, "the clock is outside the years 0000-9999");
+        return TALLY_PAGE_BAD_QUERY;
+    }
+    rc = load_contract(pg, q, today, &contract, errbuf, errsize);
+    if (rc != 0) {
+        json_decref(tenant);
+        return rc;
+    }
+    json_t *m = tally_page_model_new("overview", q);
+    json_object_set_new(m, "tenant", tenant);
+    json_object_set_new(m, "today", json_string(today));
+    json_object_set_new(m, "contract", contract);
+    *model = m;
+    return 0;
+}
+
+void tally_page_overview_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
+{
+    (void)model;
+    (void)q;
+    (void)out;
+}

@@ -1,0 +1,110 @@
+/*
+ * pages_vendor_tenants.c: vendor staff only. Every tenant's compliance row
+ * for its contract period valid today (tally.compliance: the Control
+ * Panel's own figures), over first, then warning, then ok, then by name;
+ * ?status= keeps one status (ok, warning or over; anything else is a 400).
+ * The counts per status are of every tenant, whatever the filter.
+ *
+ * One query; at most TALLY_TENANTS_MAX_ROWS rows (the model says when it
+ * was cut).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "page_defs.h"
+#include "page_util.h"
+#include "timeutil.h"
+
+#define TALLY_TENANTS_MAX_ROWS 1000
+
+static const char tenants_sql[] =
+    "WITH cur AS ("
+    "  SELECT DISTINCT ON (tenant_id) * FROM tally.compliance "
+    "  WHERE valid_from <= $1::date AND valid_until >= $1::date ORDER BY tenant_id, valid_from DESC), "
+    "counts AS ("
+    "  SELECT count(*) FILTER (WHERE status = 'over') AS n_over, "
+    "         count(*) FILTER (WHERE status = 'warning') AS n_warning, "
+    "         count(*) FILTER (WHERE status = 'ok') AS n_ok FROM cur) "
+    "SELECT c.n_over, c.n_warning, c.n_ok, f.tenant_id, f.tenant_name, f.valid_from, f.valid_until, f.status, "
+    "       f.api_calls_month_peak, f.monthly_api_calls_max, f.monthly_api_calls_status, "
+    "       f.nonprod_day_peak, f.daily_api_calls_max_nonprod, f.nonprod_daily_status, "
+    "       f.seats_peak, f.seats_max, f.seats_status "
+    "FROM counts c LEFT JOIN LATERAL ("
+    "  SELECT * FROM cur WHERE $2::text IS NULL OR cur.status = $2::text "
+    "  ORDER BY CASE cur.status WHEN 'over' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END, cur.tenant_name, "
+    "           cur.tenant_id LIMIT $3) f ON true";
+
+enum {
+    T_NOVER, T_NWARN, T_NOK, T_ID, T_NAME, T_FROM, T_UNTIL, T_STATUS, T_API, T_APIMAX, T_APIST, T_NP, T_NPMAX,
+    T_NPST, T_SEATS, T_SEATSMAX, T_SEATSST
+};
+
+/* A limit of one row: {"used", "maximum", "status"}. */
+static json_t *limit_json(const PGresult *r, int row, int used, int max, int status)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "used", tally_page_cell_int(r, row, used));
+    json_object_set_new(o, "maximum", tally_page_cell_int(r, row, max));
+    json_object_set_new(o, "status", tally_page_cell_str(r, row, status));
+    return o;
+}
+
+int tally_page_tenants_load(PGconn *pg, const tally_page_query_t *q, json_t **model, char *errbuf,
+                            size_t errsize)
+{
+    if (!q->staff) {
+        snprintf(errbuf, errsize, "vendor staff only");
+        return TALLY_PAGE_NOT_FOUND;
+    }
+    const char *status = q->status && q->status[0] ? q->status : NULL;
+    if (status && strcmp(status, "ok") != 0 && strcmp(status, "warning") != 0 && strcmp(status, "over") != 0) {
+        snprintf(errbuf, errsize, "status must be ok, warning or over");
+        return TALLY_PAGE_BAD_QUERY;
+    }
+    char today[TALLY_DATE_SIZE], limit[16];
+    if (tally_date_format(tally_utc_day(q->now_ms), today) != 0) {
+        snprintf(errbuf, errsize, "the clock is outside the years 0000-9999");
+        return TALLY_PAGE_BAD_QUERY;
+    }
+    snprintf(limit, sizeof limit, "%d", TALLY_TENANTS_MAX_ROWS + 1);
+    const char *params[3] = {today, status, limit};
+    PGresult *r;
+    int rc = tally_page_sql(pg, tenants_sql, 3, params, &r, errbuf, errsize);
+    if (rc != 0)
+        return rc;
+    json_t *rows = json_array();
+    int n = PQntuples(r);
+    int shown = n > TALLY_TENANTS_MAX_ROWS ? TALLY_TENANTS_MAX_ROWS : n;
+    for (int i = 0; i < shown; i++) {
+        if (PQgetisnull(r, i, T_ID))
+            continue;   /* the one row of counts when nothing matched */
+        json_t *o = json_object();
+        json_object_set_new(o, "id", tally_page_cell_str(r, i, T_ID));
+        json_object_set_new(o, "name", tally_page_cell_str(r, i, T_NAME));
+        json_object_set_new(o, "valid_from", tally_page_cell_str(r, i, T_FROM));
+        json_object_set_new(o, "valid_until", tally_page_cell_str(r, i, T_UNTIL));
+        json_object_set_new(o, "status", tally_page_cell_str(r, i, T_STATUS));
+        json_object_set_new(o, "monthly_api_calls", limit_json(r, i, T_API, T_APIMAX, T_APIST));
+        json_object_set_new(o, "nonprod_daily_peak", limit_json(r, i, T_NP, T_NPMAX, T_NPST));
+        json_object_set_new(o, "seats_peak", limit_json(r, i, T_SEATS, T_SEATSMAX, T_SEATSST));
+        json_array_append_new(rows, o);
+    }
+    json_t *m = tally_page_model_new("tenants", q);
+    json_object_set_new(m, "today", json_string(today));
+    json_object_set_new(m, "status", status ? json_string(status) : json_null());
+    json_object_set_new(m, "counts", json_pack("{s:I, s:I, s:I}", "over", (json_int_t)tally_page_cell_i64(r, 0, T_NOVER),
+                                               "warning", (json_int_t)tally_page_cell_i64(r, 0, T_NWARN), "ok",
+                                               (json_int_t)tally_page_cell_i64(r, 0, T_NOK)));
+    json_object_set_new(m, "tenants", rows);
+    json_object_set_new(m, "truncated", json_boolean(n > TALLY_TENANTS_MAX_ROWS));
+    PQclear(r);
+    *model = m;
+    return 0;
+}
+
+void tally_page_tenants_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
+{
+    (void)model;
+    (void)q;
+    (void)out;
+}
