@@ -1,10 +1,12 @@
 /*
  * pages_overview.c: the tenant's current contract period at a glance.
  *
- * The figures come from tally.compliance (the period valid today, its
- * limits and statuses) and tally.compliance_detail (this month's row, the
- * non-production peak day and the worst row, which gives the one-line
- * reason), so the console says "over" exactly when the Control Panel does.
+ * The figures come from tally.compliance_detail, the rows that
+ * tally.compliance sums up, for the contract period valid today: this
+ * month's row, the non-production peak day, the seats and the worst row
+ * (its status is the badge, and it gives the one-line reason), so the
+ * console says "over" exactly when the Control Panel does. The detail is
+ * computed once per request (a materialized CTE), not once per figure.
  * The month-end projection is forecast.h's, from this month's row.
  */
 #include <stdio.h>
@@ -19,27 +21,29 @@
 
 /* The contract period valid on $2; the latest if periods overlap. */
 static const char contract_sql[] =
-    "SELECT valid_from, valid_until, status, monthly_api_calls_max, nonprod_day_peak, daily_api_calls_max_nonprod, "
-    "nonprod_daily_status, seats_peak, seats_max, seats_status "
-    "FROM tally.compliance WHERE tenant_id = $1 AND valid_from <= $2::date AND valid_until >= $2::date "
-    "ORDER BY valid_from DESC LIMIT 1";
+    "SELECT valid_from, valid_until, seats_max, daily_api_calls_max_nonprod FROM tally.console_license_terms "
+    "WHERE tenant_id = $1 AND valid_from <= $2::date AND valid_until >= $2::date ORDER BY valid_from DESC LIMIT 1";
 
-/* Three rows of the period's detail: this month's API calls, the
- * non-production day with the most calls, and the worst row of all. */
+/* The period's rows of tally.compliance_detail, computed once, and four of
+ * them: this month's API calls, the non-production day with the most calls
+ * (all of the period's days have the same maximum, so it also has the worst
+ * status of its kind), the seats, and the worst row of all, whose status is
+ * the period's (tally.compliance takes the worst severity the same way). */
 #define DETAIL_COLUMNS "metric, environment_id, period_start, period_end, used, maximum, percent, status"
 static const char detail_sql[] =
-    "(SELECT 'month' AS part, " DETAIL_COLUMNS " FROM tally.compliance_detail "
-    " WHERE tenant_id = $1 AND valid_from = $2::date AND metric = 'monthly_api_calls' "
-    "   AND period_start <= $3::date AND period_end >= $3::date LIMIT 1) "
+    "WITH d AS MATERIALIZED (SELECT " DETAIL_COLUMNS ", "
+    "  CASE status WHEN 'over' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END AS severity "
+    "  FROM tally.compliance_detail WHERE tenant_id = $1 AND valid_from = $2::date) "
+    "(SELECT 'month' AS part, " DETAIL_COLUMNS " FROM d "
+    " WHERE metric = 'monthly_api_calls' AND period_start <= $3::date AND period_end >= $3::date LIMIT 1) "
     "UNION ALL "
-    "(SELECT 'nonprod', " DETAIL_COLUMNS " FROM tally.compliance_detail "
-    " WHERE tenant_id = $1 AND valid_from = $2::date AND metric = 'daily_api_calls_nonprod' "
+    "(SELECT 'nonprod', " DETAIL_COLUMNS " FROM d WHERE metric = 'daily_api_calls_nonprod' "
     " ORDER BY used DESC, period_start LIMIT 1) "
     "UNION ALL "
-    "(SELECT 'worst', " DETAIL_COLUMNS " FROM tally.compliance_detail "
-    " WHERE tenant_id = $1 AND valid_from = $2::date "
-    " ORDER BY CASE status WHEN 'over' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END DESC, percent DESC NULLS FIRST, "
-    "          used DESC, period_start LIMIT 1)";
+    "(SELECT 'seats', " DETAIL_COLUMNS " FROM d WHERE metric = 'seats_peak' LIMIT 1) "
+    "UNION ALL "
+    "(SELECT 'worst', " DETAIL_COLUMNS " FROM d "
+    " ORDER BY severity DESC, percent DESC NULLS FIRST, used DESC, period_start LIMIT 1)";
 
 enum { D_PART, D_METRIC, D_ENV, D_START, D_END, D_USED, D_MAX, D_PERCENT, D_STATUS };
 
@@ -109,17 +113,17 @@ static int load_contract(PGconn *pg, const tally_page_query_t *q, const char *to
     json_t *k = json_object();
     json_object_set_new(k, "valid_from", tally_page_cell_str(c, 0, 0));
     json_object_set_new(k, "valid_until", tally_page_cell_str(c, 0, 1));
-    json_object_set_new(k, "status", tally_page_cell_str(c, 0, 2));
+    json_object_set_new(k, "status", json_string("ok"));
     json_object_set_new(k, "reason", json_null());
     json_object_set_new(k, "api_calls", json_null());
     json_object_set_new(k, "projection", json_null());
-    json_t *nonprod = json_pack("{s:I, s:I, s:s?, s:n, s:n}", "used", (json_int_t)tally_page_cell_i64(c, 0, 4),
-                                "maximum", (json_int_t)tally_page_cell_i64(c, 0, 5), "status", PQgetvalue(c, 0, 6),
-                                "day", "environment_id");
+    /* No row of a kind: nothing used, ok (as tally.compliance says). */
+    json_t *nonprod = json_pack("{s:i, s:I, s:s, s:n, s:n}", "used", 0, "maximum",
+                                (json_int_t)tally_page_cell_i64(c, 0, 3), "status", "ok", "day", "environment_id");
+    json_t *seats = json_pack("{s:i, s:I, s:s}", "used", 0, "maximum", (json_int_t)tally_page_cell_i64(c, 0, 2),
+                              "status", "ok");
     json_object_set_new(k, "nonprod_daily_peak", nonprod);
-    json_object_set_new(k, "seats_peak",
-                        json_pack("{s:I, s:I, s:s}", "used", (json_int_t)tally_page_cell_i64(c, 0, 7), "maximum",
-                                  (json_int_t)tally_page_cell_i64(c, 0, 8), "status", PQgetvalue(c, 0, 9)));
+    json_object_set_new(k, "seats_peak", seats);
     for (int i = 0; i < PQntuples(d); i++) {
         const char *part = PQgetvalue(d, i, D_PART);
         if (strcmp(part, "month") == 0) {
@@ -136,10 +140,17 @@ static int load_contract(PGconn *pg, const tally_page_query_t *q, const char *to
             json_object_set_new(a, "status", tally_page_cell_str(d, i, D_STATUS));
             json_object_set_new(k, "api_calls", a);
             json_object_set_new(k, "projection", projection_json(used, max, first, last, q->now_ms));
-        } else if (strcmp(part, "nonprod") == 0) {
-            json_object_set_new(nonprod, "day", tally_page_cell_str(d, i, D_START));
-            json_object_set_new(nonprod, "environment_id", tally_page_cell_str(d, i, D_ENV));
+        } else if (strcmp(part, "nonprod") == 0 || strcmp(part, "seats") == 0) {
+            json_t *o = part[0] == 'n' ? nonprod : seats;
+            json_object_set_new(o, "used", json_integer(tally_page_cell_i64(d, i, D_USED)));
+            json_object_set_new(o, "maximum", json_integer(tally_page_cell_i64(d, i, D_MAX)));
+            json_object_set_new(o, "status", tally_page_cell_str(d, i, D_STATUS));
+            if (o == nonprod) {
+                json_object_set_new(o, "day", tally_page_cell_str(d, i, D_START));
+                json_object_set_new(o, "environment_id", tally_page_cell_str(d, i, D_ENV));
+            }
         } else {
+            json_object_set_new(k, "status", tally_page_cell_str(d, i, D_STATUS));
             json_object_set_new(k, "reason", reason_json(d, i));
         }
     }

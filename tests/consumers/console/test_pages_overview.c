@@ -148,6 +148,13 @@ Test(pages_overview, a_contract_starting_mid_month_counts_from_its_first_day)
     cr_assert_eq(pf_int(m, "contract.projection.window_ms"), 21 * TALLY_MS_PER_DAY);
     cr_assert_str_eq(pf_str(m, "contract.projection.state"), "never");
     cr_assert_str_eq(pf_str(m, "contract.reason"), "Every limit is below 80 % of its maximum.");
+    /* No non-production environment, no seat rows: nothing used, against the
+     * contract's maxima. */
+    cr_assert_eq(pf_int(m, "contract.nonprod_daily_peak.used"), 0);
+    cr_assert_eq(pf_int(m, "contract.nonprod_daily_peak.maximum"), 10);
+    cr_assert(json_is_null(pf_at(m, "contract.nonprod_daily_peak.day")));
+    cr_assert_eq(pf_int(m, "contract.seats_peak.used"), 0);
+    cr_assert_eq(pf_int(m, "contract.seats_peak.maximum"), 5);
     json_decref(m);
 }
 

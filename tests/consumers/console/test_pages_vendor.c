@@ -18,8 +18,12 @@ static void tenant_with(const char *id, const char *name, long long calls)
 {
     pf_tenant(id, name);
     pf_env(id, "prod", "Production", "production");
+    pf_env(id, "dev", "Development", "development");
     pf_license(id, "2026-01-01", "2026-12-31", 10, 1000, 100);
     pf_api(id, "prod", "2026-11-02", calls, 0, 0);
+    pf_api(id, "dev", "2026-10-02", calls / 20, 0, 0);
+    pf_api(id, "dev", "2026-10-03", calls / 10, 0, 0);
+    pf_seat(id, "2026-09-09", 1, calls / 100);
 }
 
 static void seed_tenants(void)
@@ -51,6 +55,27 @@ Test(pages_vendor, tenants_sorted_over_warning_ok)
         const char *want = pf_text("SELECT status FROM tally.compliance WHERE tenant_id = '%s' ORDER BY valid_from "
                                    "DESC LIMIT 1", order[i]);
         cr_assert_str_eq(pf_str(m, path), want, "%s", order[i]);
+    }
+    /* Every figure is tally.compliance's. */
+    for (size_t i = 0; i < 5; i++) {
+        char path[96];
+        static const struct {
+            const char *key, *used, *max, *status;
+        } limits[] = {{"monthly_api_calls", "api_calls_month_peak", "monthly_api_calls_max", "monthly_api_calls_status"},
+                      {"nonprod_daily_peak", "nonprod_day_peak", "daily_api_calls_max_nonprod", "nonprod_daily_status"},
+                      {"seats_peak", "seats_peak", "seats_max", "seats_status"}};
+        for (size_t l = 0; l < 3; l++) {
+            snprintf(path, sizeof path, "tenants.%zu.%s.used", i, limits[l].key);
+            cr_assert_eq(pf_int(m, path), pf_scalar("SELECT %s FROM tally.compliance WHERE tenant_id = '%s' ORDER BY "
+                                                    "valid_from DESC LIMIT 1", limits[l].used, order[i]), "%s", path);
+            snprintf(path, sizeof path, "tenants.%zu.%s.maximum", i, limits[l].key);
+            cr_assert_eq(pf_int(m, path), pf_scalar("SELECT %s FROM tally.compliance WHERE tenant_id = '%s' ORDER BY "
+                                                    "valid_from DESC LIMIT 1", limits[l].max, order[i]), "%s", path);
+            snprintf(path, sizeof path, "tenants.%zu.%s.status", i, limits[l].key);
+            cr_assert_str_eq(pf_str(m, path), pf_text("SELECT %s FROM tally.compliance WHERE tenant_id = '%s' ORDER "
+                                                      "BY valid_from DESC LIMIT 1", limits[l].status, order[i]),
+                             "%s", path);
+        }
     }
     cr_assert_str_eq(pf_str(m, "tenants.1.name"), "Gamma");
     cr_assert_eq(pf_int(m, "tenants.1.monthly_api_calls.used"), 1001);
