@@ -90,6 +90,7 @@ typedef struct cursor_t {
     size_t empty_items;
     tally_body_reader_t *br;
     int resolved;
+    int unknown_branch;         /* a writer branch the reader lacks was skipped */
     char *errbuf;
     size_t errsize;
 } cursor_t;
@@ -584,8 +585,22 @@ static int walk(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
             return rc;
         if (i64 < 0 || (uint64_t)i64 >= avro_schema_union_size(s))
             return body_error(c, "union branch %" PRId64 " out of range", i64);
-        if (v != NULL && avro_value_set_branch(v, (int)i64, &branch) != 0)
-            return store_error(c, "union branch");
+        if (v != NULL && avro_value_set_branch(v, (int)i64, &branch) != 0) {
+            /* avro-c's resolved writer keeps no resolver for a writer
+             * branch that matches no reader branch and refuses to select
+             * it (EINVAL). Note it, skip the datum, and check the rest
+             * of the body: the caller learns "unknown branch" only of a
+             * body that is otherwise sound. */
+            if (!c->resolved)
+                return store_error(c, "union branch");
+            if (!c->unknown_branch)
+                set_error(c->errbuf, c->errsize, "branch %" PRId64 " (%s) of the writer's union at byte %zu "
+                          "is not in the reader schema %s v%d", i64,
+                          avro_schema_type_name(avro_schema_union_branch(s, (int)i64)),
+                          (size_t)(c->p - c->start), c->br->reader->name, c->br->reader->version);
+            c->unknown_branch = 1;
+            return walk(c, avro_schema_union_branch(s, (int)i64), NULL, depth + 1);
+        }
         return walk(c, avro_schema_union_branch(s, (int)i64), v ? &branch : NULL, depth + 1);
     }
     case AVRO_RECORD:
@@ -796,5 +811,6 @@ int tally_body_reader_read(tally_body_reader_t *br, const void *buf, size_t len,
                   (size_t)(c.end - c.p), br->writer->name, br->writer->version, (size_t)(c.p - c.start));
         return TALLY_CODEC_ERR_TRAILING;
     }
-    return 0;
+    /* errbuf still holds the message of the first unknown branch. */
+    return c.unknown_branch ? TALLY_CODEC_ERR_UNKNOWN_BRANCH : 0;
 }

@@ -30,8 +30,9 @@ void tally_body_reader_free(tally_body_reader_t *br);
 
 /* Reads the body buf[offset..len) (borrowed) into dest; all of it must be
  * used. Returns 0 or TALLY_CODEC_ERR_BODY, _UNRESOLVABLE (a datum with no
- * place in the reader schema) or _TRAILING, with errbuf giving the byte
- * position in buf. dest is partly overwritten on error. */
+ * place in the reader schema), _TRAILING, or _UNKNOWN_BRANCH (a writer
+ * union branch the reader lacks, in an otherwise sound body), with errbuf
+ * giving the byte position in buf. dest is partly overwritten on error. */
 int tally_body_reader_read(tally_body_reader_t *br, const void *buf, size_t len, size_t offset,
                            char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));

@@ -57,6 +57,7 @@ const char *tally_codec_error_name(int code)
     case TALLY_CODEC_ERR_BODY: return "undecodable";
     case TALLY_CODEC_ERR_TRAILING: return "trailing_bytes";
     case TALLY_CODEC_ERR_ENCODE: return "encode";
+    case TALLY_CODEC_ERR_UNKNOWN_BRANCH: return "unknown_branch";
     default: return "unknown";
     }
 }

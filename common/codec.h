@@ -30,11 +30,13 @@ enum {
     TALLY_CODEC_ERR_BODY = -5,           /* body truncated or undecodable */
     TALLY_CODEC_ERR_TRAILING = -6,       /* bytes left after the body */
     TALLY_CODEC_ERR_ENCODE = -7,         /* value cannot be encoded */
+    TALLY_CODEC_ERR_UNKNOWN_BRANCH = -8, /* a well-formed body whose union branch the reader
+                                          * schema lacks (a newer writer version): skip it */
 };
 
 /* "short", "bad_magic", "unknown_schema", "unresolvable", "undecodable",
- * "trailing_bytes", "encode" or "unknown" (static strings, e.g. for DLQ
- * headers). */
+ * "trailing_bytes", "encode", "unknown_branch" or "unknown" (static
+ * strings, e.g. for DLQ headers). */
 const char *tally_codec_error_name(int code);
 
 /* The writer fingerprint of a single-object message, without decoding it. */
@@ -83,7 +85,15 @@ void tally_decoder_free(tally_decoder_t *dec);
  * *value is the decoder's value (reader schema, or the writer's for an
  * any-decoder) and *writer (may be NULL) the writer's catalog entry; both
  * are borrowed and *value is valid until the next decode or free. On error
- * returns a TALLY_CODEC_ERR_* code and errbuf says why. */
+ * returns a TALLY_CODEC_ERR_* code and errbuf says why.
+ *
+ * Schema evolution: a newer writer version that appends branches to a
+ * union (ControlPanelEvent v2 over v1) resolves to an older reader. A
+ * record of an old branch decodes as usual; a record of a branch the
+ * reader lacks returns TALLY_CODEC_ERR_UNKNOWN_BRANCH, and only when the
+ * whole body is otherwise well formed (a damaged one is _BODY or
+ * _TRAILING), so a reader may skip it as "not for me" rather than treat it
+ * as corrupt. *value is then unspecified; the decoder stays usable. */
 int tally_decoder_decode(tally_decoder_t *dec, const void *buf, size_t len, avro_value_t **value,
                          const tally_catalog_entry_t **writer, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));

@@ -1,7 +1,7 @@
 /*
  * textbuf.h: a growable, always NUL-terminated byte buffer (rows for a
  * COPY, answers, canonical forms). The COPY escapers and validators of the
- * materializer are in consumers/materializer/copy_text.h.
+ * materializer and replay are in consumers/projection/copy_text.h.
  *
  * A buffer is reused batch after batch (tally_textbuf_reset keeps its
  * memory), so after warm-up appending does not allocate.

@@ -64,7 +64,7 @@ struct tally_materializer_t {
     pthread_mutex_t why_lock;
     char pg_why[256];
 
-    tally_metric_t *m_records[TALLY_ROLE_COUNT], *m_dead, *m_batches_ok, *m_batches_fenced, *m_failures,
+    tally_metric_t *m_records[TALLY_ROLE_COUNT], *m_dead, *m_skipped, *m_batches_ok, *m_batches_fenced, *m_failures,
         *m_batch_seconds, *m_batch_records, *m_rows[4], *m_pg_up, *m_assigned, *m_dropped;
 };
 
@@ -596,6 +596,9 @@ tally_materializer_t *tally_materializer_new(const tally_materializer_opts_t *o,
     }
     m->m_dead = tally_metrics_get(mx, TALLY_METRIC_COUNTER, "tally_materializer_dead_letters_total",
                                   "Records sent to the dead-letter topic", "", NULL, 0);
+    m->m_skipped = tally_metrics_get(mx, TALLY_METRIC_COUNTER, "tally_materializer_skipped_total",
+                                     "Sound records skipped, by reason (unknown_branch: a newer schema's branch)",
+                                     "reason=\"unknown_branch\"", NULL, 0);
     m->m_batches_ok = tally_metrics_get(mx, TALLY_METRIC_COUNTER, "tally_materializer_batches_total",
                                         "Batches by outcome", "result=\"committed\"", NULL, 0);
     m->m_batches_fenced = tally_metrics_get(mx, TALLY_METRIC_COUNTER, "tally_materializer_batches_total",
@@ -705,7 +708,13 @@ static void handle(tally_materializer_t *m, rd_kafka_message_t *msg, int64_t now
     const char *error = NULL;
     int rc = tally_inbound_add(m->inbound, m->batch, role, msg->partition, msg->offset, msg->payload, msg->len,
                                &error, err, sizeof err);
-    if (rc < 0) {
+    if (rc == TALLY_INBOUND_UNKNOWN_BRANCH) {
+        /* A newer schema's branch this projection does not know: not an
+         * error to fix, so not a dead letter (inbound.h). */
+        tally_log_warn(COMPONENT, "%s [%d] offset %lld skipped: %s", m->o.topics[role], (int)msg->partition,
+                       (long long)msg->offset, err);
+        tally_metric_add(m->m_skipped, 1);
+    } else if (rc < 0) {
         tally_log_warn(COMPONENT, "%s [%d] offset %lld to the dead-letter topic: %s: %s", m->o.topics[role],
                        (int)msg->partition, (long long)msg->offset, error, err);
         tally_batch_add_dlq(m->batch, role, msg->partition, msg->offset, error, err);

@@ -147,7 +147,11 @@ int tally_project_record(void *ctx, const tally_replay_record_t *rec)
     int role = rec->range->tag;
     int rc = tally_inbound_add(p->inbound, p->batch, (tally_topic_role_t)role, rec->partition, rec->offset,
                                rec->value, rec->len, &error, why, sizeof why);
-    if (rc < 0) {
+    if (rc == TALLY_INBOUND_UNKNOWN_BRANCH) {
+        tally_log_debug(COMPONENT, "%s [%d] offset %lld: the materializer skips it: %s", rec->range->topic,
+                        (int)rec->partition, (long long)rec->offset, why);
+        p->stats.skipped++;
+    } else if (rc < 0) {
         tally_log_debug(COMPONENT, "%s [%d] offset %lld: the materializer dead-letters it: %s: %s",
                         rec->range->topic, (int)rec->partition, (long long)rec->offset, error, why);
         tally_batch_add_dlq(p->batch, (tally_topic_role_t)role, rec->partition, rec->offset, error, why);

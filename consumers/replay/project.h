@@ -33,6 +33,7 @@ typedef struct tally_project_opts_t {
 typedef struct tally_project_stats_t {
     uint64_t records[TALLY_PROJECT_ROLES];
     uint64_t refused;       /* what the materializer dead-letters */
+    uint64_t skipped;       /* what it skips: unknown_branch (inbound.h) */
     uint64_t batches;
 } tally_project_stats_t;
 

@@ -114,9 +114,9 @@ static void print_table(const rebuild_t *b)
             b->topics[1], b->topics[2], o->materializer_group);
     fprintf(o->out, "  read:      %" PRIu64 " record(s) (%" PRIu64 " rollups, %" PRIu64 " product, %" PRIu64
             " Control Panel), %" PRIu64 " of them caught up from the live materializer; %" PRIu64
-            " refused as the materializer would (dead letters)\n",
+            " refused as the materializer would (dead letters), %" PRIu64 " skipped (unknown_branch)\n",
             st.records[0] + st.records[1] + st.records[2], st.records[0], st.records[1], st.records[2],
-            b->caught_up, st.refused);
+            b->caught_up, st.refused, st.skipped);
     if (b->live_behind)
         fprintf(o->out, "  note:      the live materializer is behind the log on %zu partition(s): differences "
                 "there may be records it has not written yet\n", b->live_behind);
@@ -159,9 +159,10 @@ static void print_json(const rebuild_t *b)
     json_object_set_new(root, "live_schema", json_string(o->live_schema));
     json_object_set_new(root, "group", json_string(o->materializer_group));
     json_object_set_new(root, "records",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I}", "rollups", (json_int_t)st.records[0], "product",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "rollups", (json_int_t)st.records[0], "product",
                                   (json_int_t)st.records[1], "controlpanel", (json_int_t)st.records[2],
-                                  "caught_up", (json_int_t)b->caught_up, "refused", (json_int_t)st.refused));
+                                  "caught_up", (json_int_t)b->caught_up, "refused", (json_int_t)st.refused,
+                                  "skipped", (json_int_t)st.skipped));
     for (size_t i = 0; i < b->n_diffs; i++) {
         const tally_shadow_diff_t *d = &b->diffs[i];
         json_array_append_new(tables, json_pack("{s:s, s:I, s:I, s:I, s:I, s:s?}", "table", d->table, "live_rows",

@@ -1,6 +1,7 @@
 #include "ingest.h"
 
 #include "codec.h"
+#include "cp_rules.h"
 #include "json_avro.h"
 #include "json_reader.h"
 #include "optout.h"
@@ -343,6 +344,9 @@ int tally_ingest_event(tally_ingest_t *in, tally_route_t route, const char *text
     case TALLY_ROUTE_CONTROLPANEL:
         *reason = "timestamp";
         if (check_time(rules, rc, now_ms, why, whysize) != 0)
+            return TALLY_INGEST_REJECTED;
+        *reason = "schema";
+        if (route == TALLY_ROUTE_CONTROLPANEL && tally_cp_rules_check(&rc->value, why, whysize) != 0)
             return TALLY_INGEST_REJECTED;
         break;
     default:

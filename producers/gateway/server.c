@@ -1,43 +1,21 @@
 #include "server.h"
 
+#include "http_server.h"
 #include "log.h"
-#include "server_internal.h"
+#include "server_admit.h"
+#include "server_answer.h"
+#include "server_ingest.h"
+#include "server_req.h"
+#include "server_status.h"
+#include "server_upload.h"
+#include "server_wait.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-static const int counted_status[TALLY_SERVER_N_STATUS] = {200, 202, 204, 400, 401, 403, 404, 405,
-                                                           413, 415, 422, 429, 431, 500, 503};
-
-static const char *const endpoint_path[EP_COUNT] = {
-    "/v1/product/events", "/v1/usage/reports", "/v1/usage/seats", "/v1/controlpanel/events",
-    "/healthz", "/readyz", "/metrics", "other",
-};
-
-void tally_server_count_request(tally_server_t *srv, endpoint_t ep, int status)
-{
-    for (size_t i = 0; i < TALLY_SERVER_N_STATUS; i++)
-        if (counted_status[i] == status) {
-            tally_metric_add(srv->requests[ep][i], 1);
-            return;
-        }
-}
-
-static endpoint_t find_endpoint(const char *url)
-{
-    for (int e = 0; e < EP_OTHER; e++)
-        if (strcmp(url, endpoint_path[e]) == 0)
-            return (endpoint_t)e;
-    return EP_OTHER;
-}
 
 /* The per-request deadline (--request-deadline): libmicrohttpd has only an
  * idle timeout, which a client trickling a byte now and then resets
@@ -75,7 +53,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r = tally_xcalloc(1, sizeof *r);
         r->srv = srv;
         r->conn = c;
-        r->ep = find_endpoint(url);
+        r->ep = tally_server_endpoint_of(url);
         r->deadline_ms = tally_mono_ms() + srv->o.request_deadline_ms;
         *con_cls = r;
         atomic_fetch_add(&srv->inflight, 1);
@@ -164,13 +142,7 @@ tally_server_t *tally_server_new(const tally_server_opts_t *o, char *errbuf, siz
     parse_origins(srv, o->cors_origins);
     if (o->admin_token)
         tally_keys_hash_hex(o->admin_token, strlen(o->admin_token), srv->admin_hash);
-    for (int e = 0; e < EP_COUNT; e++)
-        for (size_t s = 0; s < TALLY_SERVER_N_STATUS; s++) {
-            char labels[128];
-            snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", endpoint_path[e], counted_status[s]);
-            srv->requests[e][s] = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_requests_total",
-                                                    "HTTP requests answered, by route and status", labels, NULL, 0);
-        }
+    tally_server_requests_init(srv);
     tally_server_ingest_init(srv);
     srv->inflight_gauge = tally_metrics_get(o->metrics, TALLY_METRIC_GAUGE, "tally_gateway_requests_in_flight",
                                             "Requests accepted and not yet answered", "", NULL, 0);
@@ -179,34 +151,24 @@ tally_server_t *tally_server_new(const tally_server_opts_t *o, char *errbuf, siz
     srv->deadline_cut = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_deadline_closed_total",
                                           "Requests closed unanswered at --request-deadline", "", NULL, 0);
 
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)o->port);
-    if (inet_pton(AF_INET, o->bind, &sa.sin_addr) != 1) {
-        snprintf(errbuf, errsize, "--bind: not an IPv4 address: %.64s", o->bind);
+    tally_http_opts_t h = {
+        .bind = o->bind,
+        .port = o->port,
+        .threads = (unsigned)o->threads,
+        .connection_limit = (unsigned)o->connection_limit,
+        .per_client_connection_limit = (unsigned)o->per_client_connection_limit,
+        .timeout_s = (unsigned)o->timeout_s,
+        .memory_limit = 32 * 1024,   /* headers of one request: a header flood gets 431 */
+        .suspend_resume = 1,         /* requests wait for their acks (server_wait.c) */
+        .name = "--bind",
+        .handler = on_request,
+        .handler_cls = srv,
+        .completed = on_completed,
+        .completed_cls = srv,
+    };
+    srv->mhd = tally_http_start(&h, &srv->port, errbuf, errsize);
+    if (srv->mhd == NULL)
         goto err;
-    }
-    srv->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, (uint16_t)o->port, NULL, NULL, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)o->threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->connection_limit,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)o->per_client_connection_limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->timeout_s,
-        /* Headers of one request must fit here: a header flood gets 431. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        /* RFC 9112: an HTTP/1.1 request without Host is a 400. */
-        MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_END);
-    if (srv->mhd == NULL) {
-        snprintf(errbuf, errsize, "cannot listen on %s:%d (in use, or not allowed)", o->bind, o->port);
-        goto err;
-    }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = di ? di->port : o->port;
     return srv;
 err:
     tally_server_free(srv);
@@ -221,9 +183,7 @@ int tally_server_port(const tally_server_t *srv)
 void tally_server_drain(tally_server_t *srv)
 {
     atomic_store(&srv->draining, 1);
-    MHD_socket s = MHD_quiesce_daemon(srv->mhd);
-    if (s != MHD_INVALID_SOCKET)
-        close(s);
+    tally_http_quiesce(srv->mhd);
 }
 
 int tally_server_inflight(const tally_server_t *srv)
@@ -236,12 +196,12 @@ void tally_server_free(tally_server_t *srv)
     if (srv == NULL)
         return;
     if (srv->mhd) {
-        /* MHD_stop_daemon must not meet a suspended connection. */
+        /* tally_http_stop must not meet a suspended connection. */
         tally_server_wait_abandon_all(srv, 2000);
         if (atomic_load(&srv->suspended) > 0)
             tally_log_warn("gateway", "%d answer(s) to requests that waited for Kafka not sent at exit",
                            atomic_load(&srv->suspended));
-        MHD_stop_daemon(srv->mhd);
+        tally_http_stop(srv->mhd);
     }
     tally_server_ingest_free(srv);
     for (size_t i = 0; i < srv->n_origins; i++)

@@ -3,7 +3,7 @@
 
 /* The gateway's HTTP server (libmicrohttpd, epoll thread pool): routes,
  * limits, authentication, CORS, and the answer of each request
- * (server_internal.h says which file does what). */
+ * (server_req.h says which file does what). */
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,6 @@
-#include "server_internal.h"
+#include "server_admit.h"
 
+#include "server_answer.h"
 #include "client_addr.h"
 #include "ratelimit.h"
 

@@ -1,5 +1,7 @@
-#include "server_internal.h"
+#include "server_ingest.h"
 
+#include "server_answer.h"
+#include "server_wait.h"
 #include "ingest.h"
 #include "textbuf.h"
 #include "xalloc.h"

@@ -1,4 +1,6 @@
-#include "server_internal.h"
+#include "server_status.h"
+
+#include "server_answer.h"
 
 #include <stdio.h>
 

@@ -1,5 +1,6 @@
-#include "server_internal.h"
+#include "server_upload.h"
 
+#include "server_answer.h"
 #include "timeutil.h"
 #include "xalloc.h"
 

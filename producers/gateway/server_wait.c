@@ -9,7 +9,7 @@
  *     detaches it and resumes the connection itself (the answer is then a
  *     503 "shutting down");
  *   - the wait outlives the request until its last record is reported. */
-#include "server_internal.h"
+#include "server_wait.h"
 
 #include "timeutil.h"
 #include "xalloc.h"

@@ -22,6 +22,7 @@
 #include "timeutil.h"
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 #include <stdarg.h>
@@ -536,6 +537,82 @@ static MAT_UNUSED void mat_cp_key(mat_producer_t *p, const char *topic, const ch
         mat_set_str(&b, "key_sha256", sha256);
     }
     mat_send_cp(p, topic, tenant);
+}
+
+/* ---- ControlPanelEvent versions (schema evolution) -------------------- */
+
+/* A new ControlPanelEvent value *v of schema (any version; the caller
+ * decrefs it) with payload branch kind; returns the branch to fill. */
+static MAT_UNUSED avro_value_t mat_cp_value(const tally_catalog_entry_t *schema, avro_value_t *v, const char *tenant,
+                                            int64_t at, const char *kind)
+{
+    static int serial;
+    char err[512], id[64];
+    avro_value_t f, b;
+    int idx = -1;
+    cr_assert_eq(tally_codec_value_new(schema, v, err, sizeof err), 0, "%s", err);
+    snprintf(id, sizeof id, "00000000-0000-4000-9000-%012d", ++serial);
+    mat_set_str(v, "event_id", id);
+    mat_set_str(v, "tenant_id", tenant);
+    mat_set_long(v, "occurred_at", at);
+    mat_set_long(v, "received_at", at + 1);
+    cr_assert_eq(avro_value_get_by_name(v, "payload", &f, NULL), 0);
+    cr_assert_not_null(avro_schema_union_branch_by_name(avro_value_get_schema(&f), &idx, kind), "%s v%d has no %s",
+                       schema->name, schema->version, kind);
+    cr_assert_eq(avro_value_set_branch(&f, idx, &b), 0);
+    return b;
+}
+
+/* Encodes v (of schema), releases it and produces it to topic. */
+static MAT_UNUSED void mat_produce_value(mat_producer_t *p, const tally_catalog_entry_t *schema, avro_value_t *v,
+                                         const char *topic, const char *key)
+{
+    char err[512];
+    const void *buf;
+    size_t len;
+    tally_encoder_t *enc = tally_encoder_new(schema);
+    cr_assert_eq(tally_encoder_encode(enc, v, &buf, &len, err, sizeof err), 0, "%s", err);
+    mat_produce_raw(p, topic, key, buf, len);
+    tally_encoder_free(enc);
+    avro_value_decref(v);
+}
+
+/* A copy of schemas/ into dir (size bytes) as a deployment may have it:
+ * future != 0 adds a ControlPanelEvent version 3 with one more payload
+ * branch, ConsoleFuture{note}; future == 0 removes version 2 (a deployment
+ * that never received it). Remove it with mat_rm_dir. */
+static MAT_UNUSED void mat_schemas_variant(char *dir, size_t size, int future)
+{
+    static int serial;
+    char cmd[8192], path[512];
+    snprintf(dir, size, "/tmp/tally-schemas-%d-%d", (int)getpid(), ++serial);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dir, tally_test_source_path("schemas"), dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    if (!future) {
+        snprintf(path, sizeof path, "%s/ControlPanelEvent/2.avsc", dir);
+        cr_assert_eq(unlink(path), 0, "%s", path);
+        return;
+    }
+    json_error_t je;
+    size_t i;
+    snprintf(path, sizeof path, "%s/ControlPanelEvent/2.avsc", dir);
+    json_t *s = json_load_file(path, 0, &je), *f;
+    cr_assert_not_null(s, "%s", je.text);
+    json_array_foreach(json_object_get(s, "fields"), i, f)
+        if (strcmp(json_string_value(json_object_get(f, "name")), "payload") == 0)
+            json_array_append_new(json_object_get(f, "type"),
+                                  json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "type", "record", "name", "ConsoleFuture",
+                                            "fields", "name", "note", "type", "string"));
+    snprintf(path, sizeof path, "%s/ControlPanelEvent/3.avsc", dir);
+    cr_assert_eq(json_dump_file(s, path, JSON_INDENT(2)), 0);
+    json_decref(s);
+}
+
+static MAT_UNUSED void mat_rm_dir(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
 }
 
 /* A v4-looking UUID made of n (distinct n, distinct UUID). */

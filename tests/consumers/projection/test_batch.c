@@ -1,11 +1,11 @@
-/* The materializer's in-memory parts, no broker or database: rollup
+/* The projection's in-memory parts, no broker or database: rollup
  * pre-aggregation (one entry per key, the last record wins), product rows
  * exactly as COPY and JSON need them, refusal of what PostgreSQL would
- * refuse, the committed-installs set, and the retry backoff. */
+ * refuse, and the committed-installs set. (The materializer's retry
+ * backoff is tested in tests/consumers/materializer/test_backoff.c.) */
 #include "batch.h"
 #include "codec.h"
 #include "inbound.h"
-#include "materializer.h"
 #include "schema_catalog.h"
 #include "seen.h"
 #include "copy_text.h"
@@ -166,23 +166,6 @@ Test(seen, whole_keys_and_a_bound)
     cr_assert(tally_seen_contains(s, "d", 1, 9));
     cr_assert_not(tally_seen_contains(NULL, "d", 1, 9));
     tally_seen_free(s);
-}
-
-Test(backoff, doubles_with_jitter_up_to_the_maximum)
-{
-    unsigned seed = 42;
-    for (int attempt = 0; attempt < 40; attempt++) {
-        int64_t d = 100;
-        for (int i = 0; i < attempt && d < 5000; i++)
-            d *= 2;
-        if (d > 5000)
-            d = 5000;
-        for (int k = 0; k < 50; k++) {
-            int64_t v = tally_materializer_backoff_ms(attempt, 100, 5000, &seed);
-            cr_assert(v >= d / 2 && v <= d, "attempt %d: %lld not in [%lld, %lld]", attempt, (long long)v,
-                      (long long)d / 2, (long long)d);
-        }
-    }
 }
 
 /* ---- inbound: records as the materializer reads them ------------------ */

@@ -67,7 +67,11 @@ tally_inbound_t *tally_inbound_new(const tally_catalog_t *cat, char *errbuf, siz
     }
     in->cat = cat;
     for (int k = 0; k < K_COUNT; k++) {
-        reader[k] = tally_catalog_latest(cat, kind_schema[k]);
+        /* Control Panel events as the version the projection knows, so a
+         * newer writer's new branches are unknown_branch (inbound.h). */
+        reader[k] = k == K_CP ? tally_catalog_get(cat, kind_schema[k], TALLY_PROJECTION_CP_VERSION) : NULL;
+        if (reader[k] == NULL)
+            reader[k] = tally_catalog_latest(cat, kind_schema[k]);
         if (reader[k] == NULL) {
             snprintf(errbuf, errsize, "schema catalog has no %s", kind_schema[k]);
             goto err;
@@ -419,7 +423,7 @@ int tally_inbound_add(tally_inbound_t *in, tally_batch_t *b, tally_topic_role_t 
     avro_value_t *v;
     if ((rc = tally_decoder_decode(in->dec[kind], value, len, &v, NULL, errbuf, errsize)) != 0) {
         *error = tally_codec_error_name(rc);
-        return -1;
+        return rc == TALLY_CODEC_ERR_UNKNOWN_BRANCH ? TALLY_INBOUND_UNKNOWN_BRANCH : -1;
     }
     switch (kind) {
     case K_API: rc = add_api(in, b, v, partition, offset, errbuf, errsize); break;

@@ -6,7 +6,7 @@
 #include "batch.h"
 #include "writer.h"
 
-#include "mat_fixture.h"
+#include "../materializer/mat_fixture.h"
 
 static char db[96];
 static PGconn *conn;

@@ -2,7 +2,9 @@
  * inbound.h: one Kafka record of an input topic into the batch.
  *
  * A record's writer schema (from its fingerprint) says what it is, and it is
- * read as the latest version of that schema in the catalog:
+ * read as the latest version of that schema in the catalog, except Control
+ * Panel events, read as TALLY_PROJECTION_CP_VERSION when the catalog has
+ * it (the latest otherwise):
  *   rollups topic       ApiUsageRollup, SeatRollup   -> pre-aggregated rollups
  *   product topic       ProductEventClean            -> a COPY text row
  *   Control Panel topic ControlPanelEvent            -> projection.h
@@ -20,8 +22,15 @@
 #include "batch.h"
 #include "schema_catalog.h"
 
-/* Result of tally_inbound_add besides 0 (added) and -1 (refused). */
+/* Results of tally_inbound_add besides 0 (added) and -1 (refused). */
 #define TALLY_INBOUND_SKIPPED 1   /* a tombstone (no value): nothing to do */
+/* A sound record of a newer schema version whose union branch the reader
+ * lacks (a Control Panel event this projection does not know): skipped,
+ * not dead-lettered, since nothing is wrong with it; *error is
+ * "unknown_branch" and errbuf names the branch. Counting and logging it is
+ * the caller's. A record whose writer schema the catalog lacks altogether
+ * is unknown_schema (-1): it may be anything, so it is dead-lettered. */
+#define TALLY_INBOUND_UNKNOWN_BRANCH 2
 
 typedef struct tally_inbound_t tally_inbound_t;
 
@@ -34,7 +43,8 @@ tally_inbound_t *tally_inbound_new(const tally_catalog_t *cat, char *errbuf, siz
 void tally_inbound_free(tally_inbound_t *in);
 
 /* Adds the record value[0..len) (borrowed) read from role at
- * partition/offset to b. Returns 0, TALLY_INBOUND_SKIPPED, or -1 with a
+ * partition/offset to b. Returns 0, TALLY_INBOUND_SKIPPED,
+ * TALLY_INBOUND_UNKNOWN_BRANCH, or -1 with a
  * static error name in *error ("unknown_schema", "unexpected_schema",
  * "invalid", or the codec's name) and the reason in errbuf. Does not track
  * the offset: the caller does, whatever the outcome. */

@@ -11,6 +11,18 @@
  *   LicenseTermsSet     upsert per (tenant, valid_from); the latest set_at wins
  *   ApiKeyIssued        insert once (key id and hash are unique)
  *   ApiKeyRevoked       revoked_at set once
+ *   ConsoleTokenIssued  insert once, only for a member of the event's
+ *                       tenant not removed at that point of the tenant's
+ *                       (ordered) history; otherwise nothing is written.
+ *                       A token id or hash already taken changes nothing.
+ *   ConsoleTokenRevoked revoked_at set once, by the tenant's own event; a
+ *                       revocation read before its issue leaves a row
+ *                       without hash that the issue then completes, so the
+ *                       token is born revoked, whatever the order.
+ *
+ * The member check is inside the statement (no extra round trip), so an
+ * issue for another tenant's member is dropped, not dead-lettered: the
+ * batch's dead letters are decided before PostgreSQL answers.
  *
  * Values PostgreSQL would refuse (a hash that is not lower-case hex SHA-256,
  * a negative maximum, a period ending before it starts, text that is not
@@ -26,8 +38,15 @@
 
 #include "batch.h"
 
-/* Turns a decoded ControlPanelEvent (borrowed; the latest reader schema)
- * into a Control Panel event of the batch. Returns 0, or -1 with the reason
+/* The ControlPanelEvent version these kinds were written for: the reader
+ * schema the materializer and replay decode with (when the catalog has
+ * it), so a later version's new branches read as unknown_branch, never as
+ * an unknown payload. */
+#define TALLY_PROJECTION_CP_VERSION 2
+
+/* Turns a decoded ControlPanelEvent (borrowed; read as version
+ * TALLY_PROJECTION_CP_VERSION or older) into a Control Panel event of the
+ * batch. Returns 0, or -1 with the reason
  * in errbuf and the batch unchanged. */
 int tally_projection_add(tally_batch_t *b, avro_value_t *event, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));

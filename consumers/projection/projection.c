@@ -51,6 +51,24 @@ static const kind_spec_t kinds[TALLY_CP_KIND_COUNT] = {
     [TALLY_CP_API_KEY_REVOKED] = {"ApiKeyRevoked", 3,
         "UPDATE @.api_keys SET revoked_at = $3::timestamptz "
         "WHERE tenant_id = $1 AND key_id = $2 AND revoked_at IS NULL"},
+    /* $1 tenant, $2 token_id, $3 member, $4 hash, $5 expires_at, $6 issued.
+     * Either completes the tenant's revocation-only row or inserts; both
+     * only for a current member of the tenant and an unused hash, so no
+     * replay or hostile repeat can fail the batch on a unique key. */
+    [TALLY_CP_CONSOLE_TOKEN_ISSUED] = {"ConsoleTokenIssued", 6,
+        "WITH ok AS (SELECT 1 FROM @.members m WHERE m.tenant_id = $1 AND m.member_id = $3 "
+        "  AND m.added_at <= $6::timestamptz AND m.removed_at IS NULL "
+        "  AND NOT EXISTS (SELECT 1 FROM @.console_tokens h WHERE h.token_sha256 = $4)), "
+        "fill AS (UPDATE @.console_tokens t SET member_id = $3, token_sha256 = $4, issued_at = $6::timestamptz, "
+        "  expires_at = $5::timestamptz WHERE t.token_id = $2::uuid AND t.tenant_id = $1 "
+        "  AND t.token_sha256 IS NULL AND EXISTS (SELECT 1 FROM ok) RETURNING 1) "
+        "INSERT INTO @.console_tokens (tenant_id, token_id, member_id, token_sha256, issued_at, expires_at) "
+        "SELECT $1, $2::uuid, $3, $4, $6::timestamptz, $5::timestamptz "
+        "WHERE EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM fill) ON CONFLICT DO NOTHING"},
+    [TALLY_CP_CONSOLE_TOKEN_REVOKED] = {"ConsoleTokenRevoked", 3,
+        "INSERT INTO @.console_tokens AS t (tenant_id, token_id, revoked_at) VALUES ($1, $2::uuid, $3::timestamptz) "
+        "ON CONFLICT (token_id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at "
+        "WHERE t.tenant_id = EXCLUDED.tenant_id AND t.revoked_at IS NULL"},
 };
 
 const char *tally_projection_sql(tally_cp_kind_t kind, int *nparams)
@@ -189,8 +207,32 @@ static int features_param(tally_batch_t *b, tally_cp_event_t *e, avro_value_t *r
     return 0;
 }
 
+static int uuid_param(tally_batch_t *b, tally_cp_event_t *e, avro_value_t *rec, const char *name, char *errbuf,
+                      size_t errsize)
+{
+    if (text_param(b, e, rec, name, errbuf, errsize) != 0)
+        return -1;
+    const char *s = tally_batch_str(b, e->param[e->nparams - 1]);
+    if (!tally_text_is_uuid(s, strlen(s))) {
+        snprintf(errbuf, errsize, "field %s is not a UUID", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int time_param(tally_batch_t *b, tally_cp_event_t *e, int64_t ms, char *errbuf, size_t errsize)
+{
+    char tmp[TALLY_RFC3339_SIZE];
+    if (tally_rfc3339_format(ms, tmp) != 0) {
+        snprintf(errbuf, errsize, "a time field is out of range");
+        return -1;
+    }
+    e->param[e->nparams++] = tally_batch_strdup(b, tmp, strlen(tmp));
+    return 0;
+}
+
 static int build(tally_batch_t *b, tally_cp_event_t *e, avro_value_t *ev, avro_value_t *p, const char *when,
-                 char *errbuf, size_t errsize)
+                 int64_t occurred, char *errbuf, size_t errsize)
 {
     int64_t v1, v2, v3, from, until;
     if (text_param(b, e, ev, "tenant_id", errbuf, errsize) != 0)
@@ -204,6 +246,27 @@ static int build(tally_batch_t *b, tally_cp_event_t *e, avro_value_t *ev, avro_v
         if (text_param(b, e, p, "environment_id", errbuf, errsize) != 0 ||
             text_param(b, e, p, "name", errbuf, errsize) != 0 || enum_param(b, e, p, "kind", errbuf, errsize) != 0 ||
             text_param(b, e, p, "owner", errbuf, errsize) != 0)
+            return -1;
+        break;
+    case TALLY_CP_CONSOLE_TOKEN_ISSUED:
+        if (uuid_param(b, e, p, "token_id", errbuf, errsize) != 0 ||
+            text_param(b, e, p, "member_id", errbuf, errsize) != 0 ||
+            text_param(b, e, p, "token_sha256", errbuf, errsize) != 0)
+            return -1;
+        if (!tally_text_is_sha256_hex(tally_batch_str(b, e->param[e->nparams - 1]),
+                                      strlen(tally_batch_str(b, e->param[e->nparams - 1])))) {
+            snprintf(errbuf, errsize, "token_sha256 is not a lower-case hex SHA-256");
+            return -1;
+        }
+        if (long_field(p, "expires_at", &v1, errbuf, errsize) != 0 || time_param(b, e, v1, errbuf, errsize) != 0)
+            return -1;
+        if (v1 <= occurred) {
+            snprintf(errbuf, errsize, "expires_at is not after occurred_at");
+            return -1;
+        }
+        break;
+    case TALLY_CP_CONSOLE_TOKEN_REVOKED:
+        if (uuid_param(b, e, p, "token_id", errbuf, errsize) != 0)
             return -1;
         break;
     case TALLY_CP_ENVIRONMENT_DELETED:
@@ -292,7 +355,7 @@ int tally_projection_add(tally_batch_t *b, avro_value_t *ev, char *errbuf, size_
     /* Undo everything on a refusal: the event and its strings. */
     size_t arena_len = b->arena.len;
     tally_cp_event_t *e = tally_batch_add_cp(b, (tally_cp_kind_t)kind);
-    if (build(b, e, ev, &branch, when, errbuf, errsize) != 0) {
+    if (build(b, e, ev, &branch, when, occurred, errbuf, errsize) != 0) {
         b->n_cp--;
         tally_textbuf_truncate(&b->arena, arena_len);
         return -1;

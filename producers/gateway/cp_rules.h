@@ -1,0 +1,29 @@
+/*
+ * cp_rules.h: what the gateway checks in a Control Panel event beyond its
+ * schema, so that a record the materializer would dead-letter is refused
+ * with 422 at the door instead.
+ *
+ *   ConsoleTokenIssued  token_sha256 is 64 lower-case hex digits (the
+ *                       SHA-256 of the token; never the token itself);
+ *                       member_id is not empty; expires_at is after
+ *                       occurred_at and at most TALLY_CONSOLE_TOKEN_TTL_MAX_MS
+ *                       after it.
+ *   every other branch  nothing more (token_id, a uuid, is checked by the
+ *                       schema conversion).
+ */
+#ifndef TALLY_GATEWAY_CP_RULES_H
+#define TALLY_GATEWAY_CP_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <avro.h>
+
+/* The longest life of a console token: 30 days. */
+#define TALLY_CONSOLE_TOKEN_TTL_MAX_MS (INT64_C(30) * 86400000)
+
+/* Checks event (borrowed: a converted ControlPanelEvent, version 2 or
+ * later). Returns 0, or -1 with the field and the reason in why. */
+int tally_cp_rules_check(avro_value_t *event, char *why, size_t whysize) __attribute__((warn_unused_result));
+
+#endif
