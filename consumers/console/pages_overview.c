@@ -14,9 +14,11 @@
 #include <string.h>
 
 #include "forecast.h"
+#include "html.h"
 #include "page_defs.h"
 #include "page_util.h"
 #include "period.h"
+#include "svg_chart.h"
 #include "timeutil.h"
 
 /* The contract period valid on $2; the latest if periods overlap. */
@@ -186,9 +188,117 @@ int tally_page_overview_load(PGconn *pg, const tally_page_query_t *q, json_t **m
     return 0;
 }
 
+/* ---- render -------------------------------------------------------------- */
+
+static void gauge_card(tally_textbuf_t *out, const char *title, const json_t *limit, const char *note)
+{
+    tally_html_open(out, "section", "card");
+    tally_html_elem(out, "h2", NULL, title);
+    tally_gauge_t g = {.title = title, .value = tally_page_get_i64(limit, "used"),
+                       .limit = tally_page_get_i64(limit, "maximum")};
+    tally_svg_gauge(out, &g);
+    tally_textbuf_puts(out, "<p>");
+    tally_html_badge(out, tally_page_get_str(limit, "status"));
+    if (note) {
+        tally_textbuf_puts(out, " <span class=\"muted\">");
+        tally_html_text(out, note);
+        tally_textbuf_puts(out, "</span>");
+    }
+    tally_textbuf_puts(out, "</p>");
+    tally_html_close(out, "section");
+}
+
+/* The projection's sentence. */
+static void projection_text(tally_textbuf_t *out, const json_t *p)
+{
+    const char *state = tally_page_get_str(p, "state");
+    tally_textbuf_puts(out, "<p>At this month's rate: ");
+    tally_html_int(out, tally_page_get_i64(p, "projected"));
+    tally_textbuf_puts(out, " API calls by the end of the month, against a maximum of ");
+    tally_html_int(out, tally_page_get_i64(p, "maximum"));
+    tally_textbuf_puts(out, ". ");
+    if (state && strcmp(state, "over") == 0) {
+        tally_textbuf_puts(out, "The maximum is already exceeded.");
+    } else if (state && strcmp(state, "reaches") == 0) {
+        tally_textbuf_puts(out, "The maximum is exceeded on <strong>");
+        tally_html_text(out, tally_page_get_str(p, "reach_day"));
+        tally_textbuf_puts(out, "</strong> at this rate.");
+    } else {
+        tally_textbuf_puts(out, "The maximum is not reached this month at this rate.");
+    }
+    tally_textbuf_puts(out, "</p>");
+}
+
 void tally_page_overview_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
 {
-    (void)model;
     (void)q;
-    (void)out;
+    const json_t *tenant = json_object_get(model, "tenant"), *k = json_object_get(model, "contract");
+    tally_textbuf_puts(out, "<h1>Overview: ");
+    tally_html_text(out, tally_page_get_str(tenant, "name"));
+    tally_textbuf_puts(out, "</h1>");
+    if (!json_is_object(k)) {
+        tally_textbuf_puts(out, "<p>No contract period covers today (");
+        tally_html_text(out, tally_page_get_str(model, "today"));
+        tally_textbuf_puts(out, ").</p>");
+        return;
+    }
+    tally_textbuf_puts(out, "<p>Contract period ");
+    tally_html_text(out, tally_page_get_str(k, "valid_from"));
+    tally_textbuf_puts(out, " to ");
+    tally_html_text(out, tally_page_get_str(k, "valid_until"));
+    tally_textbuf_puts(out, ": ");
+    tally_html_badge(out, tally_page_get_str(k, "status"));
+    tally_textbuf_puts(out, "<span class=\"reason\">");
+    tally_html_text(out, tally_page_get_str(k, "reason"));
+    tally_textbuf_puts(out, "</span></p>");
+
+    const json_t *api = json_object_get(k, "api_calls"), *np = json_object_get(k, "nonprod_daily_peak");
+    const json_t *seats = json_object_get(k, "seats_peak"), *proj = json_object_get(k, "projection");
+    char note[160] = "";
+    tally_textbuf_puts(out, "<div class=\"cards\">");
+    if (json_is_object(api))
+        gauge_card(out, "API calls this month", api, tally_page_get_str(api, "month"));
+    if (!tally_page_is_null(np, "day"))
+        snprintf(note, sizeof note, "on %s, environment %s", tally_page_get_str(np, "day"),
+                 tally_page_get_str(np, "environment_id") ? tally_page_get_str(np, "environment_id") : "?");
+    gauge_card(out, "Non-production daily peak", np, note[0] ? note : NULL);
+    gauge_card(out, "Peak seats", seats, NULL);
+    if (json_is_object(proj)) {
+        tally_html_open(out, "section", "card");
+        tally_html_elem(out, "h2", NULL, "Month-end projection");
+        projection_text(out, proj);
+        tally_html_close(out, "section");
+    }
+    tally_textbuf_puts(out, "</div>");
+
+    /* The figures of the gauges, as a table. */
+    static const tally_html_column_t cols[] = {{"Limit", 0}, {"Used", 1}, {"Maximum", 1}, {"Share", 1},
+                                               {"Status", 0}};
+    tally_html_cell_t cells[4 * 5];
+    size_t n = 0;
+    const struct {
+        const char *label;
+        const json_t *limit;
+    } rows[] = {{"API calls this month", api}, {"Non-production daily peak", np}, {"Peak seats", seats}};
+    for (size_t i = 0; i < 3; i++) {
+        if (!json_is_object(rows[i].limit))
+            continue;
+        int64_t used = tally_page_get_i64(rows[i].limit, "used"), max = tally_page_get_i64(rows[i].limit, "maximum");
+        tally_html_cell_t *c = cells + n++ * 5;
+        c[0] = tally_html_cell_text(rows[i].label);
+        c[1] = tally_html_cell_int(used);
+        c[2] = tally_html_cell_int(max);
+        c[3] = max > 0 ? tally_html_cell_percent(used, max, 1) : tally_html_cell_none();
+        c[4] = tally_html_cell_text(tally_page_get_str(rows[i].limit, "status"));
+    }
+    if (json_is_object(proj)) {
+        int64_t projected = tally_page_get_i64(proj, "projected"), max = tally_page_get_i64(proj, "maximum");
+        tally_html_cell_t *c = cells + n++ * 5;
+        c[0] = tally_html_cell_text("API calls projected at month end");
+        c[1] = tally_html_cell_int(projected);
+        c[2] = tally_html_cell_int(max);
+        c[3] = max > 0 ? tally_html_cell_percent(projected, max, 1) : tally_html_cell_none();
+        c[4] = tally_html_cell_text(tally_page_status(projected, max));
+    }
+    tally_html_table(out, NULL, "Limits of the contract period", cols, 5, cells, n, 1, NULL);
 }

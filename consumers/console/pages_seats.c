@@ -8,11 +8,14 @@
  * most 31 rows) and the contract periods overlapping the month.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "html.h"
 #include "page_defs.h"
 #include "page_util.h"
 #include "period.h"
+#include "svg_chart.h"
 #include "timeutil.h"
 
 static const char seats_sql[] =
@@ -115,9 +118,54 @@ int tally_page_seats_load(PGconn *pg, const tally_page_query_t *q, json_t **mode
     return 0;
 }
 
+/* ---- render -------------------------------------------------------------- */
+
 void tally_page_seats_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
 {
-    (void)model;
     (void)q;
-    (void)out;
+    const json_t *daily = json_object_get(model, "daily"), *peak = json_object_get(model, "peak");
+    size_t n = json_array_size(daily);
+    tally_textbuf_puts(out, "<h1>Seats: ");
+    tally_html_text(out, tally_page_get_str(json_object_get(model, "tenant"), "name"));
+    tally_textbuf_puts(out, ", ");
+    tally_html_text(out, tally_page_get_str(model, "period"));
+    tally_textbuf_puts(out, "</h1><p>");
+    if (tally_page_is_null(peak, "seats_peak")) {
+        tally_textbuf_puts(out, "No seats were reported this month.");
+    } else {
+        tally_textbuf_puts(out, "Peak: <strong>");
+        tally_html_int(out, tally_page_get_i64(peak, "seats_peak"));
+        tally_textbuf_puts(out, "</strong> seats on ");
+        tally_html_text(out, tally_page_get_str(peak, "day"));
+        if (!tally_page_is_null(peak, "seats_max")) {
+            tally_textbuf_puts(out, ", against a maximum of ");
+            tally_html_int(out, tally_page_get_i64(peak, "seats_max"));
+            tally_textbuf_puts(out, " ");
+            tally_html_badge(out, tally_page_get_str(peak, "status"));
+        } else {
+            tally_textbuf_puts(out, " (no contract period covers that day)");
+        }
+    }
+    tally_textbuf_puts(out, "</p>");
+
+    const char **x = calloc(n + 1, sizeof *x), **xs = calloc(n + 1, sizeof *xs);
+    int64_t *v = calloc(3 * n + 1, sizeof *v);
+    if (x == NULL || xs == NULL || v == NULL)
+        abort();
+    static const char *const keys[3] = {"seats_in_use", "seats_peak", "seats_max"};
+    for (size_t i = 0; i < n; i++) {
+        const json_t *d = json_array_get(daily, i);
+        x[i] = tally_page_get_str(d, "day");
+        xs[i] = x[i] && strlen(x[i]) == 10 ? x[i] + 8 : x[i];
+        for (size_t k = 0; k < 3; k++)
+            v[k * n + i] = tally_page_is_null(d, keys[k]) ? TALLY_CHART_MISSING : tally_page_get_i64(d, keys[k]);
+    }
+    tally_chart_series_t series[3] = {{"Seats in use", v}, {"Peak seats", v + n}, {"Seats maximum", v + 2 * n}};
+    tally_chart_t c = {.title = "Seats per day", .npoints = n, .x = x, .x_short = xs, .series = series,
+                       .nseries = 3};
+    tally_svg_lines(out, &c);
+    tally_chart_table(out, &c);
+    free(x);
+    free(xs);
+    free(v);
 }

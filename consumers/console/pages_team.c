@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "html.h"
 #include "page_defs.h"
 #include "page_util.h"
 
@@ -84,9 +85,65 @@ int tally_page_team_load(PGconn *pg, const tally_page_query_t *q, json_t **model
     return 0;
 }
 
+/* ---- render -------------------------------------------------------------- */
+
 void tally_page_team_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
 {
-    (void)model;
     (void)q;
-    (void)out;
+    const json_t *envs = json_object_get(model, "environments"), *members = json_object_get(model, "members");
+    size_t ne = json_array_size(envs), nm = json_array_size(members);
+    int personal = tally_page_get_bool(model, "personal_data");
+    tally_textbuf_puts(out, "<h1>Team and environments: ");
+    tally_html_text(out, tally_page_get_str(json_object_get(model, "tenant"), "name"));
+    tally_textbuf_puts(out, "</h1>");
+    if (tally_page_get_bool(model, "truncated"))
+        tally_textbuf_puts(out, "<p class=\"muted\">Only the first 1,000 of each list are shown.</p>");
+
+    static const tally_html_column_t ecols[] = {{"Environment", 0}, {"Id", 0}, {"Kind", 0}, {"Created", 0}};
+    tally_html_elem(out, "h2", NULL, "Environments");
+    tally_html_table_open(out, NULL, "Environments", ecols, 4);
+    for (size_t i = 0; i < ne; i++) {
+        const json_t *e = json_array_get(envs, i);
+        tally_html_cell_t c[4] = {tally_html_cell_text(tally_page_get_str(e, "name")),
+                                  tally_html_cell_text(tally_page_get_str(e, "id")),
+                                  tally_html_cell_text(tally_page_get_str(e, "kind")),
+                                  tally_html_cell_text(tally_page_get_str(e, "created_at"))};
+        tally_html_table_row(out, ecols, 4, c, 1);
+    }
+    if (ne == 0)
+        tally_textbuf_puts(out, "<tr><td colspan=\"4\" class=\"empty\">No environment</td></tr>");
+    tally_html_table_close(out);
+
+    tally_html_elem(out, "h2", NULL, "Members");
+    if (personal) {
+        static const tally_html_column_t cols[] = {{"Name", 0}, {"E-mail", 0}, {"Role", 0}, {"Added", 0}};
+        tally_html_table_open(out, NULL, "Members of the team", cols, 4);
+        for (size_t i = 0; i < nm; i++) {
+            const json_t *m = json_array_get(members, i);
+            char name[512];
+            snprintf(name, sizeof name, "%s %s", tally_page_get_str(m, "first_name") ? tally_page_get_str(m, "first_name") : "",
+                     tally_page_get_str(m, "last_name") ? tally_page_get_str(m, "last_name") : "");
+            tally_html_cell_t c[4] = {tally_html_cell_text(name), tally_html_cell_text(tally_page_get_str(m, "email")),
+                                      tally_html_cell_text(tally_page_get_str(m, "role")),
+                                      tally_html_cell_text(tally_page_get_str(m, "added_at"))};
+            tally_html_table_row(out, cols, 4, c, 1);
+        }
+        if (nm == 0)
+            tally_textbuf_puts(out, "<tr><td colspan=\"4\" class=\"empty\">No member</td></tr>");
+    } else {
+        tally_textbuf_puts(out, "<p class=\"muted\">Names and e-mails are shown to the tenant's own members "
+                                "only.</p>");
+        static const tally_html_column_t cols[] = {{"Member", 0}, {"Role", 0}, {"Added", 0}};
+        tally_html_table_open(out, NULL, "Members of the team", cols, 3);
+        for (size_t i = 0; i < nm; i++) {
+            const json_t *m = json_array_get(members, i);
+            tally_html_cell_t c[3] = {tally_html_cell_text(tally_page_get_str(m, "id")),
+                                      tally_html_cell_text(tally_page_get_str(m, "role")),
+                                      tally_html_cell_text(tally_page_get_str(m, "added_at"))};
+            tally_html_table_row(out, cols, 3, c, 1);
+        }
+        if (nm == 0)
+            tally_textbuf_puts(out, "<tr><td colspan=\"3\" class=\"empty\">No member</td></tr>");
+    }
+    tally_html_table_close(out);
 }

@@ -23,9 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "html.h"
 #include "page_defs.h"
 #include "page_util.h"
 #include "period.h"
+#include "svg_chart.h"
 #include "timeutil.h"
 
 #define MAX_DAILY_ROWS 2000
@@ -242,9 +244,227 @@ int tally_page_product_load(PGconn *pg, const tally_page_query_t *q, json_t **mo
     return 0;
 }
 
+/* ---- render -------------------------------------------------------------- */
+
+#define PIVOT_MAX_SERIES 32
+
+/* Rows of (x, series, value) as a chart: the x labels and series in order
+ * of first appearance, a value per (series, x): missing when absent or
+ * suppressed, the suppressed flags kept for the table. Strings borrowed
+ * from the model, except the series names (owned here). */
+typedef struct {
+    size_t nx, ns;
+    const char **x;
+    char (*names)[96];
+    tally_chart_series_t *series;
+    int64_t *v;     /* ns * nx */
+    int *hidden;    /* ns * nx */
+} pivot_t;
+
+static size_t find_or_add(const char **list, size_t *n, const char *s)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(list[i], s) == 0)
+            return i;
+    list[*n] = s;
+    return (*n)++;
+}
+
+/* series_key2 may be NULL; its value is appended to the series name. */
+static void pivot_build(pivot_t *p, const json_t *rows, const char *x_key, const char *series_key,
+                        const char *series_key2, const char *value_key)
+{
+    size_t n = json_array_size(rows);
+    memset(p, 0, sizeof *p);
+    p->x = calloc(n + 1, sizeof *p->x);
+    const char **skey = calloc(n + 1, sizeof *skey);
+    char (*labels)[96] = calloc(n + 1, sizeof *labels);
+    p->names = calloc(PIVOT_MAX_SERIES, sizeof *p->names);
+    if (p->x == NULL || skey == NULL || labels == NULL || p->names == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(rows, i);
+        const char *a = tally_page_get_str(r, series_key), *b = series_key2 ? tally_page_get_str(r, series_key2) : NULL;
+        snprintf(labels[i], sizeof labels[i], "%s%s%s", a ? a : "not reported", series_key2 ? " " : "",
+                 series_key2 ? (b ? b : "not reported") : "");
+        find_or_add(p->x, &p->nx, tally_page_get_str(r, x_key) ? tally_page_get_str(r, x_key) : "");
+        if (p->ns < PIVOT_MAX_SERIES)
+            find_or_add(skey, &p->ns, labels[i]);
+    }
+    p->v = calloc(p->ns * p->nx + 1, sizeof *p->v);
+    p->hidden = calloc(p->ns * p->nx + 1, sizeof *p->hidden);
+    p->series = calloc(p->ns + 1, sizeof *p->series);
+    if (p->v == NULL || p->hidden == NULL || p->series == NULL)
+        abort();
+    for (size_t k = 0; k < p->ns * p->nx; k++)
+        p->v[k] = TALLY_CHART_MISSING;
+    for (size_t sidx = 0; sidx < p->ns; sidx++) {
+        snprintf(p->names[sidx], sizeof p->names[sidx], "%s", skey[sidx]);
+        p->series[sidx] = (tally_chart_series_t){.name = p->names[sidx], .values = p->v + sidx * p->nx};
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(rows, i);
+        size_t xi = 0, si = p->ns;
+        for (; xi < p->nx && strcmp(p->x[xi], tally_page_get_str(r, x_key) ? tally_page_get_str(r, x_key) : ""); xi++)
+            ;
+        for (size_t k = 0; k < p->ns; k++)
+            if (strcmp(p->names[k], labels[i]) == 0)
+                si = k;
+        if (si == p->ns || xi == p->nx)
+            continue;
+        if (tally_page_get_bool(r, "suppressed"))
+            p->hidden[si * p->nx + xi] = 1;
+        else
+            p->v[si * p->nx + xi] = tally_page_get_i64(r, value_key);
+    }
+    free(skey);
+    free(labels);
+}
+
+static void pivot_free(pivot_t *p)
+{
+    free(p->x);
+    free(p->names);
+    free(p->series);
+    free(p->v);
+    free(p->hidden);
+}
+
+/* The chart of p, then its table with "< 5" where a figure is withheld. */
+static void pivot_render(tally_textbuf_t *out, const pivot_t *p, const char *title, const char *x_title)
+{
+    tally_chart_t c = {.title = title, .x_title = x_title, .npoints = p->nx, .x = p->x, .series = p->series,
+                       .nseries = p->ns};
+    tally_svg_stacked_bars(out, &c);
+    tally_html_column_t *cols = calloc(p->ns + 1, sizeof *cols);
+    tally_html_cell_t *cells = calloc(p->ns + 1, sizeof *cells);
+    if (cols == NULL || cells == NULL)
+        abort();
+    cols[0] = (tally_html_column_t){x_title, 0};
+    for (size_t s = 0; s < p->ns; s++)
+        cols[s + 1] = (tally_html_column_t){p->names[s], 1};
+    tally_html_table_open(out, "chart-data", title, cols, p->ns + 1);
+    for (size_t x = 0; x < p->nx; x++) {
+        cells[0] = tally_html_cell_text(p->x[x]);
+        for (size_t s = 0; s < p->ns; s++) {
+            size_t k = s * p->nx + x;
+            cells[s + 1] = p->hidden[k] ? tally_html_cell_count(0, 1)
+                           : p->v[k] == TALLY_CHART_MISSING ? tally_html_cell_none()
+                                                           : tally_html_cell_int(p->v[k]);
+        }
+        tally_html_table_row(out, cols, p->ns + 1, cells, 1);
+    }
+    if (p->nx == 0)
+        tally_textbuf_printf(out, "<tr><td colspan=\"%zu\" class=\"empty\">No data</td></tr>", p->ns + 1);
+    tally_html_table_close(out);
+    free(cols);
+    free(cells);
+}
+
+/* A count cell of row r: "< 5" when the row is withheld. */
+static tally_html_cell_t count_cell(const json_t *r, const char *key)
+{
+    return tally_page_get_bool(r, "suppressed") ? tally_html_cell_count(0, 1)
+                                                : tally_html_cell_int(tally_page_get_i64(r, key));
+}
+
+/* num / den of row r as a percentage, "< 5" when withheld, "–" without a
+ * denominator. */
+static tally_html_cell_t rate_cell(const json_t *r, const char *num, const char *den)
+{
+    if (tally_page_get_bool(r, "suppressed"))
+        return tally_html_cell_count(0, 1);
+    if (tally_page_get_i64(r, den) <= 0)
+        return tally_html_cell_none();
+    return tally_html_cell_percent(tally_page_get_i64(r, num), tally_page_get_i64(r, den), 1);
+}
+
+static const char *or_not_reported(const char *s)
+{
+    return s ? s : "not reported";
+}
+
 void tally_page_product_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
 {
-    (void)model;
     (void)q;
-    (void)out;
+    tally_textbuf_puts(out, "<h1>Product analytics: ");
+    tally_html_text(out, tally_page_get_str(model, "period"));
+    tally_textbuf_puts(out, "</h1><p class=\"muted\">Opted-out projects send nothing. A figure computed from "
+                            "fewer than 5 installations is shown as &lt; 5.</p>");
+    if (tally_page_get_bool(model, "truncated"))
+        tally_textbuf_puts(out, "<p class=\"muted\">Some lists are cut to their first rows.</p>");
+
+    pivot_t p;
+    tally_html_elem(out, "h2", NULL, "Events per day");
+    pivot_build(&p, json_object_get(model, "events_daily"), "day", "event", NULL, "events");
+    pivot_render(out, &p, "Events per day, by event name", "Day");
+    pivot_free(&p);
+
+    tally_html_elem(out, "h2", NULL, "Version adoption per week");
+    pivot_build(&p, json_object_get(model, "versions_weekly"), "week", "source", "version", "installs");
+    pivot_render(out, &p, "Installations per week (from Monday) and version", "Week");
+    pivot_free(&p);
+
+    const json_t *rows;
+    size_t i;
+    const json_t *r;
+
+    static const tally_html_column_t pc[] = {{"CLI version", 0}, {"Starts", 1}, {"Ends", 1}, {"Success rate", 1}};
+    tally_html_elem(out, "h2", NULL, "Project creation");
+    tally_html_table_open(out, NULL, "Project creation success (end / start) by CLI version", pc, 4);
+    rows = json_object_get(model, "project_create");
+    json_array_foreach(rows, i, r)
+    {
+        tally_html_cell_t c[4] = {tally_html_cell_text(or_not_reported(tally_page_get_str(r, "version"))),
+                                  count_cell(r, "starts"), count_cell(r, "ends"), rate_cell(r, "ends", "starts")};
+        tally_html_table_row(out, pc, 4, c, 1);
+    }
+    if (json_array_size(rows) == 0)
+        tally_textbuf_puts(out, "<tr><td colspan=\"4\" class=\"empty\">No data</td></tr>");
+    tally_html_table_close(out);
+
+    static const tally_html_column_t ec[] = {{"Source", 0}, {"Version", 0}, {"Events", 1}, {"With an error", 1},
+                                             {"Error rate", 1}};
+    tally_html_elem(out, "h2", NULL, "Errors");
+    tally_html_table_open(out, NULL, "Error rate by version", ec, 5);
+    rows = json_object_get(model, "errors_by_version");
+    json_array_foreach(rows, i, r)
+    {
+        tally_html_cell_t c[5] = {tally_html_cell_text(tally_page_get_str(r, "source")),
+                                  tally_html_cell_text(or_not_reported(tally_page_get_str(r, "version"))),
+                                  count_cell(r, "events"), count_cell(r, "errors"), rate_cell(r, "errors", "events")};
+        tally_html_table_row(out, ec, 5, c, 0);
+    }
+    if (json_array_size(rows) == 0)
+        tally_textbuf_puts(out, "<tr><td colspan=\"5\" class=\"empty\">No data</td></tr>");
+    tally_html_table_close(out);
+
+    static const tally_html_column_t tc[] = {{"Error message (scrubbed)", 0}, {"Events", 1}, {"Installations", 1}};
+    tally_html_table_open(out, NULL, "Most frequent error messages (from at least 5 installations)", tc, 3);
+    rows = json_object_get(model, "top_errors");
+    json_array_foreach(rows, i, r)
+    {
+        tally_html_cell_t c[3] = {tally_html_cell_text(tally_page_get_str(r, "message")),
+                                  tally_html_cell_int(tally_page_get_i64(r, "events")),
+                                  tally_html_cell_int(tally_page_get_i64(r, "installs"))};
+        tally_html_table_row(out, tc, 3, c, 0);
+    }
+    if (json_array_size(rows) == 0)
+        tally_textbuf_puts(out, "<tr><td colspan=\"3\" class=\"empty\">No message from 5 installations or "
+                                "more</td></tr>");
+    tally_html_table_close(out);
+
+    static const tally_html_column_t cc[] = {{"Source", 0}, {"Events", 1}, {"In CI", 1}, {"CI share", 1}};
+    tally_html_elem(out, "h2", NULL, "CI share");
+    tally_html_table_open(out, NULL, "Events run in CI, of those that said", cc, 4);
+    rows = json_object_get(model, "ci");
+    json_array_foreach(rows, i, r)
+    {
+        tally_html_cell_t c[4] = {tally_html_cell_text(tally_page_get_str(r, "source")), count_cell(r, "events"),
+                                  count_cell(r, "ci_events"), rate_cell(r, "ci_events", "events")};
+        tally_html_table_row(out, cc, 4, c, 1);
+    }
+    if (json_array_size(rows) == 0)
+        tally_textbuf_puts(out, "<tr><td colspan=\"4\" class=\"empty\">No data</td></tr>");
+    tally_html_table_close(out);
 }

@@ -9,8 +9,11 @@
  * was cut).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "html.h"
+#include "layout.h"
 #include "page_defs.h"
 #include "page_util.h"
 #include "timeutil.h"
@@ -129,9 +132,73 @@ int tally_page_tenants_load(PGconn *pg, const tally_page_query_t *q, json_t **mo
     return 0;
 }
 
+/* ---- render -------------------------------------------------------------- */
+
 void tally_page_tenants_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
 {
-    (void)model;
     (void)q;
-    (void)out;
+    const json_t *rows = json_object_get(model, "tenants"), *counts = json_object_get(model, "counts");
+    const char *current = tally_page_get_str(model, "status");
+    size_t n = json_array_size(rows);
+    tally_textbuf_puts(out, "<h1>Tenants</h1><p>Compliance of each tenant's contract period valid on ");
+    tally_html_text(out, tally_page_get_str(model, "today"));
+    tally_textbuf_puts(out, ".</p><p class=\"downloads\">");
+    static const char *const filters[4][2] = {{NULL, "All"}, {"over", "Over"}, {"warning", "Warning"}, {"ok", "Ok"}};
+    for (size_t f = 0; f < 4; f++) {
+        char text[64];
+        int64_t k = f == 0 ? tally_page_get_i64(counts, "over") + tally_page_get_i64(counts, "warning") +
+                                 tally_page_get_i64(counts, "ok")
+                           : tally_page_get_i64(counts, filters[f][0]);
+        snprintf(text, sizeof text, "%s (%lld)", filters[f][1], (long long)k);
+        int here = (f == 0 && current == NULL) || (f > 0 && current && strcmp(current, filters[f][0]) == 0);
+        tally_html_param_t param = {"status", filters[f][0]};
+        tally_html_link(out, "/vendor/tenants", &param, filters[f][0] ? 1 : 0, text, here ? "current" : NULL);
+    }
+    tally_textbuf_puts(out, "</p>");
+    if (tally_page_get_bool(model, "truncated"))
+        tally_textbuf_puts(out, "<p class=\"muted\">Only the first 1,000 tenants are shown.</p>");
+
+    /* Each tenant's name links to its overview. */
+    tally_textbuf_t hrefs = {0};
+    size_t *at = calloc(n + 1, sizeof *at);
+    if (at == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        at[i] = hrefs.len;
+        if (tally_layout_page_href(&hrefs, "overview", tally_page_get_str(json_array_get(rows, i), "id")) != 0)
+            tally_textbuf_puts(&hrefs, "/vendor/tenants");
+        tally_textbuf_putc(&hrefs, '\0');
+    }
+    static const tally_html_column_t cols[] = {
+        {"Tenant", 0},     {"Status", 0},    {"Contract period", 0}, {"API calls (peak month)", 1},
+        {"Monthly maximum", 1}, {"Non-production daily peak", 1}, {"Daily maximum", 1},
+        {"Peak seats", 1}, {"Seats maximum", 1}};
+    tally_html_table_open(out, NULL, "Tenants, over first, then warning, then ok", cols, 9);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(rows, i);
+        const json_t *api = json_object_get(r, "monthly_api_calls"), *np = json_object_get(r, "nonprod_daily_peak");
+        const json_t *seats = json_object_get(r, "seats_peak");
+        char period[48];
+        snprintf(period, sizeof period, "%s to %s", tally_page_get_str(r, "valid_from") ? tally_page_get_str(r, "valid_from") : "",
+                 tally_page_get_str(r, "valid_until") ? tally_page_get_str(r, "valid_until") : "");
+        const char *name = tally_page_get_str(r, "name");
+        tally_html_cell_t c[9] = {
+            tally_html_cell_text(name ? name : tally_page_get_str(r, "id")),
+            tally_html_cell_text(tally_page_get_str(r, "status")),
+            tally_html_cell_text(period),
+            tally_html_cell_int(tally_page_get_i64(api, "used")),
+            tally_html_cell_int(tally_page_get_i64(api, "maximum")),
+            tally_html_cell_int(tally_page_get_i64(np, "used")),
+            tally_html_cell_int(tally_page_get_i64(np, "maximum")),
+            tally_html_cell_int(tally_page_get_i64(seats, "used")),
+            tally_html_cell_int(tally_page_get_i64(seats, "maximum")),
+        };
+        c[0].href = hrefs.data + at[i];
+        tally_html_table_row(out, cols, 9, c, 1);
+    }
+    if (n == 0)
+        tally_textbuf_puts(out, "<tr><td colspan=\"9\" class=\"empty\">No tenant</td></tr>");
+    tally_html_table_close(out);
+    tally_textbuf_free(&hrefs);
+    free(at);
 }

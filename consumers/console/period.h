@@ -4,10 +4,10 @@
  *
  * A period is one calendar month (UTC days). Accepted: exactly "YYYY-MM"
  * (7 bytes, month 01-12), and only the month holding now or one of the
- * TALLY_PERIOD_MONTHS_BACK months before it (13 months in all, what the
- * read model keeps and what a page may query); a month in the future, an
- * older one or anything else is refused with a reason for a 400. A missing
- * (NULL) or empty period is the month holding now.
+ * TALLY_PERIOD_MONTHS_BACK (13) months before it, the same rule as the
+ * server's params.h; a month in the future, an older one or anything else
+ * is refused with a reason for a 400. A missing (NULL) or empty period is
+ * the month holding now. Every query of a page is bounded by the month.
  */
 #ifndef TALLY_CONSOLE_PERIOD_H
 #define TALLY_CONSOLE_PERIOD_H
@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TALLY_PERIOD_MONTHS_BACK 12
+#define TALLY_PERIOD_MONTHS_BACK 13
 #define TALLY_PERIOD_SIZE 8   /* "YYYY-MM" and NUL */
 
 typedef struct tally_period_t {

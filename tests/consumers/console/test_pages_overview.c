@@ -177,3 +177,34 @@ Test(pages_overview, no_contract_and_no_tenant)
     q = pf_query("acme' OR '1'='1", "m1");
     pf_load_rc("overview", &q, TALLY_PAGE_NOT_FOUND);
 }
+
+Test(pages_overview, render_shows_the_figures_in_a_table_and_escapes_names)
+{
+    seed();
+    pf_sql("UPDATE tally.tenants SET name = 'Acme <script>alert(\"x\")</script> & Co' WHERE tenant_id = 'acme'");
+    tally_page_query_t q = pf_query("acme", "m1");
+    json_t *m = pf_load("overview", &q);
+    char *html = pf_render("overview", m, &q);
+    cr_assert(strstr(html, "<table") != NULL && strstr(html, "<svg") != NULL, "%s", html);
+    cr_assert(strstr(html, "<h1>Overview: Acme &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co</h1>") != NULL,
+              "%s", html);
+    cr_assert(strstr(html, "<script") == NULL, "%s", html);
+    /* The same figures as the model, formatted. */
+    cr_assert(strstr(html, "70,400") != NULL && strstr(html, "100,000") != NULL, "%s", html);
+    cr_assert(strstr(html, "4,500") != NULL && strstr(html, "5,000") != NULL, "%s", html);
+    cr_assert(strstr(html, "108,307") != NULL && strstr(html, "2026-11-28") != NULL, "%s", html);
+    cr_assert(strstr(html, "badge-warning") != NULL, "%s", html);
+    cr_assert(strstr(html, "Non-production API calls of environment dev on 2026-11-05") != NULL, "%s", html);
+    cr_assert(strstr(html, "777,777") == NULL && strstr(html, "Globex") == NULL, "%s", html);
+    free(html);
+    json_decref(m);
+
+    /* No contract: says so. */
+    pf_tenant("initech", "Initech");
+    q = pf_query("initech", "m1");
+    m = pf_load("overview", &q);
+    html = pf_render("overview", m, &q);
+    cr_assert(strstr(html, "No contract period covers today (2026-11-20)") != NULL, "%s", html);
+    free(html);
+    json_decref(m);
+}

@@ -86,3 +86,25 @@ Test(pages_team, unknown_tenant)
     tally_page_query_t q = pf_query("initech", "m1");
     pf_load_rc("team", &q, TALLY_PAGE_NOT_FOUND);
 }
+
+Test(pages_team, render_escapes_and_hides_personal_data_from_staff)
+{
+    seed();
+    tally_page_query_t q = pf_query("acme", "m1");
+    json_t *m = pf_load("team", &q);
+    char *html = pf_render("team", m, &q);
+    cr_assert(strstr(html, "<table") != NULL, "%s", html);
+    cr_assert(strstr(html, "grace@acme.example") != NULL && strstr(html, "Grace Hopper") != NULL, "%s", html);
+    cr_assert(strstr(html, "Dev &lt;script&gt;alert(1)&lt;/script&gt;") != NULL, "%s", html);
+    cr_assert(strstr(html, "<script") == NULL, "%s", html);
+    free(html);
+    json_decref(m);
+
+    q = pf_query("acme", NULL);
+    m = pf_load("team", &q);
+    html = pf_render("team", m, &q);
+    cr_assert(strstr(html, "@acme.example") == NULL && strstr(html, "Hopper") == NULL, "%s", html);
+    cr_assert(strstr(html, "m2") != NULL && strstr(html, "developer") != NULL, "%s", html);
+    free(html);
+    json_decref(m);
+}

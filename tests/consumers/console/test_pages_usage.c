@@ -3,7 +3,7 @@
  * month, calls stacked by environment, 4xx and 5xx, per-environment totals
  * equal to tally.monthly_usage; seats per day against the maximum of the
  * contract period valid that day; ?period= validated (one month, the
- * current one and the 12 before it); another tenant's rows never appear. */
+ * current one or one of the 13 before it); another tenant's rows never appear. */
 #include "page_fixture.h"
 
 TestSuite(pages_usage, .init = pf_setup, .fini = pf_teardown, .timeout = 60);
@@ -119,7 +119,7 @@ Test(pages_usage, the_period_is_one_month_of_the_last_thirteen)
 {
     seed();
     static const char *const bad[] = {"2026-13", "2026-00", "2026-1",   "26-11",    "2026/11", "2026-11-01",
-                                      "2026-12", "2027-01", "2025-10",  "1999-01",  " 2026-11", "2026-11 ",
+                                      "2026-12", "2027-01", "2025-09",  "1999-01",  " 2026-11", "2026-11 ",
                                       "+026-11", "2026-1a", "20261-1", "9999-12"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         static const char *const pages[] = {"usage", "seats"};
@@ -129,7 +129,7 @@ Test(pages_usage, the_period_is_one_month_of_the_last_thirteen)
             pf_load_rc(pages[p], &q, TALLY_PAGE_BAD_QUERY);
         }
     }
-    static const char *const good[] = {"2026-11", "2025-11", "2026-01"};
+    static const char *const good[] = {"2026-11", "2025-10", "2025-11", "2026-01"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         tally_page_query_t q = pf_query("acme", "m1");
         q.period = good[i];
@@ -196,4 +196,55 @@ Test(pages_usage, the_seats_status_is_the_views_rule)
                          cases[i][0], cases[i][1]);
         json_decref(m);
     }
+}
+
+Test(pages_usage, render_has_charts_tables_downloads_and_escapes)
+{
+    seed();
+    pf_sql("UPDATE tally.environments SET name = 'Prod <i>&</i>' WHERE tenant_id = 'acme' AND environment_id = "
+           "'prod'");
+    pf_tenant("we ird/é", "Weird");
+    tally_page_query_t q = pf_query("acme", "m1");
+    q.period = "2026-09";
+    json_t *m = pf_load("usage", &q);
+    cr_assert_str_eq(pf_str(m, "downloads.csv"), "/t/acme/usage.csv?period=2026-09");
+    cr_assert_str_eq(pf_str(m, "downloads.json"), "/api/v1/tenants/acme/usage/export?period=2026-09&format=json");
+    char *html = pf_render("usage", m, &q);
+    cr_assert(strstr(html, "<svg") != NULL && strstr(html, "<table") != NULL, "%s", html);
+    cr_assert(strstr(html, "href=\"/t/acme/usage.csv?period=2026-09\"") != NULL, "%s", html);
+    cr_assert(strstr(html, "usage/export?period=2026-09&amp;format=json") != NULL, "%s", html);
+    cr_assert(strstr(html, "Prod &lt;i&gt;&amp;&lt;/i&gt; (production)") != NULL, "%s", html);
+    cr_assert(strstr(html, "<i>") == NULL, "%s", html);
+    /* The month's total for prod, formatted, as in the model. */
+    char total[64];
+    snprintf(total, sizeof total, "%lld", pf_int(m, "environments.0.api_calls"));
+    cr_assert_eq(strlen(total), 5);
+    char grouped[80];
+    snprintf(grouped, sizeof grouped, "%.2s,%s", total, total + 2);
+    cr_assert(strstr(html, grouped) != NULL, "%s in %s", grouped, html);
+    cr_assert(strstr(html, "999,999") == NULL, "globex: %s", html);
+    free(html);
+    json_decref(m);
+
+    /* A tenant id that needs encoding stays one path segment. */
+    q = pf_query("we ird/é", "m1");
+    q.period = "2026-09";
+    m = pf_load("usage", &q);
+    cr_assert_str_eq(pf_str(m, "downloads.csv"), "/t/we%20ird%2F%C3%A9/usage.csv?period=2026-09");
+    json_decref(m);
+}
+
+Test(pages_usage, seats_render)
+{
+    seed();
+    pf_license("acme", "2026-01-01", "2026-12-31", 10, 1000, 100);
+    pf_seat("acme", "2026-09-10", 8, 1234);
+    tally_page_query_t q = pf_query("acme", "m1");
+    q.period = "2026-09";
+    json_t *m = pf_load("seats", &q);
+    char *html = pf_render("seats", m, &q);
+    cr_assert(strstr(html, "<svg") != NULL && strstr(html, "<table") != NULL, "%s", html);
+    cr_assert(strstr(html, "1,234") != NULL && strstr(html, "badge-over") != NULL, "%s", html);
+    free(html);
+    json_decref(m);
 }

@@ -313,7 +313,7 @@ Test(pages_vendor, product_figures_from_four_installations_are_withheld)
 Test(pages_vendor, product_period_is_validated_and_bounded)
 {
     tally_page_query_t q = pf_query(NULL, NULL);
-    static const char *const bad[] = {"2026-12", "2025-10", "2026-13", "x"};
+    static const char *const bad[] = {"2026-12", "2025-09", "2026-13", "x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         q.period = bad[i];
         pf_load_rc("product", &q, TALLY_PAGE_BAD_QUERY);
@@ -328,4 +328,32 @@ Test(pages_vendor, product_period_is_validated_and_bounded)
     cr_assert_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
     cr_assert_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42501");
     PQclear(r);
+}
+
+Test(pages_vendor, render_tenants_and_product)
+{
+    seed_tenants();
+    pf_sql("UPDATE tally.tenants SET name = '<b>Zulu</b>' WHERE tenant_id = 't-over'");
+    tally_page_query_t q = pf_query(NULL, NULL);
+    json_t *m = pf_load("tenants", &q);
+    char *html = pf_render("tenants", m, &q);
+    cr_assert(strstr(html, "<table") != NULL, "%s", html);
+    cr_assert(strstr(html, "href=\"/t/t-over2/\"") != NULL, "%s", html);
+    cr_assert(strstr(html, "&lt;b&gt;Zulu&lt;/b&gt;") != NULL && strstr(html, "<b>") == NULL, "%s", html);
+    cr_assert(strstr(html, "Over (3)") != NULL && strstr(html, "status=warning") != NULL, "%s", html);
+    free(html);
+    json_decref(m);
+
+    seed_product();
+    q.period = "2026-11";
+    m = pf_load("product", &q);
+    html = pf_render("product", m, &q);
+    cr_assert(strstr(html, "<table") != NULL && strstr(html, "<svg") != NULL, "%s", html);
+    /* The withheld figures, as html.h writes them ("<", a no-break space, "5"). */
+    cr_assert(strstr(html, "<td class=\"num\">&lt;\xC2\xA0" "5</td>") != NULL, "%s", html);
+    cr_assert(strstr(html, "EACCES") == NULL, "%s", html);
+    cr_assert(strstr(html, "ENOENT: no such file or directory") != NULL, "%s", html);
+    cr_assert(strstr(html, "83.3\xC2\xA0%") != NULL, "5 of 6 project creations: %s", html);
+    free(html);
+    json_decref(m);
 }
