@@ -140,6 +140,12 @@ const char *tally_page_get_str(const json_t *obj, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+const char *tally_page_get_text(const json_t *obj, const char *key)
+{
+    const char *s = tally_page_get_str(obj, key);
+    return s ? s : "";
+}
+
 int tally_page_get_bool(const json_t *obj, const char *key)
 {
     return json_is_true(json_object_get(obj, key));

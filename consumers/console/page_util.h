@@ -72,6 +72,8 @@ json_t *tally_page_day_json(int64_t day);
  * string), or an array/object (NULL when missing). */
 int64_t tally_page_get_i64(const json_t *obj, const char *key);
 const char *tally_page_get_str(const json_t *obj, const char *key);
+/* The same, "" instead of NULL (for text that is printed). */
+const char *tally_page_get_text(const json_t *obj, const char *key);
 int tally_page_get_bool(const json_t *obj, const char *key);
 int tally_page_is_null(const json_t *obj, const char *key);
 

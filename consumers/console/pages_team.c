@@ -121,9 +121,10 @@ void tally_page_team_render(const json_t *model, const tally_page_query_t *q, ta
         for (size_t i = 0; i < nm; i++) {
             const json_t *m = json_array_get(members, i);
             char name[512];
-            snprintf(name, sizeof name, "%s %s", tally_page_get_str(m, "first_name") ? tally_page_get_str(m, "first_name") : "",
-                     tally_page_get_str(m, "last_name") ? tally_page_get_str(m, "last_name") : "");
-            tally_html_cell_t c[4] = {tally_html_cell_text(name), tally_html_cell_text(tally_page_get_str(m, "email")),
+            snprintf(name, sizeof name, "%s %s", tally_page_get_text(m, "first_name"),
+                     tally_page_get_text(m, "last_name"));
+            tally_html_cell_t c[4] = {tally_html_cell_text(name),
+                                      tally_html_cell_text(tally_page_get_str(m, "email")),
                                       tally_html_cell_text(tally_page_get_str(m, "role")),
                                       tally_html_cell_text(tally_page_get_str(m, "added_at"))};
             tally_html_table_row(out, cols, 4, c, 1);

@@ -101,7 +101,8 @@ static json_t *project_create(const PGresult *r, int n)
     json_t *a = json_array();
     for (int i = 0; i < n; i++) {
         int64_t starts = tally_page_cell_i64(r, i, 1), ends = tally_page_cell_i64(r, i, 3);
-        int s = tally_page_suppressed(tally_page_cell_i64(r, i, 2)) || tally_page_suppressed(tally_page_cell_i64(r, i, 4));
+        int s = tally_page_suppressed(tally_page_cell_i64(r, i, 2)) ||
+                tally_page_suppressed(tally_page_cell_i64(r, i, 4));
         json_t *o = json_object();
         json_object_set_new(o, "version", tally_page_cell_str(r, i, 0));
         json_object_set_new(o, "starts", count_json(starts, s));
@@ -118,7 +119,8 @@ static json_t *errors_by_version(const PGresult *r, int n)
     json_t *a = json_array();
     for (int i = 0; i < n; i++) {
         int64_t events = tally_page_cell_i64(r, i, 2), errors = tally_page_cell_i64(r, i, 4);
-        int s = tally_page_suppressed(tally_page_cell_i64(r, i, 3)) || tally_page_suppressed(tally_page_cell_i64(r, i, 5));
+        int s = tally_page_suppressed(tally_page_cell_i64(r, i, 3)) ||
+                tally_page_suppressed(tally_page_cell_i64(r, i, 5));
         json_t *o = json_object();
         json_object_set_new(o, "source", tally_page_cell_str(r, i, 0));
         json_object_set_new(o, "version", tally_page_cell_str(r, i, 1));
@@ -152,7 +154,8 @@ static json_t *ci_share(const PGresult *r, int n)
     json_t *a = json_array();
     for (int i = 0; i < n; i++) {
         int64_t events = tally_page_cell_i64(r, i, 1), ci = tally_page_cell_i64(r, i, 3);
-        int s = tally_page_suppressed(tally_page_cell_i64(r, i, 2)) || tally_page_suppressed(tally_page_cell_i64(r, i, 4));
+        int s = tally_page_suppressed(tally_page_cell_i64(r, i, 2)) ||
+                tally_page_suppressed(tally_page_cell_i64(r, i, 4));
         json_t *o = json_object();
         json_object_set_new(o, "source", tally_page_cell_str(r, i, 0));
         json_object_set_new(o, "events", count_json(events, s));

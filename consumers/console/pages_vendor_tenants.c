@@ -122,9 +122,10 @@ int tally_page_tenants_load(PGconn *pg, const tally_page_query_t *q, json_t **mo
     json_t *m = tally_page_model_new("tenants", q);
     json_object_set_new(m, "today", json_string(today));
     json_object_set_new(m, "status", status ? json_string(status) : json_null());
-    json_object_set_new(m, "counts", json_pack("{s:I, s:I, s:I}", "over", (json_int_t)tally_page_cell_i64(r, 0, T_NOVER),
-                                               "warning", (json_int_t)tally_page_cell_i64(r, 0, T_NWARN), "ok",
-                                               (json_int_t)tally_page_cell_i64(r, 0, T_NOK)));
+    json_object_set_new(m, "counts",
+                        json_pack("{s:I, s:I, s:I}", "over", (json_int_t)tally_page_cell_i64(r, 0, T_NOVER), "warning",
+                                  (json_int_t)tally_page_cell_i64(r, 0, T_NWARN), "ok",
+                                  (json_int_t)tally_page_cell_i64(r, 0, T_NOK)));
     json_object_set_new(m, "tenants", rows);
     json_object_set_new(m, "truncated", json_boolean(n > TALLY_TENANTS_MAX_ROWS));
     PQclear(r);
@@ -179,8 +180,8 @@ void tally_page_tenants_render(const json_t *model, const tally_page_query_t *q,
         const json_t *api = json_object_get(r, "monthly_api_calls"), *np = json_object_get(r, "nonprod_daily_peak");
         const json_t *seats = json_object_get(r, "seats_peak");
         char period[48];
-        snprintf(period, sizeof period, "%s to %s", tally_page_get_str(r, "valid_from") ? tally_page_get_str(r, "valid_from") : "",
-                 tally_page_get_str(r, "valid_until") ? tally_page_get_str(r, "valid_until") : "");
+        snprintf(period, sizeof period, "%s to %s", tally_page_get_text(r, "valid_from"),
+                 tally_page_get_text(r, "valid_until"));
         const char *name = tally_page_get_str(r, "name");
         tally_html_cell_t c[9] = {
             tally_html_cell_text(name ? name : tally_page_get_str(r, "id")),
