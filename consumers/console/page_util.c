@@ -76,18 +76,21 @@ json_t *tally_page_day_json(int64_t day)
 
 json_t *tally_page_model_new(const char *name, const tally_page_query_t *q)
 {
-    char now[TALLY_RFC3339_SIZE];
-    if (tally_rfc3339_format(q->now_ms, now) != 0)
-        now[0] = '\0';
-    return json_pack("{s:s, s:s}", "page", name, "now", now);
+    (void)q;
+    return json_pack("{s:s}", "page", name);
 }
 
 int tally_page_tenant(PGconn *pg, const char *tenant_id, json_t **tenant, char *errbuf, size_t errsize)
 {
-    if (tenant_id == NULL || tenant_id[0] == '\0') {
-        snprintf(errbuf, errsize, "no tenant");
+    /* An id no tenant can have is not worth a query (and invalid UTF-8
+     * would be the database's error, a 503, instead of a 404). */
+    json_t *valid = tenant_id ? json_string(tenant_id) : NULL;
+    if (valid == NULL || tenant_id[0] == '\0' || strlen(tenant_id) > TALLY_PAGE_TENANT_MAX) {
+        json_decref(valid);
+        snprintf(errbuf, errsize, "no such tenant");
         return TALLY_PAGE_NOT_FOUND;
     }
+    json_decref(valid);
     PGresult *r;
     const char *params[1] = {tenant_id};
     int rc = tally_page_sql(pg, "SELECT tenant_id, name FROM tally.console_tenants WHERE tenant_id = $1", 1, params,

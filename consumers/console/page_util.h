@@ -18,6 +18,9 @@
 
 #include "pages.h"
 
+/* The longest tenant id looked up; a longer one is no tenant. */
+#define TALLY_PAGE_TENANT_MAX 256
+
 /* A figure computed from fewer installations than this is not shown. */
 #define TALLY_PAGE_MIN_INSTALLS 5
 
@@ -42,12 +45,15 @@ int64_t tally_page_cell_day(const PGresult *res, int row, int col);
  * JSON null. */
 json_t *tally_page_json_str(const char *s);
 
-/* The model's skeleton: {"page": name, "now": RFC 3339 of q->now_ms}. New
- * reference. */
+/* The model's skeleton: {"page": name}. New reference. No clock in it: a
+ * model is the same until its figures change, so its ETag is too (the
+ * overview's projection moves with the clock, the other pages do not). */
 json_t *tally_page_model_new(const char *name, const tally_page_query_t *q);
 
 /* Loads {"id", "name"} of tenant_id into *tenant (new reference). Returns 0,
- * TALLY_PAGE_NOT_FOUND (no such tenant) or TALLY_PAGE_DB_ERROR. */
+ * TALLY_PAGE_NOT_FOUND (no such tenant; also NULL, empty, longer than
+ * TALLY_PAGE_TENANT_MAX or not UTF-8, without a query) or
+ * TALLY_PAGE_DB_ERROR. */
 int tally_page_tenant(PGconn *pg, const char *tenant_id, json_t **tenant, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
 

@@ -176,6 +176,17 @@ Test(pages_overview, no_contract_and_no_tenant)
     /* A tenant id is a parameter, never SQL. */
     q = pf_query("acme' OR '1'='1", "m1");
     pf_load_rc("overview", &q, TALLY_PAGE_NOT_FOUND);
+    /* Not UTF-8, or too long: no tenant either (not the database's error). */
+    static char long_id[300];
+    memset(long_id, 'a', sizeof long_id - 1);
+    static const char *const hostile[] = {"acme\xff", "\xc0\xaf", "", long_id};
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        static const char *const pages[] = {"overview", "usage", "seats", "team"};
+        for (size_t p = 0; p < 4; p++) {
+            q = pf_query(hostile[i], "m1");
+            pf_load_rc(pages[p], &q, TALLY_PAGE_NOT_FOUND);
+        }
+    }
 }
 
 Test(pages_overview, render_shows_the_figures_in_a_table_and_escapes_names)
