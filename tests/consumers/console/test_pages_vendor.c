@@ -323,6 +323,12 @@ Test(pages_vendor, product_period_is_validated_and_bounded)
     cr_assert_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
     cr_assert_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "22023");
     PQclear(r);
+    /* The console's role plans without JIT here (0009): a compile would
+     * cost more than its queries. */
+    r = PQexec(pf_reader, "SHOW jit");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "off");
+    PQclear(r);
     /* And tally_reader still reads no table. */
     r = PQexec(pf_reader, "SELECT install_ref FROM tally.product_daily_installs");
     cr_assert_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
