@@ -13,6 +13,7 @@
 
 #include "html.h"
 #include "page_defs.h"
+#include "page_nav.h"
 #include "page_util.h"
 #include "period.h"
 #include "svg_chart.h"
@@ -122,14 +123,15 @@ int tally_page_seats_load(PGconn *pg, const tally_page_query_t *q, json_t **mode
 
 void tally_page_seats_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
 {
-    (void)q;
     const json_t *daily = json_object_get(model, "daily"), *peak = json_object_get(model, "peak");
     size_t n = json_array_size(daily);
     tally_textbuf_puts(out, "<h1>Seats: ");
     tally_html_text(out, tally_page_get_str(json_object_get(model, "tenant"), "name"));
     tally_textbuf_puts(out, ", ");
     tally_html_text(out, tally_page_get_str(model, "period"));
-    tally_textbuf_puts(out, "</h1><p>");
+    tally_textbuf_puts(out, "</h1>");
+    tally_page_period_nav(out, "seats", q->tenant_id, tally_page_get_str(model, "period"), q->now_ms);
+    tally_textbuf_puts(out, "<p>");
     if (tally_page_is_null(peak, "seats_peak")) {
         tally_textbuf_puts(out, "No seats were reported this month.");
     } else {

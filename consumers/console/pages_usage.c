@@ -14,6 +14,7 @@
 
 #include "html.h"
 #include "page_defs.h"
+#include "page_nav.h"
 #include "page_util.h"
 #include "period.h"
 #include "svg_chart.h"
@@ -180,7 +181,6 @@ static int64_t *day_rates(const json_t *daily, const char *key, size_t n)
 
 void tally_page_usage_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
 {
-    (void)q;
     const json_t *daily = json_object_get(model, "daily"), *envs = json_object_get(model, "environments");
     size_t ndays = json_array_size(daily), nenv = json_array_size(envs);
     tally_textbuf_puts(out, "<h1>Usage: ");
@@ -188,6 +188,7 @@ void tally_page_usage_render(const json_t *model, const tally_page_query_t *q, t
     tally_textbuf_puts(out, ", ");
     tally_html_text(out, tally_page_get_str(model, "period"));
     tally_textbuf_puts(out, "</h1>");
+    tally_page_period_nav(out, "usage", q->tenant_id, tally_page_get_str(model, "period"), q->now_ms);
     const json_t *dl = json_object_get(model, "downloads");
     tally_textbuf_puts(out, "<p class=\"downloads\">Downloads: <a href=\"");
     tally_html_text(out, tally_page_get_str(dl, "csv"));

@@ -25,6 +25,7 @@
 
 #include "html.h"
 #include "page_defs.h"
+#include "page_nav.h"
 #include "page_util.h"
 #include "period.h"
 #include "svg_chart.h"
@@ -389,10 +390,11 @@ static const char *or_not_reported(const char *s)
 
 void tally_page_product_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
 {
-    (void)q;
     tally_textbuf_puts(out, "<h1>Product analytics: ");
     tally_html_text(out, tally_page_get_str(model, "period"));
-    tally_textbuf_puts(out, "</h1><p class=\"muted\">Opted-out projects send nothing. A figure computed from "
+    tally_textbuf_puts(out, "</h1>");
+    tally_page_period_nav(out, "product", NULL, tally_page_get_str(model, "period"), q->now_ms);
+    tally_textbuf_puts(out, "<p class=\"muted\">Opted-out projects send nothing. A figure computed from "
                             "fewer than 5 installations is shown as &lt; 5.</p>");
     if (tally_page_get_bool(model, "truncated"))
         tally_textbuf_puts(out, "<p class=\"muted\">Some lists are cut to their first rows.</p>");

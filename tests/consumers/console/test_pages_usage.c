@@ -223,6 +223,9 @@ Test(pages_usage, render_has_charts_tables_downloads_and_escapes)
     snprintf(grouped, sizeof grouped, "%.2s,%s", total, total + 2);
     cr_assert(strstr(html, grouped) != NULL, "%s in %s", grouped, html);
     cr_assert(strstr(html, "999,999") == NULL, "globex: %s", html);
+    /* September 2026 at 2026-11-20: both neighbours are in range. */
+    cr_assert(strstr(html, "href=\"/t/acme/usage?period=2026-08\"") != NULL, "%s", html);
+    cr_assert(strstr(html, "href=\"/t/acme/usage?period=2026-10\"") != NULL, "%s", html);
     free(html);
     json_decref(m);
 
@@ -245,6 +248,19 @@ Test(pages_usage, seats_render)
     char *html = pf_render("seats", m, &q);
     cr_assert(strstr(html, "<svg") != NULL && strstr(html, "<table") != NULL, "%s", html);
     cr_assert(strstr(html, "1,234") != NULL && strstr(html, "badge-over") != NULL, "%s", html);
+    free(html);
+    json_decref(m);
+    /* The current month has no next one; 13 months back has no previous. */
+    q.period = "2026-11";
+    m = pf_load("seats", &q);
+    html = pf_render("seats", m, &q);
+    cr_assert(strstr(html, "period=2026-10") != NULL && strstr(html, "period=2026-12") == NULL, "%s", html);
+    free(html);
+    json_decref(m);
+    q.period = "2025-10";
+    m = pf_load("seats", &q);
+    html = pf_render("seats", m, &q);
+    cr_assert(strstr(html, "period=2025-11") != NULL && strstr(html, "period=2025-09") == NULL, "%s", html);
     free(html);
     json_decref(m);
 }
