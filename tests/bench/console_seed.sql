@@ -8,8 +8,8 @@
 --   :others other tenants with 3 environments each over the same days, so
 --   the tenant's rows are a small part of each table and a plan without
 --   an index shows up;
---   a month of product events (:'tenant' is not involved) for the vendor
---   page's plans.
+--   four months of product events (:'tenant' is not involved) for the
+--   vendor page's plans.
 -- Usage: psql -v tenant=bench -v others=300 -f console_seed.sql
 \set ON_ERROR_STOP on
 BEGIN;
@@ -57,7 +57,17 @@ SELECT :'tenant', 'member-' || n, 'First' || n, 'Last' || n, 'member' || n || '@
        now() - interval '1 year', NULL
 FROM generate_series(1, 25) n;
 
--- 20,000 product events this month from 400 installations.
+-- 60,000 product events in the three months before this one (written
+-- first: events arrive in time order, which the BRIN index relies on), then
+-- 20,000 this month, from 400 installations.
+INSERT INTO tally.product_events (event_id, source, event, occurred_at, received_at, install_ref, project_ref,
+                                  version, ci, new_user, properties, error_message, error_stack)
+SELECT md5('old' || n)::uuid, 'CLI',
+       (ARRAY['project.create.start', 'project.create.end', 'deploy.start', 'deploy.end', 'project.create.error'])[1 + n % 5],
+       date_trunc('month', current_date) - interval '3 months' + (n * 2) * interval '1 minute',
+       now(), 'install-' || (n % 400), NULL, '1.' || (n % 5) || '.0', n % 4 = 0, NULL, '{}',
+       CASE WHEN n % 5 = 4 THEN 'error ' || (n % 11) END, NULL
+FROM generate_series(1, 60000) n;
 INSERT INTO tally.product_events (event_id, source, event, occurred_at, received_at, install_ref, project_ref,
                                   version, ci, new_user, properties, error_message, error_stack)
 SELECT md5('bench' || n)::uuid, 'CLI',
