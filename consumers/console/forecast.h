@@ -26,7 +26,8 @@
  * still a warning, not over.
  *
  *   state OVER     used > maximum already; reach_day is -1 (the day it
- *                  happened is for the caller's daily figures to say);
+ *                  happened is for the caller's daily figures to say: the
+ *                  overview's "over_since");
  *   state REACHES  at the run rate, used exceeds maximum within the window:
  *                  reach_day is the UTC day of the instant now +
  *                  (maximum + 1 - used) / rate, never before today;

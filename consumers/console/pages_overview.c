@@ -47,6 +47,14 @@ static const char detail_sql[] =
     "(SELECT 'worst', " DETAIL_COLUMNS " FROM d "
     " ORDER BY severity DESC, percent DESC NULLS FIRST, used DESC, period_start LIMIT 1)";
 
+/* Over already: the first day whose running total of the window passed
+ * the maximum (days up to $3, the window's last day). */
+static const char over_since_sql[] =
+    "SELECT day FROM (SELECT day, sum(sum(api_calls)) OVER (ORDER BY day) AS total "
+    "                 FROM tally.console_usage_daily WHERE tenant_id = $1 AND day >= $2::date AND day <= $3::date "
+    "                 GROUP BY day) t "
+    "WHERE total > $4::numeric ORDER BY day LIMIT 1";
+
 enum { D_PART, D_METRIC, D_ENV, D_START, D_END, D_USED, D_MAX, D_PERCENT, D_STATUS };
 
 static json_t *percent_json(const PGresult *r, int row)
@@ -158,6 +166,22 @@ static int load_contract(PGconn *pg, const tally_page_query_t *q, const char *to
     }
     PQclear(c);
     PQclear(d);
+    json_t *proj = json_object_get(k, "projection"), *api = json_object_get(k, "api_calls");
+    const char *state = tally_page_get_str(proj, "state");
+    if (state && strcmp(state, "over") == 0) {
+        char max[32];
+        PGresult *o;
+        snprintf(max, sizeof max, "%lld", (long long)tally_page_get_i64(api, "maximum"));
+        const char *p3[4] = {q->tenant_id, tally_page_get_str(api, "period_start"),
+                             tally_page_get_str(api, "period_end"), max};
+        rc = tally_page_sql(pg, over_since_sql, 4, p3, &o, errbuf, errsize);
+        if (rc != 0) {
+            json_decref(k);
+            return rc;
+        }
+        json_object_set_new(proj, "over_since", PQntuples(o) == 1 ? tally_page_cell_str(o, 0, 0) : json_null());
+        PQclear(o);
+    }
     *contract = k;
     return 0;
 }
@@ -218,7 +242,13 @@ static void projection_text(tally_textbuf_t *out, const json_t *p)
     tally_html_int(out, tally_page_get_i64(p, "maximum"));
     tally_textbuf_puts(out, ". ");
     if (state && strcmp(state, "over") == 0) {
-        tally_textbuf_puts(out, "The maximum is already exceeded.");
+        tally_textbuf_puts(out, "The maximum is already exceeded");
+        if (tally_page_get_str(p, "over_since")) {
+            tally_textbuf_puts(out, " (since <strong>");
+            tally_html_text(out, tally_page_get_str(p, "over_since"));
+            tally_textbuf_puts(out, "</strong>)");
+        }
+        tally_textbuf_puts(out, ".");
     } else if (state && strcmp(state, "reaches") == 0) {
         tally_textbuf_puts(out, "The maximum is exceeded on <strong>");
         tally_html_text(out, tally_page_get_str(p, "reach_day"));

@@ -122,6 +122,11 @@ Test(pages_overview, over_says_why)
     cr_assert_eq(pf_int(m, "contract.api_calls.used"), 777777 + 55555);
     cr_assert_str_eq(pf_str(m, "contract.projection.state"), "over");
     cr_assert(json_is_null(pf_at(m, "contract.projection.reach_day")));
+    /* 777,777 on the 2nd alone passed the 1,000: over since then. */
+    cr_assert_str_eq(pf_str(m, "contract.projection.over_since"), "2026-11-02");
+    char *html = pf_render("overview", m, &q);
+    cr_assert(strstr(html, "already exceeded (since <strong>2026-11-02</strong>)") != NULL, "%s", html);
+    free(html);
     cr_assert_str_eq(pf_str(m, "contract.seats_peak.status"), "over");
     /* The worst row is the month at 83,333 % (the seats are at 1,466 %). */
     const char *reason = pf_str(m, "contract.reason");
@@ -217,5 +222,25 @@ Test(pages_overview, render_shows_the_figures_in_a_table_and_escapes_names)
     html = pf_render("overview", m, &q);
     cr_assert(strstr(html, "No contract period covers today (2026-11-20)") != NULL, "%s", html);
     free(html);
+    json_decref(m);
+}
+
+Test(pages_overview, over_since_is_the_day_the_running_total_passed_the_maximum)
+{
+    pf_tenant("wayne", "Wayne");
+    pf_env("wayne", "prod", "Production", "production");
+    pf_env("wayne", "dev", "Development", "development");
+    pf_license("wayne", "2026-01-01", "2026-12-31", 5, 1000, 100000);
+    pf_api("wayne", "prod", "2026-10-31", 5000, 0, 0);   /* last month */
+    pf_api("wayne", "prod", "2026-11-01", 600, 0, 0);
+    pf_api("wayne", "dev", "2026-11-03", 300, 0, 0);
+    pf_api("wayne", "prod", "2026-11-04", 100, 0, 0);    /* 1,000: at the maximum, not over */
+    pf_api("wayne", "dev", "2026-11-05", 1, 0, 0);       /* 1,001 */
+    pf_api("wayne", "prod", "2026-11-09", 50, 0, 0);
+    tally_page_query_t q = pf_query("wayne", "m1");
+    json_t *m = pf_load("overview", &q);
+    cr_assert_eq(pf_int(m, "contract.api_calls.used"), 1051);
+    cr_assert_str_eq(pf_str(m, "contract.projection.state"), "over");
+    cr_assert_str_eq(pf_str(m, "contract.projection.over_since"), "2026-11-05");
     json_decref(m);
 }
