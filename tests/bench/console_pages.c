@@ -13,7 +13,8 @@
  *                   connection to --pg-url: the same work without HTTP.
  *   --explain       (inproc) loads each page once with auto_explain on
  *                   (--pg-url must be a superuser's: LOAD) and prints the
- *                   plan of every query the page runs, nested ones too.
+ *                   plan of every query the page runs, nested ones too;
+ *                   JIT off, as 0009 sets it for tally_reader.
  *
  * Other arguments: --tenant, --period (YYYY-MM), --requests (per page and
  * round), --rounds.
@@ -102,7 +103,7 @@ static void explain(PGconn *pg, const tally_page_query_t *q, const char *const *
                       "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on; "
                       "SET auto_explain.log_buffers = on; SET auto_explain.log_timing = on; "
                       "SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice; "
-                      "SET client_min_messages = notice",
+                      "SET client_min_messages = notice; SET jit = off",
                       err, sizeof err) != 0)
         bench_die("auto_explain", err);
     for (size_t i = 0; i < n; i++) {
