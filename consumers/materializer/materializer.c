@@ -4,6 +4,7 @@
 #include "inbound.h"
 #include "kafka.h"
 #include "log.h"
+#include "timeutil.h"
 #include "writer.h"
 
 #include <librdkafka/rdkafka.h>
@@ -70,19 +71,6 @@ struct tally_materializer_t {
 
 static const char *const role_names[TALLY_ROLE_COUNT] = {"rollups", "product", "controlpanel"};
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 int64_t tally_materializer_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms, unsigned *seed)
 {
     int64_t d = initial_ms > 0 ? initial_ms : 1;
@@ -129,7 +117,7 @@ int tally_materializer_ready(void *arg, char *why, size_t whysize)
 int tally_materializer_healthy(void *arg, char *why, size_t whysize)
 {
     tally_materializer_t *m = arg;
-    int64_t idle = mono_ms() - atomic_load(&m->heartbeat_ms);
+    int64_t idle = tally_mono_ms() - atomic_load(&m->heartbeat_ms);
     if (idle > HEALTHY_WITHIN_MS) {
         snprintf(why, whysize, "main loop stuck for %lld ms", (long long)idle);
         return 0;
@@ -139,7 +127,7 @@ int tally_materializer_healthy(void *arg, char *why, size_t whysize)
 
 static void beat(tally_materializer_t *m)
 {
-    atomic_store(&m->heartbeat_ms, mono_ms());
+    atomic_store(&m->heartbeat_ms, tally_mono_ms());
 }
 
 static int role_of_topic(const tally_materializer_t *m, const char *topic)
@@ -189,7 +177,7 @@ static int stopping(tally_materializer_t *m)
     if (!*m->o.stop)
         return 0;
     long long none = 0;
-    if (atomic_compare_exchange_strong(&m->stop_seen_ms, &none, (long long)mono_ms()))
+    if (atomic_compare_exchange_strong(&m->stop_seen_ms, &none, (long long)tally_mono_ms()))
         atomic_store(&m->stopping, 1);
     return 1;
 }
@@ -200,16 +188,16 @@ static int backoff(tally_materializer_t *m, int attempt)
 {
     int64_t d = tally_materializer_backoff_ms(attempt, m->o.retry_initial_ms, m->o.retry_max_ms, &m->seed);
     if (stopping(m)) {
-        int64_t left = m->o.shutdown_timeout_ms - (mono_ms() - atomic_load(&m->stop_seen_ms));
+        int64_t left = m->o.shutdown_timeout_ms - (tally_mono_ms() - atomic_load(&m->stop_seen_ms));
         if (left <= 0)
             return -1;
         if (d > left)
             d = left;
     }
-    for (int64_t until = mono_ms() + d; mono_ms() < until;) {
+    for (int64_t until = tally_mono_ms() + d; tally_mono_ms() < until;) {
         beat(m);
-        int64_t step = until - mono_ms();
-        sleep_ms(step > 100 ? 100 : (step > 0 ? step : 0));
+        int64_t step = until - tally_mono_ms();
+        tally_sleep_ms((int)(step > 100 ? 100 : (step > 0 ? step : 0)));
         if (!atomic_load(&m->stop_seen_ms) && stopping(m))
             break;   /* a stop request shortens the wait once */
     }
@@ -328,7 +316,7 @@ enum { WRITTEN = 0, REWIND = 1, DROPPED = -1 };
 static int write_batch(tally_materializer_t *m, tally_batch_t *b, int once)
 {
     char err[1024];
-    int64_t started = mono_ms();
+    int64_t started = tally_mono_ms();
     for (int attempt = 0;; attempt++) {
         beat(m);
         int rc;
@@ -342,7 +330,7 @@ static int write_batch(tally_materializer_t *m, tally_batch_t *b, int once)
         rc = tally_writer_write(m->writer, b, err, sizeof err);
         if (rc == 0) {
             set_pg_state(m, 1, "");
-            tally_metric_observe(m->m_batch_seconds, (double)(mono_ms() - started) / 1000.0);
+            tally_metric_observe(m->m_batch_seconds, (double)(tally_mono_ms() - started) / 1000.0);
             return WRITTEN;
         }
         if (rc == TALLY_WRITER_FENCED) {
@@ -709,8 +697,7 @@ static void handle(tally_materializer_t *m, rd_kafka_message_t *msg, int64_t now
     int rc = tally_inbound_add(m->inbound, m->batch, role, msg->partition, msg->offset, msg->payload, msg->len,
                                &error, err, sizeof err);
     if (rc == TALLY_INBOUND_UNKNOWN_BRANCH) {
-        /* A newer schema's branch this projection does not know: not an
-         * error to fix, so not a dead letter (inbound.h). */
+        /* A newer schema's branch: nothing to fix, so no dead letter (inbound.h). */
         tally_log_warn(COMPONENT, "%s [%d] offset %lld skipped: %s", m->o.topics[role], (int)msg->partition,
                        (long long)msg->offset, err);
         tally_metric_add(m->m_skipped, 1);
@@ -757,7 +744,7 @@ int tally_materializer_run(tally_materializer_t *m)
 
     int rc = 0;
     while (!stopping(m) && !m->fatal) {
-        int64_t now = mono_ms();
+        int64_t now = tally_mono_ms();
         int timeout = 100;
         if (!tally_batch_empty(m->batch)) {
             int64_t left = m->batch->first_ms + m->o.batch_max_wait_ms - now;
@@ -767,7 +754,7 @@ int tally_materializer_run(tally_materializer_t *m)
          * inside the call then never sits between messages of two
          * assignments (librdkafka drops the outdated ones it still holds). */
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, timeout);
-        now = mono_ms();
+        now = tally_mono_ms();
         atomic_store(&m->heartbeat_ms, now);
         for (int burst = 0; msg != NULL; burst++) {
             handle(m, msg, now);

@@ -77,23 +77,6 @@ static int parse_time(const char *flag, const char *s, int64_t *ms, char *err, s
     return rc == 0 ? 0 : -1;
 }
 
-/* "YYYY-MM" into its first and last day. */
-static int parse_period(const char *s, int32_t *first, int32_t *last, char *err, size_t errsize)
-{
-    bool ok = strlen(s) == 7 && s[4] == '-';
-    for (int i = 0; ok && i < 7; i++)
-        ok = i == 4 || (s[i] >= '0' && s[i] <= '9');
-    unsigned month = ok ? (unsigned)((s[5] - '0') * 10 + (s[6] - '0')) : 0;
-    int64_t year = ok ? strtoll(s, NULL, 10) : 0;
-    if (!ok || month < 1 || month > 12) {
-        snprintf(err, errsize, "bad --period=%s: expected a month as YYYY-MM, e.g. 2024-03", s);
-        return -1;
-    }
-    *first = (int32_t)tally_days_from_civil(year, month, 1);
-    *last = *first + (int32_t)tally_days_in_month(year, month) - 1;
-    return 0;
-}
-
 /* Checks the flags against the command; fills o. Returns 0 or -1 (err). */
 static int check_command(const char *cmd, const replay_settings_t *s, tally_replay_opts_t *o, char *err,
                          size_t errsize)
@@ -133,8 +116,10 @@ static int check_command(const char *cmd, const replay_settings_t *s, tally_repl
             snprintf(err, errsize, "export needs --tenant and --period");
             return -1;
         }
-        if (parse_period(s->period, &o->period_first_day, &o->period_last_day, err, errsize) != 0)
+        if (tally_replay_period_parse(s->period, &o->period_first_day, &o->period_last_day, err, errsize) != 0) {
+            snprintf(err, errsize, "bad --period=%s: expected a month as YYYY-MM, e.g. 2024-03", s->period);
             return -1;
+        }
         o->period = s->period;
     }
     if (rebuild) {
@@ -183,6 +168,9 @@ int main(int argc, char **argv)
         TALLY_CONFIG_ENUM("format", &s.format, "table", format_names, "table, csv (export only) or json"),
         TALLY_CONFIG_BOOL("json", &s.json, "false", "JSON output (same as --format=json)"),
         TALLY_CONFIG_STR("output", &s.output, "-", "where the report goes; - is stdout"),
+        /* These three defaults are TALLY_REPLAY_OPEN_DAYS, _REPORTER_IDLE_MS and
+         * _MAX_CLOCK_SKEW_MS (replay.h); tests/consumers/console/test_download.c
+         * fails when they part. */
         TALLY_CONFIG_INT("open-days", &s.open_days, "35", 1, TALLY_ROLLUP_MAX_OPEN_DAYS,
                          "UTC days open to late records: must equal tally-aggregator's --open-days"),
         TALLY_CONFIG_DURATION("reporter-idle", &s.reporter_idle_ms, "840h", 1000, TALLY_ROLLUP_MAX_IDLE_MS,
@@ -257,7 +245,7 @@ int main(int argc, char **argv)
     o.open_days = (int32_t)s.open_days;
     o.reporter_idle_ms = s.reporter_idle_ms;
     o.skew_ms = s.skew_ms;
-    o.warmup_ms = s.warmup_ms > 0 ? s.warmup_ms : s.reporter_idle_ms + s.skew_ms + 86400000LL;
+    o.warmup_ms = s.warmup_ms > 0 ? s.warmup_ms : tally_replay_default_warmup(s.reporter_idle_ms, s.skew_ms);
     o.out = out;
     o.connect_timeout_ms = (int)s.connect_timeout_ms;
     o.stall_timeout_ms = (int)s.stall_timeout_ms;

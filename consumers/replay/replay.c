@@ -5,7 +5,10 @@
 #include "pg.h"
 #include "timeutil.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define COMPONENT "replay"
 
@@ -48,4 +51,20 @@ int32_t tally_replay_first_whole_day(int64_t from_ms)
 int32_t tally_replay_last_whole_day(int64_t to_ms)
 {
     return (int32_t)(floor_div(to_ms, TALLY_MS_PER_DAY) - 1);
+}
+
+int tally_replay_period_parse(const char *s, int32_t *first, int32_t *last, char *errbuf, size_t errsize)
+{
+    bool ok = s != NULL && strlen(s) == 7 && s[4] == '-';
+    for (int i = 0; ok && i < 7; i++)
+        ok = i == 4 || (s[i] >= '0' && s[i] <= '9');
+    unsigned month = ok ? (unsigned)((s[5] - '0') * 10 + (s[6] - '0')) : 0;
+    int64_t year = ok ? strtoll(s, NULL, 10) : 0;
+    if (!ok || month < 1 || month > 12) {
+        snprintf(errbuf, errsize, "bad period %.16s: expected a month as YYYY-MM, e.g. 2024-03", s ? s : "(none)");
+        return -1;
+    }
+    *first = (int32_t)tally_days_from_civil(year, month, 1);
+    *last = *first + (int32_t)tally_days_in_month(year, month) - 1;
+    return 0;
 }

@@ -73,6 +73,25 @@ typedef struct tally_replay_opts_t {
     volatile sig_atomic_t *stop;        /* set by SIGINT/SIGTERM */
 } tally_replay_opts_t;
 
+/* The computation's defaults, as tally-replay's flags have them (main.c:
+ * --open-days, --reporter-idle, --max-clock-skew, --warmup 0), for callers
+ * of the commands as a library (tally-console's downloads). Each must
+ * equal tally-aggregator's setting, or the figures are not its. */
+#define TALLY_REPLAY_OPEN_DAYS 35
+#define TALLY_REPLAY_REPORTER_IDLE_MS (INT64_C(840) * 3600000)
+#define TALLY_REPLAY_MAX_CLOCK_SKEW_MS (INT64_C(24) * 3600000)
+
+/* The warm-up --warmup 0 means: reporter idle + clock skew + a day. */
+static inline int64_t tally_replay_default_warmup(int64_t reporter_idle_ms, int64_t skew_ms)
+{
+    return reporter_idle_ms + skew_ms + INT64_C(86400000);
+}
+
+/* "YYYY-MM" into the first and last day of that month (days since
+ * 1970-01-01). Returns 0, or -1 with errbuf. */
+int tally_replay_period_parse(const char *s, int32_t *first, int32_t *last, char *errbuf, size_t errsize)
+    __attribute__((warn_unused_result));
+
 /* Connects to PostgreSQL. Returns an owned connection, or NULL after
  * logging "cannot connect to PostgreSQL: ...". */
 PGconn *tally_replay_pg_connect(const tally_replay_opts_t *o, const char *application_name);

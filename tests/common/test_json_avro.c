@@ -22,7 +22,7 @@
 #define MARKER "SECRET-VALUE-123"
 #define CP_BRANCHES                                                                       \
     "TenantRegistered, EnvironmentCreated, EnvironmentDeleted, MemberAdded, MemberRemoved, " \
-    "LicenseTermsSet, ApiKeyIssued, ApiKeyRevoked"
+    "LicenseTermsSet, ApiKeyIssued, ApiKeyRevoked, ConsoleTokenIssued, ConsoleTokenRevoked"
 
 /* ---- fixtures ---- */
 
@@ -80,7 +80,14 @@ static void fixture_open(fixture_t *f, const char *name)
     char *text;
 
     cr_assert(src != NULL, "TALLY_SOURCE_DIR is not set");
-    snprintf(path, sizeof path, "%s/schemas/%s/1.avsc", src, name);
+    /* The latest version, as the gateway converts with. */
+    for (int v = 1;; v++) {
+        snprintf(path, sizeof path, "%s/schemas/%s/%d.avsc", src, name, v + 1);
+        if (access(path, R_OK) != 0) {
+            snprintf(path, sizeof path, "%s/schemas/%s/%d.avsc", src, name, v);
+            break;
+        }
+    }
     text = read_text(path, &len);
     fixture_from_text(f, text, len);
     free(text);
@@ -278,6 +285,11 @@ static const char *const cp_payloads[][2] = {
      " \"features\": [\"sso\", \"audit\"], \"valid_from\": \"2024-01-01\", \"valid_until\": 20088}"},
     {"ApiKeyIssued", "{\"key_id\": \"k1\", \"environment_id\": \"e1\", \"key_sha256\": \"ab\"}"},
     {"ApiKeyRevoked", "{\"key_id\": \"k1\"}"},
+    /* version 2 */
+    {"ConsoleTokenIssued",
+     "{\"token_id\": \"7e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b\", \"member_id\": \"m1\", \"token_sha256\": \"ab\","
+     " \"expires_at\": \"2024-03-02T00:00:00Z\"}"},
+    {"ConsoleTokenRevoked", "{\"token_id\": \"7e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b\"}"},
 };
 
 static json_t *cp_event(json_t *payload)

@@ -260,7 +260,22 @@ static void basic_materializer_input(pipe_t *p)
     mat_cp_member(&p->matp, p->mat.topics[2], "acme", AT(1, 3), "member-1", 1);
     mat_cp_key(&p->matp, p->mat.topics[2], "acme", AT(1, 4), "key-1", "prod",
                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
-    p->cp += 8;
+    /* Console tokens (ControlPanelEvent v2): one revoked, one not. */
+    static const char *const tokens[2] = {"11111111-1111-4111-8111-111111111111",
+                                          "22222222-2222-4222-8222-222222222222"};
+    for (int i = 0; i < 2; i++) {
+        avro_value_t b = mat_cp_begin(&p->matp, "acme", AT(1, 5 + i), "ConsoleTokenIssued");
+        mat_set_str(&b, "token_id", tokens[i]);
+        mat_set_str(&b, "member_id", "member-1");
+        mat_set_str(&b, "token_sha256", i ? "2222222222222222222222222222222222222222222222222222222222222222"
+                                          : "1111111111111111111111111111111111111111111111111111111111111111");
+        mat_set_long(&b, "expires_at", AT(2, 5));
+        mat_send_cp(&p->matp, p->mat.topics[2], "acme");
+    }
+    avro_value_t rb = mat_cp_begin(&p->matp, "acme", AT(1, 8), "ConsoleTokenRevoked");
+    mat_set_str(&rb, "token_id", tokens[0]);
+    mat_send_cp(&p->matp, p->mat.topics[2], "acme");
+    p->cp += 11;
     mat_producer_flush(&p->matp);
 }
 
@@ -687,7 +702,7 @@ static const char *digest(PGconn *c, const char *schema, const char *table)
 }
 
 static const char *const read_model[] = {"tenants", "environments", "members", "api_keys", "license_terms",
-                                         "api_usage_daily", "seat_usage_daily", "product_events", "product_daily",
+                                         "console_tokens", "api_usage_daily", "seat_usage_daily", "product_events", "product_daily",
                                          "product_daily_installs", NULL};
 
 Test(replay, rebuild_equals_the_live_schema)

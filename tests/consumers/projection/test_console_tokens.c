@@ -16,7 +16,7 @@
 #include "projection.h"
 #include "writer.h"
 
-#include "mat_fixture.h"
+#include "../materializer/mat_fixture.h"
 
 #define T0 INT64_C(1709251200000)   /* 2024-03-01T00:00:00Z */
 #define DAY INT64_C(86400000)
