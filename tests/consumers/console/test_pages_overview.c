@@ -244,3 +244,37 @@ Test(pages_overview, over_since_is_the_day_the_running_total_passed_the_maximum)
     cr_assert_str_eq(pf_str(m, "contract.projection.over_since"), "2026-11-05");
     json_decref(m);
 }
+
+Test(pages_overview, the_worst_row_of_the_period_gives_status_and_reason)
+{
+    /* Over in September, fine in November: the period is over, and says
+     * where. */
+    pf_tenant("stark", "Stark");
+    pf_env("stark", "prod", "Production", "production");
+    pf_license("stark", "2026-09-01", "2027-08-31", 5, 1000, 100);
+    pf_api("stark", "prod", "2026-09-10", 1500, 0, 0);
+    pf_api("stark", "prod", "2026-11-10", 100, 0, 0);
+    tally_page_query_t q = pf_query("stark", "m1");
+    json_t *m = pf_load("overview", &q);
+    cr_assert_str_eq(pf_str(m, "contract.status"), pf_text("SELECT status FROM tally.compliance WHERE tenant_id = "
+                                                           "'stark'"));
+    cr_assert_str_eq(pf_str(m, "contract.status"), "over");
+    cr_assert_str_eq(pf_str(m, "contract.api_calls.status"), "ok");
+    cr_assert(strstr(pf_str(m, "contract.reason"), "from 2026-09-01 to 2026-09-30") != NULL, "%s",
+              pf_str(m, "contract.reason"));
+    json_decref(m);
+
+    /* A maximum of 0 with seats in use: no percentage, over, and that is
+     * the reason (it outranks a month at 150 %). */
+    pf_tenant("oscorp", "Oscorp");
+    pf_env("oscorp", "prod", "Production", "production");
+    pf_license("oscorp", "2026-09-01", "2027-08-31", 0, 1000, 100);
+    pf_api("oscorp", "prod", "2026-11-10", 1500, 0, 0);
+    pf_seat("oscorp", "2026-11-10", 1, 1);
+    q = pf_query("oscorp", "m1");
+    m = pf_load("overview", &q);
+    cr_assert_str_eq(pf_str(m, "contract.status"), "over");
+    cr_assert_str_eq(pf_str(m, "contract.seats_peak.status"), "over");
+    cr_assert_str_eq(pf_str(m, "contract.reason"), "Peak seats are over the maximum: 1 of 0.");
+    json_decref(m);
+}
