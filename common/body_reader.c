@@ -14,247 +14,22 @@
  *   reader's defaults into the added ones;
  * - it stores a writer enum's index as is into the reader enum, so the
  *   walker maps each symbol to the reader's index by name first.
+ *
+ * The reads that check lengths, and the reader's state, are
+ * body_cursor.c's.
  */
 #include "body_reader.h"
 
 #include "avro_canonical.h"
+#include "body_cursor.h"
 #include "codec.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Deeper nesting than this is hostile (recursive schemas). */
-#define MAX_DEPTH 64
-/* Array items that can take zero bytes (nulls, empty records) allowed per
- * body: nothing else bounds their count. */
-#define MAX_EMPTY_ITEMS 65536u
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (q == NULL) {
-        fprintf(stderr, "body_reader: out of memory (%zu bytes)\n", n);
-        abort();
-    }
-    return q;
-}
-
-__attribute__((format(printf, 3, 4)))
-static void set_error(char *errbuf, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errbuf == NULL || errsize == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errsize, fmt, ap);
-    va_end(ap);
-}
-
-/* A record of the (widened) writer schema, resolved once: avro-c finds a
- * field by index through a hash table, too slow for every field read. */
-typedef struct rec_plan_t {
-    avro_schema_t record;
-    const tally_avro_widened_t *w;     /* what was appended to it, or NULL */
-    size_t nwriter;                    /* fields the writer wrote */
-    avro_schema_t *fields;             /* their schemas, by index */
-    avro_type_t *types;                /* their types, links followed */
-} rec_plan_t;
-
-typedef struct enum_map_t {
-    avro_schema_t writer;   /* an enum of the writer schema */
-    int *to_reader;         /* reader index of each writer symbol, or -1 */
-} enum_map_t;
-
-struct tally_body_reader_t {
-    const tally_catalog_entry_t *writer, *reader;
-    int resolved;
-    avro_schema_t wschema;      /* writer schema, widened if needed */
-    avro_value_iface_t *iface;  /* avro-c resolved writer wschema -> reader */
-    avro_value_t value;         /* resolved value, or a reference to dest */
-    tally_avro_widened_t *wide;
-    size_t nwide;
-    rec_plan_t *recs;                   /* every record of wschema */
-    size_t nrecs;
-    enum_map_t *enums;
-    size_t nenums;
-    char *scratch;              /* NUL-terminated copies of strings and map keys */
-    size_t scratch_cap;
-};
-
-typedef struct cursor_t {
-    const uint8_t *start, *p, *end;
-    size_t empty_items;
-    tally_body_reader_t *br;
-    int resolved;
-    int unknown_branch;         /* a writer branch the reader lacks was skipped */
-    char *errbuf;
-    size_t errsize;
-} cursor_t;
-
-static char *scratch(tally_body_reader_t *br, size_t n)
-{
-    if (n > br->scratch_cap) {
-        br->scratch_cap = n > 2 * br->scratch_cap ? n : 2 * br->scratch_cap;
-        br->scratch = xrealloc(br->scratch, br->scratch_cap);
-    }
-    return br->scratch;
-}
-
-__attribute__((format(printf, 2, 3)))
-static int body_error(cursor_t *c, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    set_error(c->errbuf, c->errsize, "undecodable body at byte %zu: %s",
-              (size_t)(c->p - c->start), msg);
-    return TALLY_CODEC_ERR_BODY;
-}
-
-/* A failed avro-c store: message captured at once. When resolving, the
- * writer's datum has no place in the reader schema (enum symbol, branch). */
-static int store_error(cursor_t *c, const char *what)
-{
-    set_error(c->errbuf, c->errsize, "cannot store %s at byte %zu: %s", what,
-              (size_t)(c->p - c->start), avro_strerror());
-    return c->resolved ? TALLY_CODEC_ERR_UNRESOLVABLE : TALLY_CODEC_ERR_BODY;
-}
-
-static int default_error(cursor_t *c, const char *why)
-{
-    set_error(c->errbuf, c->errsize, "reader default does not fit its field: %s", why);
-    return TALLY_CODEC_ERR_UNRESOLVABLE;
-}
-
-static avro_schema_t deref(avro_schema_t s)
-{
-    while (is_avro_link(s))
-        s = avro_schema_link_target(s);
-    return s;
-}
-
-static int take(cursor_t *c, size_t n, const uint8_t **ptr, const char *what)
-{
-    if ((size_t)(c->end - c->p) < n)
-        return body_error(c, "truncated: %s needs %zu bytes, %zu remain", what, n,
-                          (size_t)(c->end - c->p));
-    *ptr = c->p;
-    c->p += n;
-    return 0;
-}
-
-/* Zig-zag varint, at most 10 bytes. */
-static int read_long(cursor_t *c, int64_t *out)
-{
-    uint64_t v = 0;
-
-    for (int shift = 0; shift < 64; shift += 7) {
-        uint8_t b;
-        if (c->p == c->end)
-            return body_error(c, "truncated inside a number");
-        b = *c->p++;
-        if (shift == 63 && b > 1)
-            return body_error(c, "number does not fit 64 bits");
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
-            return 0;
-        }
-    }
-    return body_error(c, "number longer than 10 bytes");
-}
-
-static int read_int(cursor_t *c, int32_t *out)
-{
-    int64_t v;
-    int rc = read_long(c, &v);
-
-    if (rc != 0)
-        return rc;
-    if (v < INT32_MIN || v > INT32_MAX)
-        return body_error(c, "int %" PRId64 " out of range", v);
-    *out = (int32_t)v;
-    return 0;
-}
-
-/* A length-prefixed string/bytes: the length must fit the remaining bytes. */
-static int read_span(cursor_t *c, const uint8_t **ptr, size_t *n, const char *what)
-{
-    int64_t len;
-    int rc = read_long(c, &len);
-
-    if (rc != 0)
-        return rc;
-    if (len < 0)
-        return body_error(c, "%s with negative length %" PRId64, what, len);
-    if ((uint64_t)len > (uint64_t)(c->end - c->p))
-        return body_error(c, "%s of %" PRId64 " bytes but only %zu remain", what, len,
-                          (size_t)(c->end - c->p));
-    *ptr = c->p;
-    *n = (size_t)len;
-    c->p += len;
-    return 0;
-}
-
-static uint64_t le_bytes(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* Whether an item of s can be encoded in zero bytes (links: assume so). */
-static int can_be_empty(avro_schema_t s, int depth)
-{
-    switch (avro_typeof(s)) {
-    case AVRO_NULL:
-    case AVRO_LINK:
-        return 1;
-    case AVRO_FIXED:
-        return avro_schema_fixed_size(s) == 0;
-    case AVRO_RECORD:
-        if (depth > MAX_DEPTH)
-            return 1;
-        for (size_t i = 0; i < avro_schema_record_size(s); i++)
-            if (!can_be_empty(avro_schema_record_field_get_by_index(s, (int)i), depth + 1))
-                return 0;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static const rec_plan_t *rec_plan(const cursor_t *c, avro_schema_t record)
-{
-    for (size_t i = 0; i < c->br->nrecs; i++)
-        if (c->br->recs[i].record == record)
-            return &c->br->recs[i];
-    return NULL;
-}
-
-/* A writer enum index as the reader enum's index (resolving only). */
-static int to_reader_symbol(cursor_t *c, avro_schema_t wenum, int32_t *idx)
-{
-    for (size_t i = 0; i < c->br->nenums; i++) {
-        if (c->br->enums[i].writer != wenum)
-            continue;
-        if (c->br->enums[i].to_reader[*idx] < 0)
-            break;
-        *idx = c->br->enums[i].to_reader[*idx];
-        return 0;
-    }
-    set_error(c->errbuf, c->errsize, "symbol %s of enum %s at byte %zu is not in the reader schema",
-              avro_schema_enum_get(wenum, *idx), avro_schema_name(wenum), (size_t)(c->p - c->start));
-    return TALLY_CODEC_ERR_UNRESOLVABLE;
-}
 
 /* ---- reader defaults -------------------------------------------------- */
 
@@ -285,106 +60,106 @@ static int set_default(cursor_t *c, avro_value_t *v, const json_t *def, int dept
     const char *key;
     const json_t *item;
 
-    if (depth > MAX_DEPTH)
-        return default_error(c, "nested too deep");
+    if (depth > TALLY_BODY_MAX_DEPTH)
+        return tally_body_default_error(c, "nested too deep");
     switch (avro_value_get_type(v)) {
     case AVRO_NULL:
         if (!json_is_null(def))
-            return default_error(c, "null expected");
-        return avro_value_set_null(v) ? store_error(c, "default null") : 0;
+            return tally_body_default_error(c, "null expected");
+        return avro_value_set_null(v) ? tally_body_store_error(c, "default null") : 0;
     case AVRO_BOOLEAN:
         if (!json_is_boolean(def))
-            return default_error(c, "boolean expected");
-        return avro_value_set_boolean(v, json_is_true(def)) ? store_error(c, "default boolean") : 0;
+            return tally_body_default_error(c, "boolean expected");
+        return avro_value_set_boolean(v, json_is_true(def)) ? tally_body_store_error(c, "default boolean") : 0;
     case AVRO_INT32:
         if (!json_is_integer(def) || json_integer_value(def) < INT32_MIN ||
             json_integer_value(def) > INT32_MAX)
-            return default_error(c, "int expected");
-        return avro_value_set_int(v, (int32_t)json_integer_value(def)) ? store_error(c, "default int") : 0;
+            return tally_body_default_error(c, "int expected");
+        return avro_value_set_int(v, (int32_t)json_integer_value(def)) ? tally_body_store_error(c, "default int") : 0;
     case AVRO_INT64:
         if (!json_is_integer(def))
-            return default_error(c, "long expected");
-        return avro_value_set_long(v, json_integer_value(def)) ? store_error(c, "default long") : 0;
+            return tally_body_default_error(c, "long expected");
+        return avro_value_set_long(v, json_integer_value(def)) ? tally_body_store_error(c, "default long") : 0;
     case AVRO_FLOAT:
         if (!json_is_number(def))
-            return default_error(c, "float expected");
-        return avro_value_set_float(v, (float)json_number_value(def)) ? store_error(c, "default float") : 0;
+            return tally_body_default_error(c, "float expected");
+        return avro_value_set_float(v, (float)json_number_value(def)) ? tally_body_store_error(c, "default float") : 0;
     case AVRO_DOUBLE:
         if (!json_is_number(def))
-            return default_error(c, "double expected");
-        return avro_value_set_double(v, json_number_value(def)) ? store_error(c, "default double") : 0;
+            return tally_body_default_error(c, "double expected");
+        return avro_value_set_double(v, json_number_value(def)) ? tally_body_store_error(c, "default double") : 0;
     case AVRO_STRING:
         if (!json_is_string(def))
-            return default_error(c, "string expected");
+            return tally_body_default_error(c, "string expected");
         return avro_value_set_string_len(v, json_string_value(def), json_string_length(def) + 1)
-                   ? store_error(c, "default string") : 0;
+                   ? tally_body_store_error(c, "default string") : 0;
     case AVRO_BYTES:
     case AVRO_FIXED: {
         char *buf;
         if (!json_is_string(def))
-            return default_error(c, "string of bytes expected");
-        buf = scratch(c->br, json_string_length(def) + 1);
+            return tally_body_default_error(c, "string of bytes expected");
+        buf = tally_body_scratch(c->br, json_string_length(def) + 1);
         if (latin1(json_string_value(def), json_string_length(def), buf, &n) != 0)
-            return default_error(c, "bytes default has code points above 255");
+            return tally_body_default_error(c, "bytes default has code points above 255");
         if (avro_value_get_type(v) == AVRO_BYTES)
-            return avro_value_set_bytes(v, buf, n) ? store_error(c, "default bytes") : 0;
-        return avro_value_set_fixed(v, buf, n) ? store_error(c, "default fixed") : 0;
+            return avro_value_set_bytes(v, buf, n) ? tally_body_store_error(c, "default bytes") : 0;
+        return avro_value_set_fixed(v, buf, n) ? tally_body_store_error(c, "default fixed") : 0;
     }
     case AVRO_ENUM: {
-        avro_schema_t e = deref(avro_value_get_schema(v));
+        avro_schema_t e = tally_body_deref(avro_value_get_schema(v));
         int32_t idx = json_is_string(def) ? avro_schema_enum_get_by_name(e, json_string_value(def)) : -1;
         int rc;
         if (idx < 0)
-            return default_error(c, "enum symbol expected");
-        if (c->resolved && (rc = to_reader_symbol(c, e, &idx)) != 0)
+            return tally_body_default_error(c, "enum symbol expected");
+        if (c->resolved && (rc = tally_body_to_reader_symbol(c, e, &idx)) != 0)
             return rc;
-        return avro_value_set_enum(v, idx) ? store_error(c, "default enum") : 0;
+        return avro_value_set_enum(v, idx) ? tally_body_store_error(c, "default enum") : 0;
     }
     case AVRO_UNION:
         /* A union's default is of its first branch. */
         if (avro_value_set_branch(v, 0, &child) != 0)
-            return store_error(c, "default union branch");
+            return tally_body_store_error(c, "default union branch");
         return set_default(c, &child, def, depth + 1);
     case AVRO_RECORD:
         if (!json_is_object(def) || avro_value_get_size(v, &n) != 0)
-            return default_error(c, "record default must be an object");
+            return tally_body_default_error(c, "record default must be an object");
         for (i = 0; i < n; i++) {
             const char *name = NULL;
             int rc;
             if (avro_value_get_by_index(v, i, &child, &name) != 0)
-                return store_error(c, "default record field");
+                return tally_body_store_error(c, "default record field");
             if (child.iface == NULL)
                 continue;
             if (name == NULL || (item = json_object_get(def, name)) == NULL)
-                return default_error(c, "record default lacks a field");
+                return tally_body_default_error(c, "record default lacks a field");
             if ((rc = set_default(c, &child, item, depth + 1)) != 0)
                 return rc;
         }
         return 0;
     case AVRO_ARRAY:
         if (!json_is_array(def) || avro_value_reset(v) != 0)
-            return default_error(c, "array default must be an array");
+            return tally_body_default_error(c, "array default must be an array");
         json_array_foreach(def, i, item) {
             int rc;
             if (avro_value_append(v, &child, NULL) != 0)
-                return store_error(c, "default array item");
+                return tally_body_store_error(c, "default array item");
             if ((rc = set_default(c, &child, item, depth + 1)) != 0)
                 return rc;
         }
         return 0;
     case AVRO_MAP:
         if (!json_is_object(def) || avro_value_reset(v) != 0)
-            return default_error(c, "map default must be an object");
+            return tally_body_default_error(c, "map default must be an object");
         json_object_foreach((json_t *)def, key, item) {
             int rc;
             if (avro_value_add(v, key, &child, NULL, NULL) != 0)
-                return store_error(c, "default map value");
+                return tally_body_store_error(c, "default map value");
             if ((rc = set_default(c, &child, item, depth + 1)) != 0)
                 return rc;
         }
         return 0;
     default:
-        return default_error(c, "unsupported type");
+        return tally_body_default_error(c, "unsupported type");
     }
 }
 
@@ -397,9 +172,9 @@ static int walk_long(cursor_t *c, avro_value_t *v)
     int64_t i64 = 0;
     int rc;
 
-    if ((rc = read_long(c, &i64)) != 0)
+    if ((rc = tally_body_read_long(c, &i64)) != 0)
         return rc;
-    return v && avro_value_set_long(v, i64) ? store_error(c, "long") : 0;
+    return v && avro_value_set_long(v, i64) ? tally_body_store_error(c, "long") : 0;
 }
 
 static int walk_string(cursor_t *c, avro_value_t *v)
@@ -409,18 +184,18 @@ static int walk_string(cursor_t *c, avro_value_t *v)
     char *str;
     int rc;
 
-    if ((rc = read_span(c, &p, &n, "string")) != 0 || v == NULL)
+    if ((rc = tally_body_read_span(c, &p, &n, "string")) != 0 || v == NULL)
         return rc;
     /* avro-c wants the NUL counted and present. */
-    str = scratch(c->br, n + 1);
+    str = tally_body_scratch(c->br, n + 1);
     memcpy(str, p, n);
     str[n] = '\0';
-    return avro_value_set_string_len(v, str, n + 1) ? store_error(c, "string") : 0;
+    return avro_value_set_string_len(v, str, n + 1) ? tally_body_store_error(c, "string") : 0;
 }
 
 static int walk_record(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
 {
-    const rec_plan_t *rp = rec_plan(c, s);
+    const rec_plan_t *rp = tally_body_rec_plan(c, s);
     const tally_avro_widened_t *w = rp ? rp->w : NULL;
     size_t nwriter = rp ? rp->nwriter : avro_schema_record_size(s);
     avro_value_t field = { NULL, NULL };
@@ -429,13 +204,13 @@ static int walk_record(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
     for (size_t i = 0; i < nwriter; i++) {
         avro_schema_t fs = rp ? rp->fields[i] : avro_schema_record_field_get_by_index(s, (int)i);
         if (v != NULL && avro_value_get_by_index(v, i, &field, NULL) != 0)
-            return store_error(c, "record field");
+            return tally_body_store_error(c, "record field");
         /* A NULL iface: the reader has no such field; skip it. */
         avro_value_t *fv = v != NULL && field.iface != NULL ? &field : NULL;
         /* The usual leaves without the call to walk, as walk would. */
-        if (rp != NULL && depth + 1 <= MAX_DEPTH && rp->types[i] == AVRO_INT64)
+        if (rp != NULL && depth + 1 <= TALLY_BODY_MAX_DEPTH && rp->types[i] == AVRO_INT64)
             rc = walk_long(c, fv);
-        else if (rp != NULL && depth + 1 <= MAX_DEPTH && rp->types[i] == AVRO_STRING)
+        else if (rp != NULL && depth + 1 <= TALLY_BODY_MAX_DEPTH && rp->types[i] == AVRO_STRING)
             rc = walk_string(c, fv);
         else
             rc = walk(c, fs, fv, depth + 1);
@@ -444,7 +219,7 @@ static int walk_record(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
     }
     for (size_t i = 0; w != NULL && v != NULL && i < w->added; i++) {
         if (avro_value_get_by_index(v, nwriter + i, &field, NULL) != 0)
-            return store_error(c, "added record field");
+            return tally_body_store_error(c, "added record field");
         if (field.iface != NULL && (rc = set_default(c, &field, w->defaults[i], depth + 1)) != 0)
             return rc;
     }
@@ -457,35 +232,35 @@ static int walk_blocks(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
 {
     int is_map = avro_typeof(s) == AVRO_MAP;
     avro_schema_t item = is_map ? avro_schema_map_values(s) : avro_schema_array_items(s);
-    int maybe_empty = !is_map && can_be_empty(item, 0);
+    int maybe_empty = !is_map && tally_body_can_be_empty(item, 0);
     avro_value_t child;
     int rc;
 
     if (v != NULL && avro_value_reset(v) != 0)
-        return store_error(c, is_map ? "map" : "array");
+        return tally_body_store_error(c, is_map ? "map" : "array");
     for (;;) {
         int64_t count, bytes;
-        if ((rc = read_long(c, &count)) != 0)
+        if ((rc = tally_body_read_long(c, &count)) != 0)
             return rc;
         if (count == 0)
             return 0;
         if (count < 0) {
             if (count == INT64_MIN)
-                return body_error(c, "block count out of range");
+                return tally_body_error(c, "block count out of range");
             count = -count;
-            if ((rc = read_long(c, &bytes)) != 0)
+            if ((rc = tally_body_read_long(c, &bytes)) != 0)
                 return rc;
             if (bytes < 0 || (uint64_t)bytes > (uint64_t)(c->end - c->p))
-                return body_error(c, "block of %" PRId64 " bytes but only %zu remain", bytes,
+                return tally_body_error(c, "block of %" PRId64 " bytes but only %zu remain", bytes,
                                   (size_t)(c->end - c->p));
         }
         /* Every item takes a byte at least, unless it can be empty. */
         if (!maybe_empty && (uint64_t)count > (uint64_t)(c->end - c->p))
-            return body_error(c, "block of %" PRId64 " items but only %zu bytes remain", count,
+            return tally_body_error(c, "block of %" PRId64 " items but only %zu bytes remain", count,
                               (size_t)(c->end - c->p));
         if (maybe_empty) {
-            if ((uint64_t)count > MAX_EMPTY_ITEMS - c->empty_items)
-                return body_error(c, "more than %u empty items", MAX_EMPTY_ITEMS);
+            if ((uint64_t)count > TALLY_BODY_MAX_EMPTY_ITEMS - c->empty_items)
+                return tally_body_error(c, "more than %u empty items", TALLY_BODY_MAX_EMPTY_ITEMS);
             c->empty_items += (size_t)count;
         }
         for (int64_t k = 0; k < count; k++) {
@@ -494,19 +269,19 @@ static int walk_blocks(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
                 const uint8_t *kp;
                 size_t kn;
                 char *key;
-                if ((rc = read_span(c, &kp, &kn, "map key")) != 0)
+                if ((rc = tally_body_read_span(c, &kp, &kn, "map key")) != 0)
                     return rc;
                 if (v != NULL) {
-                    key = scratch(c->br, kn + 1);
+                    key = tally_body_scratch(c->br, kn + 1);
                     memcpy(key, kp, kn);
                     key[kn] = '\0';
                     if (avro_value_add(v, key, &child, NULL, NULL) != 0)
-                        return store_error(c, "map value");
+                        return tally_body_store_error(c, "map value");
                     target = &child;
                 }
             } else if (v != NULL) {
                 if (avro_value_append(v, &child, NULL) != 0)
-                    return store_error(c, "array item");
+                    return tally_body_store_error(c, "array item");
                 target = &child;
             }
             if ((rc = walk(c, item, target, depth + 1)) != 0)
@@ -524,67 +299,67 @@ static int walk(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
     int64_t i64 = 0;
     int rc;
 
-    s = deref(s);
-    if (depth > MAX_DEPTH)
-        return body_error(c, "nested deeper than %d levels", MAX_DEPTH);
+    s = tally_body_deref(s);
+    if (depth > TALLY_BODY_MAX_DEPTH)
+        return tally_body_error(c, "nested deeper than %d levels", TALLY_BODY_MAX_DEPTH);
     switch (avro_typeof(s)) {
     case AVRO_NULL:
-        return v && avro_value_set_null(v) ? store_error(c, "null") : 0;
+        return v && avro_value_set_null(v) ? tally_body_store_error(c, "null") : 0;
     case AVRO_BOOLEAN:
-        if ((rc = take(c, 1, &p, "boolean")) != 0)
+        if ((rc = tally_body_take(c, 1, &p, "boolean")) != 0)
             return rc;
         if (*p > 1)
-            return body_error(c, "boolean byte %u", *p);
-        return v && avro_value_set_boolean(v, *p) ? store_error(c, "boolean") : 0;
+            return tally_body_error(c, "boolean byte %u", *p);
+        return v && avro_value_set_boolean(v, *p) ? tally_body_store_error(c, "boolean") : 0;
     case AVRO_INT32:
-        if ((rc = read_int(c, &i32)) != 0)
+        if ((rc = tally_body_read_int(c, &i32)) != 0)
             return rc;
-        return v && avro_value_set_int(v, i32) ? store_error(c, "int") : 0;
+        return v && avro_value_set_int(v, i32) ? tally_body_store_error(c, "int") : 0;
     case AVRO_INT64:
         return walk_long(c, v);
     case AVRO_FLOAT: {
         uint32_t u;
         float f;
-        if ((rc = take(c, 4, &p, "float")) != 0)
+        if ((rc = tally_body_take(c, 4, &p, "float")) != 0)
             return rc;
-        u = (uint32_t)le_bytes(p, 4);
+        u = (uint32_t)tally_body_le_bytes(p, 4);
         memcpy(&f, &u, sizeof f);
-        return v && avro_value_set_float(v, f) ? store_error(c, "float") : 0;
+        return v && avro_value_set_float(v, f) ? tally_body_store_error(c, "float") : 0;
     }
     case AVRO_DOUBLE: {
         uint64_t u;
         double d;
-        if ((rc = take(c, 8, &p, "double")) != 0)
+        if ((rc = tally_body_take(c, 8, &p, "double")) != 0)
             return rc;
-        u = le_bytes(p, 8);
+        u = tally_body_le_bytes(p, 8);
         memcpy(&d, &u, sizeof d);
-        return v && avro_value_set_double(v, d) ? store_error(c, "double") : 0;
+        return v && avro_value_set_double(v, d) ? tally_body_store_error(c, "double") : 0;
     }
     case AVRO_STRING:
         return walk_string(c, v);
     case AVRO_BYTES:
-        if ((rc = read_span(c, &p, &n, "bytes")) != 0)
+        if ((rc = tally_body_read_span(c, &p, &n, "bytes")) != 0)
             return rc;
-        return v && avro_value_set_bytes(v, (void *)p, n) ? store_error(c, "bytes") : 0;
+        return v && avro_value_set_bytes(v, (void *)p, n) ? tally_body_store_error(c, "bytes") : 0;
     case AVRO_FIXED:
-        if ((rc = take(c, (size_t)avro_schema_fixed_size(s), &p, "fixed")) != 0)
+        if ((rc = tally_body_take(c, (size_t)avro_schema_fixed_size(s), &p, "fixed")) != 0)
             return rc;
         return v && avro_value_set_fixed(v, (void *)p, (size_t)avro_schema_fixed_size(s))
-                   ? store_error(c, "fixed") : 0;
+                   ? tally_body_store_error(c, "fixed") : 0;
     case AVRO_ENUM:
-        if ((rc = read_int(c, &i32)) != 0)
+        if ((rc = tally_body_read_int(c, &i32)) != 0)
             return rc;
         if (i32 < 0 || i32 >= avro_schema_enum_number_of_symbols(s))
-            return body_error(c, "enum index %" PRId32 " out of range", i32);
-        if (v != NULL && c->resolved && (rc = to_reader_symbol(c, s, &i32)) != 0)
+            return tally_body_error(c, "enum index %" PRId32 " out of range", i32);
+        if (v != NULL && c->resolved && (rc = tally_body_to_reader_symbol(c, s, &i32)) != 0)
             return rc;
-        return v && avro_value_set_enum(v, i32) ? store_error(c, "enum") : 0;
+        return v && avro_value_set_enum(v, i32) ? tally_body_store_error(c, "enum") : 0;
     case AVRO_UNION: {
         avro_value_t branch;
-        if ((rc = read_long(c, &i64)) != 0)
+        if ((rc = tally_body_read_long(c, &i64)) != 0)
             return rc;
         if (i64 < 0 || (uint64_t)i64 >= avro_schema_union_size(s))
-            return body_error(c, "union branch %" PRId64 " out of range", i64);
+            return tally_body_error(c, "union branch %" PRId64 " out of range", i64);
         if (v != NULL && avro_value_set_branch(v, (int)i64, &branch) != 0) {
             /* avro-c's resolved writer keeps no resolver for a writer
              * branch that matches no reader branch and refuses to select
@@ -592,9 +367,9 @@ static int walk(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
              * of the body: the caller learns "unknown branch" only of a
              * body that is otherwise sound. */
             if (!c->resolved)
-                return store_error(c, "union branch");
+                return tally_body_store_error(c, "union branch");
             if (!c->unknown_branch)
-                set_error(c->errbuf, c->errsize, "branch %" PRId64 " (%s) of the writer's union at byte %zu "
+                tally_body_set_error(c->errbuf, c->errsize, "branch %" PRId64 " (%s) of the writer's union at byte %zu "
                           "is not in the reader schema %s v%d", i64,
                           avro_schema_type_name(avro_schema_union_branch(s, (int)i64)),
                           (size_t)(c->p - c->start), c->br->reader->name, c->br->reader->version);
@@ -609,7 +384,7 @@ static int walk(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
     case AVRO_MAP:
         return walk_blocks(c, s, v, depth);
     default:
-        return body_error(c, "unsupported schema type %d", (int)avro_typeof(s));
+        return tally_body_error(c, "unsupported schema type %d", (int)avro_typeof(s));
     }
 }
 
@@ -668,7 +443,7 @@ static void plan(tally_body_reader_t *br, avro_schema_t x)
     case AVRO_RECORD: {
         rec_plan_t *rp;
         n = avro_schema_record_size(x);
-        br->recs = xrealloc(br->recs, (br->nrecs + 1) * sizeof *br->recs);
+        br->recs = tally_xrealloc(br->recs, (br->nrecs + 1) * sizeof *br->recs, 1);
         rp = &br->recs[br->nrecs++];
         rp->record = x;
         rp->w = NULL;
@@ -676,11 +451,11 @@ static void plan(tally_body_reader_t *br, avro_schema_t x)
             if (full_name_is(x, br->wide[i].record))
                 rp->w = &br->wide[i];
         rp->nwriter = rp->w ? rp->w->writer_fields : n;
-        rp->fields = xrealloc(NULL, n * sizeof *rp->fields);
-        rp->types = xrealloc(NULL, n * sizeof *rp->types);
+        rp->fields = tally_xrealloc(NULL, n * sizeof *rp->fields, 1);
+        rp->types = tally_xrealloc(NULL, n * sizeof *rp->types, 1);
         for (i = 0; i < n; i++) {
             rp->fields[i] = avro_schema_record_field_get_by_index(x, (int)i);
-            rp->types[i] = avro_typeof(deref(rp->fields[i]));
+            rp->types[i] = avro_typeof(tally_body_deref(rp->fields[i]));
         }
         /* Then the records inside (recs may move: rp is not used again). */
         for (i = 0; i < n; i++)
@@ -693,10 +468,10 @@ static void plan(tally_body_reader_t *br, avro_schema_t x)
         r = find_named(br->reader->schema, AVRO_ENUM, avro_schema_name(x));
         if (r == NULL)
             break;
-        br->enums = xrealloc(br->enums, (br->nenums + 1) * sizeof *br->enums);
+        br->enums = tally_xrealloc(br->enums, (br->nenums + 1) * sizeof *br->enums, 1);
         br->enums[br->nenums].writer = x;
         br->enums[br->nenums].to_reader =
-            xrealloc(NULL, (size_t)avro_schema_enum_number_of_symbols(x) * sizeof(int));
+            tally_xrealloc(NULL, (size_t)avro_schema_enum_number_of_symbols(x) * sizeof(int), 1);
         for (int k = 0; k < avro_schema_enum_number_of_symbols(x); k++)
             br->enums[br->nenums].to_reader[k] =
                 avro_schema_enum_get_by_name(r, avro_schema_enum_get(x, k));
@@ -721,7 +496,7 @@ tally_body_reader_t *tally_body_reader_new(const tally_catalog_entry_t *writer,
                                            const tally_catalog_entry_t *reader,
                                            avro_value_t *dest, char *errbuf, size_t errsize)
 {
-    tally_body_reader_t *br = xrealloc(NULL, sizeof *br), *result = NULL;
+    tally_body_reader_t *br = tally_xrealloc(NULL, sizeof *br, 1), *result = NULL;
     char err[512] = "", *json = NULL;
 
     memset(br, 0, sizeof *br);
@@ -738,7 +513,7 @@ tally_body_reader_t *tally_body_reader_new(const tally_catalog_entry_t *writer,
     }
     br->resolved = 1;
     if (tally_avro_widen(writer->json, reader->json, &json, &br->wide, &br->nwide, err, sizeof err) != 0) {
-        set_error(errbuf, errsize, "%s v%d cannot be read as %s v%d: %s", writer->name,
+        tally_body_set_error(errbuf, errsize, "%s v%d cannot be read as %s v%d: %s", writer->name,
                   writer->version, reader->name, reader->version, err);
         goto cleanup;
     }
@@ -746,19 +521,19 @@ tally_body_reader_t *tally_body_reader_new(const tally_catalog_entry_t *writer,
         br->wschema = avro_schema_incref(writer->schema);
     } else if (avro_schema_from_json_length(json, strlen(json), &br->wschema) != 0) {
         br->wschema = NULL;
-        set_error(errbuf, errsize, "%s v%d widened for %s v%d: %s", writer->name, writer->version,
+        tally_body_set_error(errbuf, errsize, "%s v%d widened for %s v%d: %s", writer->name, writer->version,
                   reader->name, reader->version, avro_strerror());
         goto cleanup;
     }
     br->iface = avro_resolved_writer_new(br->wschema, reader->schema);
     if (br->iface == NULL) {
-        set_error(errbuf, errsize, "%s v%d cannot be read as %s v%d: %s", writer->name,
+        tally_body_set_error(errbuf, errsize, "%s v%d cannot be read as %s v%d: %s", writer->name,
                   writer->version, reader->name, reader->version, avro_strerror());
         goto cleanup;
     }
     if (avro_resolved_writer_new_value(br->iface, &br->value) != 0) {
         br->value.iface = NULL;
-        set_error(errbuf, errsize, "resolved %s value: %s", reader->name, avro_strerror());
+        tally_body_set_error(errbuf, errsize, "resolved %s value: %s", reader->name, avro_strerror());
         goto cleanup;
     }
     avro_resolved_writer_set_dest(&br->value, dest);
@@ -807,7 +582,7 @@ int tally_body_reader_read(tally_body_reader_t *br, const void *buf, size_t len,
     if ((rc = walk(&c, br->wschema, &br->value, 0)) != 0)
         return rc;
     if (c.p != c.end) {
-        set_error(errbuf, errsize, "%zu trailing bytes after the %s v%d body at byte %zu",
+        tally_body_set_error(errbuf, errsize, "%zu trailing bytes after the %s v%d body at byte %zu",
                   (size_t)(c.end - c.p), br->writer->name, br->writer->version, (size_t)(c.p - c.start));
         return TALLY_CODEC_ERR_TRAILING;
     }

@@ -3,9 +3,13 @@
  *
  * A parse works on a staged copy of every value and stores them in the
  * caller's fields only once every source has parsed, so a bad value anywhere
- * leaves the settings struct exactly as it was.
+ * leaves the settings struct exactly as it was. One value's text into its
+ * type (units, ranges, error texts) is config_value.c's.
  */
 #include "config.h"
+
+#include "config_value.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -14,24 +18,11 @@
 #include <strings.h>
 
 #define ENV_PREFIX "TALLY_"
-#define NAME_MAX_LEN 64
-/* "TALLY_" + name, or "--no-" + name, plus NUL. */
-#define LABEL_SIZE (NAME_MAX_LEN + 16)
-/* How much of a bad value an error message quotes. */
-#define QUOTE_MAX 64
 
 typedef struct tally_config_pair_t {
     char *key;
     char *value;
 } tally_config_pair_t;
-
-/* One option's value during a parse; which member is live follows the type
- * (ENUM uses i). */
-typedef union tally_config_value_t {
-    char *s;
-    int64_t i;
-    bool b;
-} tally_config_value_t;
 
 struct tally_config_t {
     const char *program;
@@ -47,34 +38,6 @@ struct tally_config_t {
     FILE *out;
 };
 
-static const struct {
-    const char *name;
-    bool value;
-} bool_words[] = {
-    {"true", true}, {"false", false}, {"yes", true}, {"no", false},
-    {"on", true},   {"off", false},   {"1", true},   {"0", false},
-};
-
-typedef struct tally_config_unit_t {
-    const char *unit;
-    int64_t factor;
-} tally_config_unit_t;
-
-static const tally_config_unit_t duration_units[] = {
-    {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}, {NULL, 0},
-};
-
-/* Binary units only: "MB" would leave 10^6 against 2^20 to a guess. */
-static const tally_config_unit_t size_units[] = {
-    {"", 1},
-    {"b", 1},
-    {"kib", INT64_C(1) << 10},
-    {"mib", INT64_C(1) << 20},
-    {"gib", INT64_C(1) << 30},
-    {"tib", INT64_C(1) << 40},
-    {NULL, 0},
-};
-
 static const char *const type_names[] = {
     [TALLY_CONFIG_TYPE_STRING] = "STRING",
     [TALLY_CONFIG_TYPE_INT] = "INT",
@@ -83,55 +46,6 @@ static const char *const type_names[] = {
     [TALLY_CONFIG_TYPE_SIZE] = "SIZE",
     [TALLY_CONFIG_TYPE_ENUM] = "ENUM",
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
-
-    if (p == NULL) {
-        fprintf(stderr, "tally_config: out of memory (%zu x %zu bytes)\n", n, size);
-        abort();
-    }
-    return p;
-}
-
-static void *xrealloc(void *old, size_t n, size_t size)
-{
-    void *p;
-
-    if (size != 0 && n > SIZE_MAX / size) {
-        fprintf(stderr, "tally_config: allocation overflow (%zu x %zu bytes)\n", n, size);
-        abort();
-    }
-    p = realloc(old, n * size == 0 ? 1 : n * size);
-    if (p == NULL) {
-        fprintf(stderr, "tally_config: out of memory (%zu x %zu bytes)\n", n, size);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t len)
-{
-    char *p = xcalloc(len + 1, 1);
-
-    memcpy(p, s, len);
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    return xstrndup(s, strlen(s));
-}
-
-/* Wipes before freeing: values may be tokens or passwords. */
-static void free_wiped(char *s)
-{
-    if (s == NULL)
-        return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
 
 static __attribute__((noreturn, format(printf, 2, 3)))
 void die_table(const tally_config_option_t *opt, const char *fmt, ...)
@@ -159,253 +73,18 @@ static void env_name(const char *name, char *buf, size_t size)
     }
 }
 
-/* Copies at most QUOTE_MAX of value's len bytes, non-printable ones as '?',
- * and "..." if it had to cut. */
-static void quote_value(char *dst, size_t size, const char *value, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len && i < QUOTE_MAX && i + 1 < size; i++) {
-        unsigned char c = (unsigned char)value[i];
-
-        dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    dst[i] = '\0';
-    if (i < len && i + 4 <= size)
-        memcpy(dst + i, "...", 4);
-}
-
-/* "<label>: <reason>: "<value>"", or without the value for a secret. */
-static __attribute__((format(printf, 6, 7)))
-void value_error(const tally_config_option_t *opt, const char *label,
-                 const char *value, char *errbuf, size_t errsize,
-                 const char *fmt, ...)
-{
-    char reason[256];
-    char quoted[QUOTE_MAX + 4];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    if (opt->flags & TALLY_CONFIG_SECRET) {
-        snprintf(errbuf, errsize, "%s: %s (value not shown: secret option)",
-                 label, reason);
-    } else {
-        quote_value(quoted, sizeof quoted, value, strlen(value));
-        snprintf(errbuf, errsize, "%s: %s: \"%s\"", label, reason, quoted);
-    }
-}
-
-/* Unsigned decimal digits at *p (at least one); advances *p. */
-static int parse_digits(const char **p, int64_t *out)
-{
-    const char *s = *p;
-    int64_t v = 0;
-
-    if (*s < '0' || *s > '9')
-        return -1;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        int d = *s - '0';
-
-        if (v > (INT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *p = s;
-    *out = v;
-    return 0;
-}
-
-static int parse_int(const char *text, int64_t *out)
-{
-    const char *p = text;
-    bool negative = false;
-    int64_t v;
-
-    if (*p == '-' || *p == '+')
-        negative = *p++ == '-';
-    /* INT64_MIN is not representable as digits then negated; nobody needs it. */
-    if (parse_digits(&p, &v) < 0 || *p != '\0')
-        return -1;
-    *out = negative ? -v : v;
-    return 0;
-}
-
-/* <digits><unit> with unit from a NULL-terminated table; -2 on overflow. */
-static int parse_scaled(const char *text, const tally_config_unit_t *units,
-                        bool unit_case_matters, int64_t *out)
-{
-    const char *p = text;
-    int64_t v;
-
-    if (parse_digits(&p, &v) < 0)
-        return -1;
-    for (; units->unit != NULL; units++) {
-        bool same = unit_case_matters ? strcmp(p, units->unit) == 0
-                                      : strcasecmp(p, units->unit) == 0;
-
-        if (same) {
-            if (v > INT64_MAX / units->factor)
-                return -2;
-            *out = v * units->factor;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int out_of_range(const tally_config_option_t *opt, int64_t v)
-{
-    if (opt->min == 0 && opt->max == 0)
-        return 0;
-    return v < opt->min || v > opt->max;
-}
-
-/* Parses text for opt into *staged; label names the source in errors. */
-static int set_value(const tally_config_option_t *opt, tally_config_value_t *staged,
-                     const char *text, const char *label, char *errbuf, size_t errsize)
-{
-    size_t len = strlen(text);
-    int64_t v = 0;
-    int rc;
-
-    if (len > TALLY_CONFIG_VALUE_MAX) {
-        snprintf(errbuf, errsize, "%s: value too long (%zu bytes, max %d)",
-                 label, len, TALLY_CONFIG_VALUE_MAX);
-        return -1;
-    }
-
-    switch (opt->type) {
-    case TALLY_CONFIG_TYPE_STRING:
-        free_wiped(staged->s);
-        staged->s = xstrdup(text);
-        return 0;
-
-    case TALLY_CONFIG_TYPE_BOOL:
-        for (size_t k = 0; k < sizeof bool_words / sizeof bool_words[0]; k++) {
-            if (strcasecmp(text, bool_words[k].name) == 0) {
-                staged->b = bool_words[k].value;
-                return 0;
-            }
-        }
-        value_error(opt, label, text, errbuf, errsize,
-                    "not a boolean (true/false, yes/no, on/off, 1/0)");
-        return -1;
-
-    case TALLY_CONFIG_TYPE_ENUM:
-        for (int k = 0; opt->choices[k] != NULL; k++) {
-            if (strcmp(text, opt->choices[k]) == 0) {
-                staged->i = k;
-                return 0;
-            }
-        }
-        {
-            char list[256] = "";
-
-            for (int k = 0; opt->choices[k] != NULL; k++) {
-                if (k > 0)
-                    strncat(list, ", ", sizeof list - strlen(list) - 1);
-                strncat(list, opt->choices[k], sizeof list - strlen(list) - 1);
-            }
-            value_error(opt, label, text, errbuf, errsize, "not one of %s", list);
-        }
-        return -1;
-
-    case TALLY_CONFIG_TYPE_INT:
-        if (parse_int(text, &v) < 0) {
-            value_error(opt, label, text, errbuf, errsize, "not an integer");
-            return -1;
-        }
-        if (out_of_range(opt, v)) {
-            value_error(opt, label, text, errbuf, errsize,
-                        "out of range %" PRId64 "..%" PRId64, opt->min, opt->max);
-            return -1;
-        }
-        staged->i = v;
-        return 0;
-
-    case TALLY_CONFIG_TYPE_DURATION:
-        if (strcmp(text, "0") == 0) {
-            v = 0;
-            rc = 0;
-        } else {
-            rc = parse_scaled(text, duration_units, true, &v);
-        }
-        if (rc == -2) {
-            value_error(opt, label, text, errbuf, errsize, "duration too large");
-            return -1;
-        }
-        if (rc < 0) {
-            value_error(opt, label, text, errbuf, errsize,
-                        "not a duration (a whole number and a unit: ms, s, m or h, "
-                        "e.g. 500ms, 30s, 5m)");
-            return -1;
-        }
-        if (out_of_range(opt, v)) {
-            value_error(opt, label, text, errbuf, errsize,
-                        "out of range %" PRId64 "ms..%" PRId64 "ms", opt->min, opt->max);
-            return -1;
-        }
-        staged->i = v;
-        return 0;
-
-    case TALLY_CONFIG_TYPE_SIZE:
-        rc = parse_scaled(text, size_units, false, &v);
-        if (rc == -2) {
-            value_error(opt, label, text, errbuf, errsize, "size too large");
-            return -1;
-        }
-        if (rc < 0) {
-            value_error(opt, label, text, errbuf, errsize,
-                        "not a size (bytes, or a whole number and a unit: B, KiB, "
-                        "MiB, GiB or TiB, e.g. 64KiB, 10MiB)");
-            return -1;
-        }
-        if (out_of_range(opt, v)) {
-            value_error(opt, label, text, errbuf, errsize,
-                        "out of range %" PRId64 "..%" PRId64 " bytes", opt->min, opt->max);
-            return -1;
-        }
-        staged->i = v;
-        return 0;
-    }
-    snprintf(errbuf, errsize, "%s: option has an unknown type", label);
-    return -1;
-}
-
-static int set_default(const tally_config_option_t *opt, tally_config_value_t *staged,
-                       char *errbuf, size_t errsize)
-{
-    char label[LABEL_SIZE + 16];
-
-    if (opt->default_value == NULL) {
-        if (opt->type == TALLY_CONFIG_TYPE_STRING) {
-            free_wiped(staged->s);
-            staged->s = NULL;
-        } else if (opt->type == TALLY_CONFIG_TYPE_BOOL) {
-            staged->b = false;
-        } else {
-            staged->i = 0;
-        }
-        return 0;
-    }
-    snprintf(label, sizeof label, "default of --%s", opt->name);
-    return set_value(opt, staged, opt->default_value, label, errbuf, errsize);
-}
-
 static void check_option(const tally_config_t *cfg, size_t k)
 {
     const tally_config_option_t *opt = &cfg->options[k];
     tally_config_value_t scratch = {0};
-    char env[LABEL_SIZE], other_env[LABEL_SIZE], err[512];
+    char env[TALLY_CONFIG_LABEL_SIZE], other_env[TALLY_CONFIG_LABEL_SIZE], err[512];
     size_t len;
 
     if (opt->name == NULL)
         die_table(opt, "no name");
     len = strlen(opt->name);
-    if (len == 0 || len > NAME_MAX_LEN)
-        die_table(opt, "name must be 1 to %d characters", NAME_MAX_LEN);
+    if (len == 0 || len > TALLY_CONFIG_NAME_MAX)
+        die_table(opt, "name must be 1 to %d characters", TALLY_CONFIG_NAME_MAX);
     for (size_t i = 0; i < len; i++) {
         char c = opt->name[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -435,10 +114,10 @@ static void check_option(const tally_config_t *cfg, size_t k)
                       cfg->options[j].name);
     }
 
-    if (set_default(opt, &scratch, err, sizeof err) < 0)
+    if (tally_config_value_default(opt, &scratch, err, sizeof err) < 0)
         die_table(opt, "bad default: %s", err);
     if (opt->type == TALLY_CONFIG_TYPE_STRING)
-        free_wiped(scratch.s);
+        tally_config_value_wipe(scratch.s);
 }
 
 tally_config_t *tally_config_new(const char *program, const char *version,
@@ -446,14 +125,14 @@ tally_config_t *tally_config_new(const char *program, const char *version,
                                  const tally_config_option_t *options,
                                  size_t n_options)
 {
-    tally_config_t *cfg = xcalloc(1, sizeof *cfg);
+    tally_config_t *cfg = tally_xcalloc(1, sizeof *cfg);
 
     cfg->program = program != NULL ? program : "tally";
     cfg->version = version != NULL ? version : "unknown";
     cfg->summary = summary;
     cfg->options = options;
     cfg->n_options = n_options;
-    cfg->owned = xcalloc(n_options, sizeof *cfg->owned);
+    cfg->owned = tally_xcalloc(n_options, sizeof *cfg->owned);
     cfg->out = stdout;
     for (size_t k = 0; k < n_options; k++)
         check_option(cfg, k);
@@ -463,8 +142,8 @@ tally_config_t *tally_config_new(const char *program, const char *version,
 static void free_pairs(tally_config_pair_t *pairs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free_wiped(pairs[i].key);
-        free_wiped(pairs[i].value);
+        tally_config_value_wipe(pairs[i].key);
+        tally_config_value_wipe(pairs[i].value);
     }
     free(pairs);
 }
@@ -472,7 +151,7 @@ static void free_pairs(tally_config_pair_t *pairs, size_t n)
 static void free_strings(char **strings, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        free_wiped(strings[i]);
+        tally_config_value_wipe(strings[i]);
     free(strings);
 }
 
@@ -485,7 +164,7 @@ void tally_config_free(tally_config_t *cfg)
             continue;
         if (*(char **)cfg->options[k].field == cfg->owned[k])
             *(char **)cfg->options[k].field = NULL;
-        free_wiped(cfg->owned[k]);
+        tally_config_value_wipe(cfg->owned[k]);
     }
     free(cfg->owned);
     free_pairs(cfg->kafka, cfg->n_kafka);
@@ -518,7 +197,7 @@ static int add_kafka_pair(tally_config_pair_t **pairs, size_t *n, const char *ar
 {
     size_t len = strlen(arg);
     const char *eq = strchr(arg, '=');
-    char quoted[QUOTE_MAX + 4];
+    char quoted[TALLY_CONFIG_QUOTE_MAX + 4];
 
     if (len > TALLY_CONFIG_VALUE_MAX) {
         snprintf(errbuf, errsize, "-X: argument too long (%zu bytes, max %d)",
@@ -527,7 +206,7 @@ static int add_kafka_pair(tally_config_pair_t **pairs, size_t *n, const char *ar
     }
     if (eq == NULL) {
         /* Without '=' the argument is only a key: safe to quote. */
-        quote_value(quoted, sizeof quoted, arg, len);
+        tally_config_quote(quoted, sizeof quoted, arg, len);
         snprintf(errbuf, errsize, "-X: expected key=value: \"%s\"", quoted);
         return -1;
     }
@@ -536,9 +215,9 @@ static int add_kafka_pair(tally_config_pair_t **pairs, size_t *n, const char *ar
         snprintf(errbuf, errsize, "-X: empty key in key=value argument");
         return -1;
     }
-    *pairs = xrealloc(*pairs, *n + 1, sizeof **pairs);
-    (*pairs)[*n].key = xstrndup(arg, (size_t)(eq - arg));
-    (*pairs)[*n].value = xstrdup(eq + 1);
+    *pairs = tally_xrealloc(*pairs, *n + 1, sizeof **pairs);
+    (*pairs)[*n].key = tally_xstrndup(arg, (size_t)(eq - arg));
+    (*pairs)[*n].value = tally_xstrdup(eq + 1);
     (*n)++;
     return 0;
 }
@@ -569,7 +248,7 @@ static void commit(tally_config_t *cfg, tally_config_value_t *staged)
         switch (opt->type) {
         case TALLY_CONFIG_TYPE_STRING:
             *(char **)opt->field = staged[k].s;
-            free_wiped(cfg->owned[k]);
+            tally_config_value_wipe(cfg->owned[k]);
             cfg->owned[k] = staged[k].s;
             staged[k].s = NULL;
             break;
@@ -591,13 +270,13 @@ static void commit(tally_config_t *cfg, tally_config_value_t *staged)
 int tally_config_parse(tally_config_t *cfg, int argc, char *const argv[],
                        char *errbuf, size_t errsize)
 {
-    tally_config_value_t *staged = xcalloc(cfg->n_options, sizeof *staged);
+    tally_config_value_t *staged = tally_xcalloc(cfg->n_options, sizeof *staged);
     tally_config_pair_t *kafka = NULL;
     size_t n_kafka = 0;
     char **positional = NULL;
     size_t n_positional = 0;
     bool only_positional = false;
-    char label[LABEL_SIZE], quoted[QUOTE_MAX + 4];
+    char label[TALLY_CONFIG_LABEL_SIZE], quoted[TALLY_CONFIG_QUOTE_MAX + 4];
     int rc;
 
     rc = scan_help(cfg, argc, argv);
@@ -606,7 +285,7 @@ int tally_config_parse(tally_config_t *cfg, int argc, char *const argv[],
     rc = -1;
 
     for (size_t k = 0; k < cfg->n_options; k++) {
-        if (set_default(&cfg->options[k], &staged[k], errbuf, errsize) < 0)
+        if (tally_config_value_default(&cfg->options[k], &staged[k], errbuf, errsize) < 0)
             goto cleanup;
     }
 
@@ -616,7 +295,7 @@ int tally_config_parse(tally_config_t *cfg, int argc, char *const argv[],
         env_name(cfg->options[k].name, label, sizeof label);
         value = getenv(label);
         if (value != NULL &&
-            set_value(&cfg->options[k], &staged[k], value, label, errbuf, errsize) < 0)
+            tally_config_value_parse(&cfg->options[k], &staged[k], value, label, errbuf, errsize) < 0)
             goto cleanup;
     }
 
@@ -628,8 +307,8 @@ int tally_config_parse(tally_config_t *cfg, int argc, char *const argv[],
         bool negated = false;
 
         if (only_positional || arg[0] != '-' || arg[1] == '\0') {
-            positional = xrealloc(positional, n_positional + 1, sizeof *positional);
-            positional[n_positional++] = xstrdup(arg);
+            positional = tally_xrealloc(positional, n_positional + 1, sizeof *positional);
+            positional[n_positional++] = tally_xstrdup(arg);
             continue;
         }
         if (strcmp(arg, "--") == 0) {
@@ -666,7 +345,7 @@ int tally_config_parse(tally_config_t *cfg, int argc, char *const argv[],
         }
         if (opt == NULL) {
             /* Never the value after '=': it may be a mistyped secret. */
-            quote_value(quoted, sizeof quoted, name, len);
+            tally_config_quote(quoted, sizeof quoted, name, len);
             snprintf(errbuf, errsize, "unknown flag \"--%s\"", quoted);
             goto cleanup;
         }
@@ -688,7 +367,7 @@ int tally_config_parse(tally_config_t *cfg, int argc, char *const argv[],
             snprintf(errbuf, errsize, "%s: missing value", label);
             goto cleanup;
         }
-        if (set_value(opt, &staged[k], value, label, errbuf, errsize) < 0)
+        if (tally_config_value_parse(opt, &staged[k], value, label, errbuf, errsize) < 0)
             goto cleanup;
     }
 
@@ -708,7 +387,7 @@ int tally_config_parse(tally_config_t *cfg, int argc, char *const argv[],
 cleanup:
     for (size_t k = 0; k < cfg->n_options; k++) {
         if (cfg->options[k].type == TALLY_CONFIG_TYPE_STRING)
-            free_wiped(staged[k].s);
+            tally_config_value_wipe(staged[k].s);
     }
     free(staged);
     free_pairs(kafka, n_kafka);
@@ -724,7 +403,7 @@ static void print_range(FILE *out, const tally_config_option_t *opt, const char 
 
 void tally_config_usage(const tally_config_t *cfg, FILE *out)
 {
-    char env[LABEL_SIZE];
+    char env[TALLY_CONFIG_LABEL_SIZE];
 
     fprintf(out, "Usage: %s [options] [command...]\n", cfg->program);
     if (cfg->summary != NULL)

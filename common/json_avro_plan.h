@@ -167,10 +167,39 @@ void tally_json_avro_ctx_pop(tally_json_avro_ctx_t *cx, size_t mark);
 int tally_json_avro_ctx_check_value(tally_json_avro_ctx_t *cx, const avro_value_t *value)
     __attribute__((warn_unused_result));
 
+/* json_avro_scalar.c: the reader's calls with the converter's errors, and
+ * the scalars, for json_avro_read.c's walk. Each returns 0 or a
+ * TALLY_JSON_AVRO_ERR_* code with errbuf set. */
+
 /* Writes the syntax error of the context's reader into its errbuf
  * ("invalid JSON at line L column C: ..."); returns
  * TALLY_JSON_AVRO_ERR_SYNTAX. */
 int tally_json_avro_ctx_syntax(tally_json_avro_ctx_t *cx);
+
+/* The kind of the next value at cx->r, not consumed. */
+int tally_json_avro_ctx_peek(tally_json_avro_ctx_t *cx, tally_json_kind_t *k);
+
+/* The next value, a string, decoded into cx->scratch. *len may be
+ * scratch_size or more: the string is then cut short there (see fits). */
+int tally_json_avro_ctx_string(tally_json_avro_ctx_t *cx, size_t *len);
+
+/* Whether a decoded string of len bytes is whole in cx->scratch. */
+bool tally_json_avro_ctx_fits(const tally_json_avro_ctx_t *cx, size_t len);
+
+/* Skips the next value. */
+int tally_json_avro_ctx_skip(tally_json_avro_ctx_t *cx);
+
+/* "an object", "a string"...: a JSON kind for an error text (static). */
+const char *tally_json_avro_kind_name(tally_json_kind_t k);
+
+/* Fails cx with "expected <what n accepts>, got <k>". */
+int tally_json_avro_mismatch(tally_json_avro_ctx_t *cx, const tally_json_avro_node_t *n, tally_json_kind_t k);
+
+/* Reads the next value, of JSON kind k (peeked), as the scalar node n
+ * (null, boolean, int, long, float, double, string, enum) into v (NULL:
+ * check only). */
+int tally_json_avro_read_scalar(tally_json_avro_ctx_t *cx, const tally_json_avro_node_t *n, tally_json_kind_t k,
+                                avro_value_t *v) __attribute__((warn_unused_result));
 
 /* json_avro_read.c: JSON text to Avro along the plan. Both read with the
  * context's reader (cx->r) and scratch buffer (cx->scratch), set by the

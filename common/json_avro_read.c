@@ -8,21 +8,18 @@
  * Strings are decoded into the thread's scratch buffer and copied into the
  * value by avro-c, so reading allocates nothing of its own. Defaults and
  * server-set values are JSON text too, read the same way. "Validate only"
- * (no value to fill) is the same walk with a NULL value.
+ * (no value to fill) is the same walk with a NULL value. The scalars, and
+ * the reading and error helpers of the walk, are json_avro_scalar.c's.
  */
 #include "json_avro.h"
 
 #include "json_avro_plan.h"
 #include "json_reader.h"
-#include "timeutil.h"
 
-#include <float.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define UUID_LEN 36
 
 typedef tally_json_avro_ctx_t ctx_t;
 typedef tally_json_avro_node_t node_t;
@@ -36,92 +33,7 @@ typedef struct fills_t {
 } fills_t;
 
 #define fail(cx, ...) tally_json_avro_ctx_fail((cx), TALLY_JSON_AVRO_ERR_INVALID, __VA_ARGS__)
-
-/* ---- errors ---- */
-
-int tally_json_avro_ctx_syntax(tally_json_avro_ctx_t *cx)
-{
-    if (cx->errbuf != NULL && cx->errsize > 0)
-        tally_json_reader_error(cx->r, cx->errbuf, cx->errsize);
-    return TALLY_JSON_AVRO_ERR_SYNTAX;
-}
-
 #define syntax(cx) tally_json_avro_ctx_syntax(cx)
-
-static const char *kind_name(kind_t k)
-{
-    switch (k) {
-    case TALLY_JSON_OBJECT: return "an object";
-    case TALLY_JSON_ARRAY: return "an array";
-    case TALLY_JSON_STRING: return "a string";
-    case TALLY_JSON_INTEGER: return "an integer";
-    case TALLY_JSON_REAL: return "a real number";
-    case TALLY_JSON_TRUE:
-    case TALLY_JSON_FALSE: return "a boolean";
-    case TALLY_JSON_NULL: return "null";
-    }
-    return "an unknown JSON value";
-}
-
-/* What a node accepts, for "expected X, got Y". */
-static const char *expected(const node_t *n)
-{
-    switch (n->kind) {
-    case TALLY_JA_NULL: return "null";
-    case TALLY_JA_BOOLEAN: return "a boolean";
-    case TALLY_JA_INT:
-        return n->logical == TALLY_JA_DATE ? "a date (\"YYYY-MM-DD\" or an integer day number)"
-                                           : "an integer";
-    case TALLY_JA_LONG:
-        return n->logical == TALLY_JA_TIMESTAMP_MILLIS
-                   ? "a timestamp (RFC 3339 string or integer epoch milliseconds)"
-                   : "an integer";
-    case TALLY_JA_FLOAT:
-    case TALLY_JA_DOUBLE: return "a number";
-    case TALLY_JA_STRING: return n->logical == TALLY_JA_UUID ? "a UUID string" : "a string";
-    case TALLY_JA_ENUM: return "a string (enum symbol)";
-    case TALLY_JA_RECORD:
-    case TALLY_JA_MAP: return "an object";
-    case TALLY_JA_ARRAY: return "an array";
-    case TALLY_JA_UNION: return "an object naming one branch of the union";
-    }
-    return "?";
-}
-
-static int mismatch(ctx_t *cx, const node_t *n, kind_t k)
-{
-    return fail(cx, "expected %s, got %s", expected(n), kind_name(k));
-}
-
-/* ---- reading ---- */
-
-static int peek(ctx_t *cx, kind_t *k)
-{
-    return tally_json_reader_peek(cx->r, k) == 0 ? 0 : syntax(cx);
-}
-
-/* The next value, a string, decoded into the scratch buffer. *len may be
- * scratch_size or more: the string is then cut short there. */
-static int read_string(ctx_t *cx, size_t *len)
-{
-    return tally_json_reader_string(cx->r, cx->scratch, cx->conv->scratch_size, len) == 0
-               ? 0 : syntax(cx);
-}
-
-static bool fits(const ctx_t *cx, size_t len)
-{
-    return len < cx->conv->scratch_size;
-}
-
-static int read_number(ctx_t *cx, tally_json_number_t *num)
-{
-    return tally_json_reader_number(cx->r, num) == 0 ? 0 : syntax(cx);
-}
-
-static int skip(ctx_t *cx)
-{
-    return tally_json_reader_skip(cx->r) == 0 ? 0 : syntax(cx);
-}
 
 static int convert(ctx_t *cx, const node_t *n, avro_value_t *v, unsigned depth);
 
@@ -152,152 +64,6 @@ int tally_json_avro_read_text(tally_json_avro_ctx_t *cx, const tally_json_avro_n
     return rc;
 }
 
-/* ---- scalars ---- */
-
-static bool is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int convert_string(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v)
-{
-    char *s = cx->scratch;
-    size_t len;
-
-    if (k != TALLY_JSON_STRING)
-        return mismatch(cx, n, k);
-    if (read_string(cx, &len) != 0)
-        return TALLY_JSON_AVRO_ERR_SYNTAX;
-    if (len > cx->conv->opts.max_string_bytes)
-        return fail(cx, "string longer than %zu bytes", cx->conv->opts.max_string_bytes);
-    if (cx->r->allow_nul && memchr(s, '\0', len) != NULL)
-        return fail(cx, "string contains a NUL character");
-    if (n->logical == TALLY_JA_UUID) {
-        if (len != UUID_LEN)
-            return fail(cx, "not a UUID (expected 8-4-4-4-12 hex digits)");
-        for (size_t i = 0; i < UUID_LEN; i++) {
-            bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-            if (dash ? s[i] != '-' : !is_hex(s[i]))
-                return fail(cx, "not a UUID (expected 8-4-4-4-12 hex digits)");
-            if (s[i] >= 'A' && s[i] <= 'F')
-                s[i] = (char)(s[i] - 'A' + 'a');
-        }
-    }
-    /* avro-c's string sizes count the terminating NUL (the reader wrote it). */
-    if (v != NULL && avro_value_set_string_len(v, s, len + 1) != 0)
-        return tally_json_avro_ctx_avro_failed(cx, "set_string");
-    return 0;
-}
-
-static int convert_int(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v)
-{
-    tally_json_number_t num;
-    int64_t days;
-    size_t len;
-    int rc;
-
-    if (n->logical == TALLY_JA_DATE && k == TALLY_JSON_STRING) {
-        if (read_string(cx, &len) != 0)
-            return TALLY_JSON_AVRO_ERR_SYNTAX;
-        rc = fits(cx, len) ? tally_date_parse(cx->scratch, len, &days) : TALLY_TIME_ERR_SYNTAX;
-        if (rc == TALLY_TIME_ERR_DATE)
-            return fail(cx, "not a date: %s", tally_time_strerror(rc));
-        if (rc != 0)
-            return fail(cx, "not a date (expected YYYY-MM-DD)");
-    } else if (k == TALLY_JSON_INTEGER) {
-        if (read_number(cx, &num) != 0)
-            return TALLY_JSON_AVRO_ERR_SYNTAX;
-        if (n->logical != TALLY_JA_DATE && (num.i < INT32_MIN || num.i > INT32_MAX))
-            return fail(cx, "integer out of range for int (32 bits)");
-        days = num.i;
-    } else {
-        return mismatch(cx, n, k);
-    }
-    if (n->logical == TALLY_JA_DATE && (days < 0 || days > TALLY_DATE_MAX_DAYS))
-        return fail(cx, "date outside 1970-01-01 to 9999-12-31");
-    if (v != NULL && avro_value_set_int(v, (int32_t)days) != 0)
-        return tally_json_avro_ctx_avro_failed(cx, "set_int");
-    return 0;
-}
-
-static int convert_long(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v)
-{
-    tally_json_number_t num;
-    int64_t ms;
-    size_t len;
-    int rc;
-
-    if (n->logical == TALLY_JA_TIMESTAMP_MILLIS && k == TALLY_JSON_STRING) {
-        if (read_string(cx, &len) != 0)
-            return TALLY_JSON_AVRO_ERR_SYNTAX;
-        rc = fits(cx, len) ? tally_rfc3339_parse(cx->scratch, len, &ms) : TALLY_TIME_ERR_SYNTAX;
-        if (rc != 0)
-            return fail(cx, "not an RFC 3339 timestamp: %s", tally_time_strerror(rc));
-    } else if (k == TALLY_JSON_INTEGER) {
-        if (read_number(cx, &num) != 0)
-            return TALLY_JSON_AVRO_ERR_SYNTAX;
-        ms = num.i;
-    } else {
-        return mismatch(cx, n, k);
-    }
-    if (n->logical == TALLY_JA_TIMESTAMP_MILLIS && (ms < 0 || ms > TALLY_TIME_MAX_MS))
-        return fail(cx, "timestamp outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z");
-    if (v != NULL && avro_value_set_long(v, ms) != 0)
-        return tally_json_avro_ctx_avro_failed(cx, "set_long");
-    return 0;
-}
-
-static int convert_real(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v)
-{
-    tally_json_number_t num;
-
-    if (k != TALLY_JSON_INTEGER && k != TALLY_JSON_REAL)
-        return mismatch(cx, n, k);
-    if (read_number(cx, &num) != 0)
-        return TALLY_JSON_AVRO_ERR_SYNTAX;
-    if (n->kind == TALLY_JA_FLOAT) {
-        if (num.d > FLT_MAX || num.d < -FLT_MAX)
-            return fail(cx, "number out of range for float");
-        if (v != NULL && avro_value_set_float(v, (float)num.d) != 0)
-            return tally_json_avro_ctx_avro_failed(cx, "set_float");
-    } else if (v != NULL && avro_value_set_double(v, num.d) != 0) {
-        return tally_json_avro_ctx_avro_failed(cx, "set_double");
-    }
-    return 0;
-}
-
-static int convert_enum(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v)
-{
-    size_t len;
-
-    if (k != TALLY_JSON_STRING)
-        return mismatch(cx, n, k);
-    if (read_string(cx, &len) != 0)
-        return TALLY_JSON_AVRO_ERR_SYNTAX;
-    for (size_t i = 0; fits(cx, len) && i < n->n; i++)
-        if (n->symbol_lens[i] == len && memcmp(n->symbols[i], cx->scratch, len) == 0) {
-            if (v != NULL && avro_value_set_enum(v, (int)i) != 0)
-                return tally_json_avro_ctx_avro_failed(cx, "set_enum");
-            return 0;
-        }
-    return fail(cx, "not a symbol of %s (one of %s)", n->short_name, n->choices);
-}
-
-static int convert_literal(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v)
-{
-    if (n->kind == TALLY_JA_NULL ? k != TALLY_JSON_NULL
-                                 : k != TALLY_JSON_TRUE && k != TALLY_JSON_FALSE)
-        return mismatch(cx, n, k);
-    if (skip(cx) != 0)
-        return TALLY_JSON_AVRO_ERR_SYNTAX;
-    if (v == NULL)
-        return 0;
-    if (n->kind == TALLY_JA_NULL)
-        return avro_value_set_null(v) == 0 ? 0 : tally_json_avro_ctx_avro_failed(cx, "set_null");
-    return avro_value_set_boolean(v, k == TALLY_JSON_TRUE) == 0
-               ? 0 : tally_json_avro_ctx_avro_failed(cx, "set_boolean");
-}
-
 /* ---- containers ---- */
 
 /* The field called key[0..len), looking first from the one after the
@@ -323,14 +89,14 @@ static const tally_json_avro_fill_t *fill_of(const fills_t *fills, size_t field)
 
 static int unknown_field(ctx_t *cx, size_t len)
 {
-    if (fits(cx, len) && tally_json_avro_plan_showable(cx->scratch, len))
+    if (tally_json_avro_ctx_fits(cx, len) && tally_json_avro_plan_showable(cx->scratch, len))
         return fail(cx, "unknown field \"%.*s\"", (int)len, cx->scratch);
     return fail(cx, "unknown field (name not shown: not a valid Avro name)");
 }
 
 static bool is_key(const ctx_t *cx, const char *key, size_t len)
 {
-    return key != NULL && fits(cx, len) && strlen(key) == len && memcmp(key, cx->scratch, len) == 0;
+    return key != NULL && tally_json_avro_ctx_fits(cx, len) && strlen(key) == len && memcmp(key, cx->scratch, len) == 0;
 }
 
 /* The error paths below keep the order in which a tree walk reports
@@ -354,7 +120,7 @@ static int recheck_record(ctx_t *cx, const node_t *n, const tally_json_reader_t 
             tally_json_reader_key(&r, cx->scratch, cx->conv->scratch_size, &len) != 0)
             return rc;
         if (!is_key(cx, skip_key, len) &&
-            (!fits(cx, len) || field_index(n, cx->scratch, len, 0) < 0)) {
+            (!tally_json_avro_ctx_fits(cx, len) || field_index(n, cx->scratch, len, 0) < 0)) {
             tally_json_avro_ctx_pop(cx, mark);
             return unknown_field(cx, len);
         }
@@ -415,7 +181,7 @@ static int convert_record(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v,
     int rc;
 
     if (k != TALLY_JSON_OBJECT)
-        return mismatch(cx, n, k);
+        return tally_json_avro_mismatch(cx, n, k);
     if (tally_json_reader_begin(cx->r, '{') != 0)
         return syntax(cx);
     for (;;) {
@@ -431,7 +197,7 @@ static int convert_record(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v,
             break;
         if (tally_json_reader_key(cx->r, cx->scratch, cx->conv->scratch_size, &len) != 0)
             return syntax(cx);
-        i = fits(cx, len) ? field_index(n, cx->scratch, len, guess) : -1;
+        i = tally_json_avro_ctx_fits(cx, len) ? field_index(n, cx->scratch, len, guess) : -1;
         if (i < 0) {
             if (!is_key(cx, skip_key, len))
                 return unknown_field(cx, len);
@@ -439,7 +205,7 @@ static int convert_record(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v,
                 return recheck_record(cx, n, &start, here, skip_key,
                                       fail(cx, "duplicate field \"%s\"", skip_key));
             skip_seen = true;
-            if (skip(cx) != 0)
+            if (tally_json_avro_ctx_skip(cx) != 0)
                 return TALLY_JSON_AVRO_ERR_SYNTAX;
             continue;
         }
@@ -451,7 +217,7 @@ static int convert_record(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v,
         guess = (size_t)i + 1;
         fill = fill_of(fills, (size_t)i);
         if (fill != NULL && fill->always) {
-            if (skip(cx) != 0) /* the sender's value, replaced below */
+            if (tally_json_avro_ctx_skip(cx) != 0) /* the sender's value, replaced below */
                 return TALLY_JSON_AVRO_ERR_SYNTAX;
             continue;
         }
@@ -510,7 +276,7 @@ static int convert_array(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v, 
     bool more;
 
     if (k != TALLY_JSON_ARRAY)
-        return mismatch(cx, n, k);
+        return tally_json_avro_mismatch(cx, n, k);
     if (empty(cx, v) != 0)
         return TALLY_JSON_AVRO_ERR_INTERNAL;
     if (tally_json_reader_begin(cx->r, '[') != 0)
@@ -623,7 +389,7 @@ static int convert_map(ctx_t *cx, const node_t *n, kind_t k, avro_value_t *v, un
     int rc;
 
     if (k != TALLY_JSON_OBJECT)
-        return mismatch(cx, n, k);
+        return tally_json_avro_mismatch(cx, n, k);
     if (v != NULL && avro_value_get_size(v, &old) != 0)
         return tally_json_avro_ctx_avro_failed(cx, "get_size");
     rc = map_entries(cx, n, v, depth, old, &again);
@@ -652,7 +418,7 @@ static int convert_branch(ctx_t *cx, const node_t *u, int b, avro_value_t *v, un
         return convert(cx, u->branches[b], bv, depth);
     if (depth >= cx->conv->opts.max_depth)
         return fail(cx, "nested deeper than %u levels", cx->conv->opts.max_depth);
-    if (peek(cx, &k) != 0)
+    if (tally_json_avro_ctx_peek(cx, &k) != 0)
         return TALLY_JSON_AVRO_ERR_SYNTAX;
     return convert_record(cx, u->branches[b], k, bv, depth + 1, skip_key, NULL);
 }
@@ -683,8 +449,8 @@ static int convert_named_branch(ctx_t *cx, const node_t *n, avro_value_t *v, uns
             return syntax(cx);
         is_type = len == 4 && memcmp(cx->scratch, "type", 4) == 0;
         if (count == 1) {
-            b = fits(cx, len) ? tally_json_avro_plan_branch(n, cx->scratch, len) : -1;
-            if (fits(cx, len) && tally_json_avro_plan_showable(cx->scratch, len)) {
+            b = tally_json_avro_ctx_fits(cx, len) ? tally_json_avro_plan_branch(n, cx->scratch, len) : -1;
+            if (tally_json_avro_ctx_fits(cx, len) && tally_json_avro_plan_showable(cx->scratch, len)) {
                 shown_len = len;
                 memcpy(shown, cx->scratch, len);
             }
@@ -695,7 +461,7 @@ static int convert_named_branch(ctx_t *cx, const node_t *n, avro_value_t *v, uns
             have_tag = true;
             tag = *cx->r;
         }
-        if (skip(cx) != 0)
+        if (tally_json_avro_ctx_skip(cx) != 0)
             return TALLY_JSON_AVRO_ERR_SYNTAX;
     }
     if (count == 1) {
@@ -723,13 +489,13 @@ static int convert_named_branch(ctx_t *cx, const node_t *n, avro_value_t *v, uns
                         "got %zu keys", n->choices, count);
     *cx->r = tag;
     mark = tally_json_avro_ctx_push_field(cx, "type");
-    if (peek(cx, &k) != 0)
+    if (tally_json_avro_ctx_peek(cx, &k) != 0)
         return TALLY_JSON_AVRO_ERR_SYNTAX;
     if (k != TALLY_JSON_STRING)
-        return fail(cx, "expected a string naming a branch (%s), got %s", n->choices, kind_name(k));
-    if (read_string(cx, &len) != 0)
+        return fail(cx, "expected a string naming a branch (%s), got %s", n->choices, tally_json_avro_kind_name(k));
+    if (tally_json_avro_ctx_string(cx, &len) != 0)
         return TALLY_JSON_AVRO_ERR_SYNTAX;
-    b = fits(cx, len) ? tally_json_avro_plan_branch(n, cx->scratch, len) : -1;
+    b = tally_json_avro_ctx_fits(cx, len) ? tally_json_avro_plan_branch(n, cx->scratch, len) : -1;
     if (b < 0 || n->branches[b]->kind != TALLY_JA_RECORD)
         return fail(cx, "not a branch of the union (one of %s)", n->choices);
     tally_json_avro_ctx_pop(cx, mark);
@@ -747,18 +513,18 @@ static int convert_union(ctx_t *cx, const node_t *n, avro_value_t *v, unsigned d
 
     if (cx->in_default) /* Avro defaults are bare values of the first branch */
         return convert_branch(cx, n, 0, v, depth, NULL);
-    if (peek(cx, &k) != 0)
+    if (tally_json_avro_ctx_peek(cx, &k) != 0)
         return TALLY_JSON_AVRO_ERR_SYNTAX;
     if (k == TALLY_JSON_NULL && n->null_branch >= 0)
         return convert_branch(cx, n, n->null_branch, v, depth, NULL);
     if (n->only_branch >= 0) {
         if (k == TALLY_JSON_NULL)
-            return mismatch(cx, n->branches[n->only_branch], k);
+            return tally_json_avro_mismatch(cx, n->branches[n->only_branch], k);
         return convert_branch(cx, n, n->only_branch, v, depth, NULL);
     }
     if (k != TALLY_JSON_OBJECT)
         return fail(cx, "expected an object naming one branch of the union (%s), got %s",
-                    n->choices, kind_name(k));
+                    n->choices, tally_json_avro_kind_name(k));
     return convert_named_branch(cx, n, v, depth);
 }
 
@@ -778,21 +544,14 @@ static int convert(ctx_t *cx, const node_t *n, avro_value_t *v, unsigned depth)
     default:
         break;
     }
-    if (peek(cx, &k) != 0)
+    if (tally_json_avro_ctx_peek(cx, &k) != 0)
         return TALLY_JSON_AVRO_ERR_SYNTAX;
     switch (n->kind) {
-    case TALLY_JA_NULL:
-    case TALLY_JA_BOOLEAN: return convert_literal(cx, n, k, v);
-    case TALLY_JA_INT: return convert_int(cx, n, k, v);
-    case TALLY_JA_LONG: return convert_long(cx, n, k, v);
-    case TALLY_JA_FLOAT:
-    case TALLY_JA_DOUBLE: return convert_real(cx, n, k, v);
-    case TALLY_JA_STRING: return convert_string(cx, n, k, v);
-    case TALLY_JA_ENUM: return convert_enum(cx, n, k, v);
     case TALLY_JA_RECORD: return convert_record(cx, n, k, v, depth + 1, NULL, NULL);
     case TALLY_JA_ARRAY: return convert_array(cx, n, k, v, depth + 1);
     case TALLY_JA_MAP: return convert_map(cx, n, k, v, depth + 1);
     case TALLY_JA_UNION: break;
+    default: return tally_json_avro_read_scalar(cx, n, k, v);
     }
     return tally_json_avro_ctx_fail(cx, TALLY_JSON_AVRO_ERR_INTERNAL, "unknown node kind");
 }
@@ -814,7 +573,7 @@ int tally_json_avro_read_root(tally_json_avro_ctx_t *cx, avro_value_t *out, cons
                                             "server-set field %zu is not a field of %s", i, root->name);
         fills.index[i] = (size_t)f;
     }
-    if (peek(cx, &k) != 0)
+    if (tally_json_avro_ctx_peek(cx, &k) != 0)
         return TALLY_JSON_AVRO_ERR_SYNTAX;
     /* The root record is one level, as the tree walk counted it. */
     return convert_record(cx, root, k, out, 1, NULL, &fills);

@@ -38,3 +38,10 @@ char *tally_xstrdup(const char *s)
         out_of_memory(1, len);
     return memcpy(p, s, len);
 }
+
+char *tally_xstrndup(const char *s, size_t len)
+{
+    char *p = tally_xcalloc(len + 1, 1);
+    memcpy(p, s, len);
+    return p;
+}

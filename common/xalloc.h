@@ -17,4 +17,8 @@ void *tally_xrealloc(void *old, size_t n, size_t size);
 /* strdup(s) (s borrowed, not NULL), never NULL. */
 char *tally_xstrdup(const char *s);
 
+/* The first len bytes of s (borrowed; may hold NULs, which are copied) and
+ * a NUL, never NULL. */
+char *tally_xstrndup(const char *s, size_t len);
+
 #endif /* TALLY_COMMON_XALLOC_H */

@@ -1,5 +1,6 @@
 #include "materializer.h"
 
+#include "assignment.h"
 #include "deadletter.h"
 #include "inbound.h"
 #include "kafka.h"
@@ -22,12 +23,6 @@
 #define KNOWN_INSTALLS_MAX 500000   /* committed install keys remembered */
 #define CONSUME_BURST 512  /* messages read between two looks at the clock */
 
-typedef struct {
-    tally_topic_role_t role;
-    int32_t partition;
-    int64_t stored;   /* next_offset in PostgreSQL, -1: none */
-} part_state_t;
-
 struct tally_materializer_t {
     tally_materializer_opts_t o;
     rd_kafka_t *rk;
@@ -39,8 +34,7 @@ struct tally_materializer_t {
     tally_batch_t *spare;
     tally_seen_t *known_installs;     /* committed installs (main thread) */
     tally_textbuf_t key;
-    part_state_t *parts;
-    size_t n_parts, cap_parts;
+    tally_assignment_t assigned;      /* main thread */
     unsigned seed;
     int64_t last_pg_check_ms;
     atomic_llong stop_seen_ms;
@@ -57,7 +51,7 @@ struct tally_materializer_t {
     pthread_cond_t wcond;
     int w_pending, w_done, w_quit, w_result;
     const rd_kafka_topic_t *last_rkt; /* cache of handle()'s partition lookup */
-    part_state_t *last_part;
+    tally_part_t *last_part;
     uint64_t counted[TALLY_ROLE_COUNT];
 
     atomic_int pg_up, stopping;
@@ -130,47 +124,6 @@ static void beat(tally_materializer_t *m)
     atomic_store(&m->heartbeat_ms, tally_mono_ms());
 }
 
-static int role_of_topic(const tally_materializer_t *m, const char *topic)
-{
-    for (int r = 0; r < TALLY_ROLE_COUNT; r++)
-        if (strcmp(m->o.topics[r], topic) == 0)
-            return r;
-    return -1;
-}
-
-static part_state_t *find_part(tally_materializer_t *m, tally_topic_role_t role, int32_t partition)
-{
-    for (size_t i = 0; i < m->n_parts; i++)
-        if (m->parts[i].role == role && m->parts[i].partition == partition)
-            return &m->parts[i];
-    return NULL;
-}
-
-static part_state_t *add_part(tally_materializer_t *m, tally_topic_role_t role, int32_t partition)
-{
-    m->last_part = NULL;
-    part_state_t *p = find_part(m, role, partition);
-    if (p)
-        return p;
-    if (m->n_parts == m->cap_parts) {
-        m->cap_parts = m->cap_parts ? 2 * m->cap_parts : 16;
-        m->parts = realloc(m->parts, m->cap_parts * sizeof *m->parts);
-        if (m->parts == NULL)
-            abort();
-    }
-    p = &m->parts[m->n_parts++];
-    *p = (part_state_t){role, partition, -1};
-    return p;
-}
-
-static void remove_part(tally_materializer_t *m, tally_topic_role_t role, int32_t partition)
-{
-    m->last_part = NULL;
-    part_state_t *p = find_part(m, role, partition);
-    if (p)
-        *p = m->parts[--m->n_parts];
-}
-
 /* Whether the stop flag is up, noting when it was first seen. */
 static int stopping(tally_materializer_t *m)
 {
@@ -233,10 +186,10 @@ static int load_stored(tally_materializer_t *m, int retry)
                 set_pg_state(m, 0, err);
         }
         if (rc == 0) {
-            for (size_t i = 0; i < m->n_parts; i++)
-                m->parts[i].stored = -1;
+            for (size_t i = 0; i < m->assigned.n; i++)
+                m->assigned.parts[i].stored = -1;
             for (size_t i = 0; i < n; i++) {
-                part_state_t *p = find_part(m, rows[i].role, rows[i].partition);
+                tally_part_t *p = tally_assignment_find(&m->assigned, rows[i].role, rows[i].partition);
                 if (p)
                     p->stored = rows[i].next_offset;
             }
@@ -250,27 +203,15 @@ static int load_stored(tally_materializer_t *m, int retry)
     }
 }
 
-/* A partition list of the assignment at the stored offsets. */
-static rd_kafka_topic_partition_list_t *stored_list(tally_materializer_t *m)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)m->n_parts + 1);
-    for (size_t i = 0; i < m->n_parts; i++) {
-        const part_state_t *p = &m->parts[i];
-        rd_kafka_topic_partition_list_add(l, m->o.topics[p->role], p->partition)->offset =
-            p->stored >= 0 ? p->stored : RD_KAFKA_OFFSET_BEGINNING;
-    }
-    return l;
-}
-
 /* After a fence or a dropped batch: every assigned partition goes back to
  * what PostgreSQL holds. */
 static int rewind_to_stored(tally_materializer_t *m)
 {
-    if (m->n_parts == 0)
+    if (m->assigned.n == 0)
         return 0;
     if (load_stored(m, 1) != 0)
         return -1;
-    rd_kafka_topic_partition_list_t *l = stored_list(m);
+    rd_kafka_topic_partition_list_t *l = tally_assignment_list(&m->assigned);
     rd_kafka_error_t *e = rd_kafka_seek_partitions(m->rk, l, 10000);
     int rc = 0;
     if (e != NULL) {
@@ -445,11 +386,7 @@ static void hand_off(tally_materializer_t *m)
     tally_batch_t *b = m->batch;
     if (tally_batch_empty(b))
         return;   /* dropped by settle */
-    for (size_t i = 0; i < b->n_progress; i++) {
-        part_state_t *p = find_part(m, b->progress[i].role, b->progress[i].partition);
-        if (p)
-            p->stored = b->progress[i].next;
-    }
+    tally_assignment_advance(&m->assigned, b);
     m->batch = m->spare;
     m->spare = NULL;
     pthread_mutex_lock(&m->wlock);
@@ -470,11 +407,7 @@ static int flush_here(tally_materializer_t *m, int once, int in_rebalance)
         return 0;
     int result = write_batch(m, b, once);
     if (result == WRITTEN) {
-        for (size_t i = 0; i < b->n_progress; i++) {
-            part_state_t *p = find_part(m, b->progress[i].role, b->progress[i].partition);
-            if (p)
-                p->stored = b->progress[i].next;
-        }
+        tally_assignment_advance(&m->assigned, b);
         written(m, b);
     } else if (result == REWIND && !in_rebalance) {
         (void)rewind_to_stored(m);
@@ -492,27 +425,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* The writer must be idle: PostgreSQL is read below. */
         int lost = settle(m, 1, 1) < 0;
-        for (int i = 0; i < parts->cnt; i++) {
-            int role = role_of_topic(m, parts->elems[i].topic);
-            if (role >= 0)
-                add_part(m, (tally_topic_role_t)role, parts->elems[i].partition);
-        }
+        m->last_part = NULL;
+        tally_assignment_add(&m->assigned, parts);
         /* PostgreSQL says where each partition starts; without it, take
          * nothing rather than guess. */
         if (load_stored(m, 1) != 0) {
             tally_log_warn(COMPONENT, "stopping before the assignment could be taken");
-            for (int i = 0; i < parts->cnt; i++) {
-                int role = role_of_topic(m, parts->elems[i].topic);
-                if (role >= 0)
-                    remove_part(m, (tally_topic_role_t)role, parts->elems[i].partition);
-            }
+            m->last_part = NULL;
+            tally_assignment_remove(&m->assigned, parts);
             return;
         }
-        for (int i = 0; i < parts->cnt; i++) {
-            int role = role_of_topic(m, parts->elems[i].topic);
-            part_state_t *p = role >= 0 ? find_part(m, (tally_topic_role_t)role, parts->elems[i].partition) : NULL;
-            parts->elems[i].offset = (p && p->stored >= 0) ? p->stored : RD_KAFKA_OFFSET_BEGINNING;
-        }
+        tally_assignment_start_at_stored(&m->assigned, parts);
         if (cooperative)
             e = rd_kafka_incremental_assign(rk, parts);
         else
@@ -520,7 +443,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         /* Partitions kept (cooperative) lost the records of a failed batch. */
         if (lost && cooperative)
             (void)rewind_to_stored(m);
-        tally_metric_set(m->m_assigned, (int64_t)m->n_parts);
+        tally_metric_set(m->m_assigned, (int64_t)m->assigned.n);
         tally_log_info(COMPONENT, "assigned %d partition(s), starting at the offsets stored in PostgreSQL",
                        parts->cnt);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -534,11 +457,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
                 dropped = 1;
             }
         }
-        for (int i = 0; i < parts->cnt; i++) {
-            int role = role_of_topic(m, parts->elems[i].topic);
-            if (role >= 0)
-                remove_part(m, (tally_topic_role_t)role, parts->elems[i].partition);
-        }
+        m->last_part = NULL;
+        tally_assignment_remove(&m->assigned, parts);
         if (cooperative)
             e = rd_kafka_incremental_unassign(rk, parts);
         else
@@ -546,13 +466,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         /* Partitions kept (cooperative) lost their dropped records too. */
         if (dropped && cooperative)
             (void)rewind_to_stored(m);
-        tally_metric_set(m->m_assigned, (int64_t)m->n_parts);
+        tally_metric_set(m->m_assigned, (int64_t)m->assigned.n);
         tally_log_info(COMPONENT, "revoked %d partition(s)", parts->cnt);
     } else {
         tally_log_error(COMPONENT, "rebalance failed: %s", rd_kafka_err2str(err));
         settle(m, 1, 1);
         tally_batch_reset(m->batch);
-        m->n_parts = 0;
+        tally_assignment_clear(&m->assigned);
         m->last_part = NULL;
         rd_kafka_assign(rk, NULL);
     }
@@ -569,6 +489,7 @@ tally_materializer_t *tally_materializer_new(const tally_materializer_opts_t *o,
     if (m == NULL)
         abort();
     m->o = *o;
+    tally_assignment_init(&m->assigned, m->o.topics);
     m->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     pthread_mutex_init(&m->why_lock, NULL);
     pthread_mutex_init(&m->wlock, NULL);
@@ -665,7 +586,7 @@ void tally_materializer_free(tally_materializer_t *m)
     tally_seen_free(m->known_installs);
     tally_textbuf_free(&m->key);
     tally_batch_free(m->inflight);
-    free(m->parts);
+    tally_assignment_free(&m->assigned);
     pthread_mutex_destroy(&m->why_lock);
     pthread_mutex_destroy(&m->wlock);
     pthread_cond_destroy(&m->wcond);
@@ -685,11 +606,11 @@ static void handle(tally_materializer_t *m, rd_kafka_message_t *msg, int64_t now
     }
     /* Messages come in runs of one partition: look it up once per run. */
     if (m->last_rkt != msg->rkt || m->last_part == NULL || m->last_part->partition != msg->partition) {
-        int role = role_of_topic(m, rd_kafka_topic_name(msg->rkt));
-        m->last_part = role >= 0 ? find_part(m, (tally_topic_role_t)role, msg->partition) : NULL;
+        int role = tally_assignment_role_of(&m->assigned, rd_kafka_topic_name(msg->rkt));
+        m->last_part = role >= 0 ? tally_assignment_find(&m->assigned, (tally_topic_role_t)role, msg->partition) : NULL;
         m->last_rkt = msg->rkt;
     }
-    part_state_t *p = m->last_part;
+    tally_part_t *p = m->last_part;
     if (p == NULL)
         return;   /* not (or no longer) ours */
     tally_topic_role_t role = p->role;
@@ -697,7 +618,8 @@ static void handle(tally_materializer_t *m, rd_kafka_message_t *msg, int64_t now
     int rc = tally_inbound_add(m->inbound, m->batch, role, msg->partition, msg->offset, msg->payload, msg->len,
                                &error, err, sizeof err);
     if (rc == TALLY_INBOUND_UNKNOWN_BRANCH) {
-        /* A newer schema's branch: nothing to fix, so no dead letter (inbound.h). */
+        /* A newer schema's branch this projection does not know: not an
+         * error to fix, so not a dead letter (inbound.h). */
         tally_log_warn(COMPONENT, "%s [%d] offset %lld skipped: %s", m->o.topics[role], (int)msg->partition,
                        (long long)msg->offset, err);
         tally_metric_add(m->m_skipped, 1);

@@ -60,6 +60,9 @@
  * Size: TALLY_CHAOS_ROUNDS (faults of each kind, default 2),
  * TALLY_CHAOS_CLIENTS (client threads, default 4), TALLY_CHAOS_TENANTS
  * (default 3), TALLY_CHAOS_SEED (default: random, printed). */
+#include "chaos_clients.h"
+#include "chaos_model.h"
+
 #include "codec.h"
 #include "fixtures.h"
 #include "gateway_fixture.h"
@@ -87,100 +90,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TENANTS 16
-#define MAX_CLIENTS 32
-#define ENVS 2
-#define DAYS 3
-#define SEAT_USERS 12
-#define DAY_MS INT64_C(86400000)
-#define RESTART_MS 300            /* the supervisor's RestartSec */
-#define GIVE_UP_MS 300000         /* a client gives up one record after this */
-#define CONVERGE_MS 240000        /* the tables must match the model within this after the last send */
-#define ADMIN_TOKEN "chaos-admin-token-0123456789abcdef0123456789"
-
-static const char *const env_ids[ENVS] = {"env-prod", "env-staging"};
-static const char *const env_kinds[ENVS] = {"production", "staging"};
-
-enum { P_GATEWAY, P_ANONYMIZER, P_AGGREGATOR, P_MATERIALIZER, N_PROCS };
 static const char *const proc_names[N_PROCS] = {"gateway", "anonymizer", "aggregator", "materializer"};
-enum { F_BROKER = N_PROCS, F_POSTGRES, N_FAULT_KINDS };
 
-/* ---- what the clients sent ----------------------------------------------------------- */
-
-typedef struct sent_report_t {
-    uint32_t reporter;           /* client * 1000000 + n: the last digits of its reporter_id */
-    int32_t seq;
-    int64_t at;                  /* observed_at */
-    int64_t v[4];                /* api_calls, status_4xx, status_5xx, exec_ms: cumulative */
-    uint16_t tenant, env;
-    uint16_t posts, acks;        /* POSTs of this report, and 202 answers */
-    int64_t prev;                /* the reporter's previous report (index), -1 */
-} sent_report_t;
-
-typedef struct sent_seat_t {
-    uint32_t id;                 /* the last digits of its event_id */
-    uint16_t tenant, user;
-    uint8_t assigned;
-    int64_t at;
-    uint16_t posts, acks;
-} sent_seat_t;
-
-typedef struct cell_state_t {
-    int tenant, env, day;
-    uint32_t reporter;           /* current reporter */
-    int32_t seq;
-    int64_t cursor, v[4];
-    int64_t last;                /* index of the reporter's last sent report, -1 */
-    int n_reports;               /* sent by the current reporter */
-} cell_state_t;
-
-typedef struct client_t {
-    int index;
-    uint64_t rng;
-    sent_report_t *reports;
-    size_t n_reports, cap_reports;
-    sent_seat_t *seats;
-    size_t n_seats, cap_seats;
-    cell_state_t cells[MAX_TENANTS * ENVS * DAYS];
-    int n_cells;
-    int seat_tenants[MAX_TENANTS];
-    int n_seat_tenants;
-    int64_t seat_cursor[MAX_TENANTS];
-    uint32_t n_reporters;
-    /* stats */
-    long posts, transport_errors, retryable, lost, dups, stales, restarts, seat_repeats, seat_redeliveries,
-        cp_events;
-    int failed;
-    char failure[512];
-} client_t;
-
-/* ---- the environment ------------------------------------------------------------------ */
-
-typedef struct chaos_t {
-    int tenants, n_clients, rounds;
-    uint64_t seed;
-    int64_t day0;                /* days since the epoch of the first day */
-    char usage_raw[128], product_raw[128], usage[128], product[128], rollups[128], changelog[128], cp[128],
-        dlq[128];
-    char group[128], db[128];
-    char keys_file[128], optout_file[128], pseudonym_file[128];
-    int gw_port;
-    char base_url[64];
-    /* the supervisor (main thread only) */
-    tally_test_proc_t *proc[N_PROCS];
-    long long restart_at[N_PROCS];
-    atomic_int kill_request[N_PROCS];
-    atomic_int kills[N_PROCS], exits[N_PROCS], restarts[N_PROCS];
-    char bad_exit[1024];
-    /* faults of the services */
-    atomic_int broker_kills, broker_restarts, pg_kills, pg_restarts;
-    long long broker_down_ms, pg_down_ms;
-    atomic_int chaos_done, clients_done, abort;
-    char chaos_failure[2048];
-} chaos_t;
-
-static chaos_t cx;
-static client_t clients[MAX_CLIENTS];
+chaos_t cx;
+client_t clients[MAX_CLIENTS];
 
 static int env_int(const char *name, int fallback, int lo, int hi)
 {
@@ -192,29 +105,7 @@ static int env_int(const char *name, int fallback, int lo, int hi)
     return n;
 }
 
-static uint64_t rnd(uint64_t *s)
-{
-    /* xorshift64*: each client's input follows from the seed. */
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * UINT64_C(2685821657736338717);
-}
 
-static int64_t rnd_below(uint64_t *s, int64_t n)
-{
-    return (int64_t)(rnd(s) % (uint64_t)n);
-}
-
-static void api_key(char *out, size_t size, int tenant, int env)
-{
-    snprintf(out, size, "tk_chaos_%d_%d_5f0e1d2c3b4a59687766", tenant, env);
-}
-
-static void tenant_id(char *out, size_t size, int tenant)
-{
-    snprintf(out, size, "chaos-tenant-%d", tenant);
-}
 
 static void write_file(char *path, size_t size, const char *prefix, const char *text)
 {
@@ -249,9 +140,9 @@ static void env_create(void)
     size_t n = (size_t)snprintf(text, sizeof text, "# chaos test keys\n");
     for (int t = 0; t < cx.tenants; t++)
         for (int e = 0; e < ENVS; e++) {
-            api_key(key, sizeof key, t, e);
+            chaos_api_key(key, sizeof key, t, e);
             tally_test_sha256_hex(key, hash);
-            tenant_id(tenant, sizeof tenant, t);
+            chaos_tenant_id(tenant, sizeof tenant, t);
             n += (size_t)snprintf(text + n, sizeof text - n, "%s %s %s\n", hash, tenant, env_ids[e]);
         }
     write_file(cx.keys_file, sizeof cx.keys_file, "keys", text);
@@ -379,296 +270,6 @@ static void supervise(void)
     }
 }
 
-/* ---- the clients ---------------------------------------------------------------------- */
-
-static void client_fail(client_t *c, const char *what, const char *detail, long status)
-{
-    if (!c->failed)
-        snprintf(c->failure, sizeof c->failure, "%s: %s (%ld)", what, detail, status);
-    c->failed = 1;
-}
-
-/* Retry-After in ms, or -1 (tally_test_header keeps its answer in a static
- * buffer: the client threads read the headers themselves). */
-static long retry_after_ms(const char *headers)
-{
-    for (const char *p = headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (strncasecmp(p, "Retry-After:", 12) == 0)
-            return atol(p + 12) * 1000;
-    return -1;
-}
-
-/* POSTs body until the gateway accepts it (202 with nothing rejected), as
- * the tally client would; counts the attempts into *posts and the 202s
- * into *acks. 0, or -1 after a refusal or GIVE_UP_MS (c->failure says). */
-static int post_until_accepted(client_t *c, const char *path, const char *auth, const char *body, uint16_t *posts,
-                               uint16_t *acks)
-{
-    char url[128], au[256];
-    snprintf(url, sizeof url, "%s%s", cx.base_url, path);
-    snprintf(au, sizeof au, "Authorization: Bearer %s", auth);
-    const char *h[] = {"Content-Type: application/json", au, NULL};
-    long long give_up = tally_test_mono_ms() + GIVE_UP_MS;
-    for (int failures = 0;; failures++) {
-        if (c->failed)
-            return -1;
-        if (atomic_load(&cx.abort)) {
-            client_fail(c, "stopped: a fault could not be injected or recovered", path, 0);
-            return -1;
-        }
-        (*posts)++;
-        c->posts++;
-        tally_test_response_t r = tally_test_http("POST", url, h, body, strlen(body), 1);
-        long st = r.status, retry_after = retry_after_ms(r.headers);
-        int overloaded = r.body && strstr(r.body, "overloaded") != NULL;
-        int rejected = r.body && strstr(r.body, "\"rejected\":[{") != NULL;
-        if (st == 202 && !rejected) {
-            (*acks)++;
-            tally_test_response_free(&r);
-            return 0;
-        }
-        if (st == 0)
-            c->transport_errors++;
-        else if (st == 408 || st == 429 || st >= 500 || (st == 202 && overloaded))
-            c->retryable++;
-        else {
-            char what[300];
-            snprintf(what, sizeof what, "%s: %.200s", path, r.body ? r.body : "");
-            tally_test_response_free(&r);
-            client_fail(c, "refused, HTTP status", what, st);
-            return -1;
-        }
-        tally_test_response_free(&r);
-        if (tally_test_mono_ms() > give_up) {
-            client_fail(c, "not accepted in time (ms)", path, GIVE_UP_MS);
-            return -1;
-        }
-        /* The client's backoff: equal jitter over 100 ms * 2^n, at most
-         * 2 s, never sooner than Retry-After. */
-        int64_t cap = 100LL << (failures < 5 ? failures : 5);
-        if (cap > 2000)
-            cap = 2000;
-        int64_t delay = cap / 2 + rnd_below(&c->rng, cap / 2 + 1);
-        if (retry_after > delay)
-            delay = retry_after;
-        usleep((useconds_t)delay * 1000);
-    }
-}
-
-static void report_body(char *buf, size_t size, const sent_report_t *r, int64_t started)
-{
-    char tenant[64];
-    tenant_id(tenant, sizeof tenant, r->tenant);
-    snprintf(buf, size,
-             "{\"tenant_id\":\"%s\",\"environment_id\":\"%s\",\"reporter_id\":\"00000000-0000-4000-8000-%012" PRIx32
-             "\",\"reporter_started_at\":%" PRId64 ",\"seq\":%" PRId32 ",\"observed_at\":%" PRId64
-             ",\"api_calls\":%" PRId64 ",\"status_4xx\":%" PRId64 ",\"status_5xx\":%" PRId64 ",\"exec_ms\":%" PRId64
-             "}",
-             tenant, env_ids[r->env], r->reporter, started, r->seq, r->at, r->v[0], r->v[1], r->v[2], r->v[3]);
-}
-
-static void seat_body(char *buf, size_t size, const sent_seat_t *s)
-{
-    char tenant[64];
-    tenant_id(tenant, sizeof tenant, s->tenant);
-    snprintf(buf, size,
-             "{\"event_id\":\"00000000-0000-4000-9000-%012" PRIx32 "\",\"tenant_id\":\"%s\",\"user_id\":\"user-%u\","
-             "\"op\":\"%s\",\"occurred_at\":%" PRId64 "}",
-             s->id, tenant, (unsigned)s->user, s->assigned ? "ASSIGNED" : "RELEASED", s->at);
-}
-
-static int64_t day_start(int day)
-{
-    return (cx.day0 + day) * DAY_MS;
-}
-
-static void new_reporter(client_t *c, cell_state_t *cell)
-{
-    cell->reporter = (uint32_t)c->index * 1000000u + c->n_reporters++;
-    cell->seq = 0;
-    memset(cell->v, 0, sizeof cell->v);
-    cell->last = -1;
-    cell->n_reports = 0;
-    cell->cursor += 1000;
-}
-
-static void send_report(client_t *c)
-{
-    char body[1024], key[128];
-    cell_state_t *cell = &c->cells[rnd_below(&c->rng, c->n_cells)];
-    /* A restart: the process is gone, its successor starts from 0 (and
-     * one whose day is over restarts into the same day: the model allows
-     * any time of that day). */
-    if ((cell->n_reports >= 3 && rnd_below(&c->rng, 100) < 4) || cell->cursor > day_start(cell->day) + DAY_MS - 600000) {
-        if (cell->cursor > day_start(cell->day) + DAY_MS - 600000)
-            cell->cursor = day_start(cell->day) + rnd_below(&c->rng, 3600000);
-        new_reporter(c, cell);
-        c->restarts++;
-    }
-    int64_t started = day_start(cell->day);
-    cell->seq++;
-    cell->cursor += 20000 + rnd_below(&c->rng, 100000);
-    int64_t calls = rnd_below(&c->rng, 40);
-    cell->v[0] += calls;
-    cell->v[1] += calls ? rnd_below(&c->rng, calls / 4 + 1) : 0;
-    cell->v[2] += calls ? rnd_below(&c->rng, calls / 10 + 1) : 0;
-    cell->v[3] += calls * (1 + rnd_below(&c->rng, 300));
-    if (cell->n_reports > 0 && rnd_below(&c->rng, 100) < 3) {
-        c->lost++;   /* never sent: the next report carries its counts */
-        return;
-    }
-    if (c->n_reports == c->cap_reports) {
-        c->cap_reports = c->cap_reports ? c->cap_reports * 2 : 1024;
-        c->reports = realloc(c->reports, c->cap_reports * sizeof *c->reports);
-        if (c->reports == NULL)
-            abort();
-    }
-    int64_t idx = (int64_t)c->n_reports++;
-    sent_report_t *r = &c->reports[idx];
-    *r = (sent_report_t){.reporter = cell->reporter, .seq = cell->seq, .at = cell->cursor, .tenant = (uint16_t)cell->tenant,
-                         .env = (uint16_t)cell->env, .prev = cell->last};
-    memcpy(r->v, cell->v, sizeof r->v);
-    cell->last = idx;
-    cell->n_reports++;
-    api_key(key, sizeof key, cell->tenant, cell->env);
-    report_body(body, sizeof body, r, started);
-    if (post_until_accepted(c, "/v1/usage/reports", key, body, &r->posts, &r->acks) != 0)
-        return;
-    if (rnd_below(&c->rng, 100) < 3) {
-        c->dups++;
-        if (post_until_accepted(c, "/v1/usage/reports", key, body, &r->posts, &r->acks) != 0)
-            return;
-    }
-    if (rnd_below(&c->rng, 100) < 3) {
-        /* A stale re-delivery: one of the reporter's older reports again. */
-        int64_t old = r->prev;
-        for (int k = (int)rnd_below(&c->rng, 4); k > 0 && old >= 0 && c->reports[old].prev >= 0; k--)
-            old = c->reports[old].prev;
-        if (old >= 0) {
-            sent_report_t *o = &c->reports[old];
-            c->stales++;
-            report_body(body, sizeof body, o, started);
-            (void)post_until_accepted(c, "/v1/usage/reports", key, body, &o->posts, &o->acks);
-        }
-    }
-}
-
-static void send_seat(client_t *c, int k)
-{
-    char body[512], key[128];
-    int t = c->seat_tenants[k];
-    int64_t at = c->seat_cursor[k] + 20000 + rnd_below(&c->rng, 280000);
-    if (at >= day_start(DAYS))
-        return;   /* the tenant's days are full */
-    c->seat_cursor[k] = at;
-    if (c->n_seats == c->cap_seats) {
-        c->cap_seats = c->cap_seats ? c->cap_seats * 2 : 512;
-        c->seats = realloc(c->seats, c->cap_seats * sizeof *c->seats);
-        if (c->seats == NULL)
-            abort();
-    }
-    size_t idx = c->n_seats++;
-    sent_seat_t *s = &c->seats[idx];
-    *s = (sent_seat_t){.id = (uint32_t)c->index * 1000000u + (uint32_t)idx, .tenant = (uint16_t)t,
-                       .user = (uint16_t)rnd_below(&c->rng, SEAT_USERS), .assigned = rnd_below(&c->rng, 100) < 60,
-                       .at = at};
-    api_key(key, sizeof key, t, 0);
-    seat_body(body, sizeof body, s);
-    if (post_until_accepted(c, "/v1/usage/seats", key, body, &s->posts, &s->acks) != 0)
-        return;
-    if (rnd_below(&c->rng, 100) < 3) {
-        c->seat_repeats++;
-        if (post_until_accepted(c, "/v1/usage/seats", key, body, &s->posts, &s->acks) != 0)
-            return;
-    }
-    if (idx > 3 && rnd_below(&c->rng, 100) < 3) {
-        /* An older event of this client again (same event_id). */
-        sent_seat_t *o = &c->seats[idx - 1 - (size_t)rnd_below(&c->rng, 3)];
-        c->seat_redeliveries++;
-        seat_body(body, sizeof body, o);
-        api_key(key, sizeof key, o->tenant, 0);
-        (void)post_until_accepted(c, "/v1/usage/seats", key, body, &o->posts, &o->acks);
-    }
-}
-
-/* The license terms of tenant t: the period spans every day sent. */
-static void license_of(int t, int64_t *seats_max, int64_t *monthly_max, int64_t *daily_max)
-{
-    static const int64_t seats[] = {SEAT_USERS, 4, 8}, monthly[] = {1000000000, 2000, 20000},
-                         daily[] = {1000000, 300, 3000};
-    *seats_max = seats[t % 3];
-    *monthly_max = monthly[t % 3];
-    *daily_max = daily[t % 3];
-}
-
-static void day_text(char *out, size_t size, int64_t day)
-{
-    time_t secs = (time_t)(day * 86400);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(out, size, "%Y-%m-%d", &tm);
-}
-
-static void send_controlpanel(client_t *c, int t)
-{
-    char body[1400], tenant[64], from[16], until[16];
-    uint16_t posts = 0, acks = 0;
-    tenant_id(tenant, sizeof tenant, t);
-    day_text(from, sizeof from, cx.day0 - 40);
-    day_text(until, sizeof until, cx.day0 + 40);
-    int64_t seats_max, monthly_max, daily_max, at = tally_test_now_ms() - 3600000;
-    license_of(t, &seats_max, &monthly_max, &daily_max);
-    char payloads[ENVS + 2][400];
-    int n = 0;
-    snprintf(payloads[n++], sizeof payloads[0], "{\"TenantRegistered\":{\"name\":\"Chaos %d\"}}", t);
-    for (int e = 0; e < ENVS; e++)
-        snprintf(payloads[n++], sizeof payloads[0],
-                 "{\"EnvironmentCreated\":{\"environment_id\":\"%s\",\"name\":\"%s name\",\"kind\":\"%s\","
-                 "\"owner\":\"m-1\"}}",
-                 env_ids[e], env_ids[e], env_kinds[e]);
-    snprintf(payloads[n++], sizeof payloads[0],
-             "{\"LicenseTermsSet\":{\"seats_max\":%" PRId64 ",\"monthly_api_calls_max\":%" PRId64
-             ",\"daily_api_calls_max_nonprod\":%" PRId64 ",\"features\":[\"sso\"],\"valid_from\":\"%s\","
-             "\"valid_until\":\"%s\"}}",
-             seats_max, monthly_max, daily_max, from, until);
-    for (int i = 0; i < n; i++) {
-        snprintf(body, sizeof body,
-                 "{\"event_id\":\"00000000-0000-4000-a000-%012d\",\"tenant_id\":\"%s\",\"occurred_at\":%" PRId64
-                 ",\"payload\":%.400s}",
-                 t * 100 + i, tenant, at + i, payloads[i]);
-        int times = rnd_below(&c->rng, 100) < 20 ? 2 : 1;
-        for (int k = 0; k < times; k++) {
-            if (post_until_accepted(c, "/v1/controlpanel/events", ADMIN_TOKEN, body, &posts, &acks) != 0)
-                return;
-            c->cp_events++;
-        }
-    }
-}
-
-static void *client_main(void *arg)
-{
-    client_t *c = arg;
-    for (int k = 0; k < c->n_seat_tenants; k++)
-        send_controlpanel(c, c->seat_tenants[k]);
-    long long stop_at = 0;
-    while (!c->failed) {
-        if (atomic_load(&cx.chaos_done)) {
-            /* A little more traffic after the last fault, then stop. */
-            if (stop_at == 0)
-                stop_at = tally_test_mono_ms() + 2000;
-            else if (tally_test_mono_ms() > stop_at)
-                break;
-        }
-        if (c->n_seat_tenants > 0 && rnd_below(&c->rng, 100) < 15)
-            send_seat(c, (int)rnd_below(&c->rng, c->n_seat_tenants));
-        else
-            send_report(c);
-        usleep((useconds_t)(20 + rnd_below(&c->rng, 60)) * 1000);
-    }
-    atomic_fetch_add(&cx.clients_done, 1);
-    return NULL;
-}
-
 /* ---- the faults ----------------------------------------------------------------------- */
 
 static void chaos_fail(const char *what, const char *detail)
@@ -694,7 +295,7 @@ static void break_service(uint64_t *rng, const char *service, atomic_int *kills,
         return;
     }
     atomic_fetch_add(kills, 1);
-    usleep((useconds_t)(500 + rnd_below(rng, 1500)) * 1000);
+    usleep((useconds_t)(500 + chaos_rnd_below(rng, 1500)) * 1000);
     if (tally_test_service_run(service, "start", out, sizeof out) != 0) {
         chaos_fail(service, out);
         return;
@@ -724,7 +325,7 @@ static void *chaos_main(void *arg)
     for (int i = 0; i < n; i++)
         plan[i] = i % N_FAULT_KINDS;
     for (int i = n - 1; i > 0; i--) {
-        int j = (int)rnd_below(&rng, i + 1), t = plan[i];
+        int j = (int)chaos_rnd_below(&rng, i + 1), t = plan[i];
         plan[i] = plan[j];
         plan[j] = t;
     }
@@ -736,409 +337,11 @@ static void *chaos_main(void *arg)
             break_service(&rng, "postgres", &cx.pg_kills, &cx.pg_restarts, &cx.pg_down_ms);
         else
             kill_proc(plan[i]);
-        usleep((useconds_t)(800 + rnd_below(&rng, 2200)) * 1000);
+        usleep((useconds_t)(800 + chaos_rnd_below(&rng, 2200)) * 1000);
     }
     free(plan);
     atomic_store(&cx.chaos_done, 1);
     return NULL;
-}
-
-/* ---- the model ------------------------------------------------------------------------ */
-
-typedef struct api_cell_t {
-    int present;
-    int64_t v[4];
-} api_cell_t;
-
-typedef struct seat_cell_t {
-    int present;
-    int64_t in_use, peak;
-} seat_cell_t;
-
-typedef struct model_t {
-    api_cell_t api[MAX_TENANTS][ENVS][DAYS];
-    seat_cell_t seat[MAX_TENANTS][DAYS];
-} model_t;
-
-static int day_of(int64_t at)
-{
-    int64_t d = at / DAY_MS - cx.day0;
-    cr_assert(d >= 0 && d < DAYS, "a time outside the days sent");
-    return (int)d;
-}
-
-static int seat_cmp(const void *a, const void *b)
-{
-    const sent_seat_t *x = *(sent_seat_t *const *)a, *y = *(sent_seat_t *const *)b;
-    return (x->at > y->at) - (x->at < y->at);
-}
-
-static void model_build(model_t *m)
-{
-    memset(m, 0, sizeof *m);
-    /* Usage: per reporter, each counter's rise, into the day it happened. */
-    for (int i = 0; i < cx.n_clients; i++) {
-        client_t *c = &clients[i];
-        int64_t (*hi)[4] = calloc(c->n_reporters + 1, sizeof *hi);
-        for (size_t k = 0; k < c->n_reports; k++) {
-            const sent_report_t *r = &c->reports[k];
-            cr_assert_geq(r->acks, 1, "a report never accepted");
-            int64_t *h = hi[r->reporter % 1000000u];
-            api_cell_t *cell = &m->api[r->tenant][r->env][day_of(r->at)];
-            for (int j = 0; j < 4; j++)
-                if (r->v[j] > h[j]) {
-                    cell->v[j] += r->v[j] - h[j];
-                    h[j] = r->v[j];
-                }
-            cell->present = 1;
-        }
-        free(hi);
-    }
-    /* Seats: each tenant's events in time order. */
-    for (int t = 0; t < cx.tenants; t++) {
-        size_t n = 0;
-        for (int i = 0; i < cx.n_clients; i++)
-            for (size_t k = 0; k < clients[i].n_seats; k++)
-                n += clients[i].seats[k].tenant == t;
-        const sent_seat_t **evs = calloc(n + 1, sizeof *evs);
-        n = 0;
-        for (int i = 0; i < cx.n_clients; i++)
-            for (size_t k = 0; k < clients[i].n_seats; k++)
-                if (clients[i].seats[k].tenant == t)
-                    evs[n++] = &clients[i].seats[k];
-        qsort(evs, n, sizeof *evs, seat_cmp);
-        int assigned[SEAT_USERS] = {0};
-        int64_t in_use = 0;
-        for (size_t k = 0; k < n; k++) {
-            seat_cell_t *cell = &m->seat[t][day_of(evs[k]->at)];
-            if (!cell->present) {
-                cell->present = 1;
-                cell->peak = in_use;   /* carried in */
-            }
-            in_use += (int64_t)evs[k]->assigned - assigned[evs[k]->user];
-            assigned[evs[k]->user] = evs[k]->assigned;
-            cell->in_use = in_use;
-            if (in_use > cell->peak)
-                cell->peak = in_use;
-        }
-        free(evs);
-    }
-}
-
-/* ---- comparing the tables ------------------------------------------------------------- */
-
-typedef struct diff_t {
-    int n;
-    char text[4096];
-} diff_t;
-
-static void differs(diff_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void differs(diff_t *d, const char *fmt, ...)
-{
-    size_t len = strlen(d->text);
-    if (d->n++ < 12 && len < sizeof d->text - 2) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(d->text + len, sizeof d->text - len, fmt, ap);
-        va_end(ap);
-        len = strlen(d->text);
-        snprintf(d->text + len, sizeof d->text - len, "\n");
-    }
-}
-
-static int tenant_index(const char *s)
-{
-    return strncmp(s, "chaos-tenant-", 13) == 0 ? atoi(s + 13) : -1;
-}
-
-static int env_index(const char *s)
-{
-    for (int e = 0; e < ENVS; e++)
-        if (strcmp(s, env_ids[e]) == 0)
-            return e;
-    return -1;
-}
-
-static int64_t month_of(int64_t day)
-{
-    time_t secs = (time_t)(day * 86400);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    return (int64_t)(tm.tm_year + 1900) * 12 + tm.tm_mon;
-}
-
-static PGresult *query(PGconn *c, diff_t *d, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        differs(d, "query failed: %s", PQerrorMessage(c));
-        PQclear(r);
-        return NULL;
-    }
-    return r;
-}
-
-static const char *status_of(int64_t used, int64_t maximum)
-{
-    if (used > maximum)
-        return "over";
-    if (used > 0 && used * 5 >= maximum * 4)
-        return "warning";
-    return "ok";
-}
-
-static int severity(const char *s)
-{
-    return strcmp(s, "over") == 0 ? 3 : strcmp(s, "warning") == 0 ? 2 : 1;
-}
-
-/* Every Control Panel table against the model; d counts the differences. */
-static void compare(const model_t *m, diff_t *d)
-{
-    char err[512];
-    memset(d, 0, sizeof *d);
-    PGconn *c = tally_pg_connect(tally_test_pg_url(cx.db), "tally-test-chaos", err, sizeof err);
-    if (c == NULL) {
-        differs(d, "connect: %s", err);
-        return;
-    }
-    /* api_usage_daily */
-    int seen_api[MAX_TENANTS][ENVS][DAYS] = {{{0}}};
-    PGresult *r = query(c, d,
-                        "SELECT tenant_id, environment_id, day - date '1970-01-01', api_calls, status_4xx, status_5xx, "
-                        "exec_ms FROM tally.api_usage_daily");
-    for (int i = 0; r && i < PQntuples(r); i++) {
-        int t = tenant_index(PQgetvalue(r, i, 0)), e = env_index(PQgetvalue(r, i, 1));
-        int64_t day = atoll(PQgetvalue(r, i, 2)) - cx.day0;
-        if (t < 0 || t >= cx.tenants || e < 0 || day < 0 || day >= DAYS || !m->api[t][e][day].present) {
-            differs(d, "api_usage_daily: unexpected row %s %s day %+" PRId64, PQgetvalue(r, i, 0),
-                    PQgetvalue(r, i, 1), day);
-            continue;
-        }
-        seen_api[t][e][day] = 1;
-        for (int j = 0; j < 4; j++)
-            if (atoll(PQgetvalue(r, i, 3 + j)) != m->api[t][e][day].v[j])
-                differs(d, "api_usage_daily %d/%s/day %" PRId64 " column %d: %s, expected %" PRId64, t, env_ids[e],
-                        day, j, PQgetvalue(r, i, 3 + j), m->api[t][e][day].v[j]);
-    }
-    PQclear(r);
-    for (int t = 0; t < cx.tenants; t++)
-        for (int e = 0; e < ENVS; e++)
-            for (int day = 0; day < DAYS; day++)
-                if (m->api[t][e][day].present && !seen_api[t][e][day])
-                    differs(d, "api_usage_daily: no row for tenant %d %s day %d", t, env_ids[e], day);
-
-    /* seat_usage_daily */
-    int seen_seat[MAX_TENANTS][DAYS] = {{0}};
-    r = query(c, d, "SELECT tenant_id, day - date '1970-01-01', seats_in_use, seats_peak FROM tally.seat_usage_daily");
-    for (int i = 0; r && i < PQntuples(r); i++) {
-        int t = tenant_index(PQgetvalue(r, i, 0));
-        int64_t day = atoll(PQgetvalue(r, i, 1)) - cx.day0;
-        if (t < 0 || t >= cx.tenants || day < 0 || day >= DAYS || !m->seat[t][day].present) {
-            differs(d, "seat_usage_daily: unexpected row %s day %+" PRId64, PQgetvalue(r, i, 0), day);
-            continue;
-        }
-        seen_seat[t][day] = 1;
-        const seat_cell_t *s = &m->seat[t][day];
-        if (atoll(PQgetvalue(r, i, 2)) != s->in_use || atoll(PQgetvalue(r, i, 3)) != s->peak)
-            differs(d, "seat_usage_daily %d/day %" PRId64 ": in use %s peak %s, expected %" PRId64 " and %" PRId64, t,
-                    day, PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), s->in_use, s->peak);
-    }
-    PQclear(r);
-    for (int t = 0; t < cx.tenants; t++)
-        for (int day = 0; day < DAYS; day++)
-            if (m->seat[t][day].present && !seen_seat[t][day])
-                differs(d, "seat_usage_daily: no row for tenant %d day %d", t, day);
-
-    /* monthly_usage: per tenant, environment and month. */
-    int64_t months[DAYS];
-    for (int day = 0; day < DAYS; day++)
-        months[day] = month_of(cx.day0 + day);
-    int expected_rows = 0;
-    for (int t = 0; t < cx.tenants; t++)
-        for (int e = 0; e < ENVS; e++)
-            for (int day = 0; day < DAYS; day++) {
-                int first = 1;
-                for (int k = 0; k < day; k++)
-                    first &= !(months[k] == months[day] && m->api[t][e][k].present);
-                expected_rows += first && m->api[t][e][day].present;
-            }
-    r = query(c, d,
-              "SELECT tenant_id, environment_id, environment_name, environment_kind, "
-              "(extract(year FROM month) * 12 + extract(month FROM month) - 1)::bigint, api_calls, status_4xx, "
-              "status_5xx, exec_ms, days_reported FROM tally.monthly_usage");
-    if (r && PQntuples(r) != expected_rows)
-        differs(d, "monthly_usage: %d rows, expected %d", PQntuples(r), expected_rows);
-    for (int i = 0; r && i < PQntuples(r); i++) {
-        int t = tenant_index(PQgetvalue(r, i, 0)), e = env_index(PQgetvalue(r, i, 1));
-        int64_t month = atoll(PQgetvalue(r, i, 4)), sum[4] = {0, 0, 0, 0}, days = 0;
-        if (t < 0 || t >= cx.tenants || e < 0) {
-            differs(d, "monthly_usage: unexpected row %s %s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
-            continue;
-        }
-        for (int day = 0; day < DAYS; day++)
-            if (months[day] == month && m->api[t][e][day].present) {
-                days++;
-                for (int j = 0; j < 4; j++)
-                    sum[j] += m->api[t][e][day].v[j];
-            }
-        char name[64];
-        snprintf(name, sizeof name, "%s name", env_ids[e]);
-        if (strcmp(PQgetvalue(r, i, 2), name) != 0 || strcmp(PQgetvalue(r, i, 3), env_kinds[e]) != 0)
-            differs(d, "monthly_usage %d/%s: environment %s (%s)", t, env_ids[e], PQgetvalue(r, i, 2),
-                    PQgetvalue(r, i, 3));
-        for (int j = 0; j < 4; j++)
-            if (atoll(PQgetvalue(r, i, 5 + j)) != sum[j])
-                differs(d, "monthly_usage %d/%s column %d: %s, expected %" PRId64, t, env_ids[e], j,
-                        PQgetvalue(r, i, 5 + j), sum[j]);
-        if (atoll(PQgetvalue(r, i, 9)) != days)
-            differs(d, "monthly_usage %d/%s: %s days reported, expected %" PRId64, t, env_ids[e],
-                    PQgetvalue(r, i, 9), days);
-    }
-    PQclear(r);
-
-    /* monthly_seats */
-    r = query(c, d,
-              "SELECT tenant_id, (extract(year FROM month) * 12 + extract(month FROM month) - 1)::bigint, seats_peak, "
-              "seats_in_use FROM tally.monthly_seats");
-    int seat_months = 0;
-    for (int t = 0; t < cx.tenants; t++)
-        for (int day = 0; day < DAYS; day++) {
-            int first = 1;
-            for (int k = 0; k < day; k++)
-                first &= !(months[k] == months[day] && m->seat[t][k].present);
-            seat_months += first && m->seat[t][day].present;
-        }
-    if (r && PQntuples(r) != seat_months)
-        differs(d, "monthly_seats: %d rows, expected %d", PQntuples(r), seat_months);
-    for (int i = 0; r && i < PQntuples(r); i++) {
-        int t = tenant_index(PQgetvalue(r, i, 0));
-        int64_t month = atoll(PQgetvalue(r, i, 1)), peak = -1, in_use = -1;
-        for (int day = 0; t >= 0 && t < cx.tenants && day < DAYS; day++)
-            if (months[day] == month && m->seat[t][day].present) {
-                if (m->seat[t][day].peak > peak)
-                    peak = m->seat[t][day].peak;
-                in_use = m->seat[t][day].in_use;
-            }
-        if (atoll(PQgetvalue(r, i, 2)) != peak || atoll(PQgetvalue(r, i, 3)) != in_use)
-            differs(d, "monthly_seats %s: peak %s in use %s, expected %" PRId64 " and %" PRId64, PQgetvalue(r, i, 0),
-                    PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), peak, in_use);
-    }
-    PQclear(r);
-
-    /* compliance: one row per tenant (one license period covering every day). */
-    r = query(c, d,
-              "SELECT tenant_id, tenant_name, api_calls_month_peak, monthly_api_calls_status, nonprod_day_peak, "
-              "nonprod_daily_status, seats_peak, seats_status, status FROM tally.compliance");
-    if (r && PQntuples(r) != cx.tenants)
-        differs(d, "compliance: %d rows, expected %d", PQntuples(r), cx.tenants);
-    for (int i = 0; r && i < PQntuples(r); i++) {
-        int t = tenant_index(PQgetvalue(r, i, 0));
-        if (t < 0 || t >= cx.tenants) {
-            differs(d, "compliance: unexpected row %s", PQgetvalue(r, i, 0));
-            continue;
-        }
-        int64_t seats_max, monthly_max, daily_max, month_peak = 0, nonprod_peak = 0, seats_peak = 0;
-        license_of(t, &seats_max, &monthly_max, &daily_max);
-        for (int day = 0; day < DAYS; day++) {
-            int64_t in_month = 0;
-            for (int k = 0; k < DAYS; k++)
-                for (int e = 0; e < ENVS; e++)
-                    if (months[k] == months[day])
-                        in_month += m->api[t][e][k].v[0];
-            if (in_month > month_peak)
-                month_peak = in_month;
-            for (int e = 0; e < ENVS; e++)
-                if (strcmp(env_kinds[e], "production") != 0 && m->api[t][e][day].present &&
-                    m->api[t][e][day].v[0] > nonprod_peak)
-                    nonprod_peak = m->api[t][e][day].v[0];
-            if (m->seat[t][day].present && m->seat[t][day].peak > seats_peak)
-                seats_peak = m->seat[t][day].peak;
-        }
-        const char *st[3] = {status_of(month_peak, monthly_max), status_of(nonprod_peak, daily_max),
-                             status_of(seats_peak, seats_max)};
-        const char *worst = st[0];
-        for (int k = 1; k < 3; k++)
-            if (severity(st[k]) > severity(worst))
-                worst = st[k];
-        char name[32];
-        snprintf(name, sizeof name, "Chaos %d", t);
-        if (strcmp(PQgetvalue(r, i, 1), name) != 0 || atoll(PQgetvalue(r, i, 2)) != month_peak ||
-            strcmp(PQgetvalue(r, i, 3), st[0]) != 0 || atoll(PQgetvalue(r, i, 4)) != nonprod_peak ||
-            strcmp(PQgetvalue(r, i, 5), st[1]) != 0 || atoll(PQgetvalue(r, i, 6)) != seats_peak ||
-            strcmp(PQgetvalue(r, i, 7), st[2]) != 0 || strcmp(PQgetvalue(r, i, 8), worst) != 0)
-            differs(d,
-                    "compliance %d: %s month %s %s, nonprod %s %s, seats %s %s, %s; expected %s month %" PRId64
-                    " %s, nonprod %" PRId64 " %s, seats %" PRId64 " %s, %s",
-                    t, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
-                    PQgetvalue(r, i, 5), PQgetvalue(r, i, 6), PQgetvalue(r, i, 7), PQgetvalue(r, i, 8), name,
-                    month_peak, st[0], nonprod_peak, st[1], seats_peak, st[2], worst);
-    }
-    PQclear(r);
-    PQfinish(c);
-}
-
-/* ---- Kafka: copies per report ----------------------------------------------------------- */
-
-typedef struct copies_t {
-    uint64_t key;                /* reporter << 32 | seq, or 1 << 63 | seat event id */
-    uint16_t posts, acks;
-    uint32_t raw, clean;
-} copies_t;
-
-static int copies_cmp(const void *a, const void *b)
-{
-    uint64_t x = ((const copies_t *)a)->key, y = ((const copies_t *)b)->key;
-    return (x > y) - (x < y);
-}
-
-static uint64_t hex_tail(const char *s, size_t len)
-{
-    return len >= 12 ? strtoull(s + len - 12, NULL, 16) : UINT64_MAX;
-}
-
-/* Counts the copies of every sent record in topic into raw or clean;
- * returns how many records were not ours. */
-static size_t count_copies(const char *topic, copies_t *sent, size_t n_sent, int clean)
-{
-    char err[512];
-    tally_catalog_t *cat = tally_catalog_load(tally_test_source_path("schemas"), err, sizeof err);
-    cr_assert_not_null(cat, "%s", err);
-    tally_decoder_t *dec = tally_decoder_new_any(cat);
-    tally_test_record_t *recs;
-    size_t n = tally_test_topic_read_all(topic, 120000, &recs), strangers = 0;
-    for (size_t i = 0; i < n; i++) {
-        avro_value_t *v, f;
-        const tally_catalog_entry_t *w;
-        cr_assert_eq(tally_decoder_decode(dec, recs[i].value, recs[i].len, &v, &w, err, sizeof err), 0, "%s: %s",
-                     topic, err);
-        const char *s;
-        size_t len;
-        copies_t probe = {0};
-        if (strcmp(w->name, "UsageReport") == 0) {
-            int64_t seq;
-            cr_assert_eq(avro_value_get_by_name(v, "reporter_id", &f, NULL), 0);
-            cr_assert_eq(avro_value_get_string(&f, &s, &len), 0);
-            cr_assert_eq(avro_value_get_by_name(v, "seq", &f, NULL), 0);
-            cr_assert_eq(avro_value_get_long(&f, &seq), 0);
-            probe.key = hex_tail(s, len - 1) << 32 | (uint32_t)seq;
-        } else {
-            cr_assert_eq(avro_value_get_by_name(v, "event_id", &f, NULL), 0, "%s has no event_id", w->name);
-            cr_assert_eq(avro_value_get_string(&f, &s, &len), 0);
-            probe.key = UINT64_C(1) << 63 | hex_tail(s, len - 1);
-        }
-        copies_t *hit = bsearch(&probe, sent, n_sent, sizeof *sent, copies_cmp);
-        if (hit == NULL)
-            strangers++;
-        else if (clean)
-            hit->clean++;
-        else
-            hit->raw++;
-    }
-    tally_test_records_free(recs, n);
-    tally_decoder_free(dec);
-    tally_catalog_free(cat);
-    return strangers;
 }
 
 /* ---- the test ------------------------------------------------------------------------- */
@@ -1225,12 +428,12 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini
                 client_t *c = &clients[k % cx.n_clients];
                 cell_state_t *cell = &c->cells[c->n_cells++];
                 *cell = (cell_state_t){.tenant = t, .env = e, .day = day,
-                                       .cursor = day_start(day) + rnd_below(&c->rng, 3600000)};
-                new_reporter(c, cell);
+                                       .cursor = chaos_day_start(day) + chaos_rnd_below(&c->rng, 3600000)};
+                chaos_new_reporter(c, cell);
             }
     for (int t = 0; t < cx.tenants; t++) {
         client_t *c = &clients[t % cx.n_clients];
-        c->seat_cursor[c->n_seat_tenants] = day_start(0);
+        c->seat_cursor[c->n_seat_tenants] = chaos_day_start(0);
         c->seat_tenants[c->n_seat_tenants++] = t;
     }
 
@@ -1253,7 +456,7 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini
     long long t_run = tally_test_mono_ms();
     pthread_t client_th[MAX_CLIENTS];
     for (int i = 0; i < cx.n_clients; i++)
-        pthread_create(&client_th[i], NULL, client_main, &clients[i]);
+        pthread_create(&client_th[i], NULL, chaos_client_main, &clients[i]);
     pthread_create(&chaos_th, NULL, chaos_main, NULL);
     chaos_started = 1;
     chaos_joined = 0;
@@ -1273,7 +476,7 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini
     /* The tables catch up: equal to the model, and still equal once every
      * topic stood still for 5 s (nothing counted twice later). */
     static model_t model;
-    model_build(&model);
+    chaos_model_build(&model);
     diff_t diff;
     long long converged = 0, deadline = tally_test_mono_ms() + CONVERGE_MS, last_compare = 0;
     int64_t last_end = -1;
@@ -1290,7 +493,7 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini
                 last_end = end;
                 still_since = now;
             }
-            compare(&model, &diff);
+            chaos_compare(&model, &diff);
             if (diff.n == 0 && converged == 0)
                 converged = now;
             if (diff.n == 0 && now - still_since >= 5000)
@@ -1325,9 +528,9 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini
             sent[j++] = (copies_t){.key = UINT64_C(1) << 63 | s->id, .posts = s->posts, .acks = s->acks};
         }
     }
-    qsort(sent, n_sent, sizeof *sent, copies_cmp);
-    size_t strangers_raw = count_copies(cx.usage_raw, sent, n_sent, 0);
-    size_t strangers_clean = count_copies(cx.usage, sent, n_sent, 1);
+    qsort(sent, n_sent, sizeof *sent, chaos_copies_cmp);
+    size_t strangers_raw = chaos_count_copies(cx.usage_raw, sent, n_sent, 0);
+    size_t strangers_clean = chaos_count_copies(cx.usage, sent, n_sent, 1);
     cr_assert_eq(strangers_raw, 0, "records in raw that no client sent");
     cr_assert_eq(strangers_clean, 0, "records in the clean topic that no client sent");
     size_t ambiguous = 0, extra_copies = 0, total_raw = 0;

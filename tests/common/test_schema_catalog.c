@@ -16,49 +16,13 @@
 #include <avro.h>
 
 #include "avro_canonical.h"
+#include "catalog_dir.h"
 #include "schema_catalog.h"
 
 static const char *const real_names[] = {
     "ApiUsageRollup", "ControlPanelEvent", "ProductEvent", "ProductEventClean",
     "SeatEvent", "SeatEventClean", "SeatRollup", "UsageReport",
 };
-
-static char tmpdir[256];
-
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tally-catalog-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tmpdir(void)
-{
-    if (tmpdir[0] != '\0')
-        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Writes tmpdir/<folder>/<file>, creating the folder. */
-static void put(const char *folder, const char *file, const char *content)
-{
-    char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/%s", tmpdir, folder);
-    mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/%s/%s", tmpdir, folder, file);
-    f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(content, f);
-    fclose(f);
-}
 
 static tally_catalog_t *load_real(void)
 {

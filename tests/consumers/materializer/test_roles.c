@@ -9,8 +9,8 @@
  *                       (tally.members, tally.api_keys...) and no other
  *                       view, writes nothing;
  *   tally_reader        reads the Control Panel views and the console's
- *                       token hashes (tally.console_tokens), nothing else,
- *                       writes nothing. */
+ *                       (0009) and the token hashes (tally.console_tokens),
+ *                       nothing else, writes nothing. */
 #include "mat_fixture.h"
 
 #include <signal.h>
@@ -90,9 +90,13 @@ static int relations(char names[][96], int max, const char *kinds)
     return n;
 }
 
+/* The Control Panel's views (0004) and the console's (0009). */
 static const char *const control_panel_views[] = {"tally.monthly_usage", "tally.monthly_seats",
                                                   "tally.compliance_detail", "tally.compliance",
-                                                  "tally.product_analytics_daily"};
+                                                  "tally.product_analytics_daily", "tally.console_tenants",
+                                                  "tally.console_environments", "tally.console_members",
+                                                  "tally.console_license_terms", "tally.console_usage_daily",
+                                                  "tally.console_seats_daily"};
 #define N_CP_VIEWS (sizeof control_panel_views / sizeof control_panel_views[0])
 
 static bool is_cp_view(const char *name)

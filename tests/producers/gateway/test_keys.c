@@ -1,9 +1,11 @@
 /* producers/gateway/keys: bearer-key authentication of usage reporters from
- * a key file and from the real PostgreSQL (tally.api_keys); header parsing
+ * a key file (the PostgreSQL source is test_keys_pg.c's); header parsing
  * (what is refused before any hashing); refreshes that fail keep serving
  * the previous keys; lookups racing with refreshes never see a wrong
- * tenant; neither keys nor their hashes ever reach the log. */
+ * tenant; neither keys nor their hashes ever reach the log; environment
+ * kinds, staleness and the admin token. */
 #include "keys.h"
+#include "keys_fixture.h"
 
 #include "fixtures.h"
 #include "log.h"
@@ -19,73 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define KEY1 "tk_live_7f3a9c2e1b4d"
-#define KEY2 "tk_live_0a1b2c3d4e5f"
-#define KEY3 "tk_live_feedfacecafe"
-#define KEY_PADDED "dGFsbHkta2V5LXBhZGRlZA=="
-
-static char dir[64], path[128], errbuf[1024];
-static char tenant[TALLY_KEYS_ID_SIZE], env[TALLY_KEYS_ID_SIZE];
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/tally-test-keys-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/api_keys", dir);
-}
-
-static void teardown(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-static const char *hex_of(const char *key)
-{
-    static char hex[4][TALLY_KEYS_HEX_SIZE];
-    static int next;
-    char *out = hex[next++ % 4];
-    tally_keys_hash_hex(key, strlen(key), out);
-    return out;
-}
-
-/* Replaces the file atomically, as an operator's deploy tool would. */
-static void write_file(const char *file, const char *text)
-{
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, "%s.tmp", file);
-    FILE *f = fopen(tmp, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    cr_assert_eq(fclose(f), 0);
-    cr_assert_eq(rename(tmp, file), 0);
-}
-
-static void write_keys(const char *file, const char *key_a, const char *ids_a, const char *key_b,
-                       const char *ids_b)
-{
-    char text[1024];
-    snprintf(text, sizeof text, "# active keys\n%s %s\n%s%s%s\n", hex_of(key_a), ids_a,
-             key_b ? hex_of(key_b) : "", key_b ? " " : "", key_b ? ids_b : "");
-    write_file(file, text);
-}
-
-static int lookup(tally_keys_t *keys, const char *header)
-{
-    tenant[0] = env[0] = '\0';
-    return tally_keys_lookup(keys, header, tenant, sizeof tenant, env, sizeof env);
-}
-
-static tally_keys_t *loaded(const char *text)
-{
-    write_file(path, text);
-    tally_keys_t *keys = tally_keys_new_file(path);
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    return keys;
-}
-
-TestSuite(keys, .init = setup, .fini = teardown);
+TestSuite(keys, .init = keys_setup, .fini = keys_teardown);
 
 Test(keys, file_source_maps_each_key_to_its_tenant_and_environment)
 {
@@ -538,199 +474,9 @@ Test(keys, the_refresh_thread_picks_up_changes_and_stops, .timeout = 30)
     tally_keys_free(keys); /* stops the thread without waiting an hour */
 }
 
-/* ---- PostgreSQL -------------------------------------------------------- */
-
-static char db[128];
-static PGconn *conn;
-
-static void pg_setup(void)
-{
-    int applied = 0;
-    conn = tally_test_db_create("tally_test_keys", db, sizeof db);
-    cr_assert_eq(tally_migrate_apply(conn, tally_test_source_path("deploy/postgres/migrations"),
-                                     &applied, errbuf, sizeof errbuf),
-                 0, "%s", errbuf);
-    cr_assert_geq(applied, 2);
-}
-
-static void pg_teardown(void)
-{
-    tally_test_db_drop(conn, db);
-}
-
-static void pg_run(const char *sql)
-{
-    cr_assert_eq(tally_pg_exec(conn, sql, errbuf, sizeof errbuf), 0, "%s: %s", sql, errbuf);
-}
-
-/* An environment of kind kind (created if new, with its tenant), and a key
- * of it. */
-static void pg_insert_key_of(const char *key_id, const char *key, const char *tenant_id, const char *env_id,
-                             const char *kind, bool revoked)
-{
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO tally.tenants (tenant_id, name, registered_at) VALUES ('%s', '%s', now()) "
-             "ON CONFLICT DO NOTHING;"
-             "INSERT INTO tally.environments (tenant_id, environment_id, name, kind, owner, created_at) "
-             "VALUES ('%s', '%s', '%s', '%s', 'owner', now()) ON CONFLICT DO NOTHING;"
-             "INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, "
-             "issued_at, revoked_at) VALUES ('%s', '%s', '%s', '%s', now(), %s)",
-             tenant_id, tenant_id, tenant_id, env_id, env_id, kind, key_id, tenant_id, env_id, hex_of(key),
-             revoked ? "now()" : "NULL");
-    pg_run(sql);
-}
-
-static void pg_insert_key(const char *key_id, const char *key, const char *tenant_id,
-                          const char *env_id, bool revoked)
-{
-    pg_insert_key_of(key_id, key, tenant_id, env_id, "production", revoked);
-}
-
-Test(keys, postgres_source_serves_active_keys_only, .init = pg_setup, .fini = pg_teardown,
-     .timeout = 60)
-{
-    pg_insert_key("k1", KEY1, "acme", "prod", false);
-    pg_insert_key("k2", KEY2, "acme", "staging", true);
-    pg_insert_key("k3", KEY3, "globex", "dev", false);
-    tally_keys_t *keys = tally_keys_new_postgres(tally_test_pg_url(db));
-    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_UNAVAILABLE);
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-
-    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK);
-    cr_assert_str_eq(tenant, "acme");
-    cr_assert_str_eq(env, "prod");
-    cr_assert_eq(lookup(keys, "Bearer " KEY2), TALLY_KEYS_UNKNOWN, "a revoked key was accepted");
-    cr_assert_eq(lookup(keys, "Bearer " KEY3), TALLY_KEYS_OK);
-    cr_assert_str_eq(tenant, "globex");
-    cr_assert_str_eq(env, "dev");
-
-    /* Revoking k1 and issuing k4 take effect at the next refresh. */
-    pg_run("UPDATE tally.api_keys SET revoked_at = now() WHERE key_id = 'k1'");
-    pg_insert_key("k4", KEY_PADDED, "acme", "prod", false);
-    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK, "cache changed before refresh");
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_UNKNOWN);
-    cr_assert_eq(lookup(keys, "Bearer " KEY_PADDED), TALLY_KEYS_OK);
-    cr_assert_str_eq(env, "prod");
-
-    tally_keys_stats_t st;
-    tally_keys_stats(keys, &st);
-    cr_assert_eq(st.active, 2);
-    tally_keys_free(keys);
-}
-
-Test(keys, postgres_failure_keeps_the_table_and_recovers, .init = pg_setup,
-     .fini = pg_teardown, .timeout = 60)
-{
-    pg_insert_key("k1", KEY1, "acme", "prod", false);
-    tally_keys_t *keys = tally_keys_new_postgres(tally_test_pg_url(db));
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-
-    pg_run("ALTER VIEW tally.gateway_keys RENAME TO gateway_keys_moved");
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), -1);
-    cr_assert(strstr(errbuf, "gateway_keys") != NULL, "%s", errbuf);
-    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK, "failed refresh lost the table");
-    pg_run("ALTER VIEW tally.gateway_keys_moved RENAME TO gateway_keys");
-    pg_insert_key("k2", KEY2, "acme", "staging", false);
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    cr_assert_eq(lookup(keys, "Bearer " KEY2), TALLY_KEYS_OK);
-
-    /* The server ends the gateway's session: at worst one refresh fails,
-     * then it reconnects; the keys stay served throughout. */
-    PGresult *res = PQexec(conn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE application_name = 'tally-gateway-keys' "
-                                 "AND datname = current_database()");
-    cr_assert_eq(tally_pg_check(res, conn, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    cr_assert_eq(PQntuples(res), 1, "the gateway's session was not found");
-    PQclear(res);
-    pg_insert_key("k3", KEY3, "globex", "dev", false);
-    int rc = tally_keys_refresh(keys, errbuf, sizeof errbuf);
-    cr_assert_eq(lookup(keys, "Bearer " KEY2), TALLY_KEYS_OK);
-    if (rc != 0)
-        rc = tally_keys_refresh(keys, errbuf, sizeof errbuf);
-    cr_assert_eq(rc, 0, "%s", errbuf);
-    cr_assert_eq(lookup(keys, "Bearer " KEY3), TALLY_KEYS_OK);
-    tally_keys_free(keys);
-}
-
-Test(keys, postgres_unreachable_is_an_error_and_nothing_is_served, .timeout = 60)
-{
-    tally_keys_t *keys =
-        tally_keys_new_postgres("postgresql://postgres@127.0.0.1:1/tally?connect_timeout=2");
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), -1);
-    cr_assert(strstr(errbuf, "cannot connect") != NULL, "%s", errbuf);
-    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_UNAVAILABLE);
-    tally_keys_free(keys);
-}
-
-Test(keys, postgres_keys_of_deleted_environments_and_unknown_tenants_are_refused, .init = pg_setup,
-     .fini = pg_teardown, .timeout = 60)
-{
-    pg_insert_key("k1", KEY1, "acme", "prod", false);
-    pg_insert_key("k2", KEY2, "acme", "old", false);
-    pg_run("UPDATE tally.environments SET deleted_at = now() WHERE environment_id = 'old'");
-    /* A key whose tenant or environment is not (yet) known. */
-    pg_run("INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, issued_at) "
-           "VALUES ('k3', 'nobody', 'prod', '" "0000000000000000000000000000000000000000000000000000000000000003"
-           "', now())");
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO tally.api_keys (key_id, tenant_id, environment_id, key_sha256, issued_at) "
-             "VALUES ('k4', 'acme', 'never-created', '%s', now())", hex_of(KEY3));
-    pg_run(sql);
-    tally_keys_t *keys = tally_keys_new_postgres(tally_test_pg_url(db));
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK);
-    cr_assert_eq(lookup(keys, "Bearer " KEY2), TALLY_KEYS_UNKNOWN, "the key of a deleted environment was accepted");
-    cr_assert_eq(lookup(keys, "Bearer " KEY3), TALLY_KEYS_UNKNOWN, "a key of no environment was accepted");
-
-    /* Deleting the environment revokes its keys at the next refresh. */
-    pg_run("UPDATE tally.environments SET deleted_at = now() WHERE environment_id = 'prod'");
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_UNKNOWN, "deleted environment, key still valid");
-    tally_keys_stats_t st;
-    tally_keys_stats(keys, &st);
-    cr_assert_eq(st.active, 0);
-    tally_keys_free(keys);
-}
-
-/* A database that accepts the connection and never answers: stopping the
- * refresh thread (what SIGTERM does) must not wait for it. */
-Test(keys, postgres_hung_refresh_does_not_hold_up_free, .timeout = 30)
-{
-    tally_test_proxy_t *hole = tally_test_proxy_start(0);
-    char url[128];
-    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/tally", tally_test_proxy_port(hole));
-    tally_keys_t *keys = tally_keys_new_postgres(url);
-    cr_assert_eq(tally_keys_start_refresh(keys, 10, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    usleep(300000);   /* the first refresh now waits for an answer */
-    long long t0 = tally_test_mono_ms();
-    tally_keys_free(keys);
-    long long took = tally_test_mono_ms() - t0;
-    cr_assert_lt(took, 1000, "stopping during a hung refresh took %lld ms", took);
-    cr_log_info("stopping during a hung refresh took %lld ms", took);
-    tally_test_proxy_stop(hole);
-}
-
 /* ---- environment kinds, staleness, deadlines, the admin token ---------- */
 
-static int identify(tally_keys_t *keys, const char *header, tally_keys_identity_t *id)
-{
-    return tally_keys_identify_n(keys, header, strlen(header), id);
-}
-
-/* key is valid and of kind. */
-static void expect_kind(tally_keys_t *keys, const char *key, tally_keys_kind_t kind)
-{
-    char header[128];
-    tally_keys_identity_t id;
-    snprintf(header, sizeof header, "Bearer %s", key);
-    cr_assert_eq(identify(keys, header, &id), TALLY_KEYS_OK, "%s", key);
-    cr_assert_eq(id.kind, kind, "%s: kind %d, want %d", key, (int)id.kind, (int)kind);
-}
-
-Test(keys, file_kind_column_and_lines_without_one, .init = setup, .fini = teardown)
+Test(keys, file_kind_column_and_lines_without_one, .init = keys_setup, .fini = keys_teardown)
 {
     char text[1024];
     snprintf(text, sizeof text, "%s acme prod production\n%s acme stage staging # a comment\n"
@@ -752,57 +498,9 @@ Test(keys, file_kind_column_and_lines_without_one, .init = setup, .fini = teardo
     tally_keys_free(keys);
 }
 
-Test(keys, postgres_kinds_come_from_the_view, .init = pg_setup, .fini = pg_teardown, .timeout = 60)
-{
-    pg_insert_key_of("k1", KEY1, "acme", "prod", "production", false);
-    pg_insert_key_of("k2", KEY2, "acme", "stage", "staging", false);
-    pg_insert_key_of("k3", KEY3, "acme", "dev", "development", false);
-    tally_keys_t *keys = tally_keys_new_postgres(tally_test_pg_url(db));
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    expect_kind(keys, KEY1, TALLY_KEYS_PRODUCTION);
-    expect_kind(keys, KEY2, TALLY_KEYS_STAGING);
-    expect_kind(keys, KEY3, TALLY_KEYS_DEVELOPMENT);
-    tally_keys_free(keys);
-}
-
 /* The gateway's role reads the view and nothing else. */
-Test(keys, postgres_tally_gateway_role_reads_the_view_only, .init = pg_setup, .fini = pg_teardown, .timeout = 60)
-{
-    pg_insert_key("k1", KEY1, "acme", "prod", false);
-    char url[1024];
-    snprintf(url, sizeof url, "%s", tally_test_pg_url(db));
-    char *at = strstr(url, "postgres@");
-    cr_assert_not_null(at, "%s", url);
-    memmove(at + strlen("tally_gateway@"), at + strlen("postgres@"), strlen(at + strlen("postgres@")) + 1);
-    memcpy(at, "tally_gateway@", strlen("tally_gateway@"));
-    tally_keys_t *keys = tally_keys_new_postgres(url);
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "as tally_gateway: %s", errbuf);
-    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK);
-    tally_keys_free(keys);
 
-    PGconn *gw = tally_pg_connect(url, "tally-test", errbuf, sizeof errbuf);
-    cr_assert_not_null(gw, "%s", errbuf);
-    const char *denied[] = {"SELECT count(*) FROM tally.api_keys", "SELECT count(*) FROM tally.environments",
-                            "SELECT count(*) FROM tally.tenants", "SELECT count(*) FROM tally.members",
-                            "SELECT count(*) FROM tally.monthly_usage",
-                            "UPDATE tally.api_keys SET revoked_at = NULL"};
-    for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++) {
-        PGresult *res = PQexec(gw, denied[i]);
-        cr_expect_eq(PQresultStatus(res), PGRES_FATAL_ERROR, "tally_gateway may run: %s", denied[i]);
-        cr_expect(strstr(PQresultErrorMessage(res), "permission denied") != NULL, "%s: %s", denied[i],
-                  PQresultErrorMessage(res));
-        PQclear(res);
-    }
-    PQfinish(gw);
-    /* Nor may the Control Panel's reader see key hashes. */
-    pg_run("SET ROLE tally_reader");
-    PGresult *res = PQexec(conn, "SELECT count(*) FROM tally.gateway_keys");
-    cr_expect(strstr(PQresultErrorMessage(res), "permission denied") != NULL, "tally_reader reads the key view");
-    PQclear(res);
-    pg_run("RESET ROLE");
-}
-
-Test(keys, stale_table_is_refused_until_a_refresh_succeeds, .init = setup, .fini = teardown)
+Test(keys, stale_table_is_refused_until_a_refresh_succeeds, .init = keys_setup, .fini = keys_teardown)
 {
     char why[256];
     write_keys(path, KEY1, "acme prod", NULL, NULL);
@@ -837,41 +535,8 @@ Test(keys, stale_table_is_refused_until_a_refresh_succeeds, .init = setup, .fini
 
 /* A refresh on a database that never answers gives up at the deadline,
  * both before the session is up and on a session that hangs mid-query. */
-Test(keys, postgres_refresh_on_a_hung_database_gives_up_at_the_deadline, .init = pg_setup, .fini = pg_teardown,
-     .timeout = 60)
-{
-    tally_test_proxy_t *hole = tally_test_proxy_start(0);
-    char url[256];
-    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/tally", tally_test_proxy_port(hole));
-    tally_keys_t *keys = tally_keys_new_postgres(url);
-    tally_keys_configure(keys, &(tally_keys_limits_t){.timeout_ms = 500, .max_stale_ms = 0});
-    long long t0 = tally_test_mono_ms();
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), -1);
-    long long took = tally_test_mono_ms() - t0;
-    cr_assert(took >= 450 && took < 1500, "gave up after %lld ms", took);
-    cr_assert(strstr(errbuf, "no answer within 500 ms") != NULL, "%s", errbuf);
-    tally_keys_free(keys);
-    tally_test_proxy_stop(hole);
 
-    /* A working session whose server then hangs. */
-    pg_insert_key("k1", KEY1, "acme", "prod", false);
-    const char *port = getenv("TALLY_PG_PORT");
-    tally_test_proxy_t *proxy = tally_test_proxy_start(atoi(port ? port : "55432"));
-    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/%s", tally_test_proxy_port(proxy), db);
-    keys = tally_keys_new_postgres(url);
-    tally_keys_configure(keys, &(tally_keys_limits_t){.timeout_ms = 500, .max_stale_ms = 0});
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), 0, "%s", errbuf);
-    tally_test_proxy_freeze(proxy);
-    t0 = tally_test_mono_ms();
-    cr_assert_eq(tally_keys_refresh(keys, errbuf, sizeof errbuf), -1);
-    took = tally_test_mono_ms() - t0;
-    cr_assert(took >= 450 && took < 1500, "gave up after %lld ms", took);
-    cr_assert_eq(lookup(keys, "Bearer " KEY1), TALLY_KEYS_OK, "the last table is kept");
-    tally_keys_free(keys);
-    tally_test_proxy_stop(proxy);
-}
-
-Test(keys, request_refresh_wakes_the_thread, .init = setup, .fini = teardown, .timeout = 30)
+Test(keys, request_refresh_wakes_the_thread, .init = keys_setup, .fini = keys_teardown, .timeout = 30)
 {
     write_keys(path, KEY1, "acme prod", NULL, NULL);
     tally_keys_t *keys = tally_keys_new_file(path);
