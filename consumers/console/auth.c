@@ -83,12 +83,13 @@ int tally_auth_is_staff(const tally_auth_t *a, const char *presented)
     return a->has_staff && same;
 }
 
-/* Valid at the database's clock: not expired, not revoked, member still in. */
+/* Valid at the database's clock: not expired, not revoked, its member still
+ * a member (tally.console_members, 0009, holds current members only). */
 static const char lookup_sql[] =
     "SELECT t.tenant_id, t.member_id, (extract(epoch FROM t.expires_at) * 1000)::bigint "
     "FROM tally.console_tokens t "
-    "JOIN tally.members m ON m.tenant_id = t.tenant_id AND m.member_id = t.member_id "
-    "WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > now() AND m.removed_at IS NULL";
+    "JOIN tally.console_members m ON m.tenant_id = t.tenant_id AND m.member_id = t.member_id "
+    "WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > now()";
 
 int tally_auth_lookup(PGconn *pg, const char *sha_hex, tally_principal_t *p, char *errbuf, size_t errsize)
 {

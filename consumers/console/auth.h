@@ -4,8 +4,8 @@
  * A console token is "tct_" and 43 base64url characters (32 random bytes,
  * no padding); PostgreSQL knows only its SHA-256 (lower-case hex), in
  * tally.console_tokens. It authenticates while it is neither expired nor
- * revoked and its member is still a member (tally.members.removed_at is
- * NULL). Anything else, including a text that is not token-shaped (which
+ * revoked and its member is still a member (in tally.console_members:
+ * tally.members.removed_at is NULL). Anything else, including a text that is not token-shaped (which
  * never reaches the database), does not: the caller cannot tell which.
  *
  * The staff token is configuration (--staff-token): compared in constant

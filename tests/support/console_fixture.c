@@ -12,7 +12,6 @@
 
 /* Two tenants and what their pages show. */
 static const char seed_sql[] =
-    "GRANT SELECT ON tally.members TO tally_reader;"
     "INSERT INTO tally.tenants VALUES ('acme', 'Acme <Corp>', now() - interval '400 days'),"
     "  ('globex', 'Globex', now() - interval '400 days');"
     "INSERT INTO tally.members VALUES"
