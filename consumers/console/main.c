@@ -26,7 +26,7 @@
 #include <time.h>
 
 typedef struct {
-    char *bind, *pg_url, *export_pg_url, *staff_token, *gateway_url, *admin_token, *brokers, *schemas, *usage_topic;
+    char *bind, *pg_url, *staff_token, *gateway_url, *admin_token, *brokers, *schemas, *usage_topic;
     char *tenant, *member, *token_id, *now;
     int64_t port, threads, connection_limit, per_client_limit, timeout_ms, header_memory, max_form;
     int64_t session_ttl_ms, session_recheck_ms, max_sessions, api_max_age_ms, downloads_max;
@@ -64,7 +64,7 @@ static int download(void *arg, const char *tenant_id, const char *period, int js
     const download_ctx_t *d = arg;
     tally_console_download_opts_t o = {
         .brokers = d->s->brokers,
-        .pg_url = d->s->export_pg_url && *d->s->export_pg_url ? d->s->export_pg_url : d->s->pg_url,
+        .pg_url = d->s->pg_url,
         .catalog = d->catalog, .usage_topic = d->s->usage_topic, .tenant = tenant_id, .period = period,
         .format = json ? "json" : "csv", .stop = &stop_requested,
     };
@@ -274,10 +274,6 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("brokers", &s.brokers, "127.0.0.1:19092", "Kafka bootstrap servers (usage downloads)"),
         TALLY_CONFIG_STR("schemas", &s.schemas, "schemas", "the schema catalog folder (usage downloads)"),
         TALLY_CONFIG_STR("usage-topic", &s.usage_topic, "tally.usage", "clean usage log (usage downloads)"),
-        TALLY_CONFIG_SECRET_STR("export-pg-url", &s.export_pg_url, NULL,
-                                "usage downloads: PostgreSQL for tally-replay export's read-model check, which "
-                                "reads tally.tenants, api_usage_daily, seat_usage_daily and kafka_offsets (no view "
-                                "of tally_reader); empty: --pg-url"),
         TALLY_CONFIG_INT("downloads-max", &s.downloads_max, "2", 1, 64,
                          "usage downloads at once; more get 503 with Retry-After"),
         TALLY_CONFIG_STR("gateway-url", &s.gateway_url, "http://127.0.0.1:8080",

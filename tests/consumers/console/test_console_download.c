@@ -70,10 +70,8 @@ Test(console_download, the_bytes_of_tally_replay_export)
     tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
     snprintf(arg_brokers, sizeof arg_brokers, "--brokers=%s", tally_test_brokers());
     snprintf(arg_topic, sizeof arg_topic, "--usage-topic=%s", topic);
-    /* The export's read-model check reads tables tally_reader may not. */
-    char arg_export[300];
-    snprintf(arg_export, sizeof arg_export, "--export-pg-url=%s", tally_test_pg_url(c.db));
-    const char *const args[] = {arg_brokers, arg_topic, arg_export, NULL};
+    /* As tally_reader, like the console in production (0010 grants what the export reads). */
+    const char *const args[] = {arg_brokers, arg_topic, NULL};
     tally_test_console_start(&c, args);
     tally_test_console_signin(&c, token, cookie);
     tally_params_period_now(tally_test_now_ms(), period, sizeof period);
@@ -118,9 +116,7 @@ Test(console_download, downloads_at_once_are_bounded)
     char arg_brokers[64];
     int dead = tally_test_free_port();   /* nothing listens: the export waits for its connect timeout */
     snprintf(arg_brokers, sizeof arg_brokers, "--brokers=127.0.0.1:%d", dead);
-    char arg_export[300];
-    snprintf(arg_export, sizeof arg_export, "--export-pg-url=%s", tally_test_pg_url(c.db));
-    const char *const args[] = {arg_brokers, arg_export, "--downloads-max=1", NULL};
+    const char *const args[] = {arg_brokers, "--downloads-max=1", NULL};
     tally_test_console_start(&c, args);
     static long first;
     pthread_t th;

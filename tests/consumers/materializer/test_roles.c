@@ -107,6 +107,18 @@ static bool is_cp_view(const char *name)
     return false;
 }
 
+/* The tables tally-replay export reads, which the console's downloads run
+ * as tally_reader (0010); tally.members and tally.api_keys are not among them. */
+static bool is_export_table(const char *name)
+{
+    static const char *const tables[] = {"tally.tenants", "tally.api_usage_daily", "tally.seat_usage_daily",
+                                         "tally.kafka_offsets"};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        if (strcmp(name, tables[i]) == 0)
+            return true;
+    return false;
+}
+
 /* A role that may change nothing at all: no row of any table, no object in
  * any schema, no temporary table. */
 static void writes_nothing(PGconn *c, const char *who)
@@ -154,6 +166,18 @@ Test(roles, reader_reads_the_views_and_writes_nothing)
     for (int i = 0; i < n; i++) {
         if (strcmp(rels[i], "tally.console_tokens") == 0)
             continue;   /* the console signs members in with it (0008) */
+        if (is_export_table(rels[i])) {
+            /* the console's downloads read these (0010): no personal data in them */
+            cr_assert_eq(mat_scalar(c, "SELECT count(*) FROM %s", rels[i]),
+                         mat_scalar(env.conn, "SELECT count(*) FROM %s", rels[i]), "tally_reader reads %s", rels[i]);
+            continue;
+        }
+        if (is_export_table(rels[i])) {
+            /* the console's downloads (0010): no personal data in them */
+            cr_assert_eq(mat_scalar(c, "SELECT count(*) FROM %s", rels[i]),
+                         mat_scalar(env.conn, "SELECT count(*) FROM %s", rels[i]), "tally_reader reads %s", rels[i]);
+            continue;
+        }
         snprintf(q, sizeof q, "SELECT 1 FROM %s", rels[i]);
         refused(c, "tally_reader", q);
     }
