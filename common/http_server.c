@@ -24,9 +24,17 @@ struct MHD_Daemon *tally_http_start(const tally_http_opts_t *o, int *port_out, c
         snprintf(errbuf, errsize, "%s: not an IPv4 address: %.64s", name, bind);
         return NULL;
     }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC;
     if (o->suspend_resume)
         flags |= MHD_ALLOW_SUSPEND_RESUME;
+    /* The options a caller may leave out (NULL is no valid unescaper). */
+    struct MHD_OptionItem optional[3];
+    size_t n = 0;
+    if (o->unescape)
+        optional[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)o->unescape, NULL};
+    if (o->uri_log)
+        optional[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)o->uri_log, o->uri_log_cls};
+    optional[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)o->port, NULL, NULL, o->handler, o->handler_cls,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
@@ -39,6 +47,7 @@ struct MHD_Daemon *tally_http_start(const tally_http_opts_t *o, int *port_out, c
         /* RFC 9112: an HTTP/1.1 request without Host is a 400. */
         MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
         MHD_OPTION_NOTIFY_COMPLETED, o->completed, o->completed_cls,
+        MHD_OPTION_ARRAY, optional,
         MHD_OPTION_END);
     if (d == NULL) {
         snprintf(errbuf, errsize, "%s: cannot listen on %s:%d (in use, or not allowed)", name, bind, o->port);

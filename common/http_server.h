@@ -14,7 +14,9 @@
  *     its port at once; never SO_REUSEPORT, so a second process started on
  *     a port in use fails instead of silently sharing its traffic.
  * Threads: `threads` > 1 is a pool of epoll threads, otherwise one internal
- * epoll thread. Suspending and resuming connections is enabled on demand.
+ * epoll thread, each with an inter-thread channel (MHD_USE_ITC, which
+ * MHD_quiesce_daemon needs with internal threads). Suspending and resuming
+ * connections is enabled on demand.
  */
 #ifndef TALLY_HTTP_SERVER_H
 #define TALLY_HTTP_SERVER_H
@@ -37,6 +39,13 @@ typedef struct tally_http_opts_t {
     void *handler_cls;
     MHD_RequestCompletedCallback completed; /* NULL, or after each request */
     void *completed_cls;
+    /* NULL: libmicrohttpd's percent-decoding of the path and the query
+     * parameters; else this decoder (the console decodes nothing). */
+    size_t (*unescape)(void *cls, struct MHD_Connection *c, char *s);
+    /* NULL, or called with the raw request target before it is parsed;
+     * what it returns is the request's first *con_cls. */
+    void *(*uri_log)(void *cls, const char *uri, struct MHD_Connection *c);
+    void *uri_log_cls;
 } tally_http_opts_t;
 
 /* Starts the daemon. Returns it (owned: stop with tally_http_stop) and the

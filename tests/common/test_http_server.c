@@ -122,3 +122,62 @@ Test(http_server, refuses_bad_bind_and_busy_port)
     cr_assert(strstr(err, "cannot listen") != NULL, "%s", err);
     tally_http_stop(d);
 }
+
+/* The optional decoder and URI callback: a server that decodes nothing
+ * sees "%2e%2e" as sent, and the URI callback sees the raw target (query
+ * included) and gives the request its first *con_cls. */
+static char seen_uri[256];
+
+static size_t keep_as_sent(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+static void *log_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)c;
+    snprintf(seen_uri, sizeof seen_uri, "%s", uri);
+    return cls;
+}
+
+static enum MHD_Result echo_url(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)cls;
+    (void)method;
+    (void)version;
+    (void)upload_data;
+    (void)upload_size;
+    const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
+    char text[512];
+    snprintf(text, sizeof text, "%s|%s|%s", url, q ? q : "", *con_cls == (void *)&seen_uri ? "cls" : "no-cls");
+    return tally_http_answer_text(c, 200, "text/plain", text, NULL);
+}
+
+Test(http_server, optional_unescape_and_uri_callbacks)
+{
+    char err[256], url[256];
+    int port;
+    tally_http_opts_t o = {.port = 0, .name = "test", .handler = echo_url, .unescape = keep_as_sent,
+                           .uri_log = log_uri, .uri_log_cls = &seen_uri};
+    struct MHD_Daemon *d = tally_http_start(&o, &port, err, sizeof err);
+    cr_assert_not_null(d, "%s", err);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/a/%%2e%%2e/b?q=%%41", port);
+    tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "/a/%2e%2e/b|%41|cls");
+    cr_assert_str_eq(seen_uri, "/a/%2e%2e/b?q=%41");
+    tally_test_response_free(&r);
+    tally_http_stop(d);
+    /* Without them: libmicrohttpd decodes. */
+    tally_http_opts_t plain = {.port = 0, .name = "test", .handler = echo_url};
+    d = tally_http_start(&plain, &port, err, sizeof err);
+    cr_assert_not_null(d, "%s", err);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/a/%%2e%%2e/b?q=%%41", port);
+    r = tally_test_http("GET", url, NULL, NULL, 0, 0);
+    cr_assert_str_eq(r.body, "/a/../b|A|no-cls");
+    tally_test_response_free(&r);
+    tally_http_stop(d);
+}

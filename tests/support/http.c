@@ -55,6 +55,8 @@ tally_test_response_t tally_test_http_from(const char *local_address, const char
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    /* The path as written: "/a/../b" is sent, not squashed into "/b". */
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
     if (local_address)
         curl_easy_setopt(c, CURLOPT_INTERFACE, local_address);
     if (strcmp(method, "HEAD") == 0)

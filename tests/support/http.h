@@ -13,8 +13,9 @@ typedef struct {
 } tally_test_response_t;
 
 /* Sends method url with the given headers (NULL-terminated list of
- * "Name: value", may be NULL) and body (may be NULL). Aborts the test on a
- * transport error unless allow_fail, in which case status is 0. */
+ * "Name: value", may be NULL) and body (may be NULL); the path as written
+ * (dot segments are not squashed). Aborts the test on a transport error
+ * unless allow_fail, in which case status is 0. */
 tally_test_response_t tally_test_http(const char *method, const char *url, const char *const headers[],
                                       const void *body, size_t len, int allow_fail);
 

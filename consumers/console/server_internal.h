@@ -1,0 +1,112 @@
+/*
+ * server_internal.h: the request type the server_*.c files share, below all
+ * of them (none calls back into server.c):
+ *
+ *   server.c         the daemon: start, dispatch by route and method,
+ *                    drain, stop, metrics
+ *   server_answer.c  every answer: security and caching headers, ETag and
+ *                    304, errors (JSON or HTML), redirects, metrics
+ *   server_auth.c    who is asking (cookie or bearer), sign-in, sign-out,
+ *                    the root redirect
+ *   server_page.c    pages, their API, downloads
+ */
+#ifndef TALLY_CONSOLE_SERVER_INTERNAL_H
+#define TALLY_CONSOLE_SERVER_INTERNAL_H
+
+#include "server.h"
+
+#include "route.h"
+#include "textbuf.h"
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+
+/* The largest query string answered (more: 414). */
+#define TALLY_CONSOLE_MAX_PARAMS 64
+#define TALLY_CONSOLE_MAX_QUERY 2048
+#define TALLY_CONSOLE_STR_(x) #x
+#define TALLY_CONSOLE_STR(x) TALLY_CONSOLE_STR_(x)
+
+/* Statuses counted per route in tally_console_requests_total. */
+#define CS_N_STATUS 16
+/* Labels of routes (tally_route_label) counted. */
+#define CS_N_ROUTES 21
+
+struct tally_console_server_t {
+    tally_console_server_opts_t o;
+    struct MHD_Daemon *mhd;
+    int port;
+    atomic_int inflight;
+    atomic_int draining;
+    atomic_int downloads;
+    tally_metric_t *requests[CS_N_ROUTES][CS_N_STATUS];
+    tally_metric_t *latency[CS_N_ROUTES];
+    tally_metric_t *db_errors, *signins_ok, *signins_refused, *sessions_gauge, *sessions_evicted;
+    tally_metric_t *inflight_gauge, *downloads_busy;
+};
+
+typedef enum { CS_GET, CS_HEAD, CS_POST, CS_OTHER } cs_method_t;
+
+typedef struct console_req_t {
+    tally_console_server_t *srv;
+    struct MHD_Connection *conn;
+    tally_route_t route;
+    int route_index;                /* into the metrics' route labels */
+    cs_method_t method;
+    long long start_ms;             /* monotonic */
+    int started;                    /* the access handler has seen it */
+    int query_too_big;              /* more than TALLY_CONSOLE_MAX_PARAMS or _QUERY */
+    int answered;
+    int body_too_large;
+    tally_textbuf_t body;
+    PGconn *pg;                     /* borrowed from the pool for this request, or NULL */
+    int pg_failed;
+} console_req_t;
+
+/* server_answer.c */
+int tally_cs_route_index(const char *label);
+const char *tally_cs_route_label_at(int i);
+extern const int tally_cs_counted_status[CS_N_STATUS];
+/* Queues body[0..len) (taken when must_free, else static) with ctype and
+ * extra headers (name, value, ..., NULL), plus the security headers and
+ * "Cache-Control: no-store" unless the extra headers set one. */
+enum MHD_Result tally_cs_answer(console_req_t *r, int status, const char *ctype, char *body, size_t len,
+                                int must_free, const char *const *headers);
+/* JSON {"error","detail"} under /api/v1, the HTML error page elsewhere. */
+enum MHD_Result tally_cs_error(console_req_t *r, int status, const char *error, const char *detail);
+enum MHD_Result tally_cs_error_with(console_req_t *r, int status, const char *error, const char *detail,
+                                    const char *const *headers);
+/* The one 404 of an unknown route (JSON under /api/v1, HTML elsewhere). */
+enum MHD_Result tally_cs_not_found(console_req_t *r);
+enum MHD_Result tally_cs_method(console_req_t *r, const char *allow);
+enum MHD_Result tally_cs_unavailable(console_req_t *r, const char *detail);
+/* 303 to location, with a Set-Cookie value when set_cookie is not NULL. */
+enum MHD_Result tally_cs_redirect(console_req_t *r, const char *location, const char *set_cookie);
+/* Not signed in: 401 under /api/v1, a 303 to /signin elsewhere. */
+enum MHD_Result tally_cs_unauthorized(console_req_t *r);
+/* A cacheable 200 of body (taken, malloc'd): a strong ETag from its
+ * SHA-256, 304 when If-None-Match matches, cache_control as given, Vary:
+ * Cookie, Authorization. extra headers as tally_cs_answer. */
+enum MHD_Result tally_cs_cached(console_req_t *r, const char *ctype, char *body, size_t len,
+                                const char *cache_control, const char *const *headers);
+
+/* server_auth.c */
+/* Who asks: 1 with *p (signed in by cookie or bearer), 0 nobody, -1 the
+ * database failed (an answer is then due: 503). May borrow r->pg. */
+int tally_cs_principal(console_req_t *r, tally_principal_t *p);
+enum MHD_Result tally_cs_signin(console_req_t *r);
+enum MHD_Result tally_cs_signout(console_req_t *r);
+enum MHD_Result tally_cs_root(console_req_t *r);
+/* r->pg, borrowing one when there is none yet; NULL when the pool has
+ * none (why in errbuf). */
+PGconn *tally_cs_db(console_req_t *r, char *errbuf, size_t errsize);
+/* Gives r->pg back (failed: a query on it failed). */
+void tally_cs_db_release(console_req_t *r);
+/* Wall clock of the request (with the configured offset). */
+int64_t tally_cs_now_ms(const console_req_t *r);
+
+/* server_page.c */
+enum MHD_Result tally_cs_page(console_req_t *r);
+enum MHD_Result tally_cs_download(console_req_t *r);
+
+#endif

@@ -1,0 +1,94 @@
+/* route: what a path names, byte for byte (no decoding), and every hostile
+ * shape is simply unknown. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "route.h"
+
+static tally_route_t r;
+
+Test(route, tenant_pages_and_their_api)
+{
+    cr_assert_eq(tally_route_parse("/t/acme/", &r), TALLY_ROUTE_PAGE);
+    cr_assert_str_eq(r.page, "overview");
+    cr_assert_str_eq(r.tenant, "acme");
+    cr_assert_eq(r.api, 0);
+    cr_assert_eq(tally_route_parse("/t/acme-2.x_y/usage", &r), TALLY_ROUTE_PAGE);
+    cr_assert_str_eq(r.page, "usage");
+    cr_assert_str_eq(r.tenant, "acme-2.x_y");
+    cr_assert_eq(tally_route_parse("/t/acme/seats", &r), TALLY_ROUTE_PAGE);
+    cr_assert_eq(tally_route_parse("/t/acme/team", &r), TALLY_ROUTE_PAGE);
+    cr_assert_eq(tally_route_parse("/api/v1/tenants/acme/overview", &r), TALLY_ROUTE_PAGE);
+    cr_assert_str_eq(r.page, "overview");
+    cr_assert_eq(r.api, 1);
+    cr_assert_eq(r.vendor, 0);
+    cr_assert_eq(tally_route_parse("/api/v1/tenants/acme/team", &r), TALLY_ROUTE_PAGE);
+    cr_assert_str_eq(tally_route_label(&r), "api:team");
+}
+
+Test(route, vendor_pages_downloads_and_the_rest)
+{
+    cr_assert_eq(tally_route_parse("/vendor/tenants", &r), TALLY_ROUTE_PAGE);
+    cr_assert(r.vendor && !r.api && r.tenant[0] == '\0');
+    cr_assert_eq(tally_route_parse("/api/v1/vendor/product", &r), TALLY_ROUTE_PAGE);
+    cr_assert(r.vendor && r.api);
+    cr_assert_str_eq(r.page, "product");
+    cr_assert_eq(tally_route_parse("/t/acme/usage.csv", &r), TALLY_ROUTE_DOWNLOAD);
+    cr_assert_str_eq(r.tenant, "acme");
+    cr_assert_eq(r.api, 0);
+    cr_assert_eq(tally_route_parse("/api/v1/tenants/acme/usage/export", &r), TALLY_ROUTE_DOWNLOAD);
+    cr_assert_eq(r.api, 1);
+    cr_assert_eq(tally_route_parse("/", &r), TALLY_ROUTE_ROOT);
+    cr_assert_eq(tally_route_parse("/signin", &r), TALLY_ROUTE_SIGNIN);
+    cr_assert_eq(tally_route_parse("/signout", &r), TALLY_ROUTE_SIGNOUT);
+    cr_assert_eq(tally_route_parse("/healthz", &r), TALLY_ROUTE_HEALTHZ);
+    cr_assert_eq(tally_route_parse("/readyz", &r), TALLY_ROUTE_READYZ);
+    cr_assert_eq(tally_route_parse("/metrics", &r), TALLY_ROUTE_METRICS);
+}
+
+Test(route, hostile_and_unknown_paths_are_unknown)
+{
+    static const char *const bad[] = {
+        "", "x", "//", "/t//usage", "/t/acme//usage", "/t/../usage", "/t/./usage", "/t/acme/../globex/",
+        "/t/%2e%2e/", "/t/acme%00/", "/t/acme%2Fglobex/", "/t/acme/usage%3F", "/t/ac me/", "/t/acme/usage/",
+        "/t/acme", "/t/acme/overview", "/t/.hidden/", "/t/-x/", "/vendor/tenants/", "/vendor/", "/vendor",
+        "/api/v1/tenants/acme/nope", "/api/v1/tenants/acme/usage/export/", "/api/v2/vendor/tenants",
+        "/api/v1/vendor", "/signin/", "/healthz/", "/t/acme/usage.json", "/T/acme/", "/t/acme/usage?x",
+        "/t/\xc3\xa9/", "/t/acme\\x/", "http://evil/t/acme/",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(tally_route_parse(bad[i], &r), TALLY_ROUTE_UNKNOWN, "%s routed", bad[i]);
+    /* An unknown path under /api/v1 is still answered as the API (JSON). */
+    cr_assert_eq(tally_route_parse("/api/v1/tenants/acme/nope", &r), TALLY_ROUTE_UNKNOWN);
+    cr_assert_eq(r.api, 1);
+    cr_assert_eq(tally_route_parse("/api/v1/tenants/%2e%2e/overview", &r), TALLY_ROUTE_UNKNOWN);
+    cr_assert_eq(r.api, 1);
+}
+
+Test(route, overlong_paths_and_tenants)
+{
+    char path[TALLY_ROUTE_PATH_MAX + 64], tenant[TALLY_ROUTE_TENANT_MAX + 2];
+    memset(tenant, 'a', sizeof tenant - 1);
+    tenant[sizeof tenant - 1] = '\0';
+    snprintf(path, sizeof path, "/t/%s/", tenant);
+    cr_assert_eq(tally_route_parse(path, &r), TALLY_ROUTE_UNKNOWN, "a tenant id of %zu bytes", strlen(tenant));
+    tenant[TALLY_ROUTE_TENANT_MAX] = '\0';
+    snprintf(path, sizeof path, "/t/%s/", tenant);
+    cr_assert_eq(tally_route_parse(path, &r), TALLY_ROUTE_PAGE);
+    cr_assert_eq(strlen(r.tenant), TALLY_ROUTE_TENANT_MAX);
+    memset(path, 'a', sizeof path);
+    path[0] = '/';
+    path[TALLY_ROUTE_PATH_MAX + 1] = '\0';
+    cr_assert_eq(tally_route_parse(path, &r), TALLY_ROUTE_UNKNOWN);
+}
+
+Test(route, labels_are_bounded)
+{
+    tally_route_parse("/t/acme/usage.csv", &r);
+    cr_assert_str_eq(tally_route_label(&r), "html:usage.csv");
+    tally_route_parse("/nope", &r);
+    cr_assert_str_eq(tally_route_label(&r), "other");
+    tally_route_parse("/vendor/tenants", &r);
+    cr_assert_str_eq(tally_route_label(&r), "html:tenants");
+}
