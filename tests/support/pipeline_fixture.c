@@ -45,9 +45,6 @@ void tally_test_pipeline_start(tally_test_pipeline_t *p)
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
         tally_test_topic_create(topics[i], 3);
     p->pg = tally_test_db_create("tally_test_pipe", p->db, sizeof p->db);
-    snprintf(p->reader_url, sizeof p->reader_url, "postgresql://tally_reader@%s:%s/%s",
-             getenv("TALLY_PG_HOST") ? getenv("TALLY_PG_HOST") : "127.0.0.1",
-             getenv("TALLY_PG_PORT") ? getenv("TALLY_PG_PORT") : "55432", p->db);
 
     /* The materializer first: it applies the migrations, which the
      * gateway's key reader needs; the gateway then writes its Control

@@ -16,8 +16,7 @@ typedef struct {
     tally_test_gateway_t gw;      /* ingest: gw.base_url, admin token TALLY_TEST_ADMIN_TOKEN */
     char controlpanel[128];       /* the gateway writes its Control Panel events here (not gw.controlpanel_topic) */
     char usage[128], product[128], rollups[128], changelog[128], dlq[128], group[128];
-    char db[128];                 /* the database; tally_test_pg_url(db) as the superuser */
-    char reader_url[256];         /* the same database as tally_reader */
+    char db[64];                  /* the database; tally_test_pg_url(db) as the superuser */
     char pseudonym_file[64];
     PGconn *pg;                   /* superuser connection, for the test's own queries */
     tally_test_proc_t *anonymizer, *aggregator, *materializer;

@@ -18,6 +18,7 @@
  * of fewer than 5 installations shows as "< 5". A PNG of each page goes to
  * build/test-output/browser/. */
 #include "browser.h"
+#include "console_fixture.h"
 #include "fixtures.h"
 #include "http.h"
 #include "pipeline_fixture.h"
@@ -35,11 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STAFF_TOKEN "staff-token-for-the-browser-test-0123456789abcdef"
+#define STAFF_TOKEN TALLY_TEST_STAFF_TOKEN
 #define DAY_MS 86400000LL
 
 static tally_test_pipeline_t pipe_;
-static tally_test_proc_t *console;
+static tally_test_console_t console;   /* on the pipeline's database */
 static tally_test_browser_t *browser;
 static char console_url[64];
 
@@ -47,16 +48,14 @@ static void teardown(void)
 {
     tally_test_browser_stop(browser);
     browser = NULL;
-    if (console) {
-        tally_test_signal(console, SIGTERM);
-        int st = tally_test_wait(console, 30000);
-        if (st != 0)
-            fprintf(stderr, "test_browser: tally-console exited with %d after SIGTERM; its log:\n%s\n", st,
-                    tally_test_log(console));
-        tally_test_proc_free(console);
-        console = NULL;
-    }
+    int st = console.proc ? tally_test_console_stop(&console) : 0;
     tally_test_pipeline_stop(&pipe_);
+    /* A console that did not drain cleanly fails the test (an assertion
+     * in a .fini would not: abort, which Criterion counts as a crash). */
+    if (st != 0) {
+        fprintf(stderr, "test_browser: FAILED: tally-console exited with %d after SIGTERM, not 0\n", st);
+        abort();
+    }
 }
 
 TestSuite(console_browser, .fini = teardown, .timeout = 600);
@@ -231,20 +230,14 @@ static void send_usage(long long month0, long long now, int days)
 
 static void start_console(void)
 {
-    char pg[300];
-    snprintf(pg, sizeof pg, "--pg-url=%s", pipe_.reader_url);
-    char brokers[160], usage[160], schemas[PATH_MAX + 16];
+    /* The usage downloads read the pipeline's own clean usage log. */
+    char brokers[160], usage[160];
     snprintf(brokers, sizeof brokers, "--brokers=%s", tally_test_brokers());
     snprintf(usage, sizeof usage, "--usage-topic=%s", pipe_.usage);
-    snprintf(schemas, sizeof schemas, "--schemas=%s", tally_test_source_path("schemas"));
-    char *argv[] = {(char *)tally_test_bin("tally-console"), "--port=0", pg, "--staff-token=" STAFF_TOKEN,
-                    "--insecure-cookies", brokers, usage, schemas, NULL};
-    char line[512];
-    cr_assert(access(argv[0], X_OK) == 0, "%s is not built", argv[0]);
-    console = tally_test_spawn(argv, "listening on", 30000, line, sizeof line);
-    int port = tally_test_port_from_line(line);
-    cr_assert_gt(port, 0, "no port in: %s", line);
-    snprintf(console_url, sizeof console_url, "http://127.0.0.1:%d", port);
+    const char *extra[] = {brokers, usage, NULL};
+    snprintf(console.db, sizeof console.db, "%s", pipe_.db);
+    tally_test_console_start(&console, extra);
+    snprintf(console_url, sizeof console_url, "%s", console.base_url);
 }
 
 /* `tally-console issue-token` through the gateway; returns the token (static). */
