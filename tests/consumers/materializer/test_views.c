@@ -230,10 +230,15 @@ Test(views, tally_reader_reads_views_and_no_table)
     for (int i = 0; i < tables; i++) {
         char q[256];
         const char *verbs[] = {"SELECT 1 FROM", "DELETE FROM", "TRUNCATE"};
-        /* The console reads token hashes to sign members in (0008): SELECT
-         * only, checked with the other verbs. */
-        int tokens = strcmp(PQgetvalue(r, i, 0), "tally.console_tokens") == 0;
-        for (size_t v = tokens ? 1 : 0; v < sizeof verbs / sizeof verbs[0]; v++) {
+        /* The console reads token hashes to sign members in (0008), and its
+         * downloads (tally-replay export) read four tables without personal
+         * data (0010): SELECT only, checked with the other verbs. */
+        static const char *const readable[] = {"tally.console_tokens", "tally.tenants", "tally.api_usage_daily",
+                                               "tally.seat_usage_daily", "tally.kafka_offsets"};
+        int may_read = 0;
+        for (size_t k = 0; k < sizeof readable / sizeof readable[0]; k++)
+            may_read |= strcmp(PQgetvalue(r, i, 0), readable[k]) == 0;
+        for (size_t v = may_read ? 1 : 0; v < sizeof verbs / sizeof verbs[0]; v++) {
             snprintf(q, sizeof q, "%s %s", verbs[v], PQgetvalue(r, i, 0));
             PGresult *x = PQexec(conn, q);
             cr_assert_eq(PQresultStatus(x), PGRES_FATAL_ERROR, "tally_reader may run: %s", q);
