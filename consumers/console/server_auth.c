@@ -183,10 +183,17 @@ static enum MHD_Result count_token(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-/* A POST from another site (a login forced on the user) is refused: the
- * Origin, when sent, must be this very host. */
+/* A POST from another site (a login forced on the user) is refused.
+ * Whether a form POST comes from another site: browsers say so in
+ * Sec-Fetch-Site; with Referrer-Policy: no-referrer, Chromium sends
+ * `Origin: null` even for this site's own forms, so that header is read
+ * first and Origin only when it is absent (older browsers). A request with
+ * neither (curl, scripts) is not a browser's cross-site form. */
 static int cross_site(console_req_t *r)
 {
+    const char *site = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    if (site != NULL)
+        return strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0;
     const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
     const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (origin == NULL)

@@ -96,6 +96,26 @@ Test(console_auth, signin_form_post)
     cr_assert_eq(r.status, 400, "%ld", r.status);
     cr_assert_null(tally_test_header(&r, "Set-Cookie"));
     tally_test_response_free(&r);
+    /* A browser's cross-site form says so in Sec-Fetch-Site, whatever the Origin. */
+    const char *const fetch_cross[] = {"Content-Type: application/x-www-form-urlencoded", "Sec-Fetch-Site: cross-site",
+                                       "Origin: null", NULL};
+    r = tally_test_http("POST", url, fetch_cross, body, strlen(body), 0);
+    cr_assert_eq(r.status, 400, "%ld", r.status);
+    cr_assert_null(tally_test_header(&r, "Set-Cookie"));
+    tally_test_response_free(&r);
+    /* Without Sec-Fetch-Site, an opaque origin is no proof of this site. */
+    const char *const null_origin[] = {"Content-Type: application/x-www-form-urlencoded", "Origin: null", NULL};
+    r = tally_test_http("POST", url, null_origin, body, strlen(body), 0);
+    cr_assert_eq(r.status, 400, "%ld", r.status);
+    tally_test_response_free(&r);
+    /* This site's own form under Referrer-Policy: no-referrer, as Chromium
+     * sends it: Origin null, Sec-Fetch-Site same-origin. */
+    const char *const own[] = {"Content-Type: application/x-www-form-urlencoded", "Sec-Fetch-Site: same-origin",
+                               "Origin: null", NULL};
+    r = tally_test_http("POST", url, own, body, strlen(body), 0);
+    cr_assert_eq(r.status, 303, "%ld %s", r.status, r.body);
+    cr_assert_not_null(tally_test_header(&r, "Set-Cookie"));
+    tally_test_response_free(&r);
     const char *const json[] = {"Content-Type: application/json", NULL};
     r = tally_test_http("POST", url, json, body, strlen(body), 0);
     cr_assert_eq(r.status, 415);
