@@ -9,7 +9,6 @@
  * how the rows are picked cheaply). The month-end projection is
  * forecast.h's, from this month's row.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,15 +89,16 @@ static json_t *percent_json(const PGresult *r, int row)
     return json_real(strtod(PQgetvalue(r, row, D_PERCENT), NULL));
 }
 
-/* Appends the view's percent (two decimals as text, "83333.20") grouped
- * like the page's other figures: " (83,333.20 %)"; nothing when NULL. */
-static void reason_percent(tally_textbuf_t *b, const PGresult *r, int row)
+/* Appends the share as the page's limits table writes it (grouped, one
+ * decimal): " (83,333.2 %)"; nothing when the view has no percent (a
+ * maximum of 0). */
+static void reason_percent(tally_textbuf_t *b, const PGresult *r, int row, int64_t used, int64_t max)
 {
-    if (PQgetisnull(r, row, D_PERCENT))
+    if (PQgetisnull(r, row, D_PERCENT) || max <= 0)
         return;
     tally_textbuf_puts(b, " (");
-    tally_html_fixed(b, llround(strtod(PQgetvalue(r, row, D_PERCENT), NULL) * 100.0), 2);
-    tally_textbuf_puts(b, " %)");
+    tally_html_percent(b, used, max, 1);
+    tally_textbuf_puts(b, ")");
 }
 
 /* The one-line reason of the overall status, from the worst detail row:
@@ -124,7 +124,7 @@ static void reason_json(json_t *k, const PGresult *r, int row)
         tally_html_int(&b, used);
         tally_textbuf_puts(&b, " of ");
         tally_html_int(&b, max);
-        reason_percent(&b, r, row);
+        reason_percent(&b, r, row, used, max);
         tally_textbuf_puts(&b, ".");
     }
     json_object_set_new(k, "reason", tally_page_json_str(b.data));
