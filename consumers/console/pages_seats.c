@@ -195,6 +195,12 @@ void tally_page_seats_render(const json_t *model, const tally_page_query_t *q, t
                        .nseries = 3};
     tally_svg_lines(out, &c);
     tally_chart_table(out, &c);
+    int carried = 0;
+    for (size_t i = 0; i < n; i++)
+        carried |= tally_page_get_bool(json_array_get(daily, i), "carried");
+    if (carried)
+        tally_textbuf_puts(out, "<p class=\"muted\">A day without a seat event shows the seats in use last reported "
+                                "before it, as its seats in use and its peak.</p>");
     free(x);
     free(xs);
     free(v);

@@ -207,6 +207,7 @@ Test(pages_usage, seats_in_use_are_carried_up_to_today_only)
     char *html = pf_render("seats", m, &q);
     cr_assert(strstr(html, "2026-11-20</th><td class=\"num\">3</td><td class=\"num\">3</td>") != NULL, "%s", html);
     cr_assert(strstr(html, "2026-11-21</th><td class=\"num\">\xE2\x80\x93</td>") != NULL, "%s", html);
+    cr_assert(strstr(html, "without a seat event shows the seats in use last reported") != NULL, "%s", html);
     free(html);
     json_decref(m);
 
@@ -312,6 +313,7 @@ Test(pages_usage, seats_render)
     m = pf_load("seats", &q);
     html = pf_render("seats", m, &q);
     cr_assert(strstr(html, "period=2025-11") != NULL && strstr(html, "period=2025-09") == NULL, "%s", html);
+    cr_assert(strstr(html, "without a seat event") == NULL, "nothing carried, no note: %s", html);
     free(html);
     json_decref(m);
 }
