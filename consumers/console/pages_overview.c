@@ -89,28 +89,56 @@ static json_t *percent_json(const PGresult *r, int row)
     return json_real(strtod(PQgetvalue(r, row, D_PERCENT), NULL));
 }
 
-/* The one-line reason of the overall status, from the worst detail row. */
-static json_t *reason_json(const PGresult *r, int row)
+/* Appends the share as the page's limits table writes it (grouped, one
+ * decimal): " (83,333.2 %)"; nothing when the view has no percent (a
+ * maximum of 0). */
+static void reason_percent(tally_textbuf_t *b, const PGresult *r, int row, int64_t used, int64_t max)
 {
-    char text[512];
+    if (PQgetisnull(r, row, D_PERCENT) || max <= 0)
+        return;
+    tally_textbuf_puts(b, " (");
+    tally_html_percent(b, used, max, 1);
+    tally_textbuf_puts(b, ")");
+}
+
+/* The one-line reason of the overall status, from the worst detail row:
+ * the sentence (numbers grouped as on the rest of the page) and the same
+ * figures as numbers in reason_detail, for API clients. */
+static void reason_json(json_t *k, const PGresult *r, int row)
+{
+    tally_textbuf_t b = {0};
     const char *status = PQgetvalue(r, row, D_STATUS), *metric = PQgetvalue(r, row, D_METRIC);
-    long long used = (long long)tally_page_cell_i64(r, row, D_USED);
-    long long max = (long long)tally_page_cell_i64(r, row, D_MAX);
+    int64_t used = tally_page_cell_i64(r, row, D_USED), max = tally_page_cell_i64(r, row, D_MAX);
     const char *how = strcmp(status, "over") == 0 ? "over" : "at 80 % or more of";
-    char pct[64] = "";
-    if (!PQgetisnull(r, row, D_PERCENT))
-        snprintf(pct, sizeof pct, " (%s %%)", PQgetvalue(r, row, D_PERCENT));
-    if (strcmp(status, "ok") == 0)
-        snprintf(text, sizeof text, "Every limit is below 80 %% of its maximum.");
-    else if (strcmp(metric, "monthly_api_calls") == 0)
-        snprintf(text, sizeof text, "API calls from %s to %s are %s the monthly maximum: %lld of %lld%s.",
-                 PQgetvalue(r, row, D_START), PQgetvalue(r, row, D_END), how, used, max, pct);
-    else if (strcmp(metric, "daily_api_calls_nonprod") == 0)
-        snprintf(text, sizeof text, "Non-production API calls of environment %s on %s are %s the daily maximum: "
-                 "%lld of %lld%s.", PQgetvalue(r, row, D_ENV), PQgetvalue(r, row, D_START), how, used, max, pct);
-    else
-        snprintf(text, sizeof text, "Peak seats are %s the maximum: %lld of %lld%s.", how, used, max, pct);
-    return tally_page_json_str(text);
+    if (strcmp(status, "ok") == 0) {
+        tally_textbuf_puts(&b, "Every limit is below 80 % of its maximum.");
+    } else {
+        if (strcmp(metric, "monthly_api_calls") == 0)
+            tally_textbuf_printf(&b, "API calls from %s to %s are %s the monthly maximum: ",
+                                 PQgetvalue(r, row, D_START), PQgetvalue(r, row, D_END), how);
+        else if (strcmp(metric, "daily_api_calls_nonprod") == 0)
+            tally_textbuf_printf(&b, "Non-production API calls of environment %s on %s are %s the daily maximum: ",
+                                 PQgetvalue(r, row, D_ENV), PQgetvalue(r, row, D_START), how);
+        else
+            tally_textbuf_printf(&b, "Peak seats are %s the maximum: ", how);
+        tally_html_int(&b, used);
+        tally_textbuf_puts(&b, " of ");
+        tally_html_int(&b, max);
+        reason_percent(&b, r, row, used, max);
+        tally_textbuf_puts(&b, ".");
+    }
+    json_object_set_new(k, "reason", tally_page_json_str(b.data));
+    tally_textbuf_free(&b);
+    json_t *d = json_object();
+    json_object_set_new(d, "metric", json_string(metric));
+    json_object_set_new(d, "status", json_string(status));
+    json_object_set_new(d, "used", json_integer(used));
+    json_object_set_new(d, "maximum", json_integer(max));
+    json_object_set_new(d, "percent", percent_json(r, row));
+    json_object_set_new(d, "period_start", tally_page_cell_str(r, row, D_START));
+    json_object_set_new(d, "period_end", tally_page_cell_str(r, row, D_END));
+    json_object_set_new(d, "environment_id", tally_page_cell_str(r, row, D_ENV));
+    json_object_set_new(k, "reason_detail", d);
 }
 
 /* The projection of this month's row at now. */
@@ -159,6 +187,7 @@ static int load_contract(PGconn *pg, const tally_page_query_t *q, const char *to
     json_object_set_new(k, "valid_until", tally_page_cell_str(c, 0, 1));
     json_object_set_new(k, "status", json_string("ok"));
     json_object_set_new(k, "reason", json_null());
+    json_object_set_new(k, "reason_detail", json_null());
     json_object_set_new(k, "api_calls", json_null());
     json_object_set_new(k, "projection", json_null());
     /* No row of a kind: nothing used, ok (as tally.compliance says). */
@@ -202,7 +231,7 @@ static int load_contract(PGconn *pg, const tally_page_query_t *q, const char *to
     }
     if (worst >= 0) {
         json_object_set_new(k, "status", tally_page_cell_str(d, worst, D_STATUS));
-        json_object_set_new(k, "reason", reason_json(d, worst));
+        reason_json(k, d, worst);
     }
     PQclear(c);
     PQclear(d);

@@ -4,8 +4,9 @@
  * day, and the month's peak with its status (the rule of
  * tally.compliance_detail, page_util.h).
  *
- * Two bounded queries: the month's days of tally.console_seats_daily (at
- * most 31 rows) and the contract periods overlapping the month.
+ * Three bounded queries: the month's days of tally.console_seats_daily (at
+ * most 31 rows), the last row before the month (carried in) and the
+ * contract periods overlapping the month.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,12 @@ static const char seats_sql[] =
     "SELECT day, seats_in_use, seats_peak FROM tally.console_seats_daily "
     "WHERE tenant_id = $1 AND day >= $2::date AND day <= $3::date ORDER BY day LIMIT 31";
 
+/* The last seats in use reported before the month, carried into its first
+ * days (one index lookup backwards). */
+static const char carry_sql[] =
+    "SELECT seats_in_use FROM tally.console_seats_daily WHERE tenant_id = $1 AND day < $2::date "
+    "ORDER BY day DESC LIMIT 1";
+
 /* Overlapping periods, later ones last: the latest start wins a day. */
 static const char terms_sql[] =
     "SELECT valid_from, valid_until, seats_max FROM tally.console_license_terms "
@@ -38,8 +45,18 @@ static int64_t max_on(const PGresult *terms, int64_t day)
     return max;
 }
 
-static void build(const PGresult *seats, const PGresult *terms, const tally_period_t *p, json_t *m)
+/* A day without a row has no seat event: its seats in use are the last
+ * known ones (carried from an earlier day, or from before the month), and
+ * so is its peak; marked "carried". Never past today, and nothing before
+ * the first report. The month's peak stays the views' (tally.monthly_seats,
+ * tally.compliance_detail): the highest reported daily peak. A carried
+ * day's peak is an earlier day's seats in use, never above that day's
+ * peak, except a value carried from before the month, which the views do
+ * not count in the month either. */
+static void build(const PGresult *seats, const PGresult *carry, const PGresult *terms, const tally_period_t *p,
+                  int64_t today, json_t *m)
 {
+    int64_t last_known = PQntuples(carry) == 1 ? tally_page_cell_i64(carry, 0, 0) : -1;
     json_t *daily = json_array();
     int row = 0, have_peak = 0;
     int64_t peak = 0, peak_day = -1;
@@ -52,14 +69,21 @@ static void build(const PGresult *seats, const PGresult *terms, const tally_peri
             int64_t pk = tally_page_cell_i64(seats, row, 2);
             json_object_set_new(o, "seats_in_use", json_integer(tally_page_cell_i64(seats, row, 1)));
             json_object_set_new(o, "seats_peak", json_integer(pk));
+            json_object_set_new(o, "carried", json_false());
+            last_known = tally_page_cell_i64(seats, row, 1);
             if (!have_peak || pk > peak) {
                 have_peak = 1;
                 peak = pk;
                 peak_day = day;
             }
+        } else if (last_known >= 0 && day <= today) {
+            json_object_set_new(o, "seats_in_use", json_integer(last_known));
+            json_object_set_new(o, "seats_peak", json_integer(last_known));
+            json_object_set_new(o, "carried", json_true());
         } else {
             json_object_set_new(o, "seats_in_use", json_null());
             json_object_set_new(o, "seats_peak", json_null());
+            json_object_set_new(o, "carried", json_false());
         }
         int64_t max = max_on(terms, day);
         json_object_set_new(o, "seats_max", max >= 0 ? json_integer(max) : json_null());
@@ -98,12 +122,15 @@ int tally_page_seats_load(PGconn *pg, const tally_page_query_t *q, json_t **mode
         return TALLY_PAGE_BAD_QUERY;
     }
     const char *params[3] = {q->tenant_id, first, last};
-    PGresult *seats = NULL, *terms = NULL;
+    PGresult *seats = NULL, *carry = NULL, *terms = NULL;
     rc = tally_page_sql(pg, seats_sql, 3, params, &seats, errbuf, errsize);
+    if (rc == 0)
+        rc = tally_page_sql(pg, carry_sql, 2, params, &carry, errbuf, errsize);
     if (rc == 0)
         rc = tally_page_sql(pg, terms_sql, 3, params, &terms, errbuf, errsize);
     if (rc != 0) {
         PQclear(seats);
+        PQclear(carry);
         json_decref(tenant);
         return rc;
     }
@@ -112,8 +139,9 @@ int tally_page_seats_load(PGconn *pg, const tally_page_query_t *q, json_t **mode
     json_object_set_new(m, "period", json_string(p.text));
     json_object_set_new(m, "first_day", json_string(first));
     json_object_set_new(m, "last_day", json_string(last));
-    build(seats, terms, &p, m);
+    build(seats, carry, terms, &p, tally_utc_day(q->now_ms), m);
     PQclear(seats);
+    PQclear(carry);
     PQclear(terms);
     *model = m;
     return 0;
@@ -167,6 +195,12 @@ void tally_page_seats_render(const json_t *model, const tally_page_query_t *q, t
                        .nseries = 3};
     tally_svg_lines(out, &c);
     tally_chart_table(out, &c);
+    int carried = 0;
+    for (size_t i = 0; i < n; i++)
+        carried |= tally_page_get_bool(json_array_get(daily, i), "carried");
+    if (carried)
+        tally_textbuf_puts(out, "<p class=\"muted\">A day without a seat event shows the seats in use last reported "
+                                "before it, as its seats in use and its peak.</p>");
     free(x);
     free(xs);
     free(v);

@@ -174,7 +174,7 @@ void tally_page_tenants_render(const json_t *model, const tally_page_query_t *q,
         {"Tenant", 0},     {"Status", 0},    {"Contract period", 0}, {"API calls (peak month)", 1},
         {"Monthly maximum", 1}, {"Non-production daily peak", 1}, {"Daily maximum", 1},
         {"Peak seats", 1}, {"Seats maximum", 1}};
-    tally_html_table_open(out, NULL, "Tenants, over first, then warning, then ok", cols, 9);
+    tally_html_table_open(out, "wide", "Tenants, over first, then warning, then ok", cols, 9);
     for (size_t i = 0; i < n; i++) {
         const json_t *r = json_array_get(rows, i);
         const json_t *api = json_object_get(r, "monthly_api_calls"), *np = json_object_get(r, "nonprod_daily_peak");

@@ -92,6 +92,10 @@ Test(layout, the_css_folds_to_one_column_prints_and_styles_badges_and_charts)
     cr_assert_not_null(strstr(css, ".badge-warning{"));
     cr_assert_not_null(strstr(css, ".badge-over{"));
     cr_assert_not_null(strstr(css, ".num{text-align:right"));
+    /* Wide tables fit 1,280 px: numeric headers wrap, a smaller font, names wrap. */
+    cr_assert_not_null(strstr(css, "thead th.num{white-space:normal}"));
+    cr_assert_not_null(strstr(css, "table.wide{font-size:.875rem}"));
+    cr_assert_not_null(strstr(css, "table.wide th[scope=row]{white-space:normal}"));
     cr_assert_not_null(strstr(css, ".tc-s0{"), "the charts' palette");
     cr_assert_null(strchr(css, '<'));
 }

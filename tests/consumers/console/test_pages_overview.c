@@ -85,7 +85,16 @@ Test(pages_overview, figures_equal_the_tables)
                                                            "'acme'"));
     cr_assert_str_eq(pf_str(m, "contract.status"), "warning");
     cr_assert(strstr(pf_str(m, "contract.reason"), "Non-production") != NULL, "%s", pf_str(m, "contract.reason"));
-    cr_assert(strstr(pf_str(m, "contract.reason"), "4500 of 5000") != NULL, "%s", pf_str(m, "contract.reason"));
+    cr_assert(strstr(pf_str(m, "contract.reason"), "4,500 of 5,000 (90.0\xC2\xA0%)") != NULL, "%s",
+              pf_str(m, "contract.reason"));
+    /* The same figures as numbers, for API clients. */
+    cr_assert_str_eq(pf_str(m, "contract.reason_detail.metric"), "daily_api_calls_nonprod");
+    cr_assert_str_eq(pf_str(m, "contract.reason_detail.status"), "warning");
+    cr_assert_eq(pf_int(m, "contract.reason_detail.used"), 4500);
+    cr_assert_eq(pf_int(m, "contract.reason_detail.maximum"), 5000);
+    cr_assert_float_eq(json_real_value(pf_at(m, "contract.reason_detail.percent")), 90.0, 1e-9);
+    cr_assert_str_eq(pf_str(m, "contract.reason_detail.environment_id"), "dev");
+    cr_assert_str_eq(pf_str(m, "contract.reason_detail.period_start"), "2026-11-05");
 
     /* 70,400 in 19.5 days; 30 days -> 108,307; 100,001 is passed 8.2 days
      * after now, on the 28th. */
@@ -131,7 +140,14 @@ Test(pages_overview, over_says_why)
     /* The worst row is the month at 83,333 % (the seats are at 1,466 %). */
     const char *reason = pf_str(m, "contract.reason");
     cr_assert(strstr(reason, "over the monthly maximum") != NULL, "%s", reason);
-    cr_assert(strstr(reason, "833332 of 1000") != NULL, "%s", reason);
+    cr_assert(strstr(reason, "833,332 of 1,000 (83,333.2\xC2\xA0%)") != NULL, "%s", reason);
+    cr_assert_eq(pf_int(m, "contract.reason_detail.used"), 833332);
+    cr_assert_eq(pf_int(m, "contract.reason_detail.maximum"), 1000);
+    /* The page shows the sentence as the model has it, grouped like its other figures. */
+    char *page = pf_render("overview", m, &q);
+    cr_assert(strstr(page, "833,332 of 1,000 (83,333.2\xC2\xA0%)") != NULL, "%s", page);
+    cr_assert(strstr(page, "833332") == NULL, "%s", page);
+    free(page);
     json_decref(m);
 }
 
@@ -276,5 +292,6 @@ Test(pages_overview, the_worst_row_of_the_period_gives_status_and_reason)
     cr_assert_str_eq(pf_str(m, "contract.status"), "over");
     cr_assert_str_eq(pf_str(m, "contract.seats_peak.status"), "over");
     cr_assert_str_eq(pf_str(m, "contract.reason"), "Peak seats are over the maximum: 1 of 0.");
+    cr_assert(json_is_null(pf_at(m, "contract.reason_detail.percent")));
     json_decref(m);
 }

@@ -156,7 +156,16 @@ Test(pages_usage, seats_per_day_against_the_maximum_of_the_day)
     q.period = "2026-09";
     json_t *m = pf_load("seats", &q);
     cr_assert_eq(json_array_size(pf_at(m, "daily")), 30);
-    cr_assert(json_is_null(pf_at(m, "daily.0.seats_peak")), "no row: no figure");
+    /* No row on the 1st: the 31st's seats in use carried in, as its peak. */
+    cr_assert_eq(pf_int(m, "daily.0.seats_in_use"), 40);
+    cr_assert_eq(pf_int(m, "daily.0.seats_peak"), 40);
+    cr_assert(json_is_true(pf_at(m, "daily.0.carried")));
+    cr_assert(json_is_false(pf_at(m, "daily.1.carried")));
+    /* The 3rd to the 9th carry the 2nd's 4 seats in use (not its peak). */
+    cr_assert_eq(pf_int(m, "daily.2.seats_in_use"), 4);
+    cr_assert_eq(pf_int(m, "daily.8.seats_peak"), 4);
+    cr_assert(json_is_true(pf_at(m, "daily.8.carried")));
+    cr_assert_eq(pf_int(m, "daily.29.seats_in_use"), 12);
     cr_assert_eq(pf_int(m, "daily.1.seats_in_use"), 4);
     cr_assert_eq(pf_int(m, "daily.1.seats_peak"), 7);
     cr_assert_eq(pf_int(m, "daily.1.seats_max"), 10);
@@ -171,8 +180,51 @@ Test(pages_usage, seats_per_day_against_the_maximum_of_the_day)
     cr_assert_eq(pf_int(m, "peak.seats_max"), 20);
     cr_assert_str_eq(pf_str(m, "peak.status"), "ok");
     char *dump = pf_dump(m);
-    cr_assert(strstr(dump, "99") == NULL && strstr(dump, "40") == NULL, "%s", dump);
+    cr_assert(strstr(dump, "99") == NULL, "%s", dump);
     free(dump);
+    json_decref(m);
+}
+
+Test(pages_usage, seats_in_use_are_carried_up_to_today_only)
+{
+    /* Now is 2026-11-20 12:00: the 5th's seats in use are carried to the
+     * 20th, the days after have no figure yet. */
+    seed();
+    pf_license("acme", "2026-01-01", "2026-12-31", 10, 1000, 100);
+    pf_seat("acme", "2026-11-05", 3, 5);
+    tally_page_query_t q = pf_query("acme", "m1");
+    q.period = "2026-11";
+    json_t *m = pf_load("seats", &q);
+    cr_assert(json_is_null(pf_at(m, "daily.3.seats_in_use")), "before the first report: no figure");
+    cr_assert(json_is_false(pf_at(m, "daily.3.carried")));
+    cr_assert_eq(pf_int(m, "daily.4.seats_peak"), 5);
+    cr_assert_eq(pf_int(m, "daily.19.seats_in_use"), 3);
+    cr_assert_eq(pf_int(m, "daily.19.seats_peak"), 3);
+    cr_assert(json_is_true(pf_at(m, "daily.19.carried")));
+    cr_assert(json_is_null(pf_at(m, "daily.20.seats_in_use")), "tomorrow: no figure");
+    cr_assert(json_is_null(pf_at(m, "daily.29.seats_peak")));
+    cr_assert_eq(pf_int(m, "peak.seats_peak"), 5);
+    char *html = pf_render("seats", m, &q);
+    cr_assert(strstr(html, "2026-11-20</th><td class=\"num\">3</td><td class=\"num\">3</td>") != NULL, "%s", html);
+    cr_assert(strstr(html, "2026-11-21</th><td class=\"num\">\xE2\x80\x93</td>") != NULL, "%s", html);
+    cr_assert(strstr(html, "without a seat event shows the seats in use last reported") != NULL, "%s", html);
+    free(html);
+    json_decref(m);
+
+    /* A month without a seat event carries the last value from before it;
+     * its peak stays the views' (no reported day: none). */
+    pf_seat("acme", "2026-10-28", 7, 7);
+    pf_seat("acme", "2026-09-30", 2, 2);
+    q.period = "2026-10";
+    m = pf_load("seats", &q);
+    cr_assert_eq(pf_int(m, "daily.0.seats_in_use"), 2);
+    cr_assert(json_is_true(pf_at(m, "daily.0.carried")));
+    cr_assert_eq(pf_int(m, "daily.26.seats_in_use"), 2);
+    cr_assert_eq(pf_int(m, "daily.27.seats_in_use"), 7);
+    cr_assert_eq(pf_int(m, "daily.30.seats_in_use"), 7);
+    cr_assert_eq(pf_int(m, "peak.seats_peak"),
+                 pf_scalar("SELECT seats_peak FROM tally.monthly_seats WHERE tenant_id = 'acme' AND month = "
+                           "'2026-10-01'"));
     json_decref(m);
 }
 
@@ -261,6 +313,7 @@ Test(pages_usage, seats_render)
     m = pf_load("seats", &q);
     html = pf_render("seats", m, &q);
     cr_assert(strstr(html, "period=2025-11") != NULL && strstr(html, "period=2025-09") == NULL, "%s", html);
+    cr_assert(strstr(html, "without a seat event") == NULL, "nothing carried, no note: %s", html);
     free(html);
     json_decref(m);
 }

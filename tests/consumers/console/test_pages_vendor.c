@@ -347,6 +347,8 @@ Test(pages_vendor, render_tenants_and_product)
     cr_assert(strstr(html, "href=\"/t/t-over2/\"") != NULL, "%s", html);
     cr_assert(strstr(html, "&lt;b&gt;Zulu&lt;/b&gt;") != NULL && strstr(html, "<b>") == NULL, "%s", html);
     cr_assert(strstr(html, "Over (3)") != NULL && strstr(html, "status=warning") != NULL, "%s", html);
+    /* Nine columns: the narrow table style (layout.c), so it fits 1,280 px. */
+    cr_assert(strstr(html, "<table class=\"wide\"><caption>Tenants") != NULL, "%s", html);
     free(html);
     json_decref(m);
 
