@@ -15,9 +15,7 @@ static char token[64], cookie[96];
 static void setup(void)
 {
     tally_test_console_db(&c);
-    tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
-    tally_test_console_start(&c, NULL);
-    tally_test_console_signin(&c, token, cookie);
+    tally_test_console_member(&c, "acme", "m-acme", NULL, token, cookie);
 }
 
 static void teardown(void)
