@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hexdigit.h"
 #include "rollup_internal.h"
 
 #define ASSIGNED TALLY_SEAT_ASSIGNED
@@ -29,17 +30,6 @@ static int ev_cmp(const tally_changelog_seat_event_t *a, const tally_changelog_s
     return (a->op > b->op) - (a->op < b->op);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The 16 bytes of a UUID in its 8-4-4-4-12 text form (either case), or,
  * for any other text, its 128-bit BLAKE2b digest. */
 static void event_id_digest(const char *id, unsigned char out[TALLY_CHANGELOG_EVENT_ID_LEN])
@@ -51,7 +41,7 @@ static void event_id_digest(const char *id, unsigned char out[TALLY_CHANGELOG_EV
         for (size_t i = 0; i < 36 && o <= TALLY_CHANGELOG_EVENT_ID_LEN; i++) {
             if (i == 8 || i == 13 || i == 18 || i == 23)
                 continue;
-            int hi = hex_value(id[i]), lo = i + 1 < 36 ? hex_value(id[i + 1]) : -1;
+            int hi = tally_hex_digit(id[i]), lo = i + 1 < 36 ? tally_hex_digit(id[i + 1]) : -1;
             if (hi < 0 || lo < 0)
                 goto digest;
             out[o++] = (unsigned char)(hi << 4 | lo);

@@ -8,6 +8,7 @@
  * only name, type, fields, symbols, items, values and size, in that order.
  */
 #include "avro_canonical.h"
+#include "errbuf.h"
 
 #include "textbuf.h"
 #include "xalloc.h"
@@ -46,18 +47,6 @@ uint64_t tally_avro_fingerprint64(const void *buf, size_t len)
 }
 
 /* ---- small helpers ---------------------------------------------------- */
-
-__attribute__((format(printf, 3, 4)))
-static void set_error(char *errbuf, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errbuf == NULL || errsize == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errsize, fmt, ap);
-    va_end(ap);
-}
 
 /* A JSON string as Java's Jackson writes it: quote, backslash and control
  * characters escaped (\b \t \n \f \r by name, others \u00XX), the rest,
@@ -190,7 +179,7 @@ static int name_of(canon_t *c, const json_t *def, const char *space,
     const char *name, *dot;
 
     if (!json_is_string(jname) || json_string_length(jname) == 0) {
-        set_error(c->errbuf, c->errsize, "a named type has no \"name\" string");
+        tally_errbuf_set(c->errbuf, c->errsize, "a named type has no \"name\" string");
         return -1;
     }
     name = json_string_value(jname);
@@ -203,7 +192,7 @@ static int name_of(canon_t *c, const json_t *def, const char *space,
     }
     if (jns != NULL && !json_is_null(jns)) {
         if (!json_is_string(jns)) {
-            set_error(c->errbuf, c->errsize, "\"namespace\" of %s is not a string", name);
+            tally_errbuf_set(c->errbuf, c->errsize, "\"namespace\" of %s is not a string", name);
             return -1;
         }
         space = json_string_value(jns);
@@ -235,7 +224,7 @@ static int write_ref(canon_t *c, const char *name, const char *space)
                  (found = names_find(c->reader, name)) != NULL))) {
         rc = write_named(c, found->def, found->space);
     } else {
-        set_error(c->errbuf, c->errsize, "unknown type name \"%s\"", name);
+        tally_errbuf_set(c->errbuf, c->errsize, "unknown type name \"%s\"", name);
         rc = -1;
     }
     free(full);
@@ -296,7 +285,7 @@ static int widen_record(canon_t *c, const char *full, const json_t *wfields)
         if (name == NULL || has_field(wfields, name))
             continue;
         if (def == NULL) {
-            set_error(c->errbuf, c->errsize,
+            tally_errbuf_set(c->errbuf, c->errsize,
                       "reader field %s.%s is not in the writer schema and has no default",
                       full, name);
             goto cleanup;
@@ -339,7 +328,7 @@ static int write_fields(canon_t *c, const char *full, const json_t *fields, cons
     const json_t *f;
 
     if (!json_is_array(fields)) {
-        set_error(c->errbuf, c->errsize, "record %s has no \"fields\" array", full);
+        tally_errbuf_set(c->errbuf, c->errsize, "record %s has no \"fields\" array", full);
         return -1;
     }
     tally_textbuf_puts(&c->out, ",\"fields\":[");
@@ -348,7 +337,7 @@ static int write_fields(canon_t *c, const char *full, const json_t *fields, cons
         const json_t *type = json_object_get(f, "type");
 
         if (!json_is_string(jname) || type == NULL) {
-            set_error(c->errbuf, c->errsize,
+            tally_errbuf_set(c->errbuf, c->errsize,
                       "field %zu of record %s needs a \"name\" string and a \"type\"", i, full);
             return -1;
         }
@@ -375,7 +364,7 @@ static int write_named(canon_t *c, const json_t *def, const char *space)
     if (name_of(c, def, space, &full, &ns) != 0)
         goto cleanup;
     if (names_find(c, full) != NULL) {
-        set_error(c->errbuf, c->errsize, "type %s is defined twice", full);
+        tally_errbuf_set(c->errbuf, c->errsize, "type %s is defined twice", full);
         goto cleanup;
     }
     names_add(c, full, def, space);   /* before the fields: recursion */
@@ -389,13 +378,13 @@ static int write_named(canon_t *c, const json_t *def, const char *space)
         size_t i;
 
         if (!json_is_array(symbols)) {
-            set_error(c->errbuf, c->errsize, "enum %s has no \"symbols\" array", full);
+            tally_errbuf_set(c->errbuf, c->errsize, "enum %s has no \"symbols\" array", full);
             goto cleanup;
         }
         tally_textbuf_puts(&c->out, ",\"symbols\":[");
         json_array_foreach(symbols, i, sym) {
             if (!json_is_string(sym)) {
-                set_error(c->errbuf, c->errsize, "symbol %zu of enum %s is not a string", i, full);
+                tally_errbuf_set(c->errbuf, c->errsize, "symbol %zu of enum %s is not a string", i, full);
                 goto cleanup;
             }
             if (i)
@@ -407,7 +396,7 @@ static int write_named(canon_t *c, const json_t *def, const char *space)
         const json_t *size = json_object_get(def, "size");
 
         if (!json_is_integer(size) || json_integer_value(size) < 0) {
-            set_error(c->errbuf, c->errsize, "fixed %s needs a non-negative integer \"size\"", full);
+            tally_errbuf_set(c->errbuf, c->errsize, "fixed %s needs a non-negative integer \"size\"", full);
             goto cleanup;
         }
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(size));
@@ -454,7 +443,7 @@ static int write_schema(canon_t *c, const json_t *s, const char *space)
         const json_t *child = NULL;
 
         if (type == NULL) {
-            set_error(c->errbuf, c->errsize, "a schema object has no \"type\" string");
+            tally_errbuf_set(c->errbuf, c->errsize, "a schema object has no \"type\" string");
             return -1;
         }
         if (is_primitive(type)) {
@@ -472,7 +461,7 @@ static int write_schema(canon_t *c, const json_t *s, const char *space)
             return write_ref(c, type, space);
         child = json_object_get(s, inner);
         if (child == NULL) {
-            set_error(c->errbuf, c->errsize, "%s schema has no \"%s\"", type, inner);
+            tally_errbuf_set(c->errbuf, c->errsize, "%s schema has no \"%s\"", type, inner);
             return -1;
         }
         tally_textbuf_puts(&c->out, "{\"type\":");
@@ -485,7 +474,7 @@ static int write_schema(canon_t *c, const json_t *s, const char *space)
         tally_textbuf_puts(&c->out, "}");
         return 0;
     }
-    set_error(c->errbuf, c->errsize, "a schema must be a JSON string, array or object");
+    tally_errbuf_set(c->errbuf, c->errsize, "a schema must be a JSON string, array or object");
     return -1;
 }
 
@@ -514,7 +503,7 @@ int tally_avro_canonical_form(const char *json, size_t len, char **out,
 
     *out = NULL;
     if (schema == NULL) {
-        set_error(errbuf, errsize, "invalid JSON at line %d column %d: %s",
+        tally_errbuf_set(errbuf, errsize, "invalid JSON at line %d column %d: %s",
                   jerr.line, jerr.column, jerr.text);
         return -1;
     }

@@ -2,6 +2,7 @@
 #include "body_cursor.h"
 
 #include "codec.h"
+#include "errbuf.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
@@ -9,17 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void tally_body_set_error(char *errbuf, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errbuf == NULL || errsize == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errsize, fmt, ap);
-    va_end(ap);
-}
 
 char *tally_body_scratch(tally_body_reader_t *br, size_t n)
 {
@@ -38,21 +28,21 @@ int tally_body_error(cursor_t *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    tally_body_set_error(c->errbuf, c->errsize, "undecodable body at byte %zu: %s",
+    tally_errbuf_set(c->errbuf, c->errsize, "undecodable body at byte %zu: %s",
               (size_t)(c->p - c->start), msg);
     return TALLY_CODEC_ERR_BODY;
 }
 
 int tally_body_store_error(cursor_t *c, const char *what)
 {
-    tally_body_set_error(c->errbuf, c->errsize, "cannot store %s at byte %zu: %s", what,
+    tally_errbuf_set(c->errbuf, c->errsize, "cannot store %s at byte %zu: %s", what,
               (size_t)(c->p - c->start), avro_strerror());
     return c->resolved ? TALLY_CODEC_ERR_UNRESOLVABLE : TALLY_CODEC_ERR_BODY;
 }
 
 int tally_body_default_error(cursor_t *c, const char *why)
 {
-    tally_body_set_error(c->errbuf, c->errsize, "reader default does not fit its field: %s", why);
+    tally_errbuf_set(c->errbuf, c->errsize, "reader default does not fit its field: %s", why);
     return TALLY_CODEC_ERR_UNRESOLVABLE;
 }
 
@@ -170,7 +160,7 @@ int tally_body_to_reader_symbol(cursor_t *c, avro_schema_t wenum, int32_t *idx)
         *idx = c->br->enums[i].to_reader[*idx];
         return 0;
     }
-    tally_body_set_error(c->errbuf, c->errsize, "symbol %s of enum %s at byte %zu is not in the reader schema",
+    tally_errbuf_set(c->errbuf, c->errsize, "symbol %s of enum %s at byte %zu is not in the reader schema",
               avro_schema_enum_get(wenum, *idx), avro_schema_name(wenum), (size_t)(c->p - c->start));
     return TALLY_CODEC_ERR_UNRESOLVABLE;
 }

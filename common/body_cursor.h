@@ -65,9 +65,6 @@ typedef struct cursor_t {
     size_t errsize;
 } cursor_t;
 
-/* Writes the message into errbuf (NULL or size 0: nothing). */
-void tally_body_set_error(char *errbuf, size_t errsize, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 /* "undecodable body at byte N: <message>" into the cursor's errbuf;
  * returns TALLY_CODEC_ERR_BODY. */
 int tally_body_error(cursor_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -23,6 +23,7 @@
 #include "avro_canonical.h"
 #include "body_cursor.h"
 #include "codec.h"
+#include "errbuf.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
@@ -369,7 +370,7 @@ static int walk(cursor_t *c, avro_schema_t s, avro_value_t *v, int depth)
             if (!c->resolved)
                 return tally_body_store_error(c, "union branch");
             if (!c->unknown_branch)
-                tally_body_set_error(c->errbuf, c->errsize, "branch %" PRId64 " (%s) of the writer's union at byte %zu "
+                tally_errbuf_set(c->errbuf, c->errsize, "branch %" PRId64 " (%s) of the writer's union at byte %zu "
                           "is not in the reader schema %s v%d", i64,
                           avro_schema_type_name(avro_schema_union_branch(s, (int)i64)),
                           (size_t)(c->p - c->start), c->br->reader->name, c->br->reader->version);
@@ -513,7 +514,7 @@ tally_body_reader_t *tally_body_reader_new(const tally_catalog_entry_t *writer,
     }
     br->resolved = 1;
     if (tally_avro_widen(writer->json, reader->json, &json, &br->wide, &br->nwide, err, sizeof err) != 0) {
-        tally_body_set_error(errbuf, errsize, "%s v%d cannot be read as %s v%d: %s", writer->name,
+        tally_errbuf_set(errbuf, errsize, "%s v%d cannot be read as %s v%d: %s", writer->name,
                   writer->version, reader->name, reader->version, err);
         goto cleanup;
     }
@@ -521,19 +522,19 @@ tally_body_reader_t *tally_body_reader_new(const tally_catalog_entry_t *writer,
         br->wschema = avro_schema_incref(writer->schema);
     } else if (avro_schema_from_json_length(json, strlen(json), &br->wschema) != 0) {
         br->wschema = NULL;
-        tally_body_set_error(errbuf, errsize, "%s v%d widened for %s v%d: %s", writer->name, writer->version,
+        tally_errbuf_set(errbuf, errsize, "%s v%d widened for %s v%d: %s", writer->name, writer->version,
                   reader->name, reader->version, avro_strerror());
         goto cleanup;
     }
     br->iface = avro_resolved_writer_new(br->wschema, reader->schema);
     if (br->iface == NULL) {
-        tally_body_set_error(errbuf, errsize, "%s v%d cannot be read as %s v%d: %s", writer->name,
+        tally_errbuf_set(errbuf, errsize, "%s v%d cannot be read as %s v%d: %s", writer->name,
                   writer->version, reader->name, reader->version, avro_strerror());
         goto cleanup;
     }
     if (avro_resolved_writer_new_value(br->iface, &br->value) != 0) {
         br->value.iface = NULL;
-        tally_body_set_error(errbuf, errsize, "resolved %s value: %s", reader->name, avro_strerror());
+        tally_errbuf_set(errbuf, errsize, "resolved %s value: %s", reader->name, avro_strerror());
         goto cleanup;
     }
     avro_resolved_writer_set_dest(&br->value, dest);
@@ -582,7 +583,7 @@ int tally_body_reader_read(tally_body_reader_t *br, const void *buf, size_t len,
     if ((rc = walk(&c, br->wschema, &br->value, 0)) != 0)
         return rc;
     if (c.p != c.end) {
-        tally_body_set_error(errbuf, errsize, "%zu trailing bytes after the %s v%d body at byte %zu",
+        tally_errbuf_set(errbuf, errsize, "%zu trailing bytes after the %s v%d body at byte %zu",
                   (size_t)(c.end - c.p), br->writer->name, br->writer->version, (size_t)(c.p - c.start));
         return TALLY_CODEC_ERR_TRAILING;
     }

@@ -6,6 +6,7 @@
 #include "codec.h"
 
 #include "body_reader.h"
+#include "errbuf.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -35,18 +36,6 @@ static void *xcalloc(size_t count, size_t size)
     return p;
 }
 
-__attribute__((format(printf, 3, 4)))
-static void set_error(char *errbuf, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errbuf == NULL || errsize == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errsize, fmt, ap);
-    va_end(ap);
-}
-
 const char *tally_codec_error_name(int code)
 {
     switch (code) {
@@ -69,12 +58,12 @@ int tally_codec_peek_fingerprint(const void *buf, size_t len, uint64_t *fingerpr
     uint64_t fp = 0;
 
     if (len < TALLY_CODEC_HEADER_LEN) {
-        set_error(errbuf, errsize, "message of %zu bytes is shorter than the %d-byte single-object header",
+        tally_errbuf_set(errbuf, errsize, "message of %zu bytes is shorter than the %d-byte single-object header",
                   len, TALLY_CODEC_HEADER_LEN);
         return TALLY_CODEC_ERR_SHORT;
     }
     if (b[0] != magic[0] || b[1] != magic[1]) {
-        set_error(errbuf, errsize, "bad magic %02X %02X, expected C3 01 (Avro single-object encoding)",
+        tally_errbuf_set(errbuf, errsize, "bad magic %02X %02X, expected C3 01 (Avro single-object encoding)",
                   b[0], b[1]);
         return TALLY_CODEC_ERR_MAGIC;
     }
@@ -88,7 +77,7 @@ int tally_codec_value_new(const tally_catalog_entry_t *schema, avro_value_t *val
                           char *errbuf, size_t errsize)
 {
     if (avro_generic_value_new(schema->iface, value) != 0) {
-        set_error(errbuf, errsize, "cannot create a %s value: %s", schema->name, avro_strerror());
+        tally_errbuf_set(errbuf, errsize, "cannot create a %s value: %s", schema->name, avro_strerror());
         return TALLY_CODEC_ERR_ENCODE;
     }
     return 0;
@@ -131,11 +120,11 @@ int tally_encoder_encode(tally_encoder_t *enc, avro_value_t *value, const void *
 
     /* A value of another schema under this fingerprint would poison the topic. */
     if (vs != s->schema && (vs == NULL || !avro_schema_equal(vs, s->schema))) {
-        set_error(errbuf, errsize, "value is not of schema %s v%d", s->name, s->version);
+        tally_errbuf_set(errbuf, errsize, "value is not of schema %s v%d", s->name, s->version);
         return TALLY_CODEC_ERR_ENCODE;
     }
     if (avro_value_sizeof(value, &size) != 0) {
-        set_error(errbuf, errsize, "cannot size %s value: %s", s->name, avro_strerror());
+        tally_errbuf_set(errbuf, errsize, "cannot size %s value: %s", s->name, avro_strerror());
         return TALLY_CODEC_ERR_ENCODE;
     }
     need = TALLY_CODEC_HEADER_LEN + size;
@@ -162,11 +151,11 @@ int tally_encoder_encode(tally_encoder_t *enc, avro_value_t *value, const void *
                                     (int64_t)size);
     }
     if (avro_value_write(enc->writer, value) != 0) {
-        set_error(errbuf, errsize, "cannot encode %s value: %s", s->name, avro_strerror());
+        tally_errbuf_set(errbuf, errsize, "cannot encode %s value: %s", s->name, avro_strerror());
         return TALLY_CODEC_ERR_ENCODE;
     }
     if ((size_t)avro_writer_tell(enc->writer) != size) {
-        set_error(errbuf, errsize, "%s value encoded to %" PRId64 " bytes, sized %zu",
+        tally_errbuf_set(errbuf, errsize, "%s value encoded to %" PRId64 " bytes, sized %zu",
                   s->name, avro_writer_tell(enc->writer), size);
         return TALLY_CODEC_ERR_ENCODE;
     }
@@ -280,14 +269,14 @@ int tally_decoder_decode(tally_decoder_t *dec, const void *buf, size_t len, avro
         return rc;
     w = tally_catalog_find(dec->cat, fp);
     if (w == NULL) {
-        set_error(errbuf, errsize, "unknown writer schema fingerprint %016" PRIx64, fp);
+        tally_errbuf_set(errbuf, errsize, "unknown writer schema fingerprint %016" PRIx64, fp);
         return TALLY_CODEC_ERR_UNKNOWN_SCHEMA;
     }
     s = &dec->slots[w->index];
     if (s->state == 0)
         slot_build(dec, s, w);
     if (s->state < 0) {
-        set_error(errbuf, errsize, "%s", s->error);
+        tally_errbuf_set(errbuf, errsize, "%s", s->error);
         return TALLY_CODEC_ERR_UNRESOLVABLE;
     }
     rc = tally_body_reader_read(s->br, buf, len, TALLY_CODEC_HEADER_LEN, errbuf, errsize);

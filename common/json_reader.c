@@ -6,6 +6,8 @@
  */
 #include "json_reader.h"
 
+#include "hexdigit.h"
+
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
@@ -127,16 +129,9 @@ static long hex4(const unsigned char *p, const unsigned char *end)
     if (end - p < 4)
         return -1;
     for (int i = 0; i < 4; i++) {
-        unsigned c = p[i];
-        int d;
+        int d = tally_hex_digit((char)p[i]);
 
-        if (c >= '0' && c <= '9')
-            d = (int)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            d = (int)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            d = (int)(c - 'A' + 10);
-        else
+        if (d < 0)
             return -1;
         v = v * 16 + d;
     }

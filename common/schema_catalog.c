@@ -5,6 +5,7 @@
 #include "schema_catalog.h"
 
 #include "avro_canonical.h"
+#include "errbuf.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,18 +40,6 @@ static char *xstrdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     return memcpy(xrealloc(NULL, n), s, n);
-}
-
-__attribute__((format(printf, 3, 4)))
-static void set_error(char *errbuf, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errbuf == NULL || errsize == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errsize, fmt, ap);
-    va_end(ap);
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -134,7 +123,7 @@ static int read_file(const char *path, char **out, size_t *len, char *errbuf, si
     int rc = -1;
 
     if (f == NULL) {
-        set_error(errbuf, errsize, "%s: %s", path, strerror(errno));
+        tally_errbuf_set(errbuf, errsize, "%s: %s", path, strerror(errno));
         return -1;
     }
     for (;;) {
@@ -145,14 +134,14 @@ static int read_file(const char *path, char **out, size_t *len, char *errbuf, si
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (n > MAX_SCHEMA_FILE) {
-            set_error(errbuf, errsize, "%s: larger than %u bytes", path, MAX_SCHEMA_FILE);
+            tally_errbuf_set(errbuf, errsize, "%s: larger than %u bytes", path, MAX_SCHEMA_FILE);
             goto cleanup;
         }
         if (got == 0)
             break;
     }
     if (ferror(f)) {
-        set_error(errbuf, errsize, "%s: read error", path);
+        tally_errbuf_set(errbuf, errsize, "%s: read error", path);
         goto cleanup;
     }
     buf[n] = '\0';
@@ -184,28 +173,28 @@ static tally_catalog_entry_t *entry_load(const char *path, const char *name, int
         goto cleanup;
     e->json = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (e->json == NULL) {
-        set_error(errbuf, errsize, "%s:%d:%d: invalid JSON: %s",
+        tally_errbuf_set(errbuf, errsize, "%s:%d:%d: invalid JSON: %s",
                   path, jerr.line, jerr.column, jerr.text);
         goto cleanup;
     }
     if (avro_schema_from_json_length(text, len, &e->schema) != 0) {
         e->schema = NULL;
-        set_error(errbuf, errsize, "%s: not a valid Avro schema: %s", path, avro_strerror());
+        tally_errbuf_set(errbuf, errsize, "%s: not a valid Avro schema: %s", path, avro_strerror());
         goto cleanup;
     }
     if (tally_avro_canonical_json(e->json, &e->canonical, err, sizeof err) != 0) {
-        set_error(errbuf, errsize, "%s: no canonical form: %s", path, err);
+        tally_errbuf_set(errbuf, errsize, "%s: no canonical form: %s", path, err);
         goto cleanup;
     }
     schema_name = is_avro_named_type(e->schema) ? avro_schema_name(e->schema) : NULL;
     if (schema_name != NULL && strcmp(schema_name, name) != 0) {
-        set_error(errbuf, errsize, "%s: schema is named %s but lives in folder %s",
+        tally_errbuf_set(errbuf, errsize, "%s: schema is named %s but lives in folder %s",
                   path, schema_name, name);
         goto cleanup;
     }
     e->iface = avro_generic_class_from_schema(e->schema);
     if (e->iface == NULL) {
-        set_error(errbuf, errsize, "%s: avro-c cannot build values: %s", path, avro_strerror());
+        tally_errbuf_set(errbuf, errsize, "%s: avro-c cannot build values: %s", path, avro_strerror());
         goto cleanup;
     }
     e->fingerprint = tally_avro_fingerprint64(e->canonical, strlen(e->canonical));
@@ -226,7 +215,7 @@ static int load_name_dir(tally_catalog_t *cat, const char *dir, const char *name
     int rc = -1;
 
     if (d == NULL) {
-        set_error(errbuf, errsize, "%s: %s", sub, strerror(errno));
+        tally_errbuf_set(errbuf, errsize, "%s: %s", sub, strerror(errno));
         goto cleanup;
     }
     while ((de = readdir(d)) != NULL) {
@@ -239,7 +228,7 @@ static int load_name_dir(tally_catalog_t *cat, const char *dir, const char *name
         path = xasprintf("%s/%s", sub, de->d_name);
         version = parse_version(de->d_name);
         if (version <= 0) {
-            set_error(errbuf, errsize, "%s: file name must be <version>.avsc with a positive integer version",
+            tally_errbuf_set(errbuf, errsize, "%s: file name must be <version>.avsc with a positive integer version",
                       path);
             free(path);
             goto cleanup;
@@ -288,7 +277,7 @@ tally_catalog_t *tally_catalog_load(const char *dir, char *errbuf, size_t errsiz
     memset(cat, 0, sizeof *cat);
     d = opendir(dir);
     if (d == NULL) {
-        set_error(errbuf, errsize, "cannot open schema catalog %s: %s", dir, strerror(errno));
+        tally_errbuf_set(errbuf, errsize, "cannot open schema catalog %s: %s", dir, strerror(errno));
         goto cleanup;
     }
     while ((de = readdir(d)) != NULL) {
@@ -304,7 +293,7 @@ tally_catalog_t *tally_catalog_load(const char *dir, char *errbuf, size_t errsiz
             goto cleanup;
     }
     if (cat->count == 0) {
-        set_error(errbuf, errsize, "schema catalog %s holds no <Name>/<version>.avsc file", dir);
+        tally_errbuf_set(errbuf, errsize, "schema catalog %s holds no <Name>/<version>.avsc file", dir);
         goto cleanup;
     }
     qsort(cat->entries, cat->count, sizeof *cat->entries, cmp_name_version);
@@ -317,7 +306,7 @@ tally_catalog_t *tally_catalog_load(const char *dir, char *errbuf, size_t errsiz
     for (size_t i = 1; i < cat->count; i++) {
         const tally_catalog_entry_t *a = cat->by_fp[i - 1], *b = cat->by_fp[i];
         if (a->fingerprint == b->fingerprint && strcmp(a->name, b->name) != 0) {
-            set_error(errbuf, errsize, "%s and %s have the same fingerprint %016" PRIx64,
+            tally_errbuf_set(errbuf, errsize, "%s and %s have the same fingerprint %016" PRIx64,
                       a->path, b->path, a->fingerprint);
             goto cleanup;
         }

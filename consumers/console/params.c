@@ -1,5 +1,6 @@
 #include "params.h"
 
+#include "hexdigit.h"
 #include "timeutil.h"
 
 #include <stdio.h>
@@ -55,17 +56,6 @@ int tally_params_status_ok(const char *s)
     return strcmp(s, "ok") == 0 || strcmp(s, "warning") == 0 || strcmp(s, "over") == 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long tally_params_decode(const char *s, size_t len, int plus_is_space, char *out, size_t outsize)
 {
     size_t o = 0;
@@ -74,8 +64,8 @@ long tally_params_decode(const char *s, size_t len, int plus_is_space, char *out
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval(s[i + 1]);
-            int lo = hexval(s[i + 2]);
+            int hi = tally_hex_digit(s[i + 1]);
+            int lo = tally_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi * 16 + lo;

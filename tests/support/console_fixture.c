@@ -163,3 +163,11 @@ void tally_test_console_signin(const tally_test_console_t *c, const char *token,
     snprintf(cookie, 96, "%.*s", (int)len, set);
     tally_test_response_free(&r);
 }
+
+void tally_test_console_member(tally_test_console_t *c, const char *tenant, const char *member,
+                              const char *const extra_args[], char *token, char *cookie)
+{
+    tally_test_console_token(c, tenant, member, "now() + interval '1 day'", token, NULL);
+    tally_test_console_start(c, extra_args);
+    tally_test_console_signin(c, token, cookie);
+}

@@ -62,6 +62,12 @@ tally_test_response_t tally_test_console_request(const tally_test_console_t *c, 
  * session cookie, and writes "tally_session=<id>" into cookie (96 bytes). */
 void tally_test_console_signin(const tally_test_console_t *c, const char *token, char *cookie);
 
+/* A console started with extra_args (as tally_test_console_start) and member
+ * of tenant signed in on it with a token expiring in a day: the token into
+ * token and the session into cookie (as above). */
+void tally_test_console_member(tally_test_console_t *c, const char *tenant, const char *member,
+                              const char *const extra_args[], char *token, char *cookie);
+
 /* Runs sql as the superuser on the test database (asserting success). */
 void tally_test_console_exec(const tally_test_console_t *c, const char *sql);
 

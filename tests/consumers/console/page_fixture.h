@@ -14,6 +14,7 @@
 #include "pages.h"
 #include "pg.h"
 #include "pg_migrate.h"
+#include "pg_query.h"
 #include "textbuf.h"
 #include "timeutil.h"
 
@@ -58,56 +59,13 @@ static PF_UNUSED void pf_teardown(void)
     pf_admin = NULL;
 }
 
-static PF_UNUSED void pf_sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static PF_UNUSED void pf_sql(const char *fmt, ...)
-{
-    char sql[8192], err[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    cr_assert_eq(tally_pg_exec(pf_admin, sql, err, sizeof err), 0, "%s: %s", sql, err);
-}
-
-/* The first column of the only row, computed by the superuser from the
- * tables (independently of the console); -1 for NULL. */
-static PF_UNUSED long long pf_scalar(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static PF_UNUSED long long pf_scalar(const char *fmt, ...)
-{
-    char sql[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    PGresult *r = PQexec(pf_admin, sql);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
-    cr_assert_eq(PQntuples(r), 1, "%s: %d rows", sql, PQntuples(r));
-    long long v = PQgetisnull(r, 0, 0) ? -1 : atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
-
-/* The same as text (static buffer; "(null)" or "(none)"). */
-static PF_UNUSED const char *pf_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static PF_UNUSED const char *pf_text(const char *fmt, ...)
-{
-    static char out[8192];
-    char sql[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    PGresult *r = PQexec(pf_admin, sql);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
-    if (PQntuples(r) == 0)
-        snprintf(out, sizeof out, "(none)");
-    else if (PQgetisnull(r, 0, 0))
-        snprintf(out, sizeof out, "(null)");
-    else
-        snprintf(out, sizeof out, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return out;
-}
+/* Statements and checks as the superuser (tests/support/pg_query.h):
+ * pf_sql runs one, pf_scalar is the first column of the only row computed
+ * from the tables (independently of the console; -1 for NULL), pf_text the
+ * same as text (static buffer; "(null)" or "(none)"). */
+#define pf_sql(...) tally_test_pg_exec(pf_admin, __VA_ARGS__)
+#define pf_scalar(...) tally_test_pg_scalar(pf_admin, __VA_ARGS__)
+#define pf_text(...) tally_test_pg_text(pf_admin, __VA_ARGS__)
 
 /* ---- seeding (as the materializer would write them) -------------------- */
 

@@ -328,6 +328,32 @@ static void load(const char *path, tally_test_browser_page_t *page)
     cr_expect(strstr((page)->text, (s)) != NULL, "%s: the page does not show \"%s\"; it reads:\n%s", (page)->url, \
               (s), (page)->text)
 
+/* Loads path and requires a 200. */
+static void open_page(const char *path, tally_test_browser_page_t *page)
+{
+    load(path, page);
+    cr_assert_eq(page->status, 200, "%s: %s", page->url, page->text);
+}
+
+/* Keeps a screenshot of the page as shot (see browser.h) and frees it. */
+static void close_page(tally_test_browser_page_t *page, const char *shot)
+{
+    tally_test_browser_screenshot(browser, shot);
+    tally_test_browser_page_free(page);
+}
+
+/* Every cell of the two rows PostgreSQL answers to sql is shown on page. */
+static void expect_rows_shown(const tally_test_browser_page_t *page, const char *sql)
+{
+    PGresult *res = PQexec(pipe_.pg, sql);
+    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(pipe_.pg));
+    cr_expect_eq(PQntuples(res), 2);
+    for (int i = 0; i < PQntuples(res); i++)
+        for (int j = 0; j < PQnfields(res); j++)
+            EXPECT_TEXT(page, PQgetvalue(res, i, j));
+    PQclear(res);
+}
+
 /* ---- the test ----------------------------------------------------------------------------- */
 
 Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothing_of_another_tenant)
@@ -410,13 +436,11 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
     cr_expect(strstr(page.html, "<svg") != NULL, "the overview draws its bars as inline SVG");
     cr_expect(strstr(page.html, "<table") != NULL, "a real <table> behind every chart");
     cr_expect(strstr(page.html, "<script") == NULL, "no JavaScript");
-    tally_test_browser_screenshot(browser, "acme-overview");
-    tally_test_browser_page_free(&page);
+    close_page(&page, "acme-overview");
 
     /* Usage: the per-environment table. */
     snprintf(path, sizeof path, "/t/acme/usage?period=%s", month);
-    load(path, &page);
-    cr_assert_eq(page.status, 200, "%s: %s", page.url, page.text);
+    open_page(path, &page);
     for (size_t i = 0; i < 2; i++) {
         const char *env = envs[i].env;
         EXPECT_TEXT(&page, env);
@@ -427,42 +451,23 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
         EXPECT_NUMBER(&page, "status_5xx", sql_ll("status_5xx", "tally.monthly_usage", "acme", filter));
     }
     cr_expect(strstr(page.html, "globex") == NULL, "acme's usage page names nothing of globex");
-    tally_test_browser_screenshot(browser, "acme-usage");
-    tally_test_browser_page_free(&page);
+    close_page(&page, "acme-usage");
 
     /* Seats: the peak against seats_max. */
     snprintf(path, sizeof path, "/t/acme/seats?period=%s", month);
-    load(path, &page);
-    cr_assert_eq(page.status, 200, "%s: %s", page.url, page.text);
+    open_page(path, &page);
     snprintf(sql, sizeof sql, "select seats_peak from tally.monthly_seats where tenant_id = 'acme' and month = '%s-01'",
              month);
     EXPECT_NUMBER(&page, "seats peak", atoll(tally_test_pipeline_value(&pipe_, sql)));
     EXPECT_NUMBER(&page, "seats_max", 10);
-    tally_test_browser_screenshot(browser, "acme-seats");
-    tally_test_browser_page_free(&page);
+    close_page(&page, "acme-seats");
 
     /* Team: environments with their kind, members with their role. */
-    load("/t/acme/team", &page);
-    cr_assert_eq(page.status, 200, "%s: %s", page.url, page.text);
-    PGresult *res = PQexec(pipe_.pg, "select environment_id, kind from tally.environments where tenant_id = 'acme'");
-    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(pipe_.pg));
-    cr_expect_eq(PQntuples(res), 2);
-    for (int i = 0; i < PQntuples(res); i++) {
-        EXPECT_TEXT(&page, PQgetvalue(res, i, 0));
-        EXPECT_TEXT(&page, PQgetvalue(res, i, 1));
-    }
-    PQclear(res);
-    res = PQexec(pipe_.pg, "select email, role from tally.members where tenant_id = 'acme'");
-    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(pipe_.pg));
-    cr_expect_eq(PQntuples(res), 2);
-    for (int i = 0; i < PQntuples(res); i++) {
-        EXPECT_TEXT(&page, PQgetvalue(res, i, 0));
-        EXPECT_TEXT(&page, PQgetvalue(res, i, 1));
-    }
-    PQclear(res);
+    open_page("/t/acme/team", &page);
+    expect_rows_shown(&page, "select environment_id, kind from tally.environments where tenant_id = 'acme'");
+    expect_rows_shown(&page, "select email, role from tally.members where tenant_id = 'acme'");
     cr_expect(strstr(page.text, "owner@globex.example") == NULL, "another tenant's member on acme's team page");
-    tally_test_browser_screenshot(browser, "acme-team");
-    tally_test_browser_page_free(&page);
+    close_page(&page, "acme-team");
 
     /* Nothing of globex, nothing of the vendor: the 404 of an unknown route. */
     tally_test_browser_page_t unknown;
@@ -543,8 +548,7 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
     const char *g = strstr(page.text, "Globex Corporation"), *a = strstr(page.text, "Acme Corporation");
     cr_expect(g && a && g < a, "over (globex) is listed before ok (acme)");
     EXPECT_NUMBER(&page, "globex's API calls", globex_calls);
-    tally_test_browser_screenshot(browser, "staff-tenants");
-    tally_test_browser_page_free(&page);
+    close_page(&page, "staff-tenants");
 
     load("/vendor/tenants?status=over", &page);
     EXPECT_TEXT(&page, "Globex Corporation");
@@ -552,8 +556,7 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
     tally_test_browser_page_free(&page);
 
     snprintf(path, sizeof path, "/vendor/product?period=%s", month);
-    load(path, &page);
-    cr_assert_eq(page.status, 200, "%s: %s", page.url, page.text);
+    open_page(path, &page);
     EXPECT_TEXT(&page, "project.create.start");
     EXPECT_TEXT(&page, "deploy.start");
     EXPECT_NUMBER(&page, "project.create.start events",
@@ -561,8 +564,7 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
                       &pipe_, "select sum(events) from tally.product_analytics_daily where event = 'project.create.start' "
                                "and version = '7.0.0'")));
     EXPECT_TEXT(&page, "< 5");
-    tally_test_browser_screenshot(browser, "staff-product");
-    tally_test_browser_page_free(&page);
+    close_page(&page, "staff-product");
 
     load("/t/globex/", &page);
     cr_assert_eq(page.status, 200, "staff on globex's overview: %s", page.text);
@@ -570,6 +572,5 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
     cr_expect(shows_word(page.text, "over"), "%s: no status reads over:\n%s", page.url, page.text);
     EXPECT_NUMBER(&page, "globex's API calls", globex_calls);
     EXPECT_NUMBER(&page, "globex's seats peak", 7);
-    tally_test_browser_screenshot(browser, "staff-globex-overview");
-    tally_test_browser_page_free(&page);
+    close_page(&page, "staff-globex-overview");
 }

@@ -194,9 +194,7 @@ Test(console_auth, revocation_and_removal_end_live_sessions_within_seconds)
 Test(console_auth, signout_ends_the_session)
 {
     char token[64], cookie[96];
-    tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
-    tally_test_console_start(&c, NULL);
-    tally_test_console_signin(&c, token, cookie);
+    tally_test_console_member(&c, "acme", "m-acme", NULL, token, cookie);
     cr_assert_eq(status_of("GET", "/t/acme/", cookie, NULL), 200);
     cr_assert_eq(status_of("GET", "/signout", cookie, NULL), 405, "sign-out is a POST");
     tally_test_response_t r = tally_test_console_request(&c, "POST", "/signout", cookie, NULL);

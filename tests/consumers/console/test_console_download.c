@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "console_fixture.h"
+#include "replay_export.h"
 #include "gateway_fixture.h"
 #include "params.h"
 #include "services.h"
@@ -32,38 +33,6 @@ static void teardown(void)
 
 TestSuite(console_download, .init = setup, .fini = teardown, .timeout = 180);
 
-/* tally-replay export of acme for period in format (malloc'd bytes). */
-static char *replay_export(const char *period, const char *format, size_t *len)
-{
-    static char a[16][512];
-    char *argv[20], path[] = "/tmp/tally-console-download-XXXXXX";
-    int n = 0, fd = mkstemp(path);
-    cr_assert(fd >= 0);
-    close(fd);
-    const char *args[] = {tally_test_bin("tally-replay"), "export", "--tenant", "acme", "--period", period,
-                          "--format", format, NULL};
-    for (int i = 0; args[i]; i++)
-        snprintf(a[n], sizeof a[n], "%s", args[i]), argv[n] = a[n], n++;
-    snprintf(a[n], sizeof a[n], "--output=%s", path), argv[n] = a[n], n++;
-    snprintf(a[n], sizeof a[n], "--schemas=%s", tally_test_source_path("schemas")), argv[n] = a[n], n++;
-    snprintf(a[n], sizeof a[n], "--brokers=%s", tally_test_brokers()), argv[n] = a[n], n++;
-    snprintf(a[n], sizeof a[n], "--pg-url=%s", tally_test_pg_url(c.db)), argv[n] = a[n], n++;
-    snprintf(a[n], sizeof a[n], "--usage-topic=%s", topic), argv[n] = a[n], n++;
-    argv[n] = NULL;
-    tally_test_proc_t *proc = tally_test_spawn(argv, NULL, 0, NULL, 0);
-    int status = tally_test_wait(proc, 120000);
-    cr_assert(status == 0 || status == 1, "tally-replay export: status %d; log:\n%s", status, tally_test_log(proc));
-    tally_test_proc_free(proc);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f);
-    char *out = malloc(1 << 20);
-    *len = fread(out, 1, (1 << 20) - 1, f);
-    out[*len] = '\0';
-    fclose(f);
-    unlink(path);
-    return out;
-}
-
 Test(console_download, the_bytes_of_tally_replay_export)
 {
     char token[64], cookie[96], period[16], path[160], arg_brokers[160], arg_topic[200];
@@ -84,7 +53,7 @@ Test(console_download, the_bytes_of_tally_replay_export)
     snprintf(want_disposition, sizeof want_disposition, "attachment; filename=\"tally-usage-acme-%s.csv\"", period);
     cr_assert_str_eq(tally_test_header(&r, "Content-Disposition"), want_disposition);
     size_t want_len;
-    char *want = replay_export(period, "csv", &want_len);
+    char *want = console_replay_export(tally_test_pg_url(c.db), topic, "acme", period, "csv", &want_len);
     cr_assert_eq(r.len, want_len, "%zu bytes, tally-replay wrote %zu:\n%s\n---\n%s", r.len, want_len, r.body, want);
     cr_assert_eq(memcmp(r.body, want, want_len), 0, "%s\n---\n%s", r.body, want);
     free(want);
@@ -94,7 +63,7 @@ Test(console_download, the_bytes_of_tally_replay_export)
     r = tally_test_console_request(&c, "GET", path, NULL, token);
     cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
     cr_assert_str_eq(tally_test_header(&r, "Content-Type"), "application/json");
-    want = replay_export(period, "json", &want_len);
+    want = console_replay_export(tally_test_pg_url(c.db), topic, "acme", period, "json", &want_len);
     cr_assert_eq(r.len, want_len, "%s\n---\n%s", r.body, want);
     cr_assert_eq(memcmp(r.body, want, want_len), 0);
     free(want);

@@ -96,9 +96,7 @@ static tally_test_response_t get(const char *path, const char *cookie, const cha
 Test(console_isolation, every_route_is_404_to_another_tenant_and_401_to_nobody)
 {
     char token[64], cookie[96];
-    tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
-    tally_test_console_start(&c, NULL);
-    tally_test_console_signin(&c, token, cookie);
+    tally_test_console_member(&c, "acme", "m-acme", NULL, token, cookie);
     tally_test_response_t html404 = get("/no/such/route", cookie, NULL);
     tally_test_response_t api404 = get("/api/v1/no/such/route", cookie, NULL);
     cr_assert_eq(html404.status, 404);
@@ -142,9 +140,7 @@ Test(console_isolation, every_route_is_404_to_another_tenant_and_401_to_nobody)
 Test(console_isolation, own_tenant_pages_answer_and_staff_sees_all)
 {
     char token[64], cookie[96];
-    tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
-    tally_test_console_start(&c, NULL);
-    tally_test_console_signin(&c, token, cookie);
+    tally_test_console_member(&c, "acme", "m-acme", NULL, token, cookie);
     route_case_t routes[64];
     size_t n = all_routes("acme", routes, 64);
     for (size_t i = 0; i < n; i++) {
@@ -170,9 +166,7 @@ Test(console_isolation, own_tenant_pages_answer_and_staff_sees_all)
 Test(console_isolation, an_unknown_tenant_is_the_same_404)
 {
     char token[64], cookie[96];
-    tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
-    tally_test_console_start(&c, NULL);
-    tally_test_console_signin(&c, token, cookie);
+    tally_test_console_member(&c, "acme", "m-acme", NULL, token, cookie);
     tally_test_response_t unknown = get("/api/v1/no/such/route", cookie, NULL);
     tally_test_response_t other = get("/api/v1/tenants/globex/overview", cookie, NULL);
     tally_test_response_t none = get("/api/v1/tenants/no-such-tenant/overview", cookie, NULL);

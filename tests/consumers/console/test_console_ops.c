@@ -64,9 +64,7 @@ Test(console_ops, health_readiness_metrics_and_headers)
 {
     char token[64], cookie[96];
     tally_test_console_db(&c);
-    tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
-    tally_test_console_start(&c, NULL);
-    tally_test_console_signin(&c, token, cookie);
+    tally_test_console_member(&c, "acme", "m-acme", NULL, token, cookie);
     tally_test_response_t r = tally_test_console_request(&c, "GET", "/healthz", NULL, NULL);
     cr_assert_eq(r.status, 200);
     cr_assert_str_eq(r.body, "{\"status\":\"ok\"}");
@@ -116,9 +114,7 @@ Test(console_ops, etag_and_cache_control)
 {
     char token[64], cookie[96], inm[128];
     tally_test_console_db(&c);
-    tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
-    tally_test_console_start(&c, NULL);
-    tally_test_console_signin(&c, token, cookie);
+    tally_test_console_member(&c, "acme", "m-acme", NULL, token, cookie);
     /* The team page: a model with no clock in it. */
     tally_test_response_t r = tally_test_console_request(&c, "GET", "/api/v1/tenants/acme/team", cookie, NULL);
     cr_assert_eq(r.status, 200);
@@ -167,10 +163,8 @@ Test(console_ops, database_outage_answers_503_then_recovers)
 {
     char token[64], cookie[96], sql[256], err[512];
     tally_test_console_db(&c);
-    tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
     static const char *const args[] = {"--session-recheck=0", NULL};
-    tally_test_console_start(&c, args);
-    tally_test_console_signin(&c, token, cookie);
+    tally_test_console_member(&c, "acme", "m-acme", args, token, cookie);
     cr_assert_eq(status_of("/t/acme/", cookie, NULL), 200);
     PGconn *admin = tally_pg_connect(tally_test_pg_url("postgres"), "tally-test", err, sizeof err);
     cr_assert_not_null(admin, "%s", err);
@@ -230,10 +224,8 @@ Test(console_ops, survives_a_postgresql_restart)
     setenv("TALLY_PG_PORT", portbuf, 1);   /* this test's fixtures use the own server */
     char token[64], cookie[96];
     tally_test_console_db(&c);
-    tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
     static const char *const args[] = {"--session-recheck=0", NULL};
-    tally_test_console_start(&c, args);
-    tally_test_console_signin(&c, token, cookie);
+    tally_test_console_member(&c, "acme", "m-acme", args, token, cookie);
     cr_assert_eq(status_of("/t/acme/usage", cookie, NULL), 200);
     PQfinish(c.admin);
     c.admin = NULL;

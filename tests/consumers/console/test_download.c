@@ -10,6 +10,7 @@
 #include "../../aggregator/agg_kafka.h"
 
 #include "download.h"
+#include "replay_export.h"
 #include "gateway_fixture.h"
 #include "services.h"
 
@@ -95,39 +96,6 @@ static void seed(void)
     mat_exec(conn, "INSERT INTO tally.tenants VALUES ('acme', 'Acme', now()), ('globex', 'Globex', now())");
 }
 
-/* tally-replay export for tenant in format, as a subprocess; the report's
- * bytes (malloc'd) and their count. */
-static char *replay_export(const char *tenant, const char *format, size_t *len)
-{
-    static char a[16][512];
-    char *argv[20], path[] = "/tmp/tally-download-test-XXXXXX";
-    int n = 0, fd = mkstemp(path);
-    cr_assert(fd >= 0);
-    close(fd);
-    const char *args[] = {tally_test_bin("tally-replay"), "export", "--tenant", tenant, "--period", period,
-                          "--format", format, NULL};
-    for (int i = 0; args[i]; i++)
-        snprintf(a[n], sizeof a[n], "%s", args[i]), argv[n] = a[n], n++;
-    snprintf(a[n], sizeof a[n], "--output=%s", path), argv[n] = a[n], n++;
-    snprintf(a[n], sizeof a[n], "--schemas=%s", tally_test_source_path("schemas")), argv[n] = a[n], n++;
-    snprintf(a[n], sizeof a[n], "--brokers=%s", tally_test_brokers()), argv[n] = a[n], n++;
-    snprintf(a[n], sizeof a[n], "--pg-url=%s", tally_test_pg_url(db)), argv[n] = a[n], n++;
-    snprintf(a[n], sizeof a[n], "--usage-topic=%s", topic), argv[n] = a[n], n++;
-    argv[n] = NULL;
-    tally_test_proc_t *proc = tally_test_spawn(argv, NULL, 0, NULL, 0);
-    int status = tally_test_wait(proc, 120000);
-    cr_assert(status == 0 || status == 1, "tally-replay export: status %d; log:\n%s", status, tally_test_log(proc));
-    tally_test_proc_free(proc);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f);
-    char *out = malloc(1 << 20);
-    *len = fread(out, 1, (1 << 20) - 1, f);
-    out[*len] = '\0';
-    fclose(f);
-    unlink(path);
-    return out;
-}
-
 static tally_console_download_opts_t opts(const char *tenant, const char *format)
 {
     tally_console_download_opts_t o = {.brokers = tally_test_brokers(), .pg_url = tally_test_pg_url(db),
@@ -151,7 +119,7 @@ Test(download, csv_and_json_are_tally_replay_exports_bytes)
         fprintf(stderr, "download: %s of tenant acme, %s, from 7 usage records: %lld ms, %zu bytes\n", formats[k],
                 period, (long long)took, len);
         size_t want_len;
-        char *want = replay_export("acme", formats[k], &want_len);
+        char *want = console_replay_export(tally_test_pg_url(db), topic, "acme", period, formats[k], &want_len);
         cr_assert_eq(len, want_len, "%s: %zu bytes, tally-replay wrote %zu:\n%s\n---\n%s", formats[k], len, want_len,
                      body, want);
         cr_assert_eq(memcmp(body, want, len), 0, "%s differs:\n%s\n---\n%s", formats[k], body, want);

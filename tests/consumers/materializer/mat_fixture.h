@@ -17,6 +17,7 @@
 #include "kafka.h"
 #include "pg.h"
 #include "pg_migrate.h"
+#include "pg_query.h"
 #include "subprocess.h"
 #include "schema_catalog.h"
 #include "timeutil.h"
@@ -47,49 +48,15 @@ typedef struct {
 
 /* ---- database ---------------------------------------------------------- */
 
-static MAT_UNUSED long long mat_scalar(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static MAT_UNUSED long long mat_scalar(PGconn *c, const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    PGresult *r = PQexec(c, sql);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
-    cr_assert_eq(PQntuples(r), 1, "%s: %d rows", sql, PQntuples(r));
-    long long v = PQgetisnull(r, 0, 0) ? -1 : atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
-
-/* The first column of the first row as text (static buffer), "(null)" or
- * "(none)". */
-static MAT_UNUSED const char *mat_text(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static MAT_UNUSED const char *mat_text(PGconn *c, const char *fmt, ...)
-{
-    static char out[8192];
-    char sql[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    PGresult *r = PQexec(c, sql);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
-    if (PQntuples(r) == 0)
-        snprintf(out, sizeof out, "(none)");
-    else if (PQgetisnull(r, 0, 0))
-        snprintf(out, sizeof out, "(null)");
-    else
-        snprintf(out, sizeof out, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return out;
-}
+/* Checks on the suite's database (tests/support/pg_query.h): the first
+ * column of the only row (-1 for NULL), and of the first row as text
+ * (static buffer), "(null)" or "(none)". */
+#define mat_scalar tally_test_pg_scalar
+#define mat_text tally_test_pg_text
 
 static MAT_UNUSED void mat_exec(PGconn *c, const char *sql)
 {
-    char err[1024];
-    cr_assert_eq(tally_pg_exec(c, sql, err, sizeof err), 0, "%s: %s", sql, err);
+    tally_test_pg_exec(c, "%s", sql);
 }
 
 static MAT_UNUSED void mat_migrate(PGconn *c)

@@ -6,6 +6,7 @@
  * an empty member) is refused with 422 and nothing reaches Kafka. */
 #include "codec.h"
 #include "gateway_fixture.h"
+#include "routes_fixture.h"
 #include "json_avro.h"
 #include "schema_catalog.h"
 
@@ -18,28 +19,11 @@
 #define TOKEN_ID "7e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b"
 #define DAY_MS 86400000LL
 
-static tally_test_gateway_t gw;
-static tally_catalog_t *cat;
-
-static void setup(void)
-{
-    char err[512];
-    cat = tally_catalog_load(tally_test_source_path("schemas"), err, sizeof err);
-    cr_assert_not_null(cat, "%s", err);
-    tally_test_gateway_start(&gw, NULL);
-}
-
-static void teardown(void)
-{
-    tally_test_gateway_stop(&gw);
-    tally_catalog_free(cat);
-}
-
-TestSuite(gateway_console_tokens, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(gateway_console_tokens, .init = routes_setup, .fini = routes_teardown, .timeout = 120);
 
 static long post(const char *body, char *answer, size_t size)
 {
-    tally_test_response_t r = tally_test_gateway_post(&gw, "/v1/controlpanel/events", "application/json",
+    tally_test_response_t r = tally_test_gateway_post(&routes_gw, "/v1/controlpanel/events", "application/json",
                                                       TALLY_TEST_ADMIN_TOKEN, body, strlen(body));
     long st = r.status;
     snprintf(answer, size, "%s", r.body ? r.body : "");
@@ -60,7 +44,7 @@ Test(gateway_console_tokens, every_control_panel_event_is_written_as_v2_and_the_
 {
     long long now = tally_test_now_ms();
     char body[1024], answer[1024], sha[65];
-    const tally_catalog_entry_t *v2 = tally_catalog_get(cat, "ControlPanelEvent", 2);
+    const tally_catalog_entry_t *v2 = tally_catalog_get(routes_cat, "ControlPanelEvent", 2);
     cr_assert_not_null(v2);
     tally_test_sha256_hex("tct_example-token", sha);
 
@@ -76,10 +60,10 @@ Test(gateway_console_tokens, every_control_panel_event_is_written_as_v2_and_the_
     cr_assert_eq(post(body, answer, sizeof answer), 202, "%s", answer);
 
     tally_test_record_t *recs;
-    size_t n = tally_test_topic_read(gw.controlpanel_topic, 3, 500, 30000, &recs);
+    size_t n = tally_test_topic_read(routes_gw.controlpanel_topic, 3, 500, 30000, &recs);
     cr_assert_eq(n, 3);
     const char *want[3] = {"MemberRemoved", "ConsoleTokenIssued", "ConsoleTokenRevoked"};
-    tally_decoder_t *dec = tally_decoder_new_any(cat);
+    tally_decoder_t *dec = tally_decoder_new_any(routes_cat);
     tally_json_avro_t *conv = NULL;
     char err[512];
     for (size_t i = 0; i < n; i++) {
@@ -146,7 +130,7 @@ Test(gateway_console_tokens, a_token_event_the_read_model_would_refuse_is_422_an
     cr_assert_eq(post(body, answer, sizeof answer), 202, "%s", answer);
 
     tally_test_record_t *recs;
-    size_t n = tally_test_topic_read(gw.controlpanel_topic, 1, 1500, 10000, &recs);
+    size_t n = tally_test_topic_read(routes_gw.controlpanel_topic, 1, 1500, 10000, &recs);
     cr_assert_eq(n, 1, "only the valid event reached Kafka");
     tally_test_records_free(recs, n);
 }

@@ -4,6 +4,7 @@
  * health, readiness and metrics. */
 #include "codec.h"
 #include "gateway_fixture.h"
+#include "routes_fixture.h"
 #include "json_avro.h"
 #include "schema_catalog.h"
 
@@ -14,30 +15,13 @@
 #include <string.h>
 #include <zlib.h>
 
-static tally_test_gateway_t gw;
-static tally_catalog_t *cat;
-
-static void setup(void)
-{
-    char err[512];
-    cat = tally_catalog_load(tally_test_source_path("schemas"), err, sizeof err);
-    cr_assert_not_null(cat, "%s", err);
-    tally_test_gateway_start(&gw, NULL);
-}
-
-static void teardown(void)
-{
-    tally_test_gateway_stop(&gw);
-    tally_catalog_free(cat);
-}
-
-TestSuite(gateway_routes, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(gateway_routes, .init = routes_setup, .fini = routes_teardown, .timeout = 120);
 
 /* Decodes a record of topic into JSON with the writer's schema. */
 static json_t *decode(const tally_test_record_t *rec, const char **schema_name)
 {
     char err[512];
-    tally_decoder_t *dec = tally_decoder_new_any(cat);
+    tally_decoder_t *dec = tally_decoder_new_any(routes_cat);
     avro_value_t *v;
     const tally_catalog_entry_t *w;
     cr_assert_eq(tally_decoder_decode(dec, rec->value, rec->len, &v, &w, err, sizeof err), 0, "%s", err);
@@ -84,13 +68,13 @@ static char *product_event(const char *event_id, const char *event, const char *
 Test(gateway_routes, product_event_arrives_decoded_equal)
 {
     char *body = product_event("0d9c3f3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f", "project.create.start", "project-1");
-    tally_test_response_t r = tally_test_gateway_post(&gw, "/v1/product/events", "application/json", NULL, body,
+    tally_test_response_t r = tally_test_gateway_post(&routes_gw, "/v1/product/events", "application/json", NULL, body,
                                                       strlen(body));
     assert_accepted(&r, 202, 1, 0);
     tally_test_response_free(&r);
 
     tally_test_record_t *recs;
-    size_t n = tally_test_topic_read(gw.product_topic, 1, 1000, 30000, &recs);
+    size_t n = tally_test_topic_read(routes_gw.product_topic, 1, 1000, 30000, &recs);
     cr_assert_eq(n, 1);
     const char *schema;
     json_t *got = decode(&recs[0], &schema), *sent = parse(body);
@@ -125,13 +109,13 @@ Test(gateway_routes, usage_report_is_acknowledged_and_decoded_equal)
     snprintf(stamp, sizeof stamp, "%lld", now - 500);
     memmove(at + strlen(stamp), at + 22, strlen(at + 22) + 1);
     memcpy(at, stamp, strlen(stamp));
-    tally_test_response_t r = tally_test_gateway_post(&gw, "/v1/usage/reports", "application/json",
+    tally_test_response_t r = tally_test_gateway_post(&routes_gw, "/v1/usage/reports", "application/json",
                                                       TALLY_TEST_API_KEY, body, strlen(body));
     assert_accepted(&r, 202, 1, 0);
     tally_test_response_free(&r);
 
     tally_test_record_t *recs;
-    size_t n = tally_test_topic_read(gw.usage_topic, 1, 500, 30000, &recs);
+    size_t n = tally_test_topic_read(routes_gw.usage_topic, 1, 500, 30000, &recs);
     cr_assert_eq(n, 1, "202 came after the broker's ack: the record is there");
     const char *schema;
     json_t *got = decode(&recs[0], &schema);
@@ -153,7 +137,7 @@ Test(gateway_routes, seat_event_and_controlpanel_event_arrive)
     char body[1024];
     snprintf(body, sizeof body, "{\"tenant_id\":\"%s\",\"user_id\":\"user-42\",\"op\":\"ASSIGNED\",\"occurred_at\":%lld}",
              TALLY_TEST_TENANT, now);
-    tally_test_response_t r = tally_test_gateway_post(&gw, "/v1/usage/seats", "application/json",
+    tally_test_response_t r = tally_test_gateway_post(&routes_gw, "/v1/usage/seats", "application/json",
                                                       TALLY_TEST_API_KEY, body, strlen(body));
     assert_accepted(&r, 202, 1, 0);
     tally_test_response_free(&r);
@@ -162,13 +146,13 @@ Test(gateway_routes, seat_event_and_controlpanel_event_arrive)
              "{\"tenant_id\":\"%s\",\"occurred_at\":%lld,\"payload\":{\"MemberAdded\":{\"member_id\":\"m-1\","
              "\"first_name\":\"Ada\",\"last_name\":\"Lovelace\",\"email\":\"ada@example.com\",\"role\":\"admin\"}}}",
              TALLY_TEST_TENANT, now);
-    r = tally_test_gateway_post(&gw, "/v1/controlpanel/events", "application/json", TALLY_TEST_ADMIN_TOKEN, body,
+    r = tally_test_gateway_post(&routes_gw, "/v1/controlpanel/events", "application/json", TALLY_TEST_ADMIN_TOKEN, body,
                                 strlen(body));
     assert_accepted(&r, 202, 1, 0);
     tally_test_response_free(&r);
 
     tally_test_record_t *recs;
-    size_t n = tally_test_topic_read(gw.usage_topic, 1, 500, 30000, &recs);
+    size_t n = tally_test_topic_read(routes_gw.usage_topic, 1, 500, 30000, &recs);
     cr_assert_eq(n, 1);
     const char *schema;
     json_t *got = decode(&recs[0], &schema);
@@ -179,7 +163,7 @@ Test(gateway_routes, seat_event_and_controlpanel_event_arrive)
     json_decref(got);
     tally_test_records_free(recs, n);
 
-    n = tally_test_topic_read(gw.controlpanel_topic, 1, 500, 30000, &recs);
+    n = tally_test_topic_read(routes_gw.controlpanel_topic, 1, 500, 30000, &recs);
     cr_assert_eq(n, 1);
     got = decode(&recs[0], &schema);
     cr_assert_str_eq(schema, "ControlPanelEvent");
@@ -194,7 +178,7 @@ Test(gateway_routes, batch_is_accepted_per_event)
     char *a = product_event(NULL, "deploy.start", "p-1"), *c = product_event(NULL, "deploy.end", "p-1");
     char body[4096];
     snprintf(body, sizeof body, "[%s, {\"source\":\"CLI\",\"event\":\"no.such.event\"}, 42, %s]", a, c);
-    tally_test_response_t r = tally_test_gateway_post(&gw, "/v1/product/events", "application/json", NULL, body,
+    tally_test_response_t r = tally_test_gateway_post(&routes_gw, "/v1/product/events", "application/json", NULL, body,
                                                       strlen(body));
     assert_accepted(&r, 202, 2, 2);
     json_t *j = parse(r.body);
@@ -204,7 +188,7 @@ Test(gateway_routes, batch_is_accepted_per_event)
     json_decref(j);
     tally_test_response_free(&r);
     tally_test_record_t *recs;
-    size_t n = tally_test_topic_read(gw.product_topic, 2, 1500, 30000, &recs);
+    size_t n = tally_test_topic_read(routes_gw.product_topic, 2, 1500, 30000, &recs);
     cr_assert_eq(n, 2, "only the good events are produced");
     tally_test_records_free(recs, n);
     free(a);
@@ -233,7 +217,7 @@ Test(gateway_routes, ndjson_gzip_and_sendbeacon_bodies)
     deflateEnd(&zs);
 
     char url[128];
-    snprintf(url, sizeof url, "%s/v1/product/events", gw.base_url);
+    snprintf(url, sizeof url, "%s/v1/product/events", routes_gw.base_url);
     const char *h[] = {"Content-Type: application/x-ndjson", "Content-Encoding: gzip", NULL};
     tally_test_response_t r = tally_test_http("POST", url, h, gz, gzlen, 0);
     assert_accepted(&r, 202, 2, 0);
@@ -246,7 +230,7 @@ Test(gateway_routes, ndjson_gzip_and_sendbeacon_bodies)
     tally_test_response_free(&r);
 
     tally_test_record_t *recs;
-    size_t n = tally_test_topic_read(gw.product_topic, 3, 1500, 30000, &recs);
+    size_t n = tally_test_topic_read(routes_gw.product_topic, 3, 1500, 30000, &recs);
     cr_assert_eq(n, 3);
     tally_test_records_free(recs, n);
     free(a);
@@ -262,16 +246,17 @@ Test(gateway_routes, authentication_and_scope)
              "\"reporter_started_at\":%lld,\"seq\":1,\"observed_at\":%lld,\"api_calls\":1,\"status_4xx\":0,"
              "\"status_5xx\":0,\"exec_ms\":1}",
              TALLY_TEST_TENANT, TALLY_TEST_ENV, now - 1000, now);
-    tally_test_response_t r = tally_test_gateway_post(&gw, "/v1/usage/reports", "application/json", NULL, body,
+    tally_test_response_t r = tally_test_gateway_post(&routes_gw, "/v1/usage/reports", "application/json", NULL, body,
                                                       strlen(body));
     cr_assert_eq(r.status, 401, "no key: %s", r.body);
     tally_test_response_free(&r);
-    r = tally_test_gateway_post(&gw, "/v1/usage/reports", "application/json", "tk_wrong_key", body, strlen(body));
+    r = tally_test_gateway_post(&routes_gw, "/v1/usage/reports", "application/json", "tk_wrong_key", body,
+                                strlen(body));
     cr_assert_eq(r.status, 401, "unknown key: %s", r.body);
     cr_assert_null(strstr(r.body, "tk_wrong_key"), "the answer never echoes the key");
     tally_test_response_free(&r);
     /* The staging key may not report for the production environment. */
-    r = tally_test_gateway_post(&gw, "/v1/usage/reports", "application/json", TALLY_TEST_API_KEY_STAGING, body,
+    r = tally_test_gateway_post(&routes_gw, "/v1/usage/reports", "application/json", TALLY_TEST_API_KEY_STAGING, body,
                                 strlen(body));
     cr_assert_eq(r.status, 403, "other environment: %s", r.body);
     tally_test_response_free(&r);
@@ -281,28 +266,28 @@ Test(gateway_routes, authentication_and_scope)
     char *t = strstr(other, TALLY_TEST_TENANT);
     memcpy(t, "tenant-evil", 11);
     snprintf(batch, sizeof batch, "[%s,%s]", body, other);
-    r = tally_test_gateway_post(&gw, "/v1/usage/reports", "application/json", TALLY_TEST_API_KEY, batch,
+    r = tally_test_gateway_post(&routes_gw, "/v1/usage/reports", "application/json", TALLY_TEST_API_KEY, batch,
                                 strlen(batch));
     cr_assert_eq(r.status, 403, "%s", r.body);
     tally_test_response_free(&r);
     free(other);
     /* An unknown admin token is no credential (401); an API key is one,
      * out of its scope (403). */
-    r = tally_test_gateway_post(&gw, "/v1/controlpanel/events", "application/json", "not-the-admin-token", body,
+    r = tally_test_gateway_post(&routes_gw, "/v1/controlpanel/events", "application/json", "not-the-admin-token", body,
                                 strlen(body));
     cr_assert_eq(r.status, 401, "%s", r.body);
     cr_assert_not_null(tally_test_header(&r, "WWW-Authenticate"));
     tally_test_response_free(&r);
-    r = tally_test_gateway_post(&gw, "/v1/controlpanel/events", "application/json", TALLY_TEST_API_KEY, body,
+    r = tally_test_gateway_post(&routes_gw, "/v1/controlpanel/events", "application/json", TALLY_TEST_API_KEY, body,
                                 strlen(body));
     cr_assert_eq(r.status, 403, "%s", r.body);
     tally_test_response_free(&r);
 
     tally_test_record_t *recs;
-    size_t n = tally_test_topic_read(gw.usage_topic, 0, 1500, 5000, &recs);
+    size_t n = tally_test_topic_read(routes_gw.usage_topic, 0, 1500, 5000, &recs);
     cr_assert_eq(n, 0, "nothing unauthorised reaches Kafka");
     tally_test_records_free(recs, n);
-    n = tally_test_topic_read(gw.controlpanel_topic, 0, 500, 3000, &recs);
+    n = tally_test_topic_read(routes_gw.controlpanel_topic, 0, 500, 3000, &recs);
     cr_assert_eq(n, 0);
     tally_test_records_free(recs, n);
 }
@@ -310,16 +295,16 @@ Test(gateway_routes, authentication_and_scope)
 Test(gateway_routes, opted_out_project_is_answered_but_dropped)
 {
     char *body = product_event(NULL, "deploy.start", TALLY_TEST_OPTED_OUT_PROJECT);
-    tally_test_response_t r = tally_test_gateway_post(&gw, "/v1/product/events", "application/json", NULL, body,
+    tally_test_response_t r = tally_test_gateway_post(&routes_gw, "/v1/product/events", "application/json", NULL, body,
                                                       strlen(body));
     assert_accepted(&r, 202, 1, 0);
     tally_test_response_free(&r);
     tally_test_record_t *recs;
-    size_t n = tally_test_topic_read(gw.product_topic, 0, 1500, 5000, &recs);
+    size_t n = tally_test_topic_read(routes_gw.product_topic, 0, 1500, 5000, &recs);
     cr_assert_eq(n, 0);
     tally_test_records_free(recs, n);
     char url[128];
-    snprintf(url, sizeof url, "%s/metrics", gw.base_url);
+    snprintf(url, sizeof url, "%s/metrics", routes_gw.base_url);
     r = tally_test_http("GET", url, NULL, NULL, 0, 0);
     cr_assert(strstr(r.body, "tally_gateway_optout_dropped_total 1\n") != NULL, "%s", r.body);
     tally_test_response_free(&r);
@@ -329,15 +314,15 @@ Test(gateway_routes, opted_out_project_is_answered_but_dropped)
 Test(gateway_routes, health_readiness_metrics_and_preflight)
 {
     char url[128];
-    snprintf(url, sizeof url, "%s/healthz", gw.base_url);
+    snprintf(url, sizeof url, "%s/healthz", routes_gw.base_url);
     tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
     cr_assert_eq(r.status, 200);
     tally_test_response_free(&r);
-    snprintf(url, sizeof url, "%s/readyz", gw.base_url);
+    snprintf(url, sizeof url, "%s/readyz", routes_gw.base_url);
     r = tally_test_http("GET", url, NULL, NULL, 0, 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     tally_test_response_free(&r);
-    snprintf(url, sizeof url, "%s/metrics", gw.base_url);
+    snprintf(url, sizeof url, "%s/metrics", routes_gw.base_url);
     r = tally_test_http("GET", url, NULL, NULL, 0, 0);
     cr_assert_eq(r.status, 200);
     cr_assert(strstr(r.body, "# TYPE tally_gateway_requests_total counter") != NULL);
@@ -349,7 +334,7 @@ Test(gateway_routes, health_readiness_metrics_and_preflight)
     cr_assert(strstr(r.body, "tally_gateway_produce_latency_seconds_bucket") != NULL);
     tally_test_response_free(&r);
 
-    snprintf(url, sizeof url, "%s/v1/product/events", gw.base_url);
+    snprintf(url, sizeof url, "%s/v1/product/events", routes_gw.base_url);
     const char *ok[] = {"Origin: https://admin.example.com", "Access-Control-Request-Method: POST", NULL};
     r = tally_test_http("OPTIONS", url, ok, NULL, 0, 0);
     cr_assert_eq(r.status, 204);
