@@ -56,7 +56,8 @@ int tally_license_revoked_sign(const char *const *ids, size_t n, int64_t issued_
             return -1;
         }
     const char **sorted = tally_xcalloc(n ? n : 1, sizeof *sorted);
-    memcpy(sorted, ids, n * sizeof *sorted);
+    if (n > 0)
+        memcpy(sorted, ids, n * sizeof *sorted);
     qsort(sorted, n, sizeof *sorted, cmp_ids);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)

@@ -87,6 +87,15 @@ Test(license, the_test_vector_is_reproduced_byte_for_byte)
     cr_assert_str_eq(pt.data, pubtext);
     cr_assert_str_eq(pt.data, "test-2026-12 d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\n",
                      "RFC 8032 TEST 1 public key");
+    /* The exact bytes signed: "TALLY LICENSE\n" || payload. */
+    size_t signed_len;
+    char *signed_bytes = vector_read("vector.signed", &signed_len);
+    tally_textbuf_t msg = {0};
+    tally_license_armor_signed_bytes(TALLY_LICENSE_LABEL, pl.data, pl.len, &msg);
+    cr_assert_eq(msg.len, signed_len);
+    cr_assert_eq(memcmp(msg.data, signed_bytes, signed_len), 0);
+    tally_textbuf_free(&msg);
+    free(signed_bytes);
     /* payload_sha256 is the SHA-256 of the payload bytes. */
     unsigned char h[32];
     char hex[65];
