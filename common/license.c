@@ -273,13 +273,16 @@ static int from_json(json_t *o, tally_license_t *lic, char *errbuf, size_t errsi
         lic->kind = TALLY_LICENSE_PERSONAL_DEV;
     else
         bad = "kind";
+    if (bad != NULL) {
+        snprintf(errbuf, errsize, "license field kind missing or not environment / personal-dev");
+        return -1;
+    }
     const char *subject = lic->kind == TALLY_LICENSE_ENVIRONMENT ? "environment_id" : "member_id";
-    size_t members = 12;
+    const size_t members = 12; /* every member but one of environment_id and member_id */
     json_t *features = json_object_get(o, "features");
     json_t *limits = json_object_get(o, "limits");
     json_t *seats = json_object_get(limits, "seats"), *calls = json_object_get(limits, "monthly_api_calls");
-    if (bad) {
-    } else if (get_string(o, "license_id", lic->license_id, sizeof lic->license_id) != 0)
+    if (get_string(o, "license_id", lic->license_id, sizeof lic->license_id) != 0)
         bad = "license_id";
     else if (get_string(o, "tenant_id", lic->tenant_id, sizeof lic->tenant_id) != 0)
         bad = "tenant_id";
