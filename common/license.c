@@ -429,3 +429,17 @@ void tally_license_payload_sha256(const tally_license_file_t *file, char hex[65]
 {
     sha256_hex_of(file->payload, file->payload_len, hex);
 }
+
+int tally_license_personal_dev_window(int64_t now, int64_t contract_from_day, int64_t contract_until_day,
+                                      int64_t *valid_from, int64_t *valid_until)
+{
+    const int64_t day = 86400;
+    if (contract_from_day > contract_until_day || contract_from_day < 0 || contract_until_day >= TIME_MAX / day)
+        return -1;
+    int64_t start = contract_from_day * day, end = (contract_until_day + 1) * day;
+    if (now < start || now >= end || now < 0)
+        return -1;
+    *valid_from = now;
+    *valid_until = now + TALLY_LICENSE_PERSONAL_DEV_MAX_S < end ? now + TALLY_LICENSE_PERSONAL_DEV_MAX_S : end;
+    return 0;
+}

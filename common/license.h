@@ -171,6 +171,21 @@ tally_license_status_t tally_license_check(const char *text, size_t len, const t
                                            const struct tally_license_revoked_t *revoked, int64_t now,
                                            tally_license_file_t *out, char *errbuf, size_t errsize);
 
+/* A personal-dev license lasts at most this long (issue 14). */
+#define TALLY_LICENSE_PERSONAL_DEV_MAX_S (30 * 86400)
+
+/* The window of a personal-dev license issued at now (seconds) under the
+ * tenant's license terms running from contract_from_day to
+ * contract_until_day (days since 1970-01-01, both INCLUSIVE, as
+ * tally.license_terms.valid_from/valid_until): *valid_from = now and
+ * *valid_until = the earlier of now + TALLY_LICENSE_PERSONAL_DEV_MAX_S and
+ * the end of the contract (00:00:00Z of the day after contract_until_day),
+ * so the license never outlives the contract. Returns 0, or -1 (outputs
+ * untouched) when now is outside the contract. (Whether the tenant may get
+ * one at all, e.g. not while "over", is the issuer's rule.) */
+int tally_license_personal_dev_window(int64_t now, int64_t contract_from_day, int64_t contract_until_day,
+                                      int64_t *valid_from, int64_t *valid_until) __attribute__((warn_unused_result));
+
 /* Lower-case hex SHA-256 of the file's payload bytes. */
 void tally_license_payload_sha256(const tally_license_file_t *file, char hex[65]);
 

@@ -535,3 +535,44 @@ Test(license, exit_codes)
     cr_assert_eq(tally_license_exit_code(TALLY_LICENSE_EXPIRED), 6);
     cr_assert_eq(tally_license_exit_code(TALLY_LICENSE_REVOKED), 7);
 }
+
+/* A personal-dev license lasts 30 days at most and never outlives the
+ * contract (whose valid_until day is inclusive). */
+Test(license, a_personal_dev_window_never_outlives_the_contract)
+{
+    const int64_t day = 86400;
+    int64_t from_day = vector_time("2026-01-01T00:00:00Z") / day, until_day = vector_time("2026-12-31T00:00:00Z") / day;
+    int64_t end = vector_time("2027-01-01T00:00:00Z");
+    int64_t f = -1, u = -1;
+    int64_t now = vector_time("2026-06-01T10:00:00Z");
+    cr_assert_eq(tally_license_personal_dev_window(now, from_day, until_day, &f, &u), 0);
+    cr_assert_eq(f, now);
+    cr_assert_eq(u, now + 30 * day, "30 days in the middle of the contract");
+    now = vector_time("2026-12-20T10:00:00Z");
+    cr_assert_eq(tally_license_personal_dev_window(now, from_day, until_day, &f, &u), 0);
+    cr_assert_eq(u, end, "cut at the end of the contract's last day");
+    now = end - 1;
+    cr_assert_eq(tally_license_personal_dev_window(now, from_day, until_day, &f, &u), 0);
+    cr_assert_eq(u, end);
+    f = u = 7;
+    cr_assert_eq(tally_license_personal_dev_window(end, from_day, until_day, &f, &u), -1, "after the contract");
+    cr_assert_eq(tally_license_personal_dev_window(from_day * day - 1, from_day, until_day, &f, &u), -1,
+                 "before the contract");
+    cr_assert_eq(tally_license_personal_dev_window(now, until_day, from_day, &f, &u), -1, "an empty contract");
+    cr_assert(f == 7 && u == 7, "outputs untouched on refusal");
+    /* Every hour of a one-day contract: inside it, never past it, signable. */
+    char err[256];
+    tally_license_keyring_t *ring = ring_of(KEY_A);
+    for (int64_t t = from_day * day; t < (from_day + 1) * day; t += 3600) {
+        cr_assert_eq(tally_license_personal_dev_window(t, from_day, from_day, &f, &u), 0);
+        cr_assert(u <= (from_day + 1) * day && u > f);
+        tally_license_t lic;
+        vector_license(&lic);
+        lic.issued_at = lic.valid_from = f;
+        lic.valid_until = u;
+        tally_textbuf_t out = {0};
+        cr_assert_eq(tally_license_sign(&lic, ring, &out, NULL, err, sizeof err), 0, "%s", err);
+        tally_textbuf_free(&out);
+    }
+    tally_license_keyring_free(ring);
+}
