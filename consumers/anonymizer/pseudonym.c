@@ -2,13 +2,13 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "secret_file.h"
 
 #define MAX_KEYS 64
 #define KEY_MIN 32
@@ -101,28 +101,6 @@ static int parse_seat(const char *p, int *version, char *why, size_t whysize)
     return 0;
 }
 
-/* Refuses what is not a regular file only its owner may access; judged on
- * the opened descriptor, so the file checked is the file read. */
-static int check_file(int fd, const char *path, char *errbuf, size_t errsize)
-{
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        snprintf(errbuf, errsize, "pseudonym key file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(errbuf, errsize, "pseudonym key file %s: not a regular file", path);
-        return -1;
-    }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        snprintf(errbuf, errsize,
-                 "pseudonym key file %s has mode %04o: group or others may access it; chmod 600 %s",
-                 path, (unsigned)(st.st_mode & 07777), path);
-        return -1;
-    }
-    return 0;
-}
-
 tally_pseudonym_t *tally_pseudonym_load(const char *path, char *errbuf, size_t errsize)
 {
     char line[512], why[128];
@@ -132,17 +110,10 @@ tally_pseudonym_t *tally_pseudonym_load(const char *path, char *errbuf, size_t e
         snprintf(errbuf, errsize, "libsodium cannot initialise");
         return NULL;
     }
-    /* Non-blocking open: a FIFO put in the key file's place must not hang
-     * the start (check_file refuses it). */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-        snprintf(errbuf, errsize, "pseudonym key file %s: %s", path, strerror(errno));
+    /* Only a regular file its owner alone may access (common/secret_file.h). */
+    int fd = tally_secret_file_open(path, "pseudonym key file", errbuf, errsize);
+    if (fd < 0)
         return NULL;
-    }
-    if (check_file(fd, path, errbuf, errsize) != 0) {
-        close(fd);
-        return NULL;
-    }
     FILE *f = fdopen(fd, "r");
     if (f == NULL) {
         snprintf(errbuf, errsize, "pseudonym key file %s: %s", path, strerror(errno));
