@@ -225,3 +225,42 @@ Test(gateway_licenses, an_issue_that_disagrees_with_its_payload_is_422_naming_th
     free(other_payload);
     free(spaced);
 }
+
+/* docs/licenses.md's test vector, posted as the console posts an issue
+ * (the event shape the report and docs show): accepted, the payload
+ * arriving byte for byte. */
+Test(gateway_licenses, the_test_vectors_issue_event_is_accepted)
+{
+    long long now = tally_test_now_ms();
+    char answer[2048], sha[65];
+    json_error_t je;
+    FILE *f = fopen(tally_test_source_path("tests/data/licenses/vector.payload.json"), "rb");
+    cr_assert_not_null(f);
+    char payload[4096];
+    size_t n = fread(payload, 1, sizeof payload - 1, f);
+    fclose(f);
+    payload[n] = '\0';
+    tally_test_sha256_hex(payload, sha);
+    cr_assert_str_eq(sha, "23122cba1449404b3f365858dbbfce346456d8e6d291f49ba842eb5bb999c23c");
+    json_t *ev = json_loads("{\"tenant_id\": \"acme\", \"occurred_at\": 0, \"payload\": {\"LicenseIssued\": {"
+                            "\"license_id\": \"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0\", \"kind\": \"personal_dev\","
+                            " \"member_id\": \"m-ada\", \"environment_id\": null,"
+                            " \"valid_from\": \"2026-12-07T00:00:00Z\", \"valid_until\": 1799193600000,"
+                            " \"key_id\": \"test-2026-12\", \"payload_sha256\": \""
+                            "23122cba1449404b3f365858dbbfce346456d8e6d291f49ba842eb5bb999c23c\"}}}",
+                            0, &je);
+    cr_assert_not_null(ev, "%s", je.text);
+    json_object_set_new(ev, "occurred_at", json_integer(now));
+    json_object_set_new(json_object_get(json_object_get(ev, "payload"), "LicenseIssued"), "payload",
+                        json_string(payload));
+    cr_assert_eq(post_json(ev, answer, sizeof answer), 202, "%s", answer);
+
+    tally_test_record_t *recs;
+    size_t got = tally_test_topic_read(routes_gw.controlpanel_topic, 1, 500, 30000, &recs);
+    cr_assert_eq(got, 1);
+    int found = 0;
+    for (size_t i = 0; !found && i + n <= recs[0].len; i++)
+        found = memcmp((const char *)recs[0].value + i, payload, n) == 0;
+    cr_assert(found, "the payload arrives byte for byte");
+    tally_test_records_free(recs, got);
+}
