@@ -324,6 +324,38 @@ static int from_json(json_t *o, tally_license_t *lic, char *errbuf, size_t errsi
     return check_fields(lic, errbuf, errsize);
 }
 
+int tally_license_payload_parse(const void *payload, size_t len, tally_license_t *out, char *errbuf, size_t errsize)
+{
+    char why[192];
+    if (len > TALLY_LICENSE_PAYLOAD_MAX) {
+        snprintf(errbuf, errsize, "license payload: larger than %d bytes", TALLY_LICENSE_PAYLOAD_MAX);
+        return -1;
+    }
+    json_t *o = tally_canonical_json_parse((const char *)payload, len, why, sizeof why);
+    if (o == NULL) {
+        snprintf(errbuf, errsize, "license payload: %s", why);
+        return -1;
+    }
+    int rc = from_json(o, out, why, sizeof why);
+    json_decref(o);
+    if (rc != 0) {
+        snprintf(errbuf, errsize, "license payload: %s", why);
+        return -1;
+    }
+    /* The payload is canonical and every member was read: writing the
+     * license again must give the very same bytes. */
+    tally_textbuf_t again = {0};
+    rc = tally_license_payload(out, &again, why, sizeof why);
+    if (rc == 0 && (again.len != len || memcmp(again.data, payload, again.len) != 0))
+        rc = -1;
+    tally_textbuf_free(&again);
+    if (rc != 0) {
+        snprintf(errbuf, errsize, "license payload: not in the canonical form of format %d", TALLY_LICENSE_FORMAT);
+        return -1;
+    }
+    return 0;
+}
+
 int tally_license_parse(const char *text, size_t len, tally_license_file_t *out, char *errbuf, size_t errsize)
 {
     char why[192];
@@ -336,29 +368,7 @@ int tally_license_parse(const char *text, size_t len, tally_license_file_t *out,
         snprintf(errbuf, errsize, "not a license file: %s", why);
         return -1;
     }
-    json_t *o = tally_canonical_json_parse((const char *)out->payload, out->payload_len, why, sizeof why);
-    if (o == NULL) {
-        snprintf(errbuf, errsize, "license payload: %s", why);
-        return -1;
-    }
-    int rc = from_json(o, &out->license, why, sizeof why);
-    json_decref(o);
-    if (rc != 0) {
-        snprintf(errbuf, errsize, "license payload: %s", why);
-        return -1;
-    }
-    /* The payload is canonical and every member was read: writing the
-     * license again must give the very same bytes. */
-    tally_textbuf_t again = {0};
-    rc = tally_license_payload(&out->license, &again, why, sizeof why);
-    if (rc == 0 && (again.len != out->payload_len || memcmp(again.data, out->payload, again.len) != 0))
-        rc = -1;
-    tally_textbuf_free(&again);
-    if (rc != 0) {
-        snprintf(errbuf, errsize, "license payload: not in the canonical form of format %d", TALLY_LICENSE_FORMAT);
-        return -1;
-    }
-    return 0;
+    return tally_license_payload_parse(out->payload, out->payload_len, &out->license, errbuf, errsize);
 }
 
 tally_license_status_t tally_license_verify_signature(const tally_license_file_t *file,

@@ -153,6 +153,13 @@ int tally_license_sign(tally_license_t *lic, const tally_license_keyring_t *ring
 int tally_license_parse(const char *text, size_t len, tally_license_file_t *out, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
 
+/* Parses a payload alone, payload[0..len) (borrowed), into *out, as
+ * strictly as tally_license_parse does (canonical bytes, every rule above):
+ * what the gateway checks in a LicenseIssued event. Returns 0, or -1 with
+ * errbuf saying what is wrong. */
+int tally_license_payload_parse(const void *payload, size_t len, tally_license_t *out, char *errbuf, size_t errsize)
+    __attribute__((warn_unused_result));
+
 /* Checks the signature of a parsed file with the public key of its key id:
  * VALID, UNKNOWN_KEY or BAD_SIGNATURE (errbuf says which key). */
 tally_license_status_t tally_license_verify_signature(const tally_license_file_t *file,

@@ -84,8 +84,10 @@ typedef enum tally_cp_kind_t {
     TALLY_CP_API_KEY_REVOKED,
     TALLY_CP_CONSOLE_TOKEN_ISSUED,
     TALLY_CP_CONSOLE_TOKEN_REVOKED,
+    TALLY_CP_LICENSE_ISSUED,
+    TALLY_CP_LICENSE_REVOKED,
 } tally_cp_kind_t;
-#define TALLY_CP_KIND_COUNT 10
+#define TALLY_CP_KIND_COUNT 12
 #define TALLY_CP_MAX_PARAMS 10
 
 /* One Control Panel event: the text parameters of its kind's statement

@@ -3,6 +3,7 @@
 #include "copy_text.h"
 #include "timeutil.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,6 +70,30 @@ static const kind_spec_t kinds[TALLY_CP_KIND_COUNT] = {
         "INSERT INTO @.console_tokens AS t (tenant_id, token_id, revoked_at) VALUES ($1, $2::uuid, $3::timestamptz) "
         "ON CONFLICT (token_id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at "
         "WHERE t.tenant_id = EXCLUDED.tenant_id AND t.revoked_at IS NULL"},
+    /* $1 tenant, $2 license_id, $3 kind, $4 member or environment id (by
+     * kind), $5 valid_from, $6 valid_until, $7 key_id, $8 payload_sha256,
+     * $9 payload, $10 issued. The first issue of a license id wins: it
+     * completes the tenant's revocation-only row or inserts; a repeat, even
+     * with another payload, changes nothing. */
+    [TALLY_CP_LICENSE_ISSUED] = {"LicenseIssued", 10,
+        "WITH fill AS (UPDATE @.licenses l SET kind = $3, "
+        "  member_id = CASE WHEN $3 = 'personal_dev' THEN $4 END, "
+        "  environment_id = CASE WHEN $3 = 'environment' THEN $4 END, "
+        "  valid_from = $5::timestamptz, valid_until = $6::timestamptz, key_id = $7, payload_sha256 = $8, "
+        "  payload = $9, issued_at = $10::timestamptz "
+        "  WHERE l.license_id = $2::uuid AND l.tenant_id = $1 AND l.payload IS NULL RETURNING 1) "
+        "INSERT INTO @.licenses (tenant_id, license_id, kind, member_id, environment_id, valid_from, valid_until, "
+        "  issued_at, key_id, payload_sha256, payload) "
+        "SELECT $1, $2::uuid, $3, CASE WHEN $3 = 'personal_dev' THEN $4 END, "
+        "  CASE WHEN $3 = 'environment' THEN $4 END, $5::timestamptz, $6::timestamptz, $10::timestamptz, $7, $8, $9 "
+        "WHERE NOT EXISTS (SELECT 1 FROM fill) ON CONFLICT DO NOTHING"},
+    /* $1 tenant, $2 license_id, $3 reason, $4 revoked. The first
+     * revocation by the tenant's own event wins, before or after the issue. */
+    [TALLY_CP_LICENSE_REVOKED] = {"LicenseRevoked", 4,
+        "INSERT INTO @.licenses AS l (tenant_id, license_id, revoked_at, revoke_reason) "
+        "VALUES ($1, $2::uuid, $4::timestamptz, $3) "
+        "ON CONFLICT (license_id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at, "
+        "revoke_reason = EXCLUDED.revoke_reason WHERE l.tenant_id = EXCLUDED.tenant_id AND l.revoked_at IS NULL"},
 };
 
 const char *tally_projection_sql(tally_cp_kind_t kind, int *nparams)
@@ -231,6 +256,80 @@ static int time_param(tally_batch_t *b, tally_cp_event_t *e, int64_t ms, char *e
     return 0;
 }
 
+/* The id of a ["null", "string"] field: *s NULL when null. */
+static int optional_text(avro_value_t *rec, const char *name, const char **s, size_t *n, char *errbuf,
+                         size_t errsize)
+{
+    avro_value_t f, branch;
+    int disc;
+    if (field(rec, name, &f, errbuf, errsize) != 0)
+        return -1;
+    if (avro_value_get_discriminant(&f, &disc) != 0 || avro_value_get_current_branch(&f, &branch) != 0) {
+        snprintf(errbuf, errsize, "field %s is not an optional string", name);
+        return -1;
+    }
+    *s = NULL;
+    *n = 0;
+    if (avro_value_get_type(&branch) == AVRO_NULL)
+        return 0;
+    if (avro_value_get_string(&branch, s, n) != 0) {
+        snprintf(errbuf, errsize, "field %s is not an optional string", name);
+        return -1;
+    }
+    *n = *n ? *n - 1 : 0;
+    return 0;
+}
+
+/* LicenseIssued's parameters $2..$9 (projection of kinds[] above), after
+ * the checks PostgreSQL would make and more: exactly the id of the kind,
+ * a window that ends after it starts, a hash that is the payload's. */
+static int license_params(tally_batch_t *b, tally_cp_event_t *e, avro_value_t *p, char *errbuf, size_t errsize)
+{
+    const char *member, *env, *s;
+    size_t member_n, env_n;
+    int64_t from, until;
+    if (uuid_param(b, e, p, "license_id", errbuf, errsize) != 0 || enum_param(b, e, p, "kind", errbuf, errsize) != 0)
+        return -1;
+    int personal = strcmp(tally_batch_str(b, e->param[e->nparams - 1]), "personal_dev") == 0;
+    if (optional_text(p, "member_id", &member, &member_n, errbuf, errsize) != 0 ||
+        optional_text(p, "environment_id", &env, &env_n, errbuf, errsize) != 0)
+        return -1;
+    s = personal ? member : env;
+    size_t n = personal ? member_n : env_n;
+    if (s == NULL || n == 0 || (personal ? env : member) != NULL) {
+        snprintf(errbuf, errsize, "%s license needs %s and not %s", personal ? "a personal_dev" : "an environment",
+                 personal ? "member_id" : "environment_id", personal ? "environment_id" : "member_id");
+        return -1;
+    }
+    if (!tally_text_valid(s, n)) {
+        snprintf(errbuf, errsize, "field %s is not valid UTF-8 text", personal ? "member_id" : "environment_id");
+        return -1;
+    }
+    e->param[e->nparams++] = tally_batch_strdup(b, s, n);
+    if (long_field(p, "valid_from", &from, errbuf, errsize) != 0 || time_param(b, e, from, errbuf, errsize) != 0 ||
+        long_field(p, "valid_until", &until, errbuf, errsize) != 0 || time_param(b, e, until, errbuf, errsize) != 0)
+        return -1;
+    if (until <= from) {
+        snprintf(errbuf, errsize, "valid_until is not after valid_from");
+        return -1;
+    }
+    if (text_param(b, e, p, "key_id", errbuf, errsize) != 0 ||
+        text_param(b, e, p, "payload_sha256", errbuf, errsize) != 0 ||
+        text_param(b, e, p, "payload", errbuf, errsize) != 0)
+        return -1;
+    const char *hash = tally_batch_str(b, e->param[e->nparams - 2]);
+    const char *payload = tally_batch_str(b, e->param[e->nparams - 1]);
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char hex[2 * crypto_hash_sha256_BYTES + 1];
+    crypto_hash_sha256(h, (const unsigned char *)payload, strlen(payload));
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    if (strcmp(hash, hex) != 0) {
+        snprintf(errbuf, errsize, "payload_sha256 is not the lower-case hex SHA-256 of payload");
+        return -1;
+    }
+    return 0;
+}
+
 static int build(tally_batch_t *b, tally_cp_event_t *e, avro_value_t *ev, avro_value_t *p, const char *when,
                  int64_t occurred, char *errbuf, size_t errsize)
 {
@@ -267,6 +366,15 @@ static int build(tally_batch_t *b, tally_cp_event_t *e, avro_value_t *ev, avro_v
         break;
     case TALLY_CP_CONSOLE_TOKEN_REVOKED:
         if (uuid_param(b, e, p, "token_id", errbuf, errsize) != 0)
+            return -1;
+        break;
+    case TALLY_CP_LICENSE_ISSUED:
+        if (license_params(b, e, p, errbuf, errsize) != 0)
+            return -1;
+        break;
+    case TALLY_CP_LICENSE_REVOKED:
+        if (uuid_param(b, e, p, "license_id", errbuf, errsize) != 0 ||
+            text_param(b, e, p, "reason", errbuf, errsize) != 0)
             return -1;
         break;
     case TALLY_CP_ENVIRONMENT_DELETED:

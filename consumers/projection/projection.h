@@ -1,7 +1,7 @@
 /*
  * projection.h: the Control Panel projection. A ControlPanelEvent becomes
- * one statement on tenants, environments, members, api_keys or
- * license_terms, written so that applying an event twice, or an older event
+ * one statement on tenants, environments, members, api_keys,
+ * license_terms, console_tokens or licenses, written so that applying an event twice, or an older event
  * after a newer one, changes nothing:
  *
  *   TenantRegistered    upsert; the latest registration (by occurred_at) wins
@@ -19,6 +19,15 @@
  *                       revocation read before its issue leaves a row
  *                       without hash that the issue then completes, so the
  *                       token is born revoked, whatever the order.
+ *   LicenseIssued       insert once per license id: the first wins, a repeat
+ *                       with another payload changes nothing; exactly the
+ *                       id of its kind (member_id for personal_dev,
+ *                       environment_id for environment), valid_until after
+ *                       valid_from, payload_sha256 the SHA-256 of payload.
+ *   LicenseRevoked      revoked_at and revoke_reason set once, by the
+ *                       tenant's own event; the first revocation wins, and
+ *                       one read before its issue leaves a row the issue
+ *                       completes, already revoked (as console tokens).
  *
  * The member check is inside the statement (no extra round trip), so an
  * issue for another tenant's member is dropped, not dead-lettered: the
@@ -42,7 +51,7 @@
  * schema the materializer and replay decode with (when the catalog has
  * it), so a later version's new branches read as unknown_branch, never as
  * an unknown payload. */
-#define TALLY_PROJECTION_CP_VERSION 2
+#define TALLY_PROJECTION_CP_VERSION 3
 
 /* Turns a decoded ControlPanelEvent (borrowed; read as version
  * TALLY_PROJECTION_CP_VERSION or older) into a Control Panel event of the

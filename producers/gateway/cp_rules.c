@@ -1,6 +1,10 @@
 #include "cp_rules.h"
 
+#include "license.h"
+
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int get_long(avro_value_t *rec, const char *name, int64_t *v)
@@ -58,6 +62,116 @@ static int check_issued(avro_value_t *event, avro_value_t *token, char *why, siz
     return 0;
 }
 
+/* A ["null", "string"] field: 0 with *s NULL for null, or the string. */
+static int get_optional(avro_value_t *rec, const char *name, const char **s, size_t *n)
+{
+    avro_value_t f, branch;
+    size_t size;
+    if (avro_value_get_by_name(rec, name, &f, NULL) != 0 || avro_value_get_current_branch(&f, &branch) != 0)
+        return -1;
+    *s = NULL;
+    *n = 0;
+    if (avro_value_get_type(&branch) == AVRO_NULL)
+        return 0;
+    if (avro_value_get_string(&branch, s, &size) != 0 || size == 0)
+        return -1;
+    *n = size - 1;
+    return 0;
+}
+
+static int same(const char *s, size_t n, const char *want)
+{
+    return s != NULL && strlen(want) == n && memcmp(s, want, n) == 0;
+}
+
+static int fail(char *why, size_t whysize, const char *field, const char *reason)
+{
+    snprintf(why, whysize, "payload.%s: %s", field, reason);
+    return -1;
+}
+
+/* The event's fields against the signed payload they describe. */
+static int check_license(avro_value_t *event, avro_value_t *lic, char *why, size_t whysize)
+{
+    const char *s, *payload, *tenant, *member, *env;
+    size_t n, payload_n, tenant_n, member_n, env_n;
+    int64_t from, until;
+    avro_value_t f;
+    int kind_idx;
+    char hex[65], err[256];
+    unsigned char h[crypto_hash_sha256_BYTES];
+
+    if (get_string(lic, "payload", &payload, &payload_n) != 0 || payload_n == 0)
+        return fail(why, whysize, "payload", "must be the canonical JSON payload that was signed");
+    if (get_string(lic, "payload_sha256", &s, &n) != 0 || !is_sha256_hex(s, n))
+        return fail(why, whysize, "payload_sha256", "must be the lower-case hex SHA-256 of payload (64 digits)");
+    crypto_hash_sha256(h, (const unsigned char *)payload, payload_n);
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    if (memcmp(s, hex, 64) != 0)
+        return fail(why, whysize, "payload_sha256", "is not the SHA-256 of payload");
+    tally_license_t *p = malloc(sizeof *p);
+    if (p == NULL)
+        return fail(why, whysize, "payload", "out of memory");
+    int rc = -1;
+    if (tally_license_payload_parse(payload, payload_n, p, err, sizeof err) != 0) {
+        snprintf(why, whysize, "payload.payload: %s", err);
+        goto out;
+    }
+    if (get_string(event, "tenant_id", &tenant, &tenant_n) != 0 || !same(tenant, tenant_n, p->tenant_id)) {
+        fail(why, whysize, "payload", "its tenant_id is not the event's tenant_id");
+        goto out;
+    }
+    if (get_string(lic, "license_id", &s, &n) != 0 || !same(s, n, p->license_id)) {
+        fail(why, whysize, "license_id", "is not the payload's license_id");
+        goto out;
+    }
+    if (avro_value_get_by_name(lic, "kind", &f, NULL) != 0 || avro_value_get_enum(&f, &kind_idx) != 0) {
+        fail(why, whysize, "kind", "missing");
+        goto out;
+    }
+    const char *sym = avro_schema_enum_get(avro_value_get_schema(&f), kind_idx);
+    int personal = sym != NULL && strcmp(sym, "personal_dev") == 0;
+    if ((personal ? TALLY_LICENSE_PERSONAL_DEV : TALLY_LICENSE_ENVIRONMENT) != p->kind) {
+        fail(why, whysize, "kind", "is not the payload's kind");
+        goto out;
+    }
+    if (get_optional(lic, "member_id", &member, &member_n) != 0 ||
+        get_optional(lic, "environment_id", &env, &env_n) != 0) {
+        fail(why, whysize, "member_id", "missing");
+        goto out;
+    }
+    if (personal ? env != NULL : member != NULL) {
+        fail(why, whysize, personal ? "environment_id" : "member_id",
+             personal ? "must be null for a personal_dev license" : "must be null for an environment license");
+        goto out;
+    }
+    if (!same(personal ? member : env, personal ? member_n : env_n, p->subject_id)) {
+        fail(why, whysize, personal ? "member_id" : "environment_id",
+             personal ? "is not the payload's member_id" : "is not the payload's environment_id");
+        goto out;
+    }
+    if (get_long(lic, "valid_from", &from) != 0 || from != p->valid_from * 1000) {
+        fail(why, whysize, "valid_from", "is not the payload's valid_from");
+        goto out;
+    }
+    if (get_long(lic, "valid_until", &until) != 0 || until != p->valid_until * 1000) {
+        fail(why, whysize, "valid_until", "is not the payload's valid_until");
+        goto out;
+    }
+    if (until <= from) {
+        fail(why, whysize, "valid_until", "not after valid_from");
+        goto out;
+    }
+    if (get_string(lic, "key_id", &s, &n) != 0 || !same(s, n, p->key_id)) {
+        fail(why, whysize, "key_id", "is not the payload's key_id");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(p);
+    return rc;
+}
+
 int tally_cp_rules_check(avro_value_t *event, char *why, size_t whysize)
 {
     avro_value_t payload, branch;
@@ -69,5 +183,13 @@ int tally_cp_rules_check(avro_value_t *event, char *why, size_t whysize)
     const char *name = avro_schema_type_name(avro_value_get_schema(&branch));
     if (name != NULL && strcmp(name, "ConsoleTokenIssued") == 0)
         return check_issued(event, &branch, why, whysize);
+    if (name != NULL && strcmp(name, "LicenseIssued") == 0)
+        return check_license(event, &branch, why, whysize);
+    if (name != NULL && strcmp(name, "LicenseRevoked") == 0) {
+        const char *s;
+        size_t n;
+        if (get_string(&branch, "reason", &s, &n) != 0 || n == 0)
+            return fail(why, whysize, "reason", "must not be empty");
+    }
     return 0;
 }

@@ -8,6 +8,16 @@
  *                       member_id is not empty; expires_at is after
  *                       occurred_at and at most TALLY_CONSOLE_TOKEN_TTL_MAX_MS
  *                       after it.
+ *   LicenseIssued       payload_sha256 is 64 lower-case hex digits and the
+ *                       SHA-256 of payload; payload is a license payload in
+ *                       canonical form (tally_license_payload_parse) whose
+ *                       tenant_id is the event's and whose license_id, kind
+ *                       ("personal-dev" for personal_dev), member_id or
+ *                       environment_id (exactly the one of its kind, the
+ *                       other null), valid_from, valid_until (as
+ *                       milliseconds) and key_id are the event's;
+ *                       valid_until after valid_from.
+ *   LicenseRevoked      reason is not empty.
  *   every other branch  nothing more (token_id, a uuid, is checked by the
  *                       schema conversion).
  */

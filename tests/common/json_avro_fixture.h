@@ -21,7 +21,7 @@
 #define MARKER "SECRET-VALUE-123"
 #define CP_BRANCHES                                                                       \
     "TenantRegistered, EnvironmentCreated, EnvironmentDeleted, MemberAdded, MemberRemoved, " \
-    "LicenseTermsSet, ApiKeyIssued, ApiKeyRevoked, ConsoleTokenIssued, ConsoleTokenRevoked"
+    "LicenseTermsSet, ApiKeyIssued, ApiKeyRevoked, ConsoleTokenIssued, ConsoleTokenRevoked, LicenseIssued, LicenseRevoked"
 
 typedef struct fixture_t {
     json_t *schema_json;

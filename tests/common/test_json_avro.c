@@ -106,6 +106,12 @@ static const char *const cp_payloads[][2] = {
      "{\"token_id\": \"7e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b\", \"member_id\": \"m1\", \"token_sha256\": \"ab\","
      " \"expires_at\": \"2024-03-02T00:00:00Z\"}"},
     {"ConsoleTokenRevoked", "{\"token_id\": \"7e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b\"}"},
+    /* version 3 */
+    {"LicenseIssued",
+     "{\"license_id\": \"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0\", \"kind\": \"personal_dev\", \"member_id\": \"m1\","
+     " \"valid_from\": \"2026-12-07T00:00:00Z\", \"valid_until\": \"2027-01-06T00:00:00Z\", \"key_id\": \"k\","
+     " \"payload_sha256\": \"ab\", \"payload\": \"{}\"}"},
+    {"LicenseRevoked", "{\"license_id\": \"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0\", \"reason\": \"left\"}"},
 };
 
 static json_t *cp_event(json_t *payload)

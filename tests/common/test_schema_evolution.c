@@ -93,6 +93,14 @@ static void fill(avro_value_t *v, int seed, int depth)
             fill(&child, seed + (int)i, depth + 1);
         }
         break;
+    case AVRO_NULL:
+        cr_assert_eq(avro_value_set_null(v), 0);
+        break;
+    case AVRO_UNION:
+        /* ["null", "string"]: both branches over the seeds. */
+        cr_assert_eq(avro_value_set_branch(v, seed % (int)avro_schema_union_size(s), &child), 0);
+        fill(&child, seed, depth + 1);
+        break;
     default:
         cr_assert_fail("unexpected type %d in ControlPanelEvent", (int)avro_value_get_type(v));
     }
@@ -180,7 +188,7 @@ Test(schema_evolution, v2_appends_the_token_branches_and_keeps_v1)
     avro_schema_t u1 = avro_schema_record_field_get(v1->schema, "payload");
     avro_schema_t u2 = avro_schema_record_field_get(v2->schema, "payload");
 
-    cr_assert_eq(tally_catalog_latest(cat, "ControlPanelEvent"), v2);
+    cr_assert_eq(tally_catalog_latest(cat, "ControlPanelEvent"), cpe(cat, 3));
     cr_assert_neq(v1->fingerprint, v2->fingerprint);
     cr_assert_eq(avro_schema_union_size(u1), N_V1);
     cr_assert_eq(avro_schema_union_size(u2), N_V1 + 2);
@@ -297,13 +305,13 @@ Test(schema_evolution, a_v2_reader_of_the_same_bytes_reads_the_token_branches)
 }
 
 /* A copy of schemas/ with ControlPanelEvent 1.avsc only (a deployment that
- * never received 2.avsc). */
+ * never received 2.avsc nor 3.avsc). */
 static void v1_only_catalog_dir(char *dir, size_t size)
 {
     char cmd[8192];
     snprintf(dir, size, "/tmp/tally-evolution-%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s/schemas' '%s' && rm '%s/ControlPanelEvent/2.avsc'", dir,
-             getenv("TALLY_SOURCE_DIR"), dir, dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s/schemas' '%s' && rm '%s/ControlPanelEvent/2.avsc' '%s/ControlPanelEvent/3.avsc'",
+             dir, getenv("TALLY_SOURCE_DIR"), dir, dir, dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
@@ -331,4 +339,75 @@ Test(schema_evolution, a_catalog_without_v2_cannot_read_any_v2_record)
     tally_catalog_free(full);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* ---- version 3: LicenseIssued and LicenseRevoked after the token branches */
+
+static const char *const v2_branches[] = {"ConsoleTokenIssued", "ConsoleTokenRevoked"};
+static const char *const v3_branches[] = {"LicenseIssued", "LicenseRevoked"};
+
+Test(schema_evolution, v3_appends_the_license_branches_and_keeps_v2)
+{
+    tally_catalog_t *cat = load_schemas();
+    avro_schema_t u2 = avro_schema_record_field_get(cpe(cat, 2)->schema, "payload");
+    avro_schema_t u3 = avro_schema_record_field_get(cpe(cat, 3)->schema, "payload");
+
+    cr_assert_neq(cpe(cat, 2)->fingerprint, cpe(cat, 3)->fingerprint);
+    cr_assert_eq(avro_schema_union_size(u3), N_V1 + 4);
+    for (size_t i = 0; i < N_V1 + 2; i++)
+        cr_assert_str_eq(avro_schema_type_name(avro_schema_union_branch(u3, (int)i)),
+                         avro_schema_type_name(avro_schema_union_branch(u2, (int)i)));
+    cr_assert_str_eq(avro_schema_type_name(avro_schema_union_branch(u3, N_V1 + 2)), "LicenseIssued");
+    cr_assert_str_eq(avro_schema_type_name(avro_schema_union_branch(u3, N_V1 + 3)), "LicenseRevoked");
+    tally_catalog_free(cat);
+}
+
+Test(schema_evolution, v1_and_v2_records_of_every_branch_decode_with_a_v3_reader)
+{
+    tally_catalog_t *cat = load_schemas();
+    tally_decoder_t *dec = tally_decoder_new(cat, cpe(cat, 3));
+
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < N_V1; i++) {
+            expect_same(dec, cat, 1, v1_branches[i], (int)(i + 10 * round));
+            expect_same(dec, cat, 2, v1_branches[i], (int)(i + 20 * round));
+        }
+        for (size_t k = 0; k < 2; k++) {
+            expect_same(dec, cat, 2, v2_branches[k], (int)(k + round));
+            /* seeds 0 and 1: member_id/environment_id null and set */
+            expect_same(dec, cat, 3, v3_branches[k], (int)(k + round));
+        }
+    }
+    tally_decoder_free(dec);
+    tally_catalog_free(cat);
+}
+
+Test(schema_evolution, v1_and_v2_readers_get_unknown_branch_for_the_license_branches_and_go_on)
+{
+    tally_catalog_t *cat = load_schemas();
+    char err[512], reader[64];
+
+    for (int r = 1; r <= 2; r++) {
+        tally_decoder_t *dec = tally_decoder_new(cat, cpe(cat, r));
+        snprintf(reader, sizeof reader, "ControlPanelEvent v%d", r);
+        for (int round = 0; round < 2; round++) {
+            for (size_t k = 0; k < 2; k++) {
+                size_t len;
+                uint8_t *buf = encode_event(cpe(cat, 3), v3_branches[k], round, &len, NULL);
+                err[0] = '\0';
+                cr_assert_eq(decode_rc(dec, buf, len, err, sizeof err), TALLY_CODEC_ERR_UNKNOWN_BRANCH,
+                             "v%d reader, %s: %s", r, v3_branches[k], err);
+                cr_assert(strstr(err, v3_branches[k]) != NULL, "the error names the branch: %s", err);
+                cr_assert(strstr(err, reader) != NULL, "and the reader: %s", err);
+                cr_assert_eq(decode_rc(dec, buf, len - 1, err, sizeof err), TALLY_CODEC_ERR_BODY, "%s", err);
+                free(buf);
+                /* Still good for v3 records of the branches it knows. */
+                expect_same(dec, cat, 3, v1_branches[(round + k) % N_V1], round);
+                if (r == 2)
+                    expect_same(dec, cat, 3, v2_branches[k], round);
+            }
+        }
+        tally_decoder_free(dec);
+    }
+    tally_catalog_free(cat);
 }

@@ -544,10 +544,15 @@ static MAT_UNUSED void mat_produce_value(mat_producer_t *p, const tally_catalog_
     avro_value_decref(v);
 }
 
+/* The ControlPanelEvent version mat_schemas_variant invents: one past the
+ * latest in schemas/. */
+#define MAT_CP_FUTURE_VERSION 4
+
 /* A copy of schemas/ into dir (size bytes) as a deployment may have it:
- * future != 0 adds a ControlPanelEvent version 3 with one more payload
- * branch, ConsoleFuture{note}; future == 0 removes version 2 (a deployment
- * that never received it). Remove it with mat_rm_dir. */
+ * future != 0 adds a ControlPanelEvent version MAT_CP_FUTURE_VERSION (the
+ * latest with one more payload branch, ConsoleFuture{note}); future == 0
+ * removes versions 2 and 3 (a deployment that never received them). Remove
+ * it with mat_rm_dir. */
 static MAT_UNUSED void mat_schemas_variant(char *dir, size_t size, int future)
 {
     static int serial;
@@ -556,13 +561,15 @@ static MAT_UNUSED void mat_schemas_variant(char *dir, size_t size, int future)
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dir, tally_test_source_path("schemas"), dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     if (!future) {
-        snprintf(path, sizeof path, "%s/ControlPanelEvent/2.avsc", dir);
-        cr_assert_eq(unlink(path), 0, "%s", path);
+        for (int version = 2; version < MAT_CP_FUTURE_VERSION; version++) {
+            snprintf(path, sizeof path, "%s/ControlPanelEvent/%d.avsc", dir, version);
+            cr_assert_eq(unlink(path), 0, "%s", path);
+        }
         return;
     }
     json_error_t je;
     size_t i;
-    snprintf(path, sizeof path, "%s/ControlPanelEvent/2.avsc", dir);
+    snprintf(path, sizeof path, "%s/ControlPanelEvent/%d.avsc", dir, MAT_CP_FUTURE_VERSION - 1);
     json_t *s = json_load_file(path, 0, &je), *f;
     cr_assert_not_null(s, "%s", je.text);
     json_array_foreach(json_object_get(s, "fields"), i, f)
@@ -570,7 +577,7 @@ static MAT_UNUSED void mat_schemas_variant(char *dir, size_t size, int future)
             json_array_append_new(json_object_get(f, "type"),
                                   json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "type", "record", "name", "ConsoleFuture",
                                             "fields", "name", "note", "type", "string"));
-    snprintf(path, sizeof path, "%s/ControlPanelEvent/3.avsc", dir);
+    snprintf(path, sizeof path, "%s/ControlPanelEvent/%d.avsc", dir, MAT_CP_FUTURE_VERSION);
     cr_assert_eq(json_dump_file(s, path, JSON_INDENT(2)), 0);
     json_decref(s);
 }

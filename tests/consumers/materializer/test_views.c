@@ -232,9 +232,10 @@ Test(views, tally_reader_reads_views_and_no_table)
         const char *verbs[] = {"SELECT 1 FROM", "DELETE FROM", "TRUNCATE"};
         /* The console reads token hashes to sign members in (0008), and its
          * downloads (tally-replay export) read four tables without personal
-         * data (0010): SELECT only, checked with the other verbs. */
+         * data (0010), and its license pages the licenses (0011): SELECT only,
+         * checked with the other verbs. */
         static const char *const readable[] = {"tally.console_tokens", "tally.tenants", "tally.api_usage_daily",
-                                               "tally.seat_usage_daily", "tally.kafka_offsets"};
+                                               "tally.seat_usage_daily", "tally.kafka_offsets", "tally.licenses"};
         int may_read = 0;
         for (size_t k = 0; k < sizeof readable / sizeof readable[0]; k++)
             may_read |= strcmp(PQgetvalue(r, i, 0), readable[k]) == 0;

@@ -1,6 +1,9 @@
 /* The fixture of the tally-replay suites (replay_fixture.h). */
 #include "replay_fixture.h"
 
+#include <sodium.h>
+#include <string.h>
+
 pipe_t P;
 tally_test_proc_t *running;
 
@@ -217,7 +220,35 @@ void basic_materializer_input(pipe_t *p)
     avro_value_t rb = mat_cp_begin(&p->matp, "acme", AT(1, 8), "ConsoleTokenRevoked");
     mat_set_str(&rb, "token_id", tokens[0]);
     mat_send_cp(&p->matp, p->mat.topics[2], "acme");
-    p->cp += 11;
+    /* Signed licenses (ControlPanelEvent v3): a personal-dev one revoked,
+     * an environment one not; the payload is stored as sent. */
+    static const char *const licenses[2] = {"33333333-3333-4333-8333-333333333333",
+                                            "44444444-4444-4444-8444-444444444444"};
+    static const char *const payloads[2] = {"{\"format\":1,\"kind\":\"personal-dev\",\"member_id\":\"member-1\"}",
+                                            "{\"environment_id\":\"prod\",\"format\":1,\"kind\":\"environment\"}"};
+    for (int i = 0; i < 2; i++) {
+        unsigned char h[crypto_hash_sha256_BYTES];
+        char hex[2 * crypto_hash_sha256_BYTES + 1];
+        crypto_hash_sha256(h, (const unsigned char *)payloads[i], strlen(payloads[i]));
+        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+        avro_value_t lb = mat_cp_begin(&p->matp, "acme", AT(1, 9 + i), "LicenseIssued"), kind;
+        mat_set_str(&lb, "license_id", licenses[i]);
+        cr_assert_eq(avro_value_get_by_name(&lb, "kind", &kind, NULL), 0);
+        cr_assert_eq(avro_value_set_enum(&kind, i ? 0 : 1), 0);   /* 0 environment, 1 personal_dev */
+        mat_set_opt_str(&lb, "member_id", i ? NULL : "member-1");
+        mat_set_opt_str(&lb, "environment_id", i ? "prod" : NULL);
+        mat_set_long(&lb, "valid_from", AT(1, 9 + i));
+        mat_set_long(&lb, "valid_until", AT(20, 9 + i));
+        mat_set_str(&lb, "key_id", "2026-12");
+        mat_set_str(&lb, "payload_sha256", hex);
+        mat_set_str(&lb, "payload", payloads[i]);
+        mat_send_cp(&p->matp, p->mat.topics[2], "acme");
+    }
+    avro_value_t lr = mat_cp_begin(&p->matp, "acme", AT(1, 11), "LicenseRevoked");
+    mat_set_str(&lr, "license_id", licenses[0]);
+    mat_set_str(&lr, "reason", "left the team");
+    mat_send_cp(&p->matp, p->mat.topics[2], "acme");
+    p->cp += 14;
     mat_producer_flush(&p->matp);
 }
 

@@ -16,9 +16,10 @@ static const char *digest(PGconn *c, const char *schema, const char *table)
                        "FROM %s.%s t", schema, table);
 }
 
-static const char *const read_model[] = {"tenants", "environments", "members", "api_keys", "license_terms",
-                                         "console_tokens", "api_usage_daily", "seat_usage_daily", "product_events", "product_daily",
-                                         "product_daily_installs", NULL};
+static const char *const read_model[] = {"tenants",          "environments",     "members",        "api_keys",
+                                         "license_terms",    "console_tokens",   "licenses",       "api_usage_daily",
+                                         "seat_usage_daily", "product_events",   "product_daily",  "product_daily_installs",
+                                         NULL};
 
 Test(replay, rebuild_equals_the_live_schema)
 {
