@@ -35,6 +35,8 @@ typedef struct tally_client_settings_t {
     bool debug, dry_run, verbose, once, reset, any_key;
     int counter_mode;   /* 0 increment, 1 absolute */
     char *public_key, *public_keys, *revoked, *now; /* license verify|show */
+    char *console_url, *token, *out, *idempotency_key; /* license fetch */
+    bool force;                                          /* license fetch */
 } tally_client_settings_t;
 
 typedef struct tally_app_t {

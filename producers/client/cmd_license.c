@@ -217,10 +217,8 @@ int tally_cmd_license(const tally_client_settings_t *s, size_t argc, const char 
         return TALLY_EXIT_USAGE;
     }
     bool verify = strcmp(argv[0], "verify") == 0, show = strcmp(argv[0], "show") == 0;
-    if (strcmp(argv[0], "fetch") == 0) {
-        fprintf(stderr, "tally: license fetch: not in this version yet (the console route is not built)\n");
-        return TALLY_EXIT_USAGE;
-    }
+    if (strcmp(argv[0], "fetch") == 0)
+        return tally_license_fetch(s, argc - 1, argv + 1);
     if (!verify && !show) {
         fprintf(stderr, "tally: license: unknown subcommand \"%.40s\": verify, show or fetch\n", argv[0]);
         return TALLY_EXIT_USAGE;

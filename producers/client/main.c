@@ -54,6 +54,13 @@ static const char summary[] =
     "                           unreadable file or key), 6 expired or not yet valid, 7 revoked.\n"
     "  license show FILE        prints the payload (pretty JSON) and the signing key id; the signature\n"
     "                           is checked only with --public-key or --public-keys. Exit 1 malformed.\n"
+    "  license fetch            POSTs /api/v1/licenses to --console-url with --token (a member's console\n"
+    "                           token) and saves the personal-dev license to --out (mode 0644, atomically;\n"
+    "                           a different existing file only with --force). An Idempotency-Key goes\n"
+    "                           with it: --idempotency-key, else a UUID kept in <out>.idempotency-key\n"
+    "                           until the file is saved, so a retry after a timeout gets the same\n"
+    "                           license. Exit 0 saved, 1 bad answer or another file in the way, 2 usage,\n"
+    "                           4 refused (401/403/404), 5 console unavailable (retry).\n"
     "\n"
     "Delivery: events are written to the spool before they are sent and leave it once the gateway\n"
     "answered. Connection failures, timeouts, 408, 429 and 5xx keep them for a retry with exponential\n"
@@ -146,6 +153,13 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("revoked", &s.revoked, NULL, "license verify: a signed revocation list file"),
         TALLY_CONFIG_STR("now", &s.now, NULL,
                          "license verify: check at this instant (YYYY-MM-DDTHH:MM:SSZ), not the clock"),
+        TALLY_CONFIG_STR("console-url", &s.console_url, NULL, "license fetch: the console's base URL"),
+        TALLY_CONFIG_SECRET_STR("token", &s.token, NULL,
+                                "license fetch: the member's console token (tct_...); prefer TALLY_TOKEN"),
+        TALLY_CONFIG_STR("out", &s.out, "tally.license", "license fetch: where to save the license file"),
+        TALLY_CONFIG_STR("idempotency-key", &s.idempotency_key, NULL,
+                         "license fetch: the Idempotency-Key to send (default: kept in <out>.idempotency-key)"),
+        TALLY_CONFIG_BOOL("force", &s.force, "false", "license fetch: replace a different file at --out"),
     };
     char err[1024];
     int rc = TALLY_EXIT_USAGE;
@@ -187,16 +201,17 @@ int main(int argc, char **argv)
     for (size_t i = 1; i < npos; i++)
         args[i - 1] = tally_config_positional_get(cfg, i);
 
-    /* license needs neither libcurl nor the spool and state folders. */
-    if (strcmp(command, "license") == 0) {
-        rc = tally_cmd_license(&s, npos - 1, args);
-        goto cleanup;
-    }
     tally_process_signals(&stop_requested, NULL);
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "tally: libcurl failed to start\n");
         rc = TALLY_EXIT_ERROR;
+        goto cleanup;
+    }
+    /* license needs neither the spool nor the state folders. */
+    if (strcmp(command, "license") == 0) {
+        rc = tally_cmd_license(&s, npos - 1, args);
+        curl_global_cleanup();
         goto cleanup;
     }
     if ((rc = tally_app_init(&app, &s, &stop_requested)) != TALLY_EXIT_OK) {

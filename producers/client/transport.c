@@ -154,6 +154,12 @@ void tally_transport_print_request(FILE *out, const char *base_url, const char *
 int tally_transport_post(tally_transport_t *t, const char *path, const char *bearer, const char *bearer_name,
                          const char *body, size_t len, tally_response_t *resp)
 {
+    return tally_transport_post_with(t, path, bearer, bearer_name, NULL, body, len, resp);
+}
+
+int tally_transport_post_with(tally_transport_t *t, const char *path, const char *bearer, const char *bearer_name,
+                              const char *extra_header, const char *body, size_t len, tally_response_t *resp)
+{
     CURL *c = t->curl;
     char url[2048], errbuf[CURL_ERROR_SIZE], auth[1024];
     sink_t sink = {0};
@@ -164,6 +170,8 @@ int tally_transport_post(tally_transport_t *t, const char *path, const char *bea
 
     headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
+    if (extra_header != NULL)
+        headers = curl_slist_append(headers, extra_header);
     if (bearer != NULL) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", bearer);
         headers = curl_slist_append(headers, auth);
