@@ -37,6 +37,7 @@ typedef struct tally_client_settings_t {
     char *public_key, *public_keys, *revoked, *now; /* license verify|show */
     char *console_url, *token, *out, *idempotency_key; /* license fetch */
     bool force;                                          /* license fetch */
+    bool online;                                         /* license verify: GET the revocation list */
 } tally_client_settings_t;
 
 typedef struct tally_app_t {

@@ -1,14 +1,17 @@
 /* tally license verify|show: checks a signed license file offline with the
  * pure core of common/license.h (docs/licenses.md, "Verifying with the tally
- * client"). No network, no spool: the answer is one line and the exit code
+ * client"). No spool, no state: the answer is one line and the exit code
  * of tally_license_exit_code, 2 for a bad command line or an unreadable
- * file or key. */
+ * file or key. The one network use: --online gets the revocation list from
+ * the console (a list that cannot be had is exit 1: revocation is then
+ * unknown, and the user asked for it). */
 #include "app.h"
 #include "commands.h"
 #include "fsutil.h"
 #include "license.h"
 #include "license_keys.h"
 #include "license_revoked.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,24 +84,64 @@ static void describe(const tally_license_t *lic, char *out, size_t size)
              lic->kind == TALLY_LICENSE_ENVIRONMENT ? "environment" : "member", lic->subject_id, lic->key_id, until);
 }
 
-/* --revoked LIST, verified with keys: an owned list, or NULL with a message
- * (*bad set) when it is refused; NULL and *bad clear without --revoked. */
+/* The revocation list from the console (--online): GET
+ * <console-url>/api/v1/licenses/revoked into a new buffer (owned). 0, or -1
+ * with a line printed (no answer, or not a 200). */
+static int get_online(const tally_client_settings_t *s, char **text, size_t *len)
+{
+    char err[512];
+    tally_transport_opts_t o = {.base_url = s->console_url,
+                                .timeout_ms = s->request_timeout_ms,
+                                .connect_timeout_ms = s->connect_timeout_ms,
+                                .debug = s->debug ? stderr : NULL};
+    tally_transport_t *t = tally_transport_new(&o, err, sizeof err);
+    if (t == NULL) {
+        printf("invalid: revocation not checked: %s\n", err);
+        return -1;
+    }
+    tally_response_t r = {0};
+    int rc = -1;
+    if (tally_transport_post_with(t, "/api/v1/licenses/revoked", NULL, NULL, NULL, NULL, 0, &r) != 0)
+        printf("invalid: revocation not checked: no answer from %s: %s\n", s->console_url, r.error);
+    else if (r.status != 200)
+        printf("invalid: revocation not checked: %s answered %ld for the revocation list\n", s->console_url,
+               r.status);
+    else {
+        *text = r.body;
+        *len = r.len;
+        r.body = NULL;
+        rc = 0;
+    }
+    tally_response_clear(&r);
+    tally_transport_free(t);
+    return rc;
+}
+
+/* --revoked LIST or --online, verified with keys: an owned list, or NULL
+ * with a message (*bad set to the exit code) when it is refused; NULL and
+ * *bad clear with neither. */
 static tally_license_revoked_t *load_revoked(const tally_client_settings_t *s, const tally_license_pubkeys_t *keys,
                                              int64_t now, int *bad)
 {
     char err[512], *text = NULL;
     size_t len = 0;
+    const char *where = s->online ? s->console_url : s->revoked;
     *bad = 0;
-    if (s->revoked == NULL)
+    if (s->revoked == NULL && !s->online)
         return NULL;
-    if (read_named("revocation list", s->revoked, TALLY_LICENSE_REVOKED_FILE_MAX, &text, &len) != 0) {
+    if (s->online && get_online(s, &text, &len) != 0) {
+        *bad = 1;
+        return NULL;
+    }
+    if (!s->online &&
+        read_named("revocation list", s->revoked, TALLY_LICENSE_REVOKED_FILE_MAX, &text, &len) != 0) {
         *bad = TALLY_EXIT_USAGE;
         return NULL;
     }
     tally_license_revoked_t *list = tally_license_revoked_read(text, len, keys, err, sizeof err);
     free(text);
     if (list == NULL) {
-        printf("invalid: revocation list %s refused: %s\n", s->revoked, err);
+        printf("invalid: revocation list from %s refused: %s\n", where, err);
         *bad = 1;
         return NULL;
     }
@@ -110,7 +153,7 @@ static tally_license_revoked_t *load_revoked(const tally_client_settings_t *s, c
         fprintf(stderr,
                 "tally: warning: the revocation list %s was issued at %s, more than %d days ago: a license "
                 "revoked since is not in it (fetch a new one)\n",
-                s->revoked, at, TALLY_LICENSE_REVOKED_MAX_AGE_S / 86400);
+                where, at, TALLY_LICENSE_REVOKED_MAX_AGE_S / 86400);
     }
     return list;
 }
@@ -122,6 +165,10 @@ static int license_verify(const tally_client_settings_t *s, const char *path)
     int64_t now;
     if (s->public_key == NULL && s->public_keys == NULL) {
         fprintf(stderr, "tally: license verify: which public keys? --public-key FILE or --public-keys DIR\n");
+        return TALLY_EXIT_USAGE;
+    }
+    if (s->online && (s->revoked != NULL || s->console_url == NULL)) {
+        fprintf(stderr, "tally: license verify: --online wants --console-url URL, and no --revoked\n");
         return TALLY_EXIT_USAGE;
     }
     if (check_time(s, &now) != 0)

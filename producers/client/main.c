@@ -48,9 +48,10 @@ static const char summary[] =
     "                           with --public-key FILE or --public-keys DIR (one of them), the key id,\n"
     "                           the validity window (300 s clock-skew allowance; --now to check at\n"
     "                           another instant) and, with --revoked LIST (a signed revocation list,\n"
-    "                           verified with the same keys), revocation; warns when the list is more\n"
-    "                           than 7 days old. Exit 0 valid, 1 invalid or tampered (malformed,\n"
-    "                           unknown key, bad signature, a refused list), 2 usage (also an\n"
+    "                           verified with the same keys) or --online (that list from the console:\n"
+    "                           --console-url, GET /api/v1/licenses/revoked), revocation; warns when\n"
+    "                           the list is more than 7 days old. Exit 0 valid, 1 invalid or tampered (malformed,\n"
+    "                           unknown key, bad signature, a refused or unavailable list), 2 usage (an\n"
     "                           unreadable file or key), 6 expired or not yet valid, 7 revoked.\n"
     "  license show FILE        prints the payload (pretty JSON) and the signing key id; the signature\n"
     "                           is checked only with --public-key or --public-keys. Exit 1 malformed.\n"
@@ -160,6 +161,8 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("idempotency-key", &s.idempotency_key, NULL,
                          "license fetch: the Idempotency-Key to send (default: kept in <out>.idempotency-key)"),
         TALLY_CONFIG_BOOL("force", &s.force, "false", "license fetch: replace a different file at --out"),
+        TALLY_CONFIG_BOOL("online", &s.online, "false",
+                          "license verify: get the revocation list from --console-url (GET /api/v1/licenses/revoked)"),
     };
     char err[1024];
     int rc = TALLY_EXIT_USAGE;

@@ -4,7 +4,8 @@
  * POST /api/v1/licenses: Bearer console token, Idempotency-Key required,
  * 201 with a license file signed by the test vector's key (the same key
  * replayed with 200 and the same file, nothing issued twice), 401 and 409
- * as JSON errors. The console's real route is not built yet: this is the
+ * as JSON errors; and GET /api/v1/licenses/revoked for `tally license
+ * verify --online` (the test vector's list). The console's real route is not built yet: this is the
  * contract the client relies on. */
 #include "cli_harness.h"
 #include "http_answer.h"
@@ -26,7 +27,8 @@ static struct {
     char key[160];
     char *text;
 } served[SERVED_MAX];
-static int issued, requests, delay_first_ms;
+static int issued, requests, delay_first_ms, revoked_status;
+static char *revoked_text; /* the test vector's list, served at GET /api/v1/licenses/revoked */
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *path, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -39,6 +41,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *p
     if (*upload_size != 0) {
         *upload_size = 0;
         return MHD_YES;
+    }
+    if (strcmp(path, "/api/v1/licenses/revoked") == 0 && strcmp(method, "GET") == 0) {
+        if (revoked_status != 200)
+            return tally_http_answer_error(c, (unsigned)revoked_status, "unavailable", "try later", NULL);
+        return tally_http_answer_text(c, 200, "text/plain", revoked_text, NULL);
     }
     if (strcmp(path, "/api/v1/licenses") != 0)
         return tally_http_answer_error(c, 404, "not_found", "no such route", NULL);
@@ -105,6 +112,11 @@ static void setup(void)
     free(text);
     cr_assert_not_null(ring, "%s", err);
     issued = requests = delay_first_ms = 0;
+    revoked_status = 200;
+    char list[512];
+    snprintf(list, sizeof list, "%s/licenses/vector.revoked", data);
+    revoked_text = cli_slurp(list);
+    cr_assert_not_null(revoked_text);
     tally_http_opts_t o = {.handler = handle, .name = "test console"};
     int port;
     daemon_ = tally_http_start(&o, &port, err, sizeof err);
@@ -116,6 +128,7 @@ static void teardown(void)
 {
     tally_http_stop(daemon_);
     tally_license_keyring_free(ring);
+    free(revoked_text);
     for (int i = 0; i < issued; i++)
         free(served[i].text);
     cli_env_cleanup(&env);
@@ -234,5 +247,29 @@ Test(cli_license_fetch, refusals)
     const char *no_token[] = {"license", "fetch", url, NULL};
     cli_result_t r = cli_run(&env, NULL, NULL, no_token);
     cr_assert_eq(r.status, 2);
+    cli_result_free(&r);
+}
+
+Test(cli_license_fetch, verify_online_gets_the_revocation_list)
+{
+    char lic[512], console[80];
+    snprintf(lic, sizeof lic, "%s/licenses/vector.license", getenv("TALLY_TEST_DATA"));
+    snprintf(console, sizeof console, "%s", url);
+    const char *args[] = {"license", "verify", lic, "--public-key", pub, "--online", console,
+                          "--now=2026-12-09T00:00:00Z", NULL};
+    cli_result_t r = cli_run(&env, NULL, NULL, args);
+    cr_expect_eq(r.status, 7, "%s", r.out);
+    cr_expect(strstr(r.out, "revoked") != NULL, "%s", r.out);
+    cli_result_free(&r);
+    /* The list cannot be had: revocation unknown, refused (1). */
+    revoked_status = 503;
+    r = cli_run(&env, NULL, NULL, args);
+    cr_expect_eq(r.status, 1, "%s", r.out);
+    cr_expect(strstr(r.out, "revocation not checked") != NULL, "%s", r.out);
+    cli_result_free(&r);
+    /* --online without --console-url, or with --revoked: usage. */
+    const char *no_url[] = {"license", "verify", lic, "--public-key", pub, "--online", NULL};
+    r = cli_run(&env, NULL, NULL, no_url);
+    cr_expect_eq(r.status, 2);
     cli_result_free(&r);
 }
