@@ -34,6 +34,10 @@ typedef struct tally_client_settings_t {
     int64_t retry_for_ms, retry_base_ms, retry_max_ms, interval_ms;
     bool debug, dry_run, verbose, once, reset, any_key;
     int counter_mode;   /* 0 increment, 1 absolute */
+    char *public_key, *public_keys, *revoked, *now; /* license verify|show */
+    char *console_url, *token, *out, *idempotency_key; /* license fetch */
+    bool force;                                          /* license fetch */
+    bool online;                                         /* license verify: GET the revocation list */
 } tally_client_settings_t;
 
 typedef struct tally_app_t {

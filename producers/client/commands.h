@@ -25,4 +25,11 @@ int tally_cmd_telemetry(tally_app_t *app, size_t argc, const char *const argv[])
 /* report-usage: the usage reporter (cmd_report.c). */
 int tally_cmd_report_usage(tally_app_t *app, size_t argc, const char *const argv[]);
 
+/* license verify|show FILE: a signed license file, offline (cmd_license.c).
+ * Needs only the settings: no spool, no network. */
+int tally_cmd_license(const tally_client_settings_t *s, size_t argc, const char *const argv[]);
+
+/* license fetch (cmd_license_fetch.c): the arguments after "fetch". */
+int tally_license_fetch(const tally_client_settings_t *s, size_t argc, const char *const argv[]);
+
 #endif

@@ -44,6 +44,24 @@ static const char summary[] =
     "                           cumulative counters persist in --reporter-state across restarts; a\n"
     "                           UsageReport goes out every --interval, at the end of input, on\n"
     "                           SIGTERM, or once with --once.\n"
+    "  license verify FILE      checks a signed license file offline (docs/licenses.md): the signature\n"
+    "                           with --public-key FILE or --public-keys DIR (one of them), the key id,\n"
+    "                           the validity window (300 s clock-skew allowance; --now to check at\n"
+    "                           another instant) and, with --revoked LIST (a signed revocation list,\n"
+    "                           verified with the same keys) or --online (that list from the console:\n"
+    "                           --console-url, GET /api/v1/licenses/revoked), revocation; warns when\n"
+    "                           the list is more than 7 days old. Exit 0 valid, 1 invalid or tampered (malformed,\n"
+    "                           unknown key, bad signature, a refused or unavailable list), 2 usage (an\n"
+    "                           unreadable file or key), 6 expired or not yet valid, 7 revoked.\n"
+    "  license show FILE        prints the payload (pretty JSON) and the signing key id; the signature\n"
+    "                           is checked only with --public-key or --public-keys. Exit 1 malformed.\n"
+    "  license fetch            POSTs /api/v1/licenses to --console-url with --token (a member's console\n"
+    "                           token) and saves the personal-dev license to --out (mode 0644, atomically;\n"
+    "                           a different existing file only with --force). An Idempotency-Key goes\n"
+    "                           with it: --idempotency-key, else a UUID kept in <out>.idempotency-key\n"
+    "                           until the file is saved, so a retry after a timeout gets the same\n"
+    "                           license. Exit 0 saved, 1 bad answer or another file in the way, 2 usage,\n"
+    "                           4 refused (401/403/404), 5 console unavailable (retry).\n"
     "\n"
     "Delivery: events are written to the spool before they are sent and leave it once the gateway\n"
     "answered. Connection failures, timeouts, 408, 429 and 5xx keep them for a retry with exponential\n"
@@ -129,6 +147,22 @@ int main(int argc, char **argv)
         TALLY_CONFIG_BOOL("once", &s.once, "false", "report-usage: read the input, send one report, exit"),
         TALLY_CONFIG_BOOL("reset", &s.reset, "false",
                           "report-usage: start a new reporter (new id, counters from 0)"),
+        TALLY_CONFIG_STR("public-key", &s.public_key, NULL,
+                         "license verify|show: a public key file (\"<key id> <hex>\" lines)"),
+        TALLY_CONFIG_STR("public-keys", &s.public_keys, NULL,
+                         "license verify|show: a folder of *.pub public key files"),
+        TALLY_CONFIG_STR("revoked", &s.revoked, NULL, "license verify: a signed revocation list file"),
+        TALLY_CONFIG_STR("now", &s.now, NULL,
+                         "license verify: check at this instant (YYYY-MM-DDTHH:MM:SSZ), not the clock"),
+        TALLY_CONFIG_STR("console-url", &s.console_url, NULL, "license fetch: the console's base URL"),
+        TALLY_CONFIG_SECRET_STR("token", &s.token, NULL,
+                                "license fetch: the member's console token (tct_...); prefer TALLY_TOKEN"),
+        TALLY_CONFIG_STR("out", &s.out, "tally.license", "license fetch: where to save the license file"),
+        TALLY_CONFIG_STR("idempotency-key", &s.idempotency_key, NULL,
+                         "license fetch: the Idempotency-Key to send (default: kept in <out>.idempotency-key)"),
+        TALLY_CONFIG_BOOL("force", &s.force, "false", "license fetch: replace a different file at --out"),
+        TALLY_CONFIG_BOOL("online", &s.online, "false",
+                          "license verify: get the revocation list from --console-url (GET /api/v1/licenses/revoked)"),
     };
     char err[1024];
     int rc = TALLY_EXIT_USAGE;
@@ -157,7 +191,8 @@ int main(int argc, char **argv)
     }
     size_t npos = tally_config_positional_count(cfg);
     if (npos == 0) {
-        fprintf(stderr, "tally: which command? send, flush, spool, telemetry or report-usage (see tally --help)\n");
+        fprintf(stderr,
+                "tally: which command? send, flush, spool, telemetry, report-usage or license (see tally --help)\n");
         goto cleanup;
     }
     const char *command = tally_config_positional_get(cfg, 0);
@@ -174,6 +209,12 @@ int main(int argc, char **argv)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "tally: libcurl failed to start\n");
         rc = TALLY_EXIT_ERROR;
+        goto cleanup;
+    }
+    /* license needs neither the spool nor the state folders. */
+    if (strcmp(command, "license") == 0) {
+        rc = tally_cmd_license(&s, npos - 1, args);
+        curl_global_cleanup();
         goto cleanup;
     }
     if ((rc = tally_app_init(&app, &s, &stop_requested)) != TALLY_EXIT_OK) {
@@ -196,7 +237,7 @@ int main(int argc, char **argv)
         if (strcmp(command, commands[i].name) == 0)
             rc = commands[i].run(&app, npos - 1, args);
     if (rc < 0) {
-        fprintf(stderr, "tally: unknown command \"%.40s\": send, flush, spool, telemetry or report-usage\n",
+        fprintf(stderr, "tally: unknown command \"%.40s\": send, flush, spool, telemetry, report-usage or license\n",
                 command);
         rc = TALLY_EXIT_USAGE;
     }

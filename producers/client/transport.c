@@ -154,6 +154,12 @@ void tally_transport_print_request(FILE *out, const char *base_url, const char *
 int tally_transport_post(tally_transport_t *t, const char *path, const char *bearer, const char *bearer_name,
                          const char *body, size_t len, tally_response_t *resp)
 {
+    return tally_transport_post_with(t, path, bearer, bearer_name, NULL, body, len, resp);
+}
+
+int tally_transport_post_with(tally_transport_t *t, const char *path, const char *bearer, const char *bearer_name,
+                              const char *extra_header, const char *body, size_t len, tally_response_t *resp)
+{
     CURL *c = t->curl;
     char url[2048], errbuf[CURL_ERROR_SIZE], auth[1024];
     sink_t sink = {0};
@@ -162,8 +168,11 @@ int tally_transport_post(tally_transport_t *t, const char *path, const char *bea
     resp->retry_after_ms = -1;
     snprintf(url, sizeof url, "%s%s", t->o.base_url, path);
 
-    headers = curl_slist_append(headers, "Content-Type: application/json");
+    if (body != NULL)
+        headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
+    if (extra_header != NULL)
+        headers = curl_slist_append(headers, extra_header);
     if (bearer != NULL) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", bearer);
         headers = curl_slist_append(headers, auth);
@@ -172,7 +181,9 @@ int tally_transport_post(tally_transport_t *t, const char *path, const char *bea
     }
     if (headers == NULL)
         abort();
-    if (t->o.debug != NULL)
+    if (t->o.debug != NULL && body == NULL)
+        fprintf(t->o.debug, "> GET %s%s\n", t->o.base_url, path);
+    else if (t->o.debug != NULL)
         tally_transport_print_request(t->o.debug, t->o.base_url, path,
                                       bearer ? (bearer_name ? bearer_name : "credential") : NULL, body, len);
 
@@ -183,9 +194,13 @@ int tally_transport_post(tally_transport_t *t, const char *path, const char *bea
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, t->user_agent);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    if (body == NULL) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)t->o.timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)t->o.connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);

@@ -44,6 +44,13 @@ int tally_transport_post(tally_transport_t *t, const char *path, const char *bea
                          const char *body, size_t len, tally_response_t *resp)
     __attribute__((warn_unused_result));
 
+/* The same with one more header line extra_header (borrowed, "Name: value";
+ * NULL: none), e.g. an Idempotency-Key. body NULL: a GET (no Content-Type)
+ * instead of a POST. */
+int tally_transport_post_with(tally_transport_t *t, const char *path, const char *bearer, const char *bearer_name,
+                              const char *extra_header, const char *body, size_t len, tally_response_t *resp)
+    __attribute__((warn_unused_result));
+
 /* Prints a request as tally_transport_post sends it (the --debug and
  * --dry-run format): "> POST <url>", its headers (the credential shown as
  * "(hidden)"), an empty "> " line, then the body exactly, then a newline. */
