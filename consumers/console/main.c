@@ -6,6 +6,7 @@
 #include "dbpool.h"
 #include "download.h"
 #include "issue_token.h"
+#include "license_keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "pages.h"
@@ -27,7 +28,7 @@
 
 typedef struct {
     char *bind, *pg_url, *staff_token, *gateway_url, *admin_token, *brokers, *schemas, *usage_topic;
-    char *tenant, *member, *token_id, *now;
+    char *tenant, *member, *token_id, *now, *license_keys;
     int64_t port, threads, connection_limit, per_client_limit, timeout_ms, header_memory, max_form;
     int64_t session_ttl_ms, session_recheck_ms, max_sessions, api_max_age_ms, downloads_max;
     int64_t pg_pool, pg_connect_timeout_ms, pg_statement_timeout_ms, pg_wait_ms, shutdown_ms, token_ttl_ms;
@@ -126,9 +127,27 @@ static int serve(console_settings_t *s)
     }
     if (check_role(s->pg_url) != 0)
         return 2;
+    /* The license signing keys: refused (exit 2) when unreadable, malformed or
+     * readable by group or world; absent, the license routes answer 503. */
+    const char *key_path =
+        s->license_keys && *s->license_keys ? s->license_keys : getenv("TALLY_CONSOLE_LICENSE_KEYS");
+    tally_license_keyring_t *ring = NULL;
+    tally_license_pubkeys_t *pubkeys = NULL;
+    if (key_path && *key_path) {
+        ring = tally_license_keyring_load(key_path, err, sizeof err);
+        if (ring == NULL) {
+            tally_log_error("console", "--license-keys: %s", err);
+            return 2;
+        }
+        pubkeys = tally_license_keyring_public(ring);
+        tally_log_info("console", "license signing key %s (%zu key(s))", tally_license_keyring_newest_id(ring),
+                       tally_license_keyring_count(ring));
+    }
     tally_catalog_t *catalog = tally_catalog_load(s->schemas, err, sizeof err);
     if (catalog == NULL) {
         tally_log_error("console", "--schemas: %s", err);
+        tally_license_pubkeys_free(pubkeys);
+        tally_license_keyring_free(ring);
         return 1;
     }
     download_ctx_t dctx = {.s = s, .catalog = catalog};
@@ -152,6 +171,7 @@ static int serve(console_settings_t *s)
         .api_max_age_s = (int)(s->api_max_age_ms / 1000), .downloads_max = (int)s->downloads_max,
         .clock_offset_ms = offset_ms, .pages = pages, .n_pages = n_pages, .db = db, .auth = auth,
         .sessions = sessions, .metrics = metrics, .download = download, .download_arg = &dctx,
+        .license_keys = pubkeys,
     };
     tally_console_server_t *srv = tally_console_server_new(&so, err, sizeof err);
     if (srv == NULL) {
@@ -189,6 +209,8 @@ cleanup:
     tally_auth_free(auth);
     tally_dbpool_free(db);
     tally_metrics_free(metrics);
+    tally_license_pubkeys_free(pubkeys);
+    tally_license_keyring_free(ring);
     tally_catalog_free(catalog);
     return rc;
 }
@@ -285,6 +307,9 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("token-id", &s.token_id, NULL, "revoke-token: the token's id"),
         TALLY_CONFIG_DURATION("ttl", &s.token_ttl_ms, "24h", 60000, (int64_t)30 * 24 * 3600000,
                               "issue-token: the token's life"),
+        TALLY_CONFIG_STR("license-keys", &s.license_keys, NULL,
+                         "the license signing key file (<key id> <hex seed> lines, owner-only: 0600/0400; "
+                         "else exit 2); without it the license routes answer 503; TALLY_CONSOLE_LICENSE_KEYS"),
         TALLY_CONFIG_STR("now", &s.now, NULL, "tests: the wall clock's reading at start (RFC 3339)"),
         TALLY_CONFIG_ENUM("log-level", &s.log_level, "info", tally_log_level_names, "debug, info, warn or error"),
     };

@@ -144,6 +144,8 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
     }
     if (n >= 3 && !trailing && is(seg[0], len[0], "api") && is(seg[1], len[1], "v1")) {
         out->api = 1;
+        if (n == 4 && is(seg[2], len[2], "licenses") && is(seg[3], len[3], "keys"))
+            return out->kind = TALLY_ROUTE_LICENSE_KEYS;
         if (n == 4 && is(seg[2], len[2], "vendor")) {
             const char *page = page_named(vendor_pages, seg[3], len[3]);
             if (page == NULL)
@@ -200,6 +202,8 @@ const char *tally_route_label(const tally_route_t *r)
         return "signout";
     case TALLY_ROUTE_DOWNLOAD:
         return r->api ? "api:export" : "html:usage.csv";
+    case TALLY_ROUTE_LICENSE_KEYS:
+        return "api:license-keys";
     case TALLY_ROUTE_PAGE:
         break;
     default:

@@ -19,6 +19,7 @@
  *   /api/v1/vendor/{tenants,product}           TALLY_ROUTE_PAGE (api, staff)
  *   /t/{tenant}/usage.csv                      TALLY_ROUTE_DOWNLOAD (html face, csv)
  *   /api/v1/tenants/{tenant}/usage/export      TALLY_ROUTE_DOWNLOAD (api face)
+ *   /api/v1/licenses/keys                     TALLY_ROUTE_LICENSE_KEYS (api, anyone)
  *
  * The page names are those of pages.h; whether a page by that name exists
  * is the server's question (tally_page_find), not this module's.
@@ -43,6 +44,7 @@ typedef enum tally_route_kind_t {
     TALLY_ROUTE_SIGNOUT,
     TALLY_ROUTE_PAGE,
     TALLY_ROUTE_DOWNLOAD,
+    TALLY_ROUTE_LICENSE_KEYS,
 } tally_route_kind_t;
 
 typedef struct tally_route_t {

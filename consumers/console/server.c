@@ -88,6 +88,8 @@ static enum MHD_Result dispatch(console_req_t *r)
         return tally_cs_page(r);
     case TALLY_ROUTE_DOWNLOAD:
         return tally_cs_download(r);
+    case TALLY_ROUTE_LICENSE_KEYS:
+        return tally_cs_license_keys(r);
     default:
         return tally_cs_not_found(r);
     }

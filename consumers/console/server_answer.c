@@ -17,7 +17,7 @@ static const char *const route_labels[CS_N_ROUTES] = {
     "root", "healthz", "readyz", "metrics", "signin", "signout",
     "html:overview", "html:usage", "html:seats", "html:team", "html:tenants", "html:product",
     "api:overview", "api:usage", "api:seats", "api:team", "api:tenants", "api:product",
-    "html:usage.csv", "api:export", "other",
+    "html:usage.csv", "api:export", "api:license-keys", "other",
 };
 
 int tally_cs_route_index(const char *label)

@@ -45,6 +45,11 @@ Test(route, vendor_pages_downloads_and_the_rest)
     cr_assert_eq(tally_route_parse("/healthz", &r), TALLY_ROUTE_HEALTHZ);
     cr_assert_eq(tally_route_parse("/readyz", &r), TALLY_ROUTE_READYZ);
     cr_assert_eq(tally_route_parse("/metrics", &r), TALLY_ROUTE_METRICS);
+    cr_assert_eq(tally_route_parse("/api/v1/licenses/keys", &r), TALLY_ROUTE_LICENSE_KEYS);
+    cr_assert(r.api && !r.vendor && r.tenant[0] == '\0');
+    cr_assert_eq(tally_route_parse("/api/v1/licenses/keys/", &r), TALLY_ROUTE_UNKNOWN);
+    cr_assert_eq(tally_route_parse("/api/v1/licenses/key", &r), TALLY_ROUTE_UNKNOWN);
+    cr_assert_eq(r.api, 1);
 }
 
 Test(route, hostile_and_unknown_paths_are_unknown)
@@ -91,4 +96,6 @@ Test(route, labels_are_bounded)
     cr_assert_str_eq(tally_route_label(&r), "other");
     tally_route_parse("/vendor/tenants", &r);
     cr_assert_str_eq(tally_route_label(&r), "html:tenants");
+    tally_route_parse("/api/v1/licenses/keys", &r);
+    cr_assert_str_eq(tally_route_label(&r), "api:license-keys");
 }
