@@ -176,7 +176,7 @@ void chaos_compare(const model_t *m, diff_t *d)
     /* api_usage_daily */
     int seen_api[MAX_TENANTS][ENVS][DAYS] = {{{0}}};
     PGresult *r = query(c, d,
-                        "SELECT chaos_tenant_id, environment_id, day - date '1970-01-01', api_calls, status_4xx, status_5xx, "
+                        "SELECT tenant_id, environment_id, day - date '1970-01-01', api_calls, status_4xx, status_5xx, "
                         "exec_ms FROM tally.api_usage_daily");
     for (int i = 0; r && i < PQntuples(r); i++) {
         int t = tenant_index(PQgetvalue(r, i, 0)), e = env_index(PQgetvalue(r, i, 1));
@@ -201,7 +201,7 @@ void chaos_compare(const model_t *m, diff_t *d)
 
     /* seat_usage_daily */
     int seen_seat[MAX_TENANTS][DAYS] = {{0}};
-    r = query(c, d, "SELECT chaos_tenant_id, day - date '1970-01-01', seats_in_use, seats_peak FROM tally.seat_usage_daily");
+    r = query(c, d, "SELECT tenant_id, day - date '1970-01-01', seats_in_use, seats_peak FROM tally.seat_usage_daily");
     for (int i = 0; r && i < PQntuples(r); i++) {
         int t = tenant_index(PQgetvalue(r, i, 0));
         int64_t day = atoll(PQgetvalue(r, i, 1)) - cx.day0;
@@ -235,7 +235,7 @@ void chaos_compare(const model_t *m, diff_t *d)
                 expected_rows += first && m->api[t][e][day].present;
             }
     r = query(c, d,
-              "SELECT chaos_tenant_id, environment_id, environment_name, environment_kind, "
+              "SELECT tenant_id, environment_id, environment_name, environment_kind, "
               "(extract(year FROM month) * 12 + extract(month FROM month) - 1)::bigint, api_calls, status_4xx, "
               "status_5xx, exec_ms, days_reported FROM tally.monthly_usage");
     if (r && PQntuples(r) != expected_rows)
@@ -270,7 +270,7 @@ void chaos_compare(const model_t *m, diff_t *d)
 
     /* monthly_seats */
     r = query(c, d,
-              "SELECT chaos_tenant_id, (extract(year FROM month) * 12 + extract(month FROM month) - 1)::bigint, seats_peak, "
+              "SELECT tenant_id, (extract(year FROM month) * 12 + extract(month FROM month) - 1)::bigint, seats_peak, "
               "seats_in_use FROM tally.monthly_seats");
     int seat_months = 0;
     for (int t = 0; t < cx.tenants; t++)
@@ -299,7 +299,7 @@ void chaos_compare(const model_t *m, diff_t *d)
 
     /* compliance: one row per tenant (one license period covering every day). */
     r = query(c, d,
-              "SELECT chaos_tenant_id, tenant_name, api_calls_month_peak, monthly_api_calls_status, nonprod_day_peak, "
+              "SELECT tenant_id, tenant_name, api_calls_month_peak, monthly_api_calls_status, nonprod_day_peak, "
               "nonprod_daily_status, seats_peak, seats_status, status FROM tally.compliance");
     if (r && PQntuples(r) != cx.tenants)
         differs(d, "compliance: %d rows, expected %d", PQntuples(r), cx.tenants);

@@ -62,7 +62,8 @@ static void setup(cat_t *c)
 static bool known_error(int rc)
 {
     return rc == TALLY_CODEC_ERR_SHORT || rc == TALLY_CODEC_ERR_MAGIC || rc == TALLY_CODEC_ERR_UNKNOWN_SCHEMA ||
-           rc == TALLY_CODEC_ERR_UNRESOLVABLE || rc == TALLY_CODEC_ERR_BODY || rc == TALLY_CODEC_ERR_TRAILING;
+           rc == TALLY_CODEC_ERR_UNRESOLVABLE || rc == TALLY_CODEC_ERR_BODY || rc == TALLY_CODEC_ERR_TRAILING ||
+           rc == TALLY_CODEC_ERR_UNKNOWN_BRANCH;
 }
 
 static int decode(tally_decoder_t *dec, const uint8_t *msg, size_t len, avro_value_t **value,
