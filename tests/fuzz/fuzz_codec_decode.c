@@ -182,6 +182,13 @@ static void check(cat_t *c, const uint8_t *msg, size_t len)
         rrc = decode(c->readers[i], msg, len, &rv, NULL);
         if (rrc == TALLY_CODEC_ERR_UNRESOLVABLE || rc == TALLY_CODEC_ERR_UNRESOLVABLE)
             continue;
+        /* A branch the older reader lacks: only ever said of a sound record. */
+        if (rrc == TALLY_CODEC_ERR_UNKNOWN_BRANCH) {
+            if (rc != 0)
+                fuzz_fail("read as %s: unknown_branch, but as written: %s", tally_catalog_entry(c->cat, i)->name,
+                          tally_codec_error_name(rc));
+            continue;
+        }
         if ((rrc == 0) != (rc == 0))
             fuzz_fail("as written: %s; read as %s: %s", rc ? tally_codec_error_name(rc) : "ok",
                       tally_catalog_entry(c->cat, i)->name, rrc ? tally_codec_error_name(rrc) : "ok");
