@@ -159,3 +159,31 @@ int tally_page_is_null(const json_t *obj, const char *key)
     json_t *v = json_object_get(obj, key);
     return v == NULL || json_is_null(v);
 }
+
+int tally_page_tenant_month(PGconn *pg, const tally_page_query_t *q, tally_period_t *p, json_t **tenant,
+                            char first[TALLY_DATE_SIZE], char last[TALLY_DATE_SIZE], char *errbuf, size_t errsize)
+{
+    if (tally_period_parse(q->period, q->now_ms, p, errbuf, errsize) != 0)
+        return TALLY_PAGE_BAD_QUERY;
+    int rc = tally_page_tenant(pg, q->tenant_id, tenant, errbuf, errsize);
+    if (rc != 0)
+        return rc;
+    if (tally_date_format(p->first_day, first) != 0 || tally_date_format(p->last_day, last) != 0) {
+        json_decref(*tenant);
+        *tenant = NULL;
+        snprintf(errbuf, errsize, "period out of range");
+        return TALLY_PAGE_BAD_QUERY;
+    }
+    return 0;
+}
+
+json_t *tally_page_tenant_month_model(const char *name, const tally_page_query_t *q, const tally_period_t *p,
+                                      json_t *tenant, const char *first, const char *last)
+{
+    json_t *m = tally_page_model_new(name, q);
+    json_object_set_new(m, "tenant", tenant);
+    json_object_set_new(m, "period", json_string(p->text));
+    json_object_set_new(m, "first_day", json_string(first));
+    json_object_set_new(m, "last_day", json_string(last));
+    return m;
+}

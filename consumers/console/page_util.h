@@ -17,6 +17,8 @@
 #include <libpq-fe.h>
 
 #include "pages.h"
+#include "period.h"
+#include "timeutil.h"
 
 /* The longest tenant id looked up; a longer one is no tenant. */
 #define TALLY_PAGE_TENANT_MAX 256
@@ -56,6 +58,19 @@ json_t *tally_page_model_new(const char *name, const tally_page_query_t *q);
  * TALLY_PAGE_DB_ERROR. */
 int tally_page_tenant(PGconn *pg, const char *tenant_id, json_t **tenant, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
+
+/* The start of a tenant's monthly page (usage, seats): q->period parsed
+ * into *p (BAD_QUERY), the tenant loaded into *tenant as tally_page_tenant
+ * does, and the month's first and last day as YYYY-MM-DD. Returns 0 with
+ * *tenant owned by the caller, or a TALLY_PAGE_* code with errbuf set. */
+int tally_page_tenant_month(PGconn *pg, const tally_page_query_t *q, tally_period_t *p, json_t **tenant,
+                            char first[TALLY_DATE_SIZE], char last[TALLY_DATE_SIZE], char *errbuf, size_t errsize)
+    __attribute__((warn_unused_result));
+
+/* The model of such a page: name, tenant (taken), period, first_day and
+ * last_day. */
+json_t *tally_page_tenant_month_model(const char *name, const tally_page_query_t *q, const tally_period_t *p,
+                                      json_t *tenant, const char *first, const char *last);
 
 /* The limit status of used against maximum, the rule of
  * tally.compliance_detail (0004): "over" above the maximum, "warning" from

@@ -109,18 +109,11 @@ static void build(const PGresult *seats, const PGresult *carry, const PGresult *
 int tally_page_seats_load(PGconn *pg, const tally_page_query_t *q, json_t **model, char *errbuf, size_t errsize)
 {
     tally_period_t p;
-    if (tally_period_parse(q->period, q->now_ms, &p, errbuf, errsize) != 0)
-        return TALLY_PAGE_BAD_QUERY;
     json_t *tenant = NULL;
-    int rc = tally_page_tenant(pg, q->tenant_id, &tenant, errbuf, errsize);
+    char first[TALLY_DATE_SIZE], last[TALLY_DATE_SIZE];
+    int rc = tally_page_tenant_month(pg, q, &p, &tenant, first, last, errbuf, errsize);
     if (rc != 0)
         return rc;
-    char first[TALLY_DATE_SIZE], last[TALLY_DATE_SIZE];
-    if (tally_date_format(p.first_day, first) != 0 || tally_date_format(p.last_day, last) != 0) {
-        json_decref(tenant);
-        snprintf(errbuf, errsize, "period out of range");
-        return TALLY_PAGE_BAD_QUERY;
-    }
     const char *params[3] = {q->tenant_id, first, last};
     PGresult *seats = NULL, *carry = NULL, *terms = NULL;
     rc = tally_page_sql(pg, seats_sql, 3, params, &seats, errbuf, errsize);
@@ -134,11 +127,7 @@ int tally_page_seats_load(PGconn *pg, const tally_page_query_t *q, json_t **mode
         json_decref(tenant);
         return rc;
     }
-    json_t *m = tally_page_model_new("seats", q);
-    json_object_set_new(m, "tenant", tenant);
-    json_object_set_new(m, "period", json_string(p.text));
-    json_object_set_new(m, "first_day", json_string(first));
-    json_object_set_new(m, "last_day", json_string(last));
+    json_t *m = tally_page_tenant_month_model("seats", q, &p, tenant, first, last);
     build(seats, carry, terms, &p, tally_utc_day(q->now_ms), m);
     PQclear(seats);
     PQclear(carry);

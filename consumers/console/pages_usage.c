@@ -116,18 +116,11 @@ static void build(const PGresult *r, const tally_period_t *p, json_t *m)
 int tally_page_usage_load(PGconn *pg, const tally_page_query_t *q, json_t **model, char *errbuf, size_t errsize)
 {
     tally_period_t p;
-    if (tally_period_parse(q->period, q->now_ms, &p, errbuf, errsize) != 0)
-        return TALLY_PAGE_BAD_QUERY;
     json_t *tenant = NULL;
-    int rc = tally_page_tenant(pg, q->tenant_id, &tenant, errbuf, errsize);
+    char first[TALLY_DATE_SIZE], last[TALLY_DATE_SIZE], limit[16];
+    int rc = tally_page_tenant_month(pg, q, &p, &tenant, first, last, errbuf, errsize);
     if (rc != 0)
         return rc;
-    char first[TALLY_DATE_SIZE], last[TALLY_DATE_SIZE], limit[16];
-    if (tally_date_format(p.first_day, first) != 0 || tally_date_format(p.last_day, last) != 0) {
-        json_decref(tenant);
-        snprintf(errbuf, errsize, "period out of range");
-        return TALLY_PAGE_BAD_QUERY;
-    }
     snprintf(limit, sizeof limit, "%d", TALLY_USAGE_MAX_ROWS + 1);
     const char *params[4] = {q->tenant_id, first, last, limit};
     PGresult *r;
@@ -136,11 +129,7 @@ int tally_page_usage_load(PGconn *pg, const tally_page_query_t *q, json_t **mode
         json_decref(tenant);
         return rc;
     }
-    json_t *m = tally_page_model_new("usage", q);
-    json_object_set_new(m, "tenant", tenant);
-    json_object_set_new(m, "period", json_string(p.text));
-    json_object_set_new(m, "first_day", json_string(first));
-    json_object_set_new(m, "last_day", json_string(last));
+    json_t *m = tally_page_tenant_month_model("usage", q, &p, tenant, first, last);
     int truncated = PQntuples(r) > TALLY_USAGE_MAX_ROWS;
     json_object_set_new(m, "truncated", json_boolean(truncated));
     build(r, &p, m);
