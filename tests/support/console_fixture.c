@@ -1,6 +1,7 @@
 #include "console_fixture.h"
 
 #include "pg.h"
+#include "gateway_fixture.h"
 #include "pg_migrate.h"
 
 #include <criterion/criterion.h>
@@ -109,7 +110,7 @@ void tally_test_console_teardown(tally_test_console_t *c)
 void tally_test_console_token(tally_test_console_t *c, const char *tenant, const char *member, const char *expires,
                               char *token, char *token_id)
 {
-    unsigned char raw[32], h[crypto_hash_sha256_BYTES];
+    unsigned char raw[32];
     char b64[64], hex[65], id[40], sql[1024];
     randombytes_buf(raw, sizeof raw);
     sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -117,8 +118,7 @@ void tally_test_console_token(tally_test_console_t *c, const char *tenant, const
     memcpy(token, "tct_", 4);
     memcpy(token + 4, b64, 44);
     cr_assert_eq(strlen(token), TALLY_TEST_CONSOLE_TOKEN_LEN);
-    crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
-    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    tally_test_sha256_hex(token, hex);
     randombytes_buf(raw, 16);
     sodium_bin2hex(id, 33, raw, 16);
     snprintf(sql, sizeof sql,

@@ -16,6 +16,8 @@
 
 #include "../materializer/mat_fixture.h"
 
+#include "gateway_fixture.h"
+
 #include <sodium.h>
 
 #define T0 INT64_C(1796601600000)   /* 2026-12-07T00:00:00Z */
@@ -81,13 +83,6 @@ static int add(avro_value_t *v, const char **error)
     return rc;
 }
 
-static void sha256_hex(const char *s, char hex[65])
-{
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(h, (const unsigned char *)s, strlen(s));
-    sodium_bin2hex(hex, 65, h, sizeof h);
-}
-
 typedef struct {
     const char *tenant, *license, *kind, *member, *env, *key, *payload, *sha; /* sha NULL: the payload's */
     int64_t at, from, until;
@@ -107,7 +102,7 @@ static int issue_license(issue_t i, const char **error)
     mat_set_long(&p, "valid_from", i.from);
     mat_set_long(&p, "valid_until", i.until);
     mat_set_str(&p, "key_id", i.key ? i.key : "2026-12");
-    sha256_hex(i.payload, hex);
+    tally_test_sha256_hex(i.payload, hex);
     mat_set_str(&p, "payload_sha256", i.sha ? i.sha : hex);
     mat_set_str(&p, "payload", i.payload);
     return add(&v, error);
@@ -171,7 +166,7 @@ Test(licenses, an_issue_inserts_once_and_the_first_payload_wins)
     snprintf(want, sizeof want, "acme personal_dev m1 - %lld %lld %lld 2026-12 %s - -", (long long)(T0 + 10),
              (long long)(T0 + 10 + 30 * DAY), (long long)(T0 + 10), PAYLOAD_A);
     cr_assert_str_eq(row(LIC1), want);
-    sha256_hex(PAYLOAD_A, hex);
+    tally_test_sha256_hex(PAYLOAD_A, hex);
     cr_assert_str_eq(mat_text(conn, "SELECT payload_sha256 FROM tally.licenses"), hex);
     cr_assert_eq(mat_scalar(conn, "SELECT count(*) FROM tally.licenses WHERE payload_sha256 = "
                                   "encode(sha256(convert_to(payload, 'UTF8')), 'hex')"), 1);

@@ -1,6 +1,8 @@
 /* The fixture of the tally-replay suites (replay_fixture.h). */
 #include "replay_fixture.h"
 
+#include "gateway_fixture.h"
+
 #include <sodium.h>
 #include <string.h>
 
@@ -227,10 +229,8 @@ void basic_materializer_input(pipe_t *p)
     static const char *const payloads[2] = {"{\"format\":1,\"kind\":\"personal-dev\",\"member_id\":\"member-1\"}",
                                             "{\"environment_id\":\"prod\",\"format\":1,\"kind\":\"environment\"}"};
     for (int i = 0; i < 2; i++) {
-        unsigned char h[crypto_hash_sha256_BYTES];
-        char hex[2 * crypto_hash_sha256_BYTES + 1];
-        crypto_hash_sha256(h, (const unsigned char *)payloads[i], strlen(payloads[i]));
-        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+        char hex[65];
+        tally_test_sha256_hex(payloads[i], hex);
         avro_value_t lb = mat_cp_begin(&p->matp, "acme", AT(1, 9 + i), "LicenseIssued"), kind;
         mat_set_str(&lb, "license_id", licenses[i]);
         cr_assert_eq(avro_value_get_by_name(&lb, "kind", &kind, NULL), 0);
