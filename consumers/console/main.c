@@ -172,6 +172,7 @@ static int serve(console_settings_t *s)
         .clock_offset_ms = offset_ms, .pages = pages, .n_pages = n_pages, .db = db, .auth = auth,
         .sessions = sessions, .metrics = metrics, .download = download, .download_arg = &dctx,
         .license_keys = pubkeys,
+        .license_ring = ring,
     };
     tally_console_server_t *srv = tally_console_server_new(&so, err, sizeof err);
     if (srv == NULL) {

@@ -24,6 +24,22 @@ int tally_route_tenant_ok(const char *s, size_t len)
     return 1;
 }
 
+int tally_route_license_id_ok(const char *s, size_t len)
+{
+    if (len != 36)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Splits path (after the leading '/') into at most max segments. Returns
  * the count, or -1 on an empty, "." or ".." segment or too many segments.
  * A trailing '/' gives a last, empty segment, reported in *trailing. */
@@ -126,6 +142,10 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
         }
         if (n != 3 || trailing)
             return TALLY_ROUTE_UNKNOWN;
+        if (is(seg[2], len[2], "licenses")) {   /* an HTML page only: its API is /api/v1/licenses */
+            out->page = "licenses";
+            return set_tenant(out, seg[1], len[1], TALLY_ROUTE_PAGE);
+        }
         if (is(seg[2], len[2], "usage.csv"))
             return set_tenant(out, seg[1], len[1], TALLY_ROUTE_DOWNLOAD);
         const char *page = page_named(tenant_pages + 1, seg[2], len[2]);
@@ -135,6 +155,11 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
         return set_tenant(out, seg[1], len[1], TALLY_ROUTE_PAGE);
     }
     if (is(seg[0], len[0], "vendor")) {
+        if (n == 2 && !trailing && is(seg[1], len[1], "licenses")) {
+            out->page = "vendor-licenses";
+            out->vendor = 1;
+            return out->kind = TALLY_ROUTE_PAGE;
+        }
         const char *page = n == 2 && !trailing ? page_named(vendor_pages, seg[1], len[1]) : NULL;
         if (page == NULL)
             return TALLY_ROUTE_UNKNOWN;
@@ -146,6 +171,16 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
         out->api = 1;
         if (n == 4 && is(seg[2], len[2], "licenses") && is(seg[3], len[3], "keys"))
             return out->kind = TALLY_ROUTE_LICENSE_KEYS;
+        if (n == 3 && is(seg[2], len[2], "licenses"))
+            return out->kind = TALLY_ROUTE_LICENSES;
+        if (n == 4 && is(seg[2], len[2], "licenses") && is(seg[3], len[3], "revoked"))
+            return out->kind = TALLY_ROUTE_LICENSES_REVOKED;
+        if (n == 5 && is(seg[2], len[2], "licenses") && is(seg[4], len[4], "file") &&
+            tally_route_license_id_ok(seg[3], len[3])) {
+            memcpy(out->license_id, seg[3], len[3]);
+            out->license_id[len[3]] = '\0';
+            return out->kind = TALLY_ROUTE_LICENSE_FILE;
+        }
         if (n == 4 && is(seg[2], len[2], "vendor")) {
             const char *page = page_named(vendor_pages, seg[3], len[3]);
             if (page == NULL)
@@ -204,6 +239,12 @@ const char *tally_route_label(const tally_route_t *r)
         return r->api ? "api:export" : "html:usage.csv";
     case TALLY_ROUTE_LICENSE_KEYS:
         return "api:license-keys";
+    case TALLY_ROUTE_LICENSES:
+        return "api:licenses";
+    case TALLY_ROUTE_LICENSE_FILE:
+        return "api:license-file";
+    case TALLY_ROUTE_LICENSES_REVOKED:
+        return "api:licenses-revoked";
     case TALLY_ROUTE_PAGE:
         break;
     default:
@@ -215,6 +256,7 @@ const char *tally_route_label(const tally_route_t *r)
         {"overview", "html:overview", "api:overview"}, {"usage", "html:usage", "api:usage"},
         {"seats", "html:seats", "api:seats"},          {"team", "html:team", "api:team"},
         {"tenants", "html:tenants", "api:tenants"},    {"product", "html:product", "api:product"},
+        {"licenses", "html:licenses", "other"},          {"vendor-licenses", "html:vendor-licenses", "other"},
     };
     for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
         if (r->page && strcmp(r->page, labels[i].page) == 0)

@@ -90,6 +90,12 @@ static enum MHD_Result dispatch(console_req_t *r)
         return tally_cs_download(r);
     case TALLY_ROUTE_LICENSE_KEYS:
         return tally_cs_license_keys(r);
+    case TALLY_ROUTE_LICENSES:
+        return tally_cs_licenses_list(r);
+    case TALLY_ROUTE_LICENSE_FILE:
+        return tally_cs_license_file(r);
+    case TALLY_ROUTE_LICENSES_REVOKED:
+        return tally_cs_licenses_revoked(r);
     default:
         return tally_cs_not_found(r);
     }

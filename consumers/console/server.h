@@ -38,6 +38,7 @@ typedef int (*tally_console_download_fn)(void *arg, const char *tenant_id, const
                                          tally_textbuf_t *out, char *errbuf, size_t errsize);
 
 struct tally_license_pubkeys_t;
+struct tally_license_keyring_t;
 
 typedef struct tally_console_server_opts_t {
     const char *bind;               /* IPv4 address */
@@ -61,6 +62,7 @@ typedef struct tally_console_server_opts_t {
     tally_console_download_fn download;   /* NULL: downloads answer 503 */
     void *download_arg;
     const struct tally_license_pubkeys_t *license_keys; /* public keys of --license-keys; NULL: 503 */
+    const struct tally_license_keyring_t *license_ring;  /* the signing keys of --license-keys; NULL: 503 */
 } tally_console_server_opts_t;
 
 typedef struct tally_console_server_t tally_console_server_t;

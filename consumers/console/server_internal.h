@@ -30,7 +30,7 @@
 /* Statuses counted per route in tally_console_requests_total. */
 #define CS_N_STATUS 16
 /* Labels of routes (tally_route_label) counted. */
-#define CS_N_ROUTES 22
+#define CS_N_ROUTES 27
 
 struct tally_console_server_t {
     tally_console_server_opts_t o;
@@ -109,8 +109,13 @@ int64_t tally_cs_now_ms(const console_req_t *r);
 enum MHD_Result tally_cs_page(console_req_t *r);
 enum MHD_Result tally_cs_download(console_req_t *r);
 
-/* server_license.c: GET /api/v1/licenses/keys, the public keys of the
- * signing keyring (JSON, or the public key file format with ?format=pub). */
+/* server_license.c: the license routes that read. */
 enum MHD_Result tally_cs_license_keys(console_req_t *r);
+/* GET /api/v1/licenses/revoked: the signed revocation list, to anyone. */
+enum MHD_Result tally_cs_licenses_revoked(console_req_t *r);
+/* GET /api/v1/licenses/{id}/file: the license file, signed again. */
+enum MHD_Result tally_cs_license_file(console_req_t *r);
+/* GET /api/v1/licenses: the licenses the principal may see. */
+enum MHD_Result tally_cs_licenses_list(console_req_t *r);
 
 #endif
