@@ -9,6 +9,7 @@
 #include "license_armor.h"
 #include "license_revoked.h"
 #include "timeutil.h"
+#include "xalloc.h"
 
 /* 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z */
 #define TIME_MAX INT64_C(253402300799)
@@ -452,4 +453,32 @@ int tally_license_personal_dev_window(int64_t now, int64_t contract_from_day, in
     *valid_from = now;
     *valid_until = now + TALLY_LICENSE_PERSONAL_DEV_MAX_S < end ? now + TALLY_LICENSE_PERSONAL_DEV_MAX_S : end;
     return 0;
+}
+
+int tally_license_resign(const void *payload, size_t len, const tally_license_keyring_t *ring, tally_license_t *lic,
+                         tally_textbuf_t *out, char *errbuf, size_t errsize)
+{
+    tally_license_t *parsed = tally_xcalloc(1, sizeof *parsed);
+    int rc = 0;
+    if (tally_license_payload_parse(payload, len, parsed, errbuf, errsize) != 0) {
+        rc = TALLY_LICENSE_RESIGN_MALFORMED;
+        goto cleanup;
+    }
+    tally_textbuf_t msg = {0};
+    unsigned char sig[TALLY_LICENSE_SIGNATURE_BYTES];
+    tally_license_armor_signed_bytes(TALLY_LICENSE_LABEL, payload, len, &msg);
+    rc = tally_license_keyring_sign_with(ring, parsed->key_id, (const unsigned char *)msg.data, msg.len, sig);
+    tally_textbuf_free(&msg);
+    if (rc != 0) {
+        snprintf(errbuf, errsize, "license %s: its key %s is no longer in the key file", parsed->license_id,
+                 parsed->key_id);
+        rc = TALLY_LICENSE_RESIGN_NO_KEY;
+        goto cleanup;
+    }
+    tally_license_armor_write(TALLY_LICENSE_LABEL, payload, len, sig, out);
+    if (lic != NULL)
+        *lic = *parsed;
+cleanup:
+    free(parsed);
+    return rc;
 }

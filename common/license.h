@@ -193,6 +193,24 @@ tally_license_status_t tally_license_check(const char *text, size_t len, const t
 int tally_license_personal_dev_window(int64_t now, int64_t contract_from_day, int64_t contract_until_day,
                                       int64_t *valid_from, int64_t *valid_until) __attribute__((warn_unused_result));
 
+
+/* tally_license_resign's answers besides 0. */
+#define TALLY_LICENSE_RESIGN_MALFORMED (-1)
+#define TALLY_LICENSE_RESIGN_NO_KEY (-2)
+
+/* The license file of a stored payload, payload[0..len) (borrowed: e.g.
+ * tally.licenses.payload, the bytes a LicenseIssued event carried), signed
+ * again with the key its key_id names, the newest or an older one of ring.
+ * Ed25519 is deterministic, so the file is byte for byte the one
+ * tally_license_sign gave at issue. Appends it to out and, when lic is not
+ * NULL, the parsed payload to *lic. Returns 0;
+ * TALLY_LICENSE_RESIGN_MALFORMED when the payload is not a canonical
+ * license payload (tally_license_payload_parse); TALLY_LICENSE_RESIGN_NO_KEY
+ * when the ring no longer holds its key (retired). errbuf says why; out is
+ * unchanged on failure. */
+int tally_license_resign(const void *payload, size_t len, const tally_license_keyring_t *ring, tally_license_t *lic,
+                         tally_textbuf_t *out, char *errbuf, size_t errsize) __attribute__((warn_unused_result));
+
 /* Lower-case hex SHA-256 of the file's payload bytes. */
 void tally_license_payload_sha256(const tally_license_file_t *file, char hex[65]);
 

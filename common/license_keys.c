@@ -195,6 +195,17 @@ void tally_license_keyring_sign(const tally_license_keyring_t *ring, const unsig
     crypto_sign_detached(sig, NULL, msg, len, ring->keys[ring->count - 1].sk);
 }
 
+int tally_license_keyring_sign_with(const tally_license_keyring_t *ring, const char *key_id, const unsigned char *msg,
+                                    size_t len, unsigned char sig[TALLY_LICENSE_SIGNATURE_BYTES])
+{
+    for (size_t i = 0; i < ring->count; i++)
+        if (strcmp(ring->keys[i].id, key_id) == 0) {
+            crypto_sign_detached(sig, NULL, msg, len, ring->keys[i].sk);
+            return 0;
+        }
+    return -1;
+}
+
 tally_license_pubkeys_t *tally_license_keyring_public(const tally_license_keyring_t *ring)
 {
     tally_license_pubkeys_t *set = tally_license_pubkeys_new();

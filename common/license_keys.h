@@ -80,6 +80,15 @@ const char *tally_license_keyring_newest_id(const tally_license_keyring_t *ring)
 void tally_license_keyring_sign(const tally_license_keyring_t *ring, const unsigned char *msg, size_t len,
                                 unsigned char sig[TALLY_LICENSE_SIGNATURE_BYTES]);
 
+/* Signs msg[0..len) with the key called key_id (borrowed, NUL-terminated),
+ * the newest or an older one: re-signing a stored license payload with the
+ * key it names gives the very file first handed out (Ed25519 is
+ * deterministic). Returns 0, or -1 (sig untouched) when the ring has no
+ * such key (it was retired). */
+int tally_license_keyring_sign_with(const tally_license_keyring_t *ring, const char *key_id, const unsigned char *msg,
+                                    size_t len, unsigned char sig[TALLY_LICENSE_SIGNATURE_BYTES])
+    __attribute__((warn_unused_result));
+
 /* A new owned set holding the public key of every key of the ring, in the
  * file's order (what the issuer publishes). */
 tally_license_pubkeys_t *tally_license_keyring_public(const tally_license_keyring_t *ring);

@@ -76,6 +76,21 @@ static const char *page_named(const char *const *names, const char *seg, size_t 
     return NULL;
 }
 
+/* A lower-case UUID (8-4-4-4-12 hex digits), copied into out->license_id. */
+static int set_license_id(tally_route_t *out, const char *seg, size_t len)
+{
+    if (len != 36)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? seg[i] != '-' : !((seg[i] >= '0' && seg[i] <= '9') || (seg[i] >= 'a' && seg[i] <= 'f')))
+            return 0;
+    }
+    memcpy(out->license_id, seg, len);
+    out->license_id[len] = '\0';
+    return 1;
+}
+
 static tally_route_kind_t set_tenant(tally_route_t *out, const char *seg, size_t len, tally_route_kind_t kind)
 {
     if (!tally_route_tenant_ok(seg, len)) {
@@ -128,6 +143,8 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
             return TALLY_ROUTE_UNKNOWN;
         if (is(seg[2], len[2], "usage.csv"))
             return set_tenant(out, seg[1], len[1], TALLY_ROUTE_DOWNLOAD);
+        if (is(seg[2], len[2], "licenses"))
+            return set_tenant(out, seg[1], len[1], TALLY_ROUTE_LICENSES);
         const char *page = page_named(tenant_pages + 1, seg[2], len[2]);
         if (page == NULL)
             return TALLY_ROUTE_UNKNOWN;
@@ -135,6 +152,11 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
         return set_tenant(out, seg[1], len[1], TALLY_ROUTE_PAGE);
     }
     if (is(seg[0], len[0], "vendor")) {
+        if (n == 4 && !trailing && is(seg[1], len[1], "licenses") && is(seg[3], len[3], "revoke") &&
+            set_license_id(out, seg[2], len[2])) {
+            out->vendor = 1;
+            return out->kind = TALLY_ROUTE_LICENSE_REVOKE;
+        }
         const char *page = n == 2 && !trailing ? page_named(vendor_pages, seg[1], len[1]) : NULL;
         if (page == NULL)
             return TALLY_ROUTE_UNKNOWN;
@@ -146,6 +168,11 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
         out->api = 1;
         if (n == 4 && is(seg[2], len[2], "licenses") && is(seg[3], len[3], "keys"))
             return out->kind = TALLY_ROUTE_LICENSE_KEYS;
+        if (n == 3 && is(seg[2], len[2], "licenses"))
+            return out->kind = TALLY_ROUTE_LICENSES;
+        if (n == 5 && is(seg[2], len[2], "licenses") && is(seg[4], len[4], "revoke") &&
+            set_license_id(out, seg[3], len[3]))
+            return out->kind = TALLY_ROUTE_LICENSE_REVOKE;
         if (n == 4 && is(seg[2], len[2], "vendor")) {
             const char *page = page_named(vendor_pages, seg[3], len[3]);
             if (page == NULL)
@@ -204,6 +231,10 @@ const char *tally_route_label(const tally_route_t *r)
         return r->api ? "api:export" : "html:usage.csv";
     case TALLY_ROUTE_LICENSE_KEYS:
         return "api:license-keys";
+    case TALLY_ROUTE_LICENSES:
+        return r->api ? "api:licenses" : "html:licenses";
+    case TALLY_ROUTE_LICENSE_REVOKE:
+        return r->api ? "api:license-revoke" : "html:license-revoke";
     case TALLY_ROUTE_PAGE:
         break;
     default:

@@ -20,6 +20,9 @@
  *   /t/{tenant}/usage.csv                      TALLY_ROUTE_DOWNLOAD (html face, csv)
  *   /api/v1/tenants/{tenant}/usage/export      TALLY_ROUTE_DOWNLOAD (api face)
  *   /api/v1/licenses/keys                     TALLY_ROUTE_LICENSE_KEYS (api, anyone)
+ *   /api/v1/licenses  /t/{tenant}/licenses     TALLY_ROUTE_LICENSES (api; html, tenant)
+ *   /api/v1/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (api, license_id)
+ *   /vendor/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (html, vendor, license_id)
  *
  * The page names are those of pages.h; whether a page by that name exists
  * is the server's question (tally_page_find), not this module's.
@@ -45,6 +48,8 @@ typedef enum tally_route_kind_t {
     TALLY_ROUTE_PAGE,
     TALLY_ROUTE_DOWNLOAD,
     TALLY_ROUTE_LICENSE_KEYS,
+    TALLY_ROUTE_LICENSES,
+    TALLY_ROUTE_LICENSE_REVOKE,
 } tally_route_kind_t;
 
 typedef struct tally_route_t {
@@ -53,6 +58,7 @@ typedef struct tally_route_t {
     int vendor;                                /* 1: a /vendor or /api/v1/vendor page */
     const char *page;                          /* PAGE: "overview", "usage", ... (static) */
     char tenant[TALLY_ROUTE_TENANT_MAX + 1];   /* PAGE and DOWNLOAD of a tenant; "" otherwise */
+    char license_id[37];                       /* LICENSE_REVOKE: a lower-case UUID; "" otherwise */
 } tally_route_t;
 
 /* Matches path (borrowed, NUL-terminated, not decoded) into *out. Returns

@@ -90,6 +90,9 @@ static enum MHD_Result dispatch(console_req_t *r)
         return tally_cs_download(r);
     case TALLY_ROUTE_LICENSE_KEYS:
         return tally_cs_license_keys(r);
+    case TALLY_ROUTE_LICENSES:
+    case TALLY_ROUTE_LICENSE_REVOKE:
+        return tally_cs_license_post(r);
     default:
         return tally_cs_not_found(r);
     }
@@ -102,6 +105,9 @@ static const char *allowed(const console_req_t *r)
     case TALLY_ROUTE_SIGNIN:
         return r->method == CS_OTHER ? "GET, HEAD, POST" : NULL;
     case TALLY_ROUTE_SIGNOUT:
+        return r->method == CS_POST ? NULL : "POST";
+    case TALLY_ROUTE_LICENSES:
+    case TALLY_ROUTE_LICENSE_REVOKE:
         return r->method == CS_POST ? NULL : "POST";
     case TALLY_ROUTE_UNKNOWN:
         return NULL;
@@ -280,6 +286,18 @@ static void register_metrics(tally_console_server_t *srv)
                                             "Requests accepted and not yet answered", "", NULL, 0);
     srv->downloads_busy = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_console_downloads_refused_total",
                                             "Downloads refused with 503 (--downloads-max at once)", "", NULL, 0);
+    static const char *const results[4] = {"result=\"issued\"", "result=\"again\"", "result=\"refused\"",
+                                           "result=\"failed\""};
+    static const char *const revoked[4] = {"result=\"revoked\"", "result=\"again\"", "result=\"refused\"",
+                                           "result=\"failed\""};
+    for (int i = 0; i < 4; i++) {
+        srv->licenses[i] = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_console_licenses_total",
+                                             "POSTs of a license: issued, handed out again (a retry), refused (4xx), "
+                                             "failed (5xx)", results[i], NULL, 0);
+        srv->license_revocations[i] =
+            tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_console_license_revocations_total",
+                              "Revocations: revoked, revoked already, refused (4xx), failed (5xx)", revoked[i], NULL, 0);
+    }
 }
 
 tally_console_server_t *tally_console_server_new(const tally_console_server_opts_t *o, char *errbuf, size_t errsize)
