@@ -1,3 +1,7 @@
+  # The console signs licenses with the last line (docs/licenses.md, "Rotation").
+  [[ -s $state/license.keys ]] ||
+    printf "# license signing keys: <key id> <hex seed>; the last line signs\nlocal-1 %s\n" \
+      "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n")" >"$state/license.keys"
 #!/usr/bin/env bash
 # The pipeline processes on the local stack, each in the background with its
 # log and pid file in the state folder:
@@ -15,7 +19,7 @@
 # rows but not change the schema; the gateway reads its keys as
 # tally_gateway, which may read the key view alone; the console reads the
 # read model as tally_reader. Secrets (the admin token, the console's staff
-# token, the pseudonym key) are made once into the state folder, mode 600.
+# token, the pseudonym key), the license signing key) are made once into the state folder, mode 600.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -35,6 +39,10 @@ secrets() {
     printf '# pseudonym keys: <version> <hex key>; newest used; once there are several,\n# "seat <version>" names the key seat references keep (never remove it)\n1 %s\n' \
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$state/pseudonym.keys"
   [[ -f $state/optout.txt ]] || printf '# project ids whose product events are dropped\n' >"$state/optout.txt"
+  # The console signs licenses with the last line (docs/licenses.md, "Rotation").
+  [[ -s $state/license.keys ]] ||
+    printf '# license signing keys: <key id> <hex seed>; the last line signs\nlocal-1 %s\n' \
+      "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$state/license.keys"
 }
 
 args_of() {
@@ -48,7 +56,8 @@ args_of() {
     aggregator) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 2)) --instance-id=local-1 ;;
     materializer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 3)) --pg-url="$TALLY_PG_MATERIALIZER_URL" \
                --no-apply-migrations ;;
-    console) echo "${common[@]}" --port="$TALLY_CONSOLE_PORT" --pg-url="$TALLY_PG_READER_URL" --insecure-cookies ;;
+    console) echo "${common[@]}" --port="$TALLY_CONSOLE_PORT" --pg-url="$TALLY_PG_READER_URL" --insecure-cookies \
+               --license-keys="$state/license.keys" --gateway-url=http://127.0.0.1:$TALLY_GATEWAY_PORT ;;
   esac
 }
 

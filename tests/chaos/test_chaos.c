@@ -344,6 +344,61 @@ static void *chaos_main(void *arg)
     return NULL;
 }
 
+
+/* ---- when the tables do not converge ------------------------------------------------------ */
+
+/* Prints where each stage stands (its group's committed offsets against
+ * the log end; the materializer's offsets are in its database) and the
+ * end of each running process's log, so a failed run says which stage
+ * stopped, not only that the totals differ. */
+static void diagnose(void)
+{
+    struct {
+        const char *stage, *group_suffix, *topic;
+    } stages[] = {{"anonymizer", "-anon", cx.usage_raw}, {"aggregator", "-agg", cx.usage}};
+    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
+        char group[160];
+        snprintf(group, sizeof group, "%s%s", cx.group, stages[i].group_suffix);
+        int64_t end = -1, committed = -1;
+        const char *topic[] = {stages[i].topic};
+        tally_test_topic_offsets(group, topic, 1, &end, &committed);
+        fprintf(stderr, "chaos: diagnosis: %s: %s end %" PRId64 ", committed %" PRId64 "\n", stages[i].stage,
+                stages[i].topic, end, committed);
+    }
+    int64_t rollups_end = -1;
+    const char *rollups[] = {cx.rollups};
+    tally_test_topic_offsets(NULL, rollups, 1, &rollups_end, NULL);
+    char err[256], sql[512];
+    PGconn *c = tally_pg_connect(tally_test_pg_url(cx.db), "tally-test-chaos-diagnosis", err, sizeof err);
+    if (c == NULL) {
+        fprintf(stderr, "chaos: diagnosis: materializer: %s end %" PRId64 ", its database: %s\n", cx.rollups,
+                rollups_end, err);
+    } else {
+        snprintf(sql, sizeof sql,
+                 "SELECT coalesce(sum(next_offset), -1), coalesce(max(updated_at)::text, '-') "
+                 "FROM tally.kafka_offsets WHERE topic = '%s'",
+                 cx.rollups);
+        PGresult *r = PQexec(c, sql);
+        fprintf(stderr, "chaos: diagnosis: materializer: %s end %" PRId64 ", stored %s (last at %s)\n",
+                cx.rollups, rollups_end, PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "?",
+                PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 1) : PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+    }
+    for (int i = 0; i < N_PROCS; i++) {
+        tally_test_proc_t *p = cx.proc[i];
+        fprintf(stderr, "chaos: diagnosis: tally-%s: %d kills, %d exits, %d restarts, %s\n", proc_names[i],
+                atomic_load(&cx.kills[i]), atomic_load(&cx.exits[i]), atomic_load(&cx.restarts[i]),
+                p ? "running; the end of its log:" : "not running");
+        if (p == NULL)
+            continue;
+        const char *log = tally_test_log(p);
+        size_t len = strlen(log), from = len > 6000 ? len - 6000 : 0;
+        while (from > 0 && from < len && log[from - 1] != '\n')
+            from++;
+        fprintf(stderr, "%s\n", log + from);
+    }
+}
 /* ---- the test ------------------------------------------------------------------------- */
 
 static pthread_t chaos_th;
@@ -501,7 +556,10 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini
         }
         /* Nothing moved for a minute and the tables still differ: they
          * will not get there (no need to wait for the deadline). */
-        cr_assert(now < deadline && (diff.n == 0 || now - still_since < 60000),
+        int stuck = !(now < deadline && (diff.n == 0 || now - still_since < 60000));
+        if (stuck)
+            diagnose();
+        cr_assert(!stuck,
                   "the tables differ from the model %.0f s after the last send, the topics still for %.0f s (%d "
                   "differences):\n%s",
                   (double)(now - t_sent) / 1000, (double)(now - still_since) / 1000, diff.n, diff.text);

@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source deploy/local/env.sh
 
-all=(json_reader body_split json_avro codec_decode scrub)
+all=(json_reader body_split json_avro codec_decode scrub license_parse)
 [[ $# -ge 1 && $1 =~ ^[1-9][0-9]*$ ]] || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 seconds=$1
 shift
