@@ -2,8 +2,8 @@
  * issue_token.h: `tally-console issue-token` and `revoke-token` as library
  * calls. A console token is issued as a ControlPanelEvent (version 2,
  * branch ConsoleTokenIssued) sent through the gateway's Control Panel
- * route with the admin token, so the console needs no Kafka client; the
- * materializer projects it into tally.console_tokens.
+ * route with the admin token (gateway_event.h), so the console needs no
+ * Kafka client; the materializer projects it into tally.console_tokens.
  *
  * The token is made here (token.h) and only its SHA-256 is sent: the token
  * text exists in the caller's buffer only, and only after the gateway
@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway_event.h"
 #include "token.h"
 
 /* A token's life: 24 h unless asked, at most 30 days (the gateway refuses
@@ -26,9 +27,9 @@
 
 /* Errors (negative). */
 enum {
-    TALLY_CONSOLE_TOKEN_ERR_USAGE = -1,      /* an option is missing or out of range */
-    TALLY_CONSOLE_TOKEN_ERR_TRANSPORT = -2,  /* the gateway could not be reached or timed out */
-    TALLY_CONSOLE_TOKEN_ERR_REFUSED = -3,    /* it answered, but not 202 with the event accepted */
+    TALLY_CONSOLE_TOKEN_ERR_USAGE = TALLY_GATEWAY_EVENT_ERR_USAGE,         /* an option is missing or out of range */
+    TALLY_CONSOLE_TOKEN_ERR_TRANSPORT = TALLY_GATEWAY_EVENT_ERR_TRANSPORT, /* the gateway could not be reached or timed out */
+    TALLY_CONSOLE_TOKEN_ERR_REFUSED = TALLY_GATEWAY_EVENT_ERR_REFUSED,     /* it answered, but not 202 with the event accepted */
 };
 
 typedef struct tally_issue_token_opts_t {

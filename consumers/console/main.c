@@ -32,6 +32,7 @@ typedef struct {
     int64_t port, threads, connection_limit, per_client_limit, timeout_ms, header_memory, max_form;
     int64_t session_ttl_ms, session_recheck_ms, max_sessions, api_max_age_ms, downloads_max;
     int64_t pg_pool, pg_connect_timeout_ms, pg_statement_timeout_ms, pg_wait_ms, shutdown_ms, token_ttl_ms;
+    int64_t license_wait_ms;
     bool insecure_cookies;
     int log_level;
 } console_settings_t;
@@ -172,7 +173,8 @@ static int serve(console_settings_t *s)
         .clock_offset_ms = offset_ms, .pages = pages, .n_pages = n_pages, .db = db, .auth = auth,
         .sessions = sessions, .metrics = metrics, .download = download, .download_arg = &dctx,
         .license_keys = pubkeys,
-        .license_ring = ring,
+        .license_ring = ring, .gateway_url = s->gateway_url, .admin_token = s->admin_token,
+        .license_wait_ms = s->license_wait_ms,
     };
     tally_console_server_t *srv = tally_console_server_new(&so, err, sizeof err);
     if (srv == NULL) {
@@ -300,9 +302,11 @@ int main(int argc, char **argv)
         TALLY_CONFIG_INT("downloads-max", &s.downloads_max, "2", 1, 64,
                          "usage downloads at once; more get 503 with Retry-After"),
         TALLY_CONFIG_STR("gateway-url", &s.gateway_url, "http://127.0.0.1:8080",
-                         "issue-token/revoke-token: the gateway whose Control Panel route takes the event"),
+                         "the gateway whose Control Panel route takes the console's events (issue-token, "
+                         "revoke-token, license issues and revocations)"),
         TALLY_CONFIG_SECRET_STR("admin-token", &s.admin_token, NULL,
-                                "issue-token/revoke-token: the gateway's admin token; prefer TALLY_ADMIN_TOKEN"),
+                                "the gateway's admin token, for those events (without it the license POSTs "
+                                "answer 503); prefer TALLY_ADMIN_TOKEN"),
         TALLY_CONFIG_STR("tenant", &s.tenant, NULL, "issue-token/revoke-token: the tenant"),
         TALLY_CONFIG_STR("member", &s.member, NULL, "issue-token: the member"),
         TALLY_CONFIG_STR("token-id", &s.token_id, NULL, "revoke-token: the token's id"),
@@ -311,6 +315,10 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("license-keys", &s.license_keys, NULL,
                          "the license signing key file (<key id> <hex seed> lines, owner-only: 0600/0400; "
                          "else exit 2); without it the license routes answer 503; TALLY_CONSOLE_LICENSE_KEYS"),
+        TALLY_CONFIG_DURATION("license-wait", &s.license_wait_ms, "5s", 0, 60000,
+                              "how long a license POST waits, after the gateway took its event, for the row in "
+                              "tally.licenses (then 503: retry with the same Idempotency-Key); "
+                              "TALLY_CONSOLE_LICENSE_WAIT"),
         TALLY_CONFIG_STR("now", &s.now, NULL, "tests: the wall clock's reading at start (RFC 3339)"),
         TALLY_CONFIG_ENUM("log-level", &s.log_level, "info", tally_log_level_names, "debug, info, warn or error"),
     };
@@ -321,8 +329,8 @@ int main(int argc, char **argv)
     /* The local environment's reader URL and staff token come before the
      * generic TALLY_PG_URL (the superuser, in deploy/local/env.sh) and
      * TALLY_STAFF_TOKEN, and after the command line. */
-    char **args = calloc((size_t)argc + 3, sizeof *args);
-    char *reader = NULL, *staff = NULL;
+    char **args = calloc((size_t)argc + 4, sizeof *args);
+    char *reader = NULL, *staff = NULL, *license_wait = NULL;
     int n = 0;
     args[n++] = argv[0];
     if (getenv("TALLY_PG_READER_URL") && *getenv("TALLY_PG_READER_URL")) {
@@ -337,6 +345,12 @@ int main(int argc, char **argv)
         snprintf(staff, len, "--staff-token=%s", getenv("TALLY_CONSOLE_STAFF_TOKEN"));
         args[n++] = staff;
     }
+    if (getenv("TALLY_CONSOLE_LICENSE_WAIT") && *getenv("TALLY_CONSOLE_LICENSE_WAIT")) {
+        size_t len = strlen(getenv("TALLY_CONSOLE_LICENSE_WAIT")) + 20;
+        license_wait = malloc(len);
+        snprintf(license_wait, len, "--license-wait=%s", getenv("TALLY_CONSOLE_LICENSE_WAIT"));
+        args[n++] = license_wait;
+    }
     for (int i = 1; i < argc; i++)
         args[n++] = argv[i];
     int prc = tally_config_parse(cfg, n, args, err, sizeof err);
@@ -344,6 +358,7 @@ int main(int argc, char **argv)
         memset(staff, 0, strlen(staff));
     free(reader);
     free(staff);
+    free(license_wait);
     free(args);
     if (prc > 0) {
         rc = 0;
@@ -368,7 +383,9 @@ int main(int argc, char **argv)
     tally_log_set_level((tally_log_level_t)s.log_level);
     tally_process_signals(&stop_requested, NULL);
     if (strcmp(cmd, "serve") == 0) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);   /* the license routes post to the gateway */
         rc = serve(&s);
+        curl_global_cleanup();
     } else {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         rc = strcmp(cmd, "issue-token") == 0 ? issue(&s) : revoke(&s);

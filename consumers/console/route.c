@@ -92,6 +92,16 @@ static const char *page_named(const char *const *names, const char *seg, size_t 
     return NULL;
 }
 
+/* A lower-case UUID (8-4-4-4-12 hex digits), copied into out->license_id. */
+static int set_license_id(tally_route_t *out, const char *seg, size_t len)
+{
+    if (!tally_route_license_id_ok(seg, len))
+        return 0;
+    memcpy(out->license_id, seg, len);
+    out->license_id[len] = '\0';
+    return 1;
+}
+
 static tally_route_kind_t set_tenant(tally_route_t *out, const char *seg, size_t len, tally_route_kind_t kind)
 {
     if (!tally_route_tenant_ok(seg, len)) {
@@ -160,6 +170,11 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
             out->vendor = 1;
             return out->kind = TALLY_ROUTE_PAGE;
         }
+        if (n == 4 && !trailing && is(seg[1], len[1], "licenses") && is(seg[3], len[3], "revoke") &&
+            set_license_id(out, seg[2], len[2])) {
+            out->vendor = 1;
+            return out->kind = TALLY_ROUTE_LICENSE_REVOKE;
+        }
         const char *page = n == 2 && !trailing ? page_named(vendor_pages, seg[1], len[1]) : NULL;
         if (page == NULL)
             return TALLY_ROUTE_UNKNOWN;
@@ -176,11 +191,11 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
         if (n == 4 && is(seg[2], len[2], "licenses") && is(seg[3], len[3], "revoked"))
             return out->kind = TALLY_ROUTE_LICENSES_REVOKED;
         if (n == 5 && is(seg[2], len[2], "licenses") && is(seg[4], len[4], "file") &&
-            tally_route_license_id_ok(seg[3], len[3])) {
-            memcpy(out->license_id, seg[3], len[3]);
-            out->license_id[len[3]] = '\0';
+            set_license_id(out, seg[3], len[3]))
             return out->kind = TALLY_ROUTE_LICENSE_FILE;
-        }
+        if (n == 5 && is(seg[2], len[2], "licenses") && is(seg[4], len[4], "revoke") &&
+            set_license_id(out, seg[3], len[3]))
+            return out->kind = TALLY_ROUTE_LICENSE_REVOKE;
         if (n == 4 && is(seg[2], len[2], "vendor")) {
             const char *page = page_named(vendor_pages, seg[3], len[3]);
             if (page == NULL)
@@ -245,6 +260,8 @@ const char *tally_route_label(const tally_route_t *r)
         return "api:license-file";
     case TALLY_ROUTE_LICENSES_REVOKED:
         return "api:licenses-revoked";
+    case TALLY_ROUTE_LICENSE_REVOKE:
+        return r->api ? "api:license-revoke" : "html:license-revoke";
     case TALLY_ROUTE_PAGE:
         break;
     default:

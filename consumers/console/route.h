@@ -20,11 +20,14 @@
  *   /t/{tenant}/usage.csv                      TALLY_ROUTE_DOWNLOAD (html face, csv)
  *   /api/v1/tenants/{tenant}/usage/export      TALLY_ROUTE_DOWNLOAD (api face)
  *   /api/v1/licenses/keys                     TALLY_ROUTE_LICENSE_KEYS (api, anyone)
- *   /api/v1/licenses                          TALLY_ROUTE_LICENSES (api: the list; POST issues)
+ *   /api/v1/licenses                          TALLY_ROUTE_LICENSES (api: GET lists, POST issues)
  *   /api/v1/licenses/{license id}/file        TALLY_ROUTE_LICENSE_FILE (api)
  *   /api/v1/licenses/revoked                  TALLY_ROUTE_LICENSES_REVOKED (api, anyone)
- *   /t/{tenant}/licenses                      TALLY_ROUTE_PAGE "licenses" (html only)
+ *   /t/{tenant}/licenses                      TALLY_ROUTE_PAGE "licenses" (html only; POST: the
+ *                                             issue form, answered by the license POST handler)
  *   /vendor/licenses                          TALLY_ROUTE_PAGE "vendor-licenses" (html only, staff)
+ *   /api/v1/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (api, license_id)
+ *   /vendor/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (html, vendor, license_id)
  *
  * A license id in a path is a lower-case UUID (8-4-4-4-12 hex digits);
  * anything else there is no route: the 404 of an unknown path.
@@ -56,6 +59,7 @@ typedef enum tally_route_kind_t {
     TALLY_ROUTE_LICENSES,
     TALLY_ROUTE_LICENSE_FILE,
     TALLY_ROUTE_LICENSES_REVOKED,
+    TALLY_ROUTE_LICENSE_REVOKE,
 } tally_route_kind_t;
 
 typedef struct tally_route_t {
@@ -64,7 +68,7 @@ typedef struct tally_route_t {
     int vendor;                                /* 1: a /vendor or /api/v1/vendor page */
     const char *page;                          /* PAGE: "overview", "usage", ... (static) */
     char tenant[TALLY_ROUTE_TENANT_MAX + 1];   /* PAGE and DOWNLOAD of a tenant; "" otherwise */
-    char license_id[37];                       /* LICENSE_FILE: the lower-case UUID; "" otherwise */
+    char license_id[37];                       /* LICENSE_FILE, _REVOKE: the lower-case UUID; "" otherwise */
 } tally_route_t;
 
 /* Matches path (borrowed, NUL-terminated, not decoded) into *out. Returns

@@ -85,17 +85,22 @@ static enum MHD_Result dispatch(console_req_t *r)
     case TALLY_ROUTE_SIGNOUT:
         return tally_cs_signout(r);
     case TALLY_ROUTE_PAGE:
+        /* The member licenses page takes its issue form's POST. */
+        if (r->method == CS_POST)
+            return tally_cs_license_post(r);
         return tally_cs_page(r);
     case TALLY_ROUTE_DOWNLOAD:
         return tally_cs_download(r);
     case TALLY_ROUTE_LICENSE_KEYS:
         return tally_cs_license_keys(r);
     case TALLY_ROUTE_LICENSES:
-        return tally_cs_licenses_list(r);
+        return r->method == CS_POST ? tally_cs_license_post(r) : tally_cs_licenses_list(r);
     case TALLY_ROUTE_LICENSE_FILE:
         return tally_cs_license_file(r);
     case TALLY_ROUTE_LICENSES_REVOKED:
         return tally_cs_licenses_revoked(r);
+    case TALLY_ROUTE_LICENSE_REVOKE:
+        return tally_cs_license_post(r);
     default:
         return tally_cs_not_found(r);
     }
@@ -109,6 +114,14 @@ static const char *allowed(const console_req_t *r)
         return r->method == CS_OTHER ? "GET, HEAD, POST" : NULL;
     case TALLY_ROUTE_SIGNOUT:
         return r->method == CS_POST ? NULL : "POST";
+    case TALLY_ROUTE_LICENSES:   /* GET lists, POST issues */
+        return r->method == CS_OTHER ? "GET, HEAD, POST" : NULL;
+    case TALLY_ROUTE_LICENSE_REVOKE:
+        return r->method == CS_POST ? NULL : "POST";
+    case TALLY_ROUTE_PAGE:   /* the member licenses page also takes its issue form */
+        if (strcmp(r->route.page, "licenses") == 0)
+            return r->method == CS_OTHER ? "GET, HEAD, POST" : NULL;
+        return r->method == CS_GET || r->method == CS_HEAD ? NULL : "GET, HEAD";
     case TALLY_ROUTE_UNKNOWN:
         return NULL;
     default:
@@ -286,6 +299,18 @@ static void register_metrics(tally_console_server_t *srv)
                                             "Requests accepted and not yet answered", "", NULL, 0);
     srv->downloads_busy = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_console_downloads_refused_total",
                                             "Downloads refused with 503 (--downloads-max at once)", "", NULL, 0);
+    static const char *const results[4] = {"result=\"issued\"", "result=\"again\"", "result=\"refused\"",
+                                           "result=\"failed\""};
+    static const char *const revoked[4] = {"result=\"revoked\"", "result=\"again\"", "result=\"refused\"",
+                                           "result=\"failed\""};
+    for (int i = 0; i < 4; i++) {
+        srv->licenses[i] = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_console_licenses_total",
+                                             "POSTs of a license: issued, handed out again (a retry), refused (4xx), "
+                                             "failed (5xx)", results[i], NULL, 0);
+        srv->license_revocations[i] =
+            tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_console_license_revocations_total",
+                              "Revocations: revoked, revoked already, refused (4xx), failed (5xx)", revoked[i], NULL, 0);
+    }
 }
 
 tally_console_server_t *tally_console_server_new(const tally_console_server_opts_t *o, char *errbuf, size_t errsize)

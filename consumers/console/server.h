@@ -62,7 +62,10 @@ typedef struct tally_console_server_opts_t {
     tally_console_download_fn download;   /* NULL: downloads answer 503 */
     void *download_arg;
     const struct tally_license_pubkeys_t *license_keys; /* public keys of --license-keys; NULL: 503 */
-    const struct tally_license_keyring_t *license_ring;  /* the signing keys of --license-keys; NULL: 503 */
+    const struct tally_license_keyring_t *license_ring; /* --license-keys: signs; NULL: license POSTs 503 */
+    const char *gateway_url;        /* where LicenseIssued/LicenseRevoked go (gateway_event.h) */
+    const char *admin_token;        /* the gateway's admin token (secret); NULL: license POSTs 503 */
+    int64_t license_wait_ms;        /* how long an issue waits for its tally.licenses row */
 } tally_console_server_opts_t;
 
 typedef struct tally_console_server_t tally_console_server_t;

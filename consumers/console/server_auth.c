@@ -189,7 +189,7 @@ static enum MHD_Result count_token(void *cls, enum MHD_ValueKind kind, const cha
  * `Origin: null` even for this site's own forms, so that header is read
  * first and Origin only when it is absent (older browsers). A request with
  * neither (curl, scripts) is not a browser's cross-site form. */
-static int cross_site(console_req_t *r)
+int tally_cs_cross_site(console_req_t *r)
 {
     const char *site = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
     if (site != NULL)
@@ -237,7 +237,7 @@ enum MHD_Result tally_cs_signin(console_req_t *r)
     char token[TALLY_AUTH_STAFF_TOKEN_MAX + 2];
     enum MHD_Result res;
     if (r->method == CS_POST) {
-        if (cross_site(r))
+        if (tally_cs_cross_site(r))
             return tally_cs_error(r, 400, "bad request", "a sign-in form must be sent from this site");
         const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
@@ -265,7 +265,7 @@ enum MHD_Result tally_cs_signin(console_req_t *r)
 
 enum MHD_Result tally_cs_signout(console_req_t *r)
 {
-    if (cross_site(r))
+    if (tally_cs_cross_site(r))
         return tally_cs_error(r, 400, "bad request", "sign out from this site");
     const char *id = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, COOKIE_NAME);
     if (id && tally_sessions_end(r->srv->o.sessions, id))

@@ -9,6 +9,8 @@
  *   server_auth.c    who is asking (cookie or bearer), sign-in, sign-out,
  *                    the root redirect
  *   server_page.c    pages, their API, downloads
+ *   server_license.c the public license keys
+ *   server_license_post.c  issuing and revoking licenses (license_issuer.h)
  */
 #ifndef TALLY_CONSOLE_SERVER_INTERNAL_H
 #define TALLY_CONSOLE_SERVER_INTERNAL_H
@@ -28,9 +30,9 @@
 #define TALLY_CONSOLE_STR(x) TALLY_CONSOLE_STR_(x)
 
 /* Statuses counted per route in tally_console_requests_total. */
-#define CS_N_STATUS 16
+#define CS_N_STATUS 18
 /* Labels of routes (tally_route_label) counted. */
-#define CS_N_ROUTES 27
+#define CS_N_ROUTES 29
 
 struct tally_console_server_t {
     tally_console_server_opts_t o;
@@ -43,6 +45,8 @@ struct tally_console_server_t {
     tally_metric_t *latency[CS_N_ROUTES];
     tally_metric_t *db_errors, *signins_ok, *signins_refused, *sessions_gauge, *sessions_evicted;
     tally_metric_t *inflight_gauge, *downloads_busy;
+    tally_metric_t *licenses[4];            /* issued, handed out again, refused, failed */
+    tally_metric_t *license_revocations[4]; /* revoked, revoked already, refused, failed */
 };
 
 typedef enum { CS_GET, CS_HEAD, CS_POST, CS_OTHER } cs_method_t;
@@ -97,6 +101,9 @@ int tally_cs_principal(console_req_t *r, tally_principal_t *p);
 enum MHD_Result tally_cs_signin(console_req_t *r);
 enum MHD_Result tally_cs_signout(console_req_t *r);
 enum MHD_Result tally_cs_root(console_req_t *r);
+/* Whether a form POST comes from another site (Sec-Fetch-Site, else Origin
+ * against Host): such a form is refused. */
+int tally_cs_cross_site(console_req_t *r);
 /* r->pg, borrowing one when there is none yet; NULL when the pool has
  * none (why in errbuf). */
 PGconn *tally_cs_db(console_req_t *r, char *errbuf, size_t errsize);
@@ -117,5 +124,9 @@ enum MHD_Result tally_cs_licenses_revoked(console_req_t *r);
 enum MHD_Result tally_cs_license_file(console_req_t *r);
 /* GET /api/v1/licenses: the licenses the principal may see. */
 enum MHD_Result tally_cs_licenses_list(console_req_t *r);
+
+/* server_license_post.c: POST /api/v1/licenses, /api/v1/licenses/{id}/revoke,
+ * /t/{tenant}/licenses (form), /vendor/licenses/{id}/revoke (form). */
+enum MHD_Result tally_cs_license_post(console_req_t *r);
 
 #endif

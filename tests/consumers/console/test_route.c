@@ -141,4 +141,40 @@ Test(route, license_routes_and_pages)
     }
     cr_assert(tally_route_license_id_ok("00000000-0000-0000-0000-000000000000", 36));
     cr_assert(!tally_route_license_id_ok("00000000-0000-0000-0000-000000000000", 35));
+/* The license POST routes: the collection (API and a tenant's form) and a
+ * license's revoke (API and the vendor's form), its id a lower-case UUID. */
+Test(route, license_write_routes)
+{
+    static const char id[] = "5c01a4f5-c4d4-8bd7-aad9-490785c73afa";
+    char path[128];
+    cr_assert_eq(tally_route_parse("/api/v1/licenses", &r), TALLY_ROUTE_LICENSES);
+    cr_assert(r.api && !r.vendor && r.tenant[0] == '\0');
+    cr_assert_str_eq(tally_route_label(&r), "api:licenses");
+    /* The tenant's form posts to its licenses page (the server sends a POST there to the issuer). */
+    cr_assert_eq(tally_route_parse("/t/acme/licenses", &r), TALLY_ROUTE_PAGE);
+    cr_assert(!r.api && !r.vendor);
+    cr_assert_str_eq(r.page, "licenses");
+    cr_assert_str_eq(r.tenant, "acme");
+    cr_assert_str_eq(tally_route_label(&r), "html:licenses");
+    snprintf(path, sizeof path, "/api/v1/licenses/%s/revoke", id);
+    cr_assert_eq(tally_route_parse(path, &r), TALLY_ROUTE_LICENSE_REVOKE);
+    cr_assert(r.api && !r.vendor);
+    cr_assert_str_eq(r.license_id, id);
+    cr_assert_str_eq(tally_route_label(&r), "api:license-revoke");
+    snprintf(path, sizeof path, "/vendor/licenses/%s/revoke", id);
+    cr_assert_eq(tally_route_parse(path, &r), TALLY_ROUTE_LICENSE_REVOKE);
+    cr_assert(!r.api && r.vendor);
+    cr_assert_str_eq(r.license_id, id);
+    cr_assert_str_eq(tally_route_label(&r), "html:license-revoke");
+    static const char *const bad[] = {
+        "/api/v1/licenses/", "/t/acme/licenses/", "/t/../licenses", "/api/v1/licenses/x/revoke",
+        "/api/v1/licenses/5C01A4F5-C4D4-8BD7-AAD9-490785C73AFA/revoke",
+        "/api/v1/licenses/5c01a4f5-c4d4-8bd7-aad9-490785c73afa0/revoke",
+        "/api/v1/licenses/5c01a4f5c4d48bd7aad9490785c73afa----/revoke",
+        "/api/v1/licenses/5c01a4f5-c4d4-8bd7-aad9-490785c73afa/revoke/",
+        "/api/v1/licenses/5c01a4f5-c4d4-8bd7-aad9-490785c73afa/revok",
+        "/vendor/licenses/5c01a4f5-c4d4-8bd7-aad9-490785c73afg/revoke", "/vendor/licenses//revoke",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(tally_route_parse(bad[i], &r), TALLY_ROUTE_UNKNOWN, "%s routed", bad[i]);
 }
