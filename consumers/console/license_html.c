@@ -25,7 +25,8 @@ void tally_license_html_status(tally_textbuf_t *out, const char *status)
     tally_html_elem(out, "span", "badge badge-unknown", status ? status : "unknown");
 }
 
-/* "2026-12-07T05:44:50Z" as "2026-12-07 05:44 UTC"; anything else as it is. */
+/* "2026-12-07T05:44:50Z" as "2026-12-07 05:44" (the tables say their
+ * times are UTC); anything else as it is. */
 static void when(tally_textbuf_t *out, const char *t)
 {
     if (t == NULL) {
@@ -37,7 +38,7 @@ static void when(tally_textbuf_t *out, const char *t)
         memcpy(text, t, 10);
         text[10] = ' ';
         memcpy(text + 11, t + 11, 5);
-        memcpy(text + 16, " UTC", 5);
+        text[16] = '\0';
         tally_html_text(out, text);
         return;
     }
@@ -46,14 +47,14 @@ static void when(tally_textbuf_t *out, const char *t)
 
 static void td_when(tally_textbuf_t *out, const json_t *it, const char *key)
 {
-    tally_textbuf_puts(out, "<td class=\"num\">");
+    tally_textbuf_puts(out, "<td class=\"num\">");   /* num: right-aligned, no wrap */
     when(out, tally_page_get_str(it, key));
     tally_textbuf_puts(out, "</td>");
 }
 
-static void td_text(tally_textbuf_t *out, const char *text)
+static void td_text(tally_textbuf_t *out, const char *text, const char *cls)
 {
-    tally_textbuf_puts(out, "<td>");
+    tally_html_open(out, "td", cls);
     tally_html_text(out, text);
     tally_textbuf_puts(out, "</td>");
 }
@@ -97,15 +98,25 @@ static void revoke_cell(tally_textbuf_t *out, const json_t *it)
     tally_textbuf_puts(out, "<form class=\"inline\" method=\"post\" action=\"/vendor/licenses/");
     tally_html_url_component(out, id);
     tally_textbuf_puts(out, "/revoke\"><label>Reason <input type=\"text\" name=\"reason\" required "
-                            "minlength=\"1\" maxlength=\"200\" size=\"16\"></label>"
+                            "minlength=\"1\" maxlength=\"200\" size=\"14\"></label>"
                             "<button type=\"submit\">Revoke</button></form></td>");
 }
 
 static void staff_row(tally_textbuf_t *out, const json_t *it, int downloads)
 {
-    tally_textbuf_puts(out, "<tr><th scope=\"row\"><code>");
+    /* Compact enough for a laptop's width: the key and the download under
+     * the id, the window in one cell. */
+    tally_textbuf_puts(out, "<tr><th scope=\"row\" class=\"nowrap\"><code>");
     tally_html_text(out, tally_page_get_text(it, "license_id"));
-    tally_textbuf_puts(out, "</code></th><td>");
+    tally_textbuf_puts(out, "</code><br><span class=\"muted\">key ");
+    tally_html_text(out, tally_page_get_text(it, "key_id"));
+    tally_textbuf_puts(out, "</span>");
+    if (downloads) {
+        tally_textbuf_puts(out, " \xC2\xB7 <a download href=\"");
+        tally_html_text(out, tally_page_get_text(it, "file"));
+        tally_textbuf_puts(out, "\">Download</a>");
+    }
+    tally_textbuf_puts(out, "</th><td>");
     const char *tenant = tally_page_get_text(it, "tenant_id");
     tally_textbuf_t href = {0};
     if (tally_layout_page_href(&href, "licenses", tenant) == 0) {
@@ -119,41 +130,38 @@ static void staff_row(tally_textbuf_t *out, const json_t *it, int downloads)
     }
     tally_textbuf_free(&href);
     tally_textbuf_puts(out, "</td><td>");
-    if (strcmp(tally_page_get_text(it, "kind"), "environment") == 0) {
-        tally_textbuf_puts(out, "Environment ");
+    int env = strcmp(tally_page_get_text(it, "kind"), "environment") == 0;
+    if (env)
         named(out, tally_page_get_str(it, "environment_name"), tally_page_get_text(it, "environment_id"));
-    } else {
-        tally_textbuf_puts(out, "Member ");
-        named(out, tally_page_get_str(it, "member_name"), tally_page_get_text(it, "member_id"));
-    }
-    tally_textbuf_puts(out, "</td><td>");
-    tally_license_html_status(out, tally_page_get_str(it, "status"));
-    tally_textbuf_puts(out, "</td>");
-    td_when(out, it, "issued_at");
-    td_when(out, it, "valid_until");
-    td_text(out, tally_page_get_str(it, "key_id"));
-    if (downloads)
-        download(out, it);
     else
-        td_text(out, "\xE2\x80\x93");
+        named(out, tally_page_get_str(it, "member_name"), tally_page_get_text(it, "member_id"));
+    tally_textbuf_puts(out, env ? "<br><span class=\"muted\">environment</span>"
+                                : "<br><span class=\"muted\">member (personal-dev)</span>");
+    tally_textbuf_puts(out, "</td><td class=\"nowrap\">");
+    tally_license_html_status(out, tally_page_get_str(it, "status"));
+    tally_textbuf_puts(out, "</td><td class=\"nowrap\">");
+    when(out, tally_page_get_str(it, "valid_from"));
+    tally_textbuf_puts(out, " to<br>");
+    when(out, tally_page_get_str(it, "valid_until"));
+    tally_textbuf_puts(out, "</td>");
     revoke_cell(out, it);
     tally_textbuf_puts(out, "</tr>");
 }
 
 static void member_row(tally_textbuf_t *out, const json_t *it, int downloads)
 {
-    tally_textbuf_puts(out, "<tr><th scope=\"row\"><code>");
+    tally_textbuf_puts(out, "<tr><th scope=\"row\" class=\"nowrap\"><code>");
     tally_html_text(out, tally_page_get_text(it, "license_id"));
-    tally_textbuf_puts(out, "</code></th><td>");
+    tally_textbuf_puts(out, "</code></th><td class=\"nowrap\">");
     tally_license_html_status(out, tally_page_get_str(it, "status"));
     tally_textbuf_puts(out, "</td>");
     td_when(out, it, "valid_from");
     td_when(out, it, "valid_until");
-    td_text(out, tally_page_get_str(it, "key_id"));
+    td_text(out, tally_page_get_str(it, "key_id"), "nowrap");
     if (downloads && tally_page_is_null(it, "revoked_at"))
         download(out, it);
     else
-        td_text(out, "\xE2\x80\x93");
+        td_text(out, "\xE2\x80\x93", NULL);
     tally_textbuf_puts(out, "</tr>");
 }
 
@@ -163,8 +171,7 @@ void tally_license_html_table(tally_textbuf_t *out, const json_t *licenses, int 
     static const tally_html_column_t member_cols[] = {
         {"License", 0}, {"Status", 0}, {"Valid from", 1}, {"Valid until", 1}, {"Key", 0}, {"File", 0}};
     static const tally_html_column_t staff_cols[] = {
-        {"License", 0}, {"Tenant", 0},      {"Holder", 0}, {"Status", 0}, {"Issued", 1},
-        {"Valid until", 1}, {"Key", 0}, {"File", 0},   {"Revocation", 0}};
+        {"License", 0}, {"Tenant", 0}, {"Holder", 0}, {"Status", 0}, {"Valid", 0}, {"Revocation", 0}};
     size_t ncols = staff ? sizeof staff_cols / sizeof staff_cols[0] : sizeof member_cols / sizeof member_cols[0];
     tally_html_table_open(out, staff ? "wide" : NULL, caption, staff ? staff_cols : member_cols, ncols);
     size_t i;

@@ -10,10 +10,11 @@
  *
  * The member's table: license, status, valid from, valid until, key,
  * download (none for a revoked license: the console does not hand it out
- * again). Staff's table adds tenant and holder (member or environment),
- * shows the revoke reason, a download for every license, and for every
- * license not revoked a revoke form: POST /vendor/licenses/{id}/revoke
- * with a required field "reason" (1-200 characters).
+ * again). Staff's table: license (with its key and a download, for every
+ * license), tenant, holder (member or environment), status, window, and
+ * the revocation: when and why, or for a license not revoked a revoke
+ * form: POST /vendor/licenses/{id}/revoke with a required field "reason"
+ * (1-200 characters).
  */
 #ifndef TALLY_CONSOLE_LICENSE_HTML_H
 #define TALLY_CONSOLE_LICENSE_HTML_H

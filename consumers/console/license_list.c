@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "license.h"
 #include "page_util.h"
 #include "pages.h"
 
@@ -33,11 +34,12 @@ enum {
 
 const char *tally_license_list_status(int64_t now_ms, int64_t valid_from_ms, int64_t valid_until_ms, int revoked)
 {
+    const int64_t skew_ms = (int64_t)TALLY_LICENSE_SKEW_S * 1000;
     if (revoked)
         return "revoked";
-    if (now_ms < valid_from_ms)
+    if (now_ms < valid_from_ms - skew_ms)
         return "not yet valid";
-    if (now_ms >= valid_until_ms)
+    if (now_ms >= valid_until_ms + skew_ms)
         return "expired";
     return "valid";
 }

@@ -40,11 +40,14 @@ typedef struct tally_license_list_query_t {
     int64_t now_ms;          /* for the status */
 } tally_license_list_query_t;
 
-/* A license's status at now_ms (milliseconds, as the window's bounds):
- * "revoked" when revoked (whatever the window), else "not yet valid"
- * before valid_from, "expired" from valid_until on, else "valid". The
- * console's own clock is the issuer's: no skew allowance here (that is
- * the offline verifier's, TALLY_LICENSE_SKEW_S). Static text. */
+/* A license's status at now_ms (milliseconds, as the window's bounds),
+ * by the rule of `tally license verify` (common/license.h), clock-skew
+ * allowance included, so the page says what a verifier with the same
+ * clock says: "revoked" when revoked (whatever the window), else "not yet
+ * valid" before valid_from - TALLY_LICENSE_SKEW_S, "expired" from
+ * valid_until + TALLY_LICENSE_SKEW_S on, else "valid". (The pages' clock
+ * ticks by the minute: without the allowance a license issued a few
+ * seconds ago would read "not yet valid".) Static text. */
 const char *tally_license_list_status(int64_t now_ms, int64_t valid_from_ms, int64_t valid_until_ms, int revoked);
 
 /* Loads {"licenses": [items], "truncated": bool} for q on pg (borrowed;

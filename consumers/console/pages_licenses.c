@@ -136,5 +136,6 @@ void tally_page_licenses_render(const json_t *model, const tally_page_query_t *q
     }
     if (tally_page_get_bool(model, "truncated"))
         tally_textbuf_puts(out, "<p class=\"muted\">Only the 1,000 newest licenses are shown.</p>");
-    tally_license_html_table(out, licenses, staff, signing, staff ? "Licenses, newest first" : "Your licenses, newest first");
+    tally_license_html_table(out, licenses, staff, signing,
+                             staff ? "Licenses, newest first (times in UTC)" : "Your licenses, newest first (times in UTC)");
 }

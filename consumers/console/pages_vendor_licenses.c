@@ -118,5 +118,6 @@ void tally_page_vendor_licenses_render(const json_t *model, const tally_page_que
     if (!tally_page_get_bool(model, "signing"))
         tally_textbuf_puts(out, "<p class=\"muted\">License signing is not configured: no download here.</p>");
     tally_license_html_table(out, json_object_get(model, "licenses"), 1, tally_page_get_bool(model, "signing"),
-                             filter ? "Licenses of the tenant chosen, newest first" : "Licenses, newest first");
+                             filter ? "Licenses of the tenant chosen, newest first (times in UTC)"
+                                    : "Licenses, newest first (times in UTC)");
 }

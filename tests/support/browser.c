@@ -436,6 +436,31 @@ void tally_test_browser_click(tally_test_browser_t *b, const char *selector, tal
     finish_navigation(b, selector, page);
 }
 
+void tally_test_browser_fill(tally_test_browser_t *b, const char *selector, const char *value)
+{
+    char expression[2048];
+    json_t *sel = json_string(selector), *val = json_string(value);
+    char *qs = json_dumps(sel, JSON_ENCODE_ANY), *qv = json_dumps(val, JSON_ENCODE_ANY);
+    json_decref(sel);
+    json_decref(val);
+    cr_assert(qs && qv);
+    /* As typing does: the value, then the input event. */
+    snprintf(expression, sizeof expression,
+             "(function(){var e=document.querySelector(%s);if(!e)return 'missing';"
+             "if(!e.offsetParent&&getComputedStyle(e).position!=='fixed')return 'hidden';"
+             "e.focus();e.value=%s;e.dispatchEvent(new Event('input',{bubbles:true}));return 'filled';})()",
+             qs, qv);
+    free(qs);
+    free(qv);
+    char *got = evaluate_string(b, expression);
+    if (strcmp(got, "filled") != 0) {
+        const char *m = format_msg("filling %s: the element is %s", selector, got);
+        free(got);
+        browser_fail("%s", m);
+    }
+    free(got);
+}
+
 const char *tally_test_browser_screenshot(tally_test_browser_t *b, const char *name)
 {
     static char path[PATH_MAX + 64];

@@ -51,6 +51,11 @@ void tally_test_browser_load(tally_test_browser_t *b, const char *url, tally_tes
  * 30 s); fills page. No such element, or one not shown, fails the test. */
 void tally_test_browser_click(tally_test_browser_t *b, const char *selector, tally_test_browser_page_t *page);
 
+/* Types value into the form field that the CSS selector finds (an input
+ * shown on the page), as a person would before clicking a button; no
+ * navigation. No such element, or one not shown, fails the test. */
+void tally_test_browser_fill(tally_test_browser_t *b, const char *selector, const char *value);
+
 /* Saves a PNG of the whole page now shown (not only the window) as
  * <output>/<name>.png; returns that path (static buffer). */
 const char *tally_test_browser_screenshot(tally_test_browser_t *b, const char *name);

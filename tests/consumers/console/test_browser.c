@@ -34,6 +34,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define STAFF_TOKEN TALLY_TEST_STAFF_TOKEN
@@ -228,13 +230,16 @@ static void send_usage(long long month0, long long now, int days)
 
 /* ---- the console ------------------------------------------------------------------------- */
 
-static void start_console(void)
+/* more: further options (NULL-terminated, may be NULL). */
+static void start_console(const char *const *more)
 {
     /* The usage downloads read the pipeline's own clean usage log. */
     char brokers[160], usage[160];
     snprintf(brokers, sizeof brokers, "--brokers=%s", tally_test_brokers());
     snprintf(usage, sizeof usage, "--usage-topic=%s", pipe_.usage);
-    const char *extra[] = {brokers, usage, NULL};
+    const char *extra[8] = {brokers, usage, NULL};
+    for (size_t i = 0; more && more[i] && i + 3 < sizeof extra / sizeof extra[0]; i++)
+        extra[i + 2] = more[i];
     snprintf(console.db, sizeof console.db, "%s", pipe_.db);
     tally_test_console_start(&console, extra);
     snprintf(console_url, sizeof console_url, "%s", console.base_url);
@@ -387,7 +392,7 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
     cr_assert_str_eq(tally_test_pipeline_wait_value(
                          &pipe_, "select coalesce(sum(events), 0) from tally.product_analytics_daily where version = '7.0.0'",
                          "47", 120000), "47", "the product events did not land");
-    start_console();
+    start_console(NULL);
 
     const char *acme_token = issue_token("acme", "acme-owner");
     char hash[65];
@@ -573,4 +578,167 @@ Test(console_browser, a_member_and_staff_see_the_figures_of_postgresql_and_nothi
     EXPECT_NUMBER(&page, "globex's API calls", globex_calls);
     EXPECT_NUMBER(&page, "globex's seats peak", 7);
     close_page(&page, "staff-globex-overview");
+}
+
+/* ---- licenses ----------------------------------------------------------------------------- */
+
+/* Runs `tally license verify <file> --public-key <pub> [extra]` on the
+ * license text; returns the exit code, the output into out. */
+static int verify_license(const char *dir, const char *text, size_t len, const char *pub, const char *extra, char *out,
+                          size_t outsize)
+{
+    char lic[128], key[128], log[128], cmd[1024];
+    snprintf(lic, sizeof lic, "%s/got.license", dir);
+    snprintf(key, sizeof key, "%s/console.pub", dir);
+    snprintf(log, sizeof log, "%s/verify.out", dir);
+    FILE *f = fopen(lic, "w");
+    cr_assert_not_null(f);
+    fwrite(text, 1, len, f);
+    fclose(f);
+    f = fopen(key, "w");
+    cr_assert_not_null(f);
+    fputs(pub, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' license verify '%s' --public-key '%s' %s >'%s' 2>&1", tally_test_bin("tally"), lic,
+             key, extra ? extra : "", log);
+    int st = tally_test_system("tally", cmd);
+    f = fopen(log, "r");
+    cr_assert_not_null(f);
+    out[fread(out, 1, outsize - 1, f)] = '\0';
+    fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* GET path on the console with the header h (NULL: none). */
+static tally_test_response_t console_get(const char *path, const char *h)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", console_url, path);
+    const char *headers[] = {h, NULL};
+    return tally_test_http("GET", url, h ? headers : NULL, NULL, 0, 0);
+}
+
+Test(console_browser, a_member_gets_a_license_with_the_form_and_staff_revoke_it)
+{
+    long long now = tally_test_now_ms(), month0 = month_start_ms(now);
+    char valid_from[16], sql[512], dir[] = "/tmp/tally-browser-licenses-XXXXXX", keys[160], path[256];
+    time_t m0 = (time_t)(month0 / 1000);
+    strftime(valid_from, sizeof valid_from, "%Y-%m-%d", gmtime(&m0));
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(keys, sizeof keys, "%s/license.keys", dir);
+    FILE *f = fopen(keys, "w");
+    cr_assert_not_null(f);
+    fputs("browser-2026-12 9f3a5c7e11223344556677889900aabbccddeeff00112233445566778899aabb\n", f);
+    fclose(f);
+    cr_assert_eq(chmod(keys, 0600), 0);
+
+    tally_test_pipeline_start(&pipe_);
+    send_control_panel(month0, valid_from);
+    cr_assert_str_eq(tally_test_pipeline_wait_value(&pipe_, "select count(*) from tally.license_terms", "2", 60000), "2",
+                     "the license terms did not land");
+    char key_arg[200], gateway[160], admin[128];
+    snprintf(key_arg, sizeof key_arg, "--license-keys=%s", keys);
+    snprintf(gateway, sizeof gateway, "--gateway-url=%s", pipe_.gw.base_url);
+    snprintf(admin, sizeof admin, "--admin-token=%s", TALLY_TEST_ADMIN_TOKEN);
+    const char *const more[] = {key_arg, gateway, admin, "--license-wait=30s", NULL};
+    start_console(more);
+    const char *acme_token = issue_token("acme", "acme-owner");
+    char hash[65];
+    tally_test_sha256_hex(acme_token, hash);
+    snprintf(sql, sizeof sql, "select count(*) from tally.console_tokens where token_sha256 = '%s'", hash);
+    cr_assert_str_eq(tally_test_pipeline_wait_value(&pipe_, sql, "1", 60000), "1", "the token did not land");
+
+    browser = tally_test_browser_start(1280, 900);
+    tally_test_browser_page_t page;
+    snprintf(path, sizeof path, "/signin?token=%s", acme_token);
+    load(path, &page);
+    cr_assert_eq(page.status, 200, "%s", page.text);
+    tally_test_browser_page_free(&page);
+
+    /* The member's page: the navigation leads there; no license yet. */
+    open_page("/t/acme/licenses", &page);
+    EXPECT_TEXT(&page, "No license");
+    cr_expect(strstr(page.html, "href=\"/t/acme/licenses\" aria-current=\"page\"") != NULL, "not in the navigation");
+    tally_test_browser_page_free(&page);
+
+    /* "Get a license": LicenseIssued through the gateway and the
+     * materializer, then back to the page, which shows it. */
+    tally_test_browser_click(browser, "form[action='/t/acme/licenses'] button", &page);
+    cr_assert_eq(page.status, 200, "%s: %s", page.url, page.text);
+    const char *at = strstr(page.url, "/t/acme/licenses?issued=");
+    cr_assert_not_null(at, "the form leads to %s", page.url);
+    char id[37];
+    snprintf(id, sizeof id, "%s", at + strlen("/t/acme/licenses?issued="));
+    snprintf(sql, sizeof sql,
+             "select member_id || ' ' || kind || ' ' || (revoked_at is null) from tally.licenses where license_id = '%s'",
+             id);
+    cr_assert_str_eq(tally_test_pipeline_value(&pipe_, sql), "acme-owner personal_dev true");
+    EXPECT_TEXT(&page, id);
+    EXPECT_TEXT(&page, "issued");
+    cr_expect(strstr(page.html, "<span class=\"badge badge-ok\">Valid</span>") != NULL,
+              "the license just issued does not read valid:\n%s", page.text);
+    EXPECT_TEXT(&page, "browser-2026-12");
+    cr_expect(strstr(page.html, "Download it") != NULL, "no download link in the notice");
+    close_page(&page, "acme-licenses");
+
+    /* The download, with the browser's session: verifies with the console's
+     * published key, and is the payload recorded in tally.licenses. */
+    char session[128], cookie[256], out[1024];
+    cr_assert_eq(tally_test_browser_cookie(browser, console_url, "tally_session", session, sizeof session, NULL), 1);
+    snprintf(cookie, sizeof cookie, "Cookie: tally_session=%s", session);
+    snprintf(path, sizeof path, "/api/v1/licenses/%s/file", id);
+    tally_test_response_t file = console_get(path, cookie);
+    cr_assert_eq(file.status, 200, "%ld %s", file.status, file.body);
+    tally_test_response_t pub = console_get("/api/v1/licenses/keys?format=pub", NULL);
+    cr_assert_eq(pub.status, 200);
+    cr_assert_eq(verify_license(dir, file.body, file.len, pub.body, NULL, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, id) && strstr(out, "member acme-owner"), "%s", out);
+
+    /* A member on staff's page: the unknown route's 404. */
+    load("/vendor/licenses", &page);
+    cr_expect_eq(page.status, 404, "the member on /vendor/licenses: %ld", page.status);
+    tally_test_browser_page_free(&page);
+
+    /* Staff: the license among every license; revoke it with a reason. */
+    load("/signin?token=" STAFF_TOKEN, &page);
+    tally_test_browser_page_free(&page);
+    open_page("/vendor/licenses", &page);
+    EXPECT_TEXT(&page, id);
+    EXPECT_TEXT(&page, "Acme Corporation");
+    EXPECT_TEXT(&page, "Dana Owner");
+    cr_expect(strstr(page.html, "href=\"/vendor/licenses\" aria-current=\"page\"") != NULL, "not in the navigation");
+    tally_test_browser_page_free(&page);
+    char form[128], selector[200];
+    snprintf(form, sizeof form, "form[action='/vendor/licenses/%s/revoke']", id);
+    snprintf(selector, sizeof selector, "%s input[name=reason]", form);
+    tally_test_browser_fill(browser, selector, "left the team");
+    tally_test_browser_screenshot(browser, "staff-licenses-revoking");
+    snprintf(selector, sizeof selector, "%s button", form);
+    tally_test_browser_click(browser, selector, &page);
+    cr_assert_eq(page.status, 200, "%s: %s", page.url, page.text);
+    snprintf(sql, sizeof sql, "select revoke_reason from tally.licenses where license_id = '%s'", id);
+    cr_assert_str_eq(tally_test_pipeline_wait_value(&pipe_, sql, "left the team", 30000), "left the team");
+    open_page("/vendor/licenses", &page);
+    EXPECT_TEXT(&page, "Revoked");
+    EXPECT_TEXT(&page, "left the team");
+    snprintf(selector, sizeof selector, "action=\"/vendor/licenses/%s/revoke\"", id);
+    cr_expect(strstr(page.html, selector) == NULL, "a revoke form for a revoked license");
+    close_page(&page, "staff-licenses");
+
+    /* The revocation list now names it: the client refuses the file. */
+    tally_test_response_t list = console_get("/api/v1/licenses/revoked", NULL);
+    cr_assert_eq(list.status, 200);
+    char revoked[128], extra[192];
+    snprintf(revoked, sizeof revoked, "%s/revoked.list", dir);
+    f = fopen(revoked, "w");
+    cr_assert_not_null(f);
+    fwrite(list.body, 1, list.len, f);
+    fclose(f);
+    snprintf(extra, sizeof extra, "--revoked '%s'", revoked);
+    cr_expect_eq(verify_license(dir, file.body, file.len, pub.body, extra, out, sizeof out), 7, "%s", out);
+    tally_test_response_free(&list);
+    tally_test_response_free(&pub);
+    tally_test_response_free(&file);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    cr_expect_eq(system(path), 0);
 }
