@@ -36,6 +36,12 @@
 #define GATEWAY_DOWN_MAX_MS 15000
 #define GIVE_UP_MS 300000         /* a client gives up one record after this */
 #define CONVERGE_MS 240000        /* the tables must match the model within this after the last send */
+/* The topics may stand still this long while the tables still differ: a
+ * killed writer's open transaction blocks read_committed readers (and an
+ * aggregator's restore, aggregator/restore.h) until its successor fences
+ * it or, at the latest, transaction.timeout.ms (librdkafka's 60 s) has
+ * passed; so more than that, and a margin for the restart after it. */
+#define STILL_MAX_MS 100000
 #define ADMIN_TOKEN "chaos-admin-token-0123456789abcdef0123456789"
 
 extern const char *const env_ids[ENVS];

@@ -567,9 +567,9 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini
             if (diff.n == 0 && now - still_since >= 5000)
                 break;
         }
-        /* Nothing moved for a minute and the tables still differ: they
+        /* Nothing moved for STILL_MAX_MS and the tables still differ: they
          * will not get there (no need to wait for the deadline). */
-        int stuck = !(now < deadline && (diff.n == 0 || now - still_since < 60000));
+        int stuck = !(now < deadline && (diff.n == 0 || now - still_since < STILL_MAX_MS));
         if (stuck)
             diagnose();
         cr_assert(!stuck,
