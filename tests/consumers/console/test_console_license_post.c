@@ -120,6 +120,10 @@ Test(console_license_post, a_member_gets_a_verifiable_personal_dev_license_once_
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fetch: %d", st);
     unlink(path);
     cr_assert_eq(lic_rows(&e, NULL), 3, "fetch issued a license");
+    /* The console logs neither the admin token nor a license id. */
+    cr_assert(strstr(tally_test_log(e.c.proc), TALLY_TEST_ADMIN_TOKEN) == NULL);
+    cr_assert(strstr(tally_test_log(e.c.proc), id) == NULL);
+    cr_assert(strstr(tally_test_log(e.c.proc), "a license was issued") != NULL);
     tally_test_response_free(&r);
     lic_stop(&e);
 }
