@@ -60,7 +60,7 @@ void lic_start(lic_env_t *e)
     tally_test_topic_create(m->topics[0], 1);
     tally_test_topic_create(m->topics[1], 1);
     cr_assert_lt(strlen(e->gw.controlpanel_topic), sizeof m->topics[2]);
-    snprintf(m->topics[2], sizeof m->topics[2], "%s", e->gw.controlpanel_topic);
+    memcpy(m->topics[2], e->gw.controlpanel_topic, strlen(e->gw.controlpanel_topic) + 1);
     tally_test_unique_name("lic_dlq", m->dlq, sizeof m->dlq);
     tally_test_topic_create(m->dlq, 1);
     tally_test_unique_name("lic_group", m->group, sizeof m->group);
