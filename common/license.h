@@ -193,7 +193,6 @@ tally_license_status_t tally_license_check(const char *text, size_t len, const t
 int tally_license_personal_dev_window(int64_t now, int64_t contract_from_day, int64_t contract_until_day,
                                       int64_t *valid_from, int64_t *valid_until) __attribute__((warn_unused_result));
 
-
 /* tally_license_resign's answers besides 0. */
 #define TALLY_LICENSE_RESIGN_MALFORMED (-1)
 #define TALLY_LICENSE_RESIGN_NO_KEY (-2)

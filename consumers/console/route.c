@@ -24,6 +24,22 @@ int tally_route_tenant_ok(const char *s, size_t len)
     return 1;
 }
 
+int tally_route_license_id_ok(const char *s, size_t len)
+{
+    if (len != 36)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Splits path (after the leading '/') into at most max segments. Returns
  * the count, or -1 on an empty, "." or ".." segment or too many segments.
  * A trailing '/' gives a last, empty segment, reported in *trailing. */
@@ -79,13 +95,8 @@ static const char *page_named(const char *const *names, const char *seg, size_t 
 /* A lower-case UUID (8-4-4-4-12 hex digits), copied into out->license_id. */
 static int set_license_id(tally_route_t *out, const char *seg, size_t len)
 {
-    if (len != 36)
+    if (!tally_route_license_id_ok(seg, len))
         return 0;
-    for (size_t i = 0; i < len; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? seg[i] != '-' : !((seg[i] >= '0' && seg[i] <= '9') || (seg[i] >= 'a' && seg[i] <= 'f')))
-            return 0;
-    }
     memcpy(out->license_id, seg, len);
     out->license_id[len] = '\0';
     return 1;
@@ -141,10 +152,12 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
         }
         if (n != 3 || trailing)
             return TALLY_ROUTE_UNKNOWN;
+        if (is(seg[2], len[2], "licenses")) {   /* an HTML page only: its API is /api/v1/licenses */
+            out->page = "licenses";
+            return set_tenant(out, seg[1], len[1], TALLY_ROUTE_PAGE);
+        }
         if (is(seg[2], len[2], "usage.csv"))
             return set_tenant(out, seg[1], len[1], TALLY_ROUTE_DOWNLOAD);
-        if (is(seg[2], len[2], "licenses"))
-            return set_tenant(out, seg[1], len[1], TALLY_ROUTE_LICENSES);
         const char *page = page_named(tenant_pages + 1, seg[2], len[2]);
         if (page == NULL)
             return TALLY_ROUTE_UNKNOWN;
@@ -152,6 +165,11 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
         return set_tenant(out, seg[1], len[1], TALLY_ROUTE_PAGE);
     }
     if (is(seg[0], len[0], "vendor")) {
+        if (n == 2 && !trailing && is(seg[1], len[1], "licenses")) {
+            out->page = "vendor-licenses";
+            out->vendor = 1;
+            return out->kind = TALLY_ROUTE_PAGE;
+        }
         if (n == 4 && !trailing && is(seg[1], len[1], "licenses") && is(seg[3], len[3], "revoke") &&
             set_license_id(out, seg[2], len[2])) {
             out->vendor = 1;
@@ -170,6 +188,11 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
             return out->kind = TALLY_ROUTE_LICENSE_KEYS;
         if (n == 3 && is(seg[2], len[2], "licenses"))
             return out->kind = TALLY_ROUTE_LICENSES;
+        if (n == 4 && is(seg[2], len[2], "licenses") && is(seg[3], len[3], "revoked"))
+            return out->kind = TALLY_ROUTE_LICENSES_REVOKED;
+        if (n == 5 && is(seg[2], len[2], "licenses") && is(seg[4], len[4], "file") &&
+            set_license_id(out, seg[3], len[3]))
+            return out->kind = TALLY_ROUTE_LICENSE_FILE;
         if (n == 5 && is(seg[2], len[2], "licenses") && is(seg[4], len[4], "revoke") &&
             set_license_id(out, seg[3], len[3]))
             return out->kind = TALLY_ROUTE_LICENSE_REVOKE;
@@ -232,7 +255,11 @@ const char *tally_route_label(const tally_route_t *r)
     case TALLY_ROUTE_LICENSE_KEYS:
         return "api:license-keys";
     case TALLY_ROUTE_LICENSES:
-        return r->api ? "api:licenses" : "html:licenses";
+        return "api:licenses";
+    case TALLY_ROUTE_LICENSE_FILE:
+        return "api:license-file";
+    case TALLY_ROUTE_LICENSES_REVOKED:
+        return "api:licenses-revoked";
     case TALLY_ROUTE_LICENSE_REVOKE:
         return r->api ? "api:license-revoke" : "html:license-revoke";
     case TALLY_ROUTE_PAGE:
@@ -246,6 +273,7 @@ const char *tally_route_label(const tally_route_t *r)
         {"overview", "html:overview", "api:overview"}, {"usage", "html:usage", "api:usage"},
         {"seats", "html:seats", "api:seats"},          {"team", "html:team", "api:team"},
         {"tenants", "html:tenants", "api:tenants"},    {"product", "html:product", "api:product"},
+        {"licenses", "html:licenses", "other"},          {"vendor-licenses", "html:vendor-licenses", "other"},
     };
     for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
         if (r->page && strcmp(r->page, labels[i].page) == 0)

@@ -20,9 +20,17 @@
  *   /t/{tenant}/usage.csv                      TALLY_ROUTE_DOWNLOAD (html face, csv)
  *   /api/v1/tenants/{tenant}/usage/export      TALLY_ROUTE_DOWNLOAD (api face)
  *   /api/v1/licenses/keys                     TALLY_ROUTE_LICENSE_KEYS (api, anyone)
- *   /api/v1/licenses  /t/{tenant}/licenses     TALLY_ROUTE_LICENSES (api; html, tenant)
+ *   /api/v1/licenses                          TALLY_ROUTE_LICENSES (api: GET lists, POST issues)
+ *   /api/v1/licenses/{license id}/file        TALLY_ROUTE_LICENSE_FILE (api)
+ *   /api/v1/licenses/revoked                  TALLY_ROUTE_LICENSES_REVOKED (api, anyone)
+ *   /t/{tenant}/licenses                      TALLY_ROUTE_PAGE "licenses" (html only; POST: the
+ *                                             issue form, answered by the license POST handler)
+ *   /vendor/licenses                          TALLY_ROUTE_PAGE "vendor-licenses" (html only, staff)
  *   /api/v1/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (api, license_id)
  *   /vendor/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (html, vendor, license_id)
+ *
+ * A license id in a path is a lower-case UUID (8-4-4-4-12 hex digits);
+ * anything else there is no route: the 404 of an unknown path.
  *
  * The page names are those of pages.h; whether a page by that name exists
  * is the server's question (tally_page_find), not this module's.
@@ -49,6 +57,8 @@ typedef enum tally_route_kind_t {
     TALLY_ROUTE_DOWNLOAD,
     TALLY_ROUTE_LICENSE_KEYS,
     TALLY_ROUTE_LICENSES,
+    TALLY_ROUTE_LICENSE_FILE,
+    TALLY_ROUTE_LICENSES_REVOKED,
     TALLY_ROUTE_LICENSE_REVOKE,
 } tally_route_kind_t;
 
@@ -58,7 +68,7 @@ typedef struct tally_route_t {
     int vendor;                                /* 1: a /vendor or /api/v1/vendor page */
     const char *page;                          /* PAGE: "overview", "usage", ... (static) */
     char tenant[TALLY_ROUTE_TENANT_MAX + 1];   /* PAGE and DOWNLOAD of a tenant; "" otherwise */
-    char license_id[37];                       /* LICENSE_REVOKE: a lower-case UUID; "" otherwise */
+    char license_id[37];                       /* LICENSE_FILE, _REVOKE: the lower-case UUID; "" otherwise */
 } tally_route_t;
 
 /* Matches path (borrowed, NUL-terminated, not decoded) into *out. Returns
@@ -68,6 +78,10 @@ tally_route_kind_t tally_route_parse(const char *path, tally_route_t *out);
 
 /* Whether s is a tenant id the console accepts in a path. */
 int tally_route_tenant_ok(const char *s, size_t len);
+
+/* Whether s[0..len) is a license id as the console names one: a lower-case
+ * UUID, 8-4-4-4-12 hex digits. */
+int tally_route_license_id_ok(const char *s, size_t len);
 
 /* A short, bounded label for metrics: "page:usage", "api:usage",
  * "download", "signin", "other"... (static). */

@@ -85,12 +85,20 @@ static enum MHD_Result dispatch(console_req_t *r)
     case TALLY_ROUTE_SIGNOUT:
         return tally_cs_signout(r);
     case TALLY_ROUTE_PAGE:
+        /* The member licenses page takes its issue form's POST. */
+        if (r->method == CS_POST)
+            return tally_cs_license_post(r);
         return tally_cs_page(r);
     case TALLY_ROUTE_DOWNLOAD:
         return tally_cs_download(r);
     case TALLY_ROUTE_LICENSE_KEYS:
         return tally_cs_license_keys(r);
     case TALLY_ROUTE_LICENSES:
+        return r->method == CS_POST ? tally_cs_license_post(r) : tally_cs_licenses_list(r);
+    case TALLY_ROUTE_LICENSE_FILE:
+        return tally_cs_license_file(r);
+    case TALLY_ROUTE_LICENSES_REVOKED:
+        return tally_cs_licenses_revoked(r);
     case TALLY_ROUTE_LICENSE_REVOKE:
         return tally_cs_license_post(r);
     default:
@@ -106,9 +114,14 @@ static const char *allowed(const console_req_t *r)
         return r->method == CS_OTHER ? "GET, HEAD, POST" : NULL;
     case TALLY_ROUTE_SIGNOUT:
         return r->method == CS_POST ? NULL : "POST";
-    case TALLY_ROUTE_LICENSES:
+    case TALLY_ROUTE_LICENSES:   /* GET lists, POST issues */
+        return r->method == CS_OTHER ? "GET, HEAD, POST" : NULL;
     case TALLY_ROUTE_LICENSE_REVOKE:
         return r->method == CS_POST ? NULL : "POST";
+    case TALLY_ROUTE_PAGE:   /* the member licenses page also takes its issue form */
+        if (strcmp(r->route.page, "licenses") == 0)
+            return r->method == CS_OTHER ? "GET, HEAD, POST" : NULL;
+        return r->method == CS_GET || r->method == CS_HEAD ? NULL : "GET, HEAD";
     case TALLY_ROUTE_UNKNOWN:
         return NULL;
     default:

@@ -32,7 +32,7 @@
 /* Statuses counted per route in tally_console_requests_total. */
 #define CS_N_STATUS 18
 /* Labels of routes (tally_route_label) counted. */
-#define CS_N_ROUTES 26
+#define CS_N_ROUTES 29
 
 struct tally_console_server_t {
     tally_console_server_opts_t o;
@@ -116,9 +116,14 @@ int64_t tally_cs_now_ms(const console_req_t *r);
 enum MHD_Result tally_cs_page(console_req_t *r);
 enum MHD_Result tally_cs_download(console_req_t *r);
 
-/* server_license.c: GET /api/v1/licenses/keys, the public keys of the
- * signing keyring (JSON, or the public key file format with ?format=pub). */
+/* server_license.c: the license routes that read. */
 enum MHD_Result tally_cs_license_keys(console_req_t *r);
+/* GET /api/v1/licenses/revoked: the signed revocation list, to anyone. */
+enum MHD_Result tally_cs_licenses_revoked(console_req_t *r);
+/* GET /api/v1/licenses/{id}/file: the license file, signed again. */
+enum MHD_Result tally_cs_license_file(console_req_t *r);
+/* GET /api/v1/licenses: the licenses the principal may see. */
+enum MHD_Result tally_cs_licenses_list(console_req_t *r);
 
 /* server_license_post.c: POST /api/v1/licenses, /api/v1/licenses/{id}/revoke,
  * /t/{tenant}/licenses (form), /vendor/licenses/{id}/revoke (form). */

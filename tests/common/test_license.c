@@ -576,3 +576,46 @@ Test(license, a_personal_dev_window_never_outlives_the_contract)
     }
     tally_license_keyring_free(ring);
 }
+
+Test(license, a_stored_payload_signed_again_is_the_same_file)
+{
+    char err[256];
+    size_t file_len, payload_len;
+    char *file = vector_read("vector.license", &file_len);
+    char *payload = vector_read("vector.payload.json", &payload_len);
+    /* The vector's key is the older one now: a newer key signs new licenses,
+     * the stored payload is still signed by the key it names. */
+    tally_license_keyring_t *ring = ring_of(VECTOR_KEYS KEY_A);
+    tally_textbuf_t out = {0};
+    tally_license_t lic;
+    cr_assert_eq(tally_license_resign(payload, payload_len, ring, &lic, &out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(out.len, file_len);
+    cr_assert_eq(memcmp(out.data, file, file_len), 0, "not vector.license:\n%s", out.data);
+    cr_assert_str_eq(lic.license_id, "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0");
+    cr_assert_str_eq(lic.key_id, "test-2026-12");
+    tally_textbuf_free(&out);
+    tally_license_keyring_free(ring);
+
+    /* Its key retired: no file, the error names the key. */
+    ring = ring_of(KEY_A KEY_B);
+    cr_assert_eq(tally_license_resign(payload, payload_len, ring, NULL, &out, err, sizeof err),
+                 TALLY_LICENSE_RESIGN_NO_KEY);
+    cr_assert(strstr(err, "test-2026-12") != NULL, "%s", err);
+    cr_assert_eq(out.len, 0);
+    tally_license_keyring_free(ring);
+
+    /* A payload that is not canonical (a space added) is not signed. */
+    ring = ring_of(VECTOR_KEYS);
+    char *spaced = calloc(1, payload_len + 2);
+    spaced[0] = ' ';
+    memcpy(spaced + 1, payload, payload_len);
+    cr_assert_eq(tally_license_resign(spaced, payload_len + 1, ring, NULL, &out, err, sizeof err),
+                 TALLY_LICENSE_RESIGN_MALFORMED);
+    cr_assert_eq(out.len, 0);
+    cr_assert_eq(tally_license_resign("", 0, ring, NULL, &out, err, sizeof err), TALLY_LICENSE_RESIGN_MALFORMED);
+    cr_assert_eq(out.len, 0);
+    tally_license_keyring_free(ring);
+    free(spaced);
+    free(file);
+    free(payload);
+}

@@ -100,6 +100,47 @@ Test(route, labels_are_bounded)
     cr_assert_str_eq(tally_route_label(&r), "api:license-keys");
 }
 
+Test(route, license_routes_and_pages)
+{
+    cr_assert_eq(tally_route_parse("/api/v1/licenses", &r), TALLY_ROUTE_LICENSES);
+    cr_assert(r.api && !r.vendor && r.tenant[0] == '\0' && r.license_id[0] == '\0');
+    cr_assert_str_eq(tally_route_label(&r), "api:licenses");
+    cr_assert_eq(tally_route_parse("/api/v1/licenses/revoked", &r), TALLY_ROUTE_LICENSES_REVOKED);
+    cr_assert_str_eq(tally_route_label(&r), "api:licenses-revoked");
+    cr_assert_eq(tally_route_parse("/api/v1/licenses/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0/file", &r),
+                 TALLY_ROUTE_LICENSE_FILE);
+    cr_assert_str_eq(r.license_id, "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0");
+    cr_assert_eq(r.api, 1);
+    cr_assert_str_eq(tally_route_label(&r), "api:license-file");
+    cr_assert_eq(tally_route_parse("/t/acme/licenses", &r), TALLY_ROUTE_PAGE);
+    cr_assert_str_eq(r.page, "licenses");
+    cr_assert_str_eq(r.tenant, "acme");
+    cr_assert(!r.api && !r.vendor);
+    cr_assert_str_eq(tally_route_label(&r), "html:licenses");
+    cr_assert_eq(tally_route_parse("/vendor/licenses", &r), TALLY_ROUTE_PAGE);
+    cr_assert_str_eq(r.page, "vendor-licenses");
+    cr_assert(r.vendor && !r.api && r.tenant[0] == '\0');
+    cr_assert_str_eq(tally_route_label(&r), "html:vendor-licenses");
+
+    /* A license id is a lower-case UUID, and the pages have no API face. */
+    static const char *const bad[] = {
+        "/api/v1/licenses/", "/api/v1/licenses/revoked/", "/api/v1/licenses/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0",
+        "/api/v1/licenses/0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F0/file",
+        "/api/v1/licenses/0f1e2d3c4b5a49788695a4b3c2d1e0f0/file",
+        "/api/v1/licenses/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f/file",
+        "/api/v1/licenses/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f00/file",
+        "/api/v1/licenses/0f1e2d3c-4b5a-4978-8695_a4b3c2d1e0f0/file", "/api/v1/licenses/../file",
+        "/api/v1/licenses/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0/file/", "/api/v1/licenses/x/file",
+        "/api/v1/licenses/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0g0/file", "/api/v1/tenants/acme/licenses",
+        "/api/v1/vendor/licenses", "/vendor/vendor-licenses", "/t/acme/vendor-licenses", "/t/acme/licenses/",
+        "/vendor/licenses/", "/t/acme/licenses/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(tally_route_parse(bad[i], &r), TALLY_ROUTE_UNKNOWN, "%s routed", bad[i]);
+        cr_assert_eq(r.license_id[0], '\0');
+    }
+    cr_assert(tally_route_license_id_ok("00000000-0000-0000-0000-000000000000", 36));
+    cr_assert(!tally_route_license_id_ok("00000000-0000-0000-0000-000000000000", 35));
 /* The license POST routes: the collection (API and a tenant's form) and a
  * license's revoke (API and the vendor's form), its id a lower-case UUID. */
 Test(route, license_write_routes)
@@ -109,8 +150,10 @@ Test(route, license_write_routes)
     cr_assert_eq(tally_route_parse("/api/v1/licenses", &r), TALLY_ROUTE_LICENSES);
     cr_assert(r.api && !r.vendor && r.tenant[0] == '\0');
     cr_assert_str_eq(tally_route_label(&r), "api:licenses");
-    cr_assert_eq(tally_route_parse("/t/acme/licenses", &r), TALLY_ROUTE_LICENSES);
+    /* The tenant's form posts to its licenses page (the server sends a POST there to the issuer). */
+    cr_assert_eq(tally_route_parse("/t/acme/licenses", &r), TALLY_ROUTE_PAGE);
     cr_assert(!r.api && !r.vendor);
+    cr_assert_str_eq(r.page, "licenses");
     cr_assert_str_eq(r.tenant, "acme");
     cr_assert_str_eq(tally_route_label(&r), "html:licenses");
     snprintf(path, sizeof path, "/api/v1/licenses/%s/revoke", id);
