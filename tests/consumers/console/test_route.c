@@ -141,6 +141,8 @@ Test(route, license_routes_and_pages)
     }
     cr_assert(tally_route_license_id_ok("00000000-0000-0000-0000-000000000000", 36));
     cr_assert(!tally_route_license_id_ok("00000000-0000-0000-0000-000000000000", 35));
+}
+
 /* The license POST routes: the collection (API and a tenant's form) and a
  * license's revoke (API and the vendor's form), its id a lower-case UUID. */
 Test(route, license_write_routes)
