@@ -169,3 +169,15 @@ int lic_verify(const lic_env_t *e, const char *text, size_t len, char *out, size
     cr_assert(WIFEXITED(st), "%s", cmd);
     return WEXITSTATUS(st);
 }
+
+long long lic_metric(const lic_env_t *e, const char *series)
+{
+    char url[128], line[256];
+    snprintf(url, sizeof url, "%s/metrics", e->c.base_url);
+    tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
+    snprintf(line, sizeof line, "\n%s ", series);
+    const char *at = strstr(r.body, line);
+    long long v = at ? atoll(at + strlen(line)) : -1;
+    tally_test_response_free(&r);
+    return v;
+}
