@@ -120,7 +120,8 @@ static enum MHD_Result issue_answer(console_req_t *r, int rc, tally_textbuf_t *f
     char where[160];
     if (rc == TALLY_LICENSE_ISSUE_NEW || rc == TALLY_LICENSE_ISSUE_AGAIN) {
         count(r, 0, rc == TALLY_LICENSE_ISSUE_NEW ? ISSUED : AGAIN);
-        tally_log_info("console", "license %s %s", id, rc == TALLY_LICENSE_ISSUE_NEW ? "issued" : "handed out again");
+        /* No id in the log: logs carry no raw identifier (the row has them). */
+        tally_log_info("console", "a license was %s", rc == TALLY_LICENSE_ISSUE_NEW ? "issued" : "handed out again");
         if (!r->route.api) {
             tally_textbuf_free(file);
             snprintf(where, sizeof where, "/t/%s/licenses?issued=%s", tenant, id);
@@ -278,8 +279,7 @@ static enum MHD_Result revoke_license(console_req_t *r, const char *reason)
                                   why, sizeof why);
     if (rc == TALLY_LICENSE_ISSUE_NEW || rc == TALLY_LICENSE_ISSUE_AGAIN) {
         count(r, 1, rc == TALLY_LICENSE_ISSUE_NEW ? ISSUED : AGAIN);
-        tally_log_info("console", "license %s %s", r->route.license_id,
-                       rc == TALLY_LICENSE_ISSUE_NEW ? "revoked" : "was revoked already");
+        tally_log_info("console", "a license %s", rc == TALLY_LICENSE_ISSUE_NEW ? "was revoked" : "was revoked already");
         if (!r->route.api)
             return tally_cs_redirect(r, "/vendor/licenses", NULL);
         json_t *j = json_pack("{s:s, s:s, s:s}", "license_id", r->route.license_id, "revoked_at", at, "reason", said);

@@ -60,7 +60,7 @@ void lic_start(lic_env_t *e)
     tally_test_topic_create(m->topics[0], 1);
     tally_test_topic_create(m->topics[1], 1);
     cr_assert_lt(strlen(e->gw.controlpanel_topic), sizeof m->topics[2]);
-    snprintf(m->topics[2], sizeof m->topics[2], "%s", e->gw.controlpanel_topic);
+    memcpy(m->topics[2], e->gw.controlpanel_topic, strlen(e->gw.controlpanel_topic) + 1);
     tally_test_unique_name("lic_dlq", m->dlq, sizeof m->dlq);
     tally_test_topic_create(m->dlq, 1);
     tally_test_unique_name("lic_group", m->group, sizeof m->group);
@@ -168,4 +168,16 @@ int lic_verify(const lic_env_t *e, const char *text, size_t len, char *out, size
     unlink(pub_path);
     cr_assert(WIFEXITED(st), "%s", cmd);
     return WEXITSTATUS(st);
+}
+
+long long lic_metric(const lic_env_t *e, const char *series)
+{
+    char url[128], line[256];
+    snprintf(url, sizeof url, "%s/metrics", e->c.base_url);
+    tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
+    snprintf(line, sizeof line, "\n%s ", series);
+    const char *at = strstr(r.body, line);
+    long long v = at ? atoll(at + strlen(line)) : -1;
+    tally_test_response_free(&r);
+    return v;
 }

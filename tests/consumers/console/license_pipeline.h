@@ -63,6 +63,10 @@ void lic_wait_count(const lic_env_t *e, const char *sql, long long want, int tim
  * and returns its exit code; its stdout goes into out (outsize bytes). */
 int lic_verify(const lic_env_t *e, const char *text, size_t len, char *out, size_t outsize);
 
+/* The value of the console's metric line "<series> " (e.g.
+ * "tally_console_licenses_total{result=\"issued\"}"), or -1 when absent. */
+long long lic_metric(const lic_env_t *e, const char *series);
+
 /* The license id the console derives for (tenant, member, key). */
 void lic_id(const char *tenant, const char *member, const char *key, char out[37]);
 

@@ -42,14 +42,9 @@ static tally_license_t parsed(const tally_test_response_t *r)
 
 static long long metric(const char *result)
 {
-    char url[128], line[128];
-    snprintf(url, sizeof url, "%s/metrics", e.c.base_url);
-    tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
-    snprintf(line, sizeof line, "tally_console_licenses_total{result=\"%s\"} ", result);
-    const char *at = strstr(r.body, line);
-    long long v = at ? atoll(at + strlen(line)) : -1;
-    tally_test_response_free(&r);
-    return v;
+    char series[96];
+    snprintf(series, sizeof series, "tally_console_licenses_total{result=\"%s\"}", result);
+    return lic_metric(&e, series);
 }
 
 Test(console_license_post, a_member_gets_a_verifiable_personal_dev_license_once_per_key)
@@ -120,6 +115,10 @@ Test(console_license_post, a_member_gets_a_verifiable_personal_dev_license_once_
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fetch: %d", st);
     unlink(path);
     cr_assert_eq(lic_rows(&e, NULL), 3, "fetch issued a license");
+    /* The console logs neither the admin token nor a license id. */
+    cr_assert(strstr(tally_test_log(e.c.proc), TALLY_TEST_ADMIN_TOKEN) == NULL);
+    cr_assert(strstr(tally_test_log(e.c.proc), id) == NULL);
+    cr_assert(strstr(tally_test_log(e.c.proc), "a license was issued") != NULL);
     tally_test_response_free(&r);
     lic_stop(&e);
 }

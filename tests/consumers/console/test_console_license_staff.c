@@ -145,6 +145,9 @@ Test(console_license_staff, staff_revoke_once_and_nobody_else_can)
     cr_assert(strstr(r.body, "left the company"), "%s", r.body);
     tally_test_response_free(&r);
     cr_assert_eq(lic_events(&e, "another reason", 500), 0);
+    cr_assert_eq(lic_metric(&e, "tally_console_license_revocations_total{result=\"revoked\"}"), 1);
+    cr_assert_eq(lic_metric(&e, "tally_console_license_revocations_total{result=\"again\"}"), 1);
+    cr_assert_geq(lic_metric(&e, "tally_console_license_revocations_total{result=\"refused\"}"), 8);
     /* An id no license has: 404. */
     r = staff_post("/api/v1/licenses/00000000-0000-4000-8000-000000000000/revoke", NULL, "{\"reason\":\"x\"}");
     cr_assert_eq(r.status, 404, "%ld %s", r.status, r.body);
