@@ -16,7 +16,15 @@
  * curl); sign-out ends the session; staff sign in with the staff token and
  * see both tenants (over first) and the product analytics, where a count
  * of fewer than 5 installations shows as "< 5". A PNG of each page goes to
- * build/test-output/browser/. */
+ * build/test-output/browser/.
+ *
+ * Licenses, on a pipeline of their own: the console signs with a key file
+ * and sends its events through the gateway; the acme member gets a license
+ * with the "Get a license" form of /t/acme/licenses (LicenseIssued through
+ * the gateway and the materializer into tally.licenses), sees it valid,
+ * downloads a file `tally license verify` accepts with the console's public
+ * key; staff revoke it with the form of /vendor/licenses, and the console's
+ * revocation list makes the client refuse the file. */
 #include "browser.h"
 #include "console_fixture.h"
 #include "fixtures.h"
