@@ -12,6 +12,7 @@
 #   tests/run.sh --fuzz SECONDS  run each libFuzzer harness (tests/fuzz) for
 #                                SECONDS (default 30, none with -R)
 #   tests/run.sh --no-fuzz       no fuzzing (the same as --fuzz 0)
+# TALLY_TEST_JOBS=N runs N suites at a time (default 2; 1: one by one).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/local/env.sh
@@ -75,8 +76,9 @@ phase "setup"
 deploy/setup.sh --test
 
 failed=0
-# Suites run one at a time here, so tests that stop a service or kill the
-# database's connections may do so.
+# Suites run two at a time (TALLY_TEST_JOBS); those that stop or kill the
+# shared broker or PostgreSQL are RUN_SERIAL (tests/CMakeLists.txt) and run
+# alone, so they may do so.
 export TALLY_TEST_DISRUPTIVE=1
 for mode in "${modes[@]}"; do
   if [[ $mode == sanitize ]]; then
@@ -132,7 +134,7 @@ for mode in "${modes[@]}"; do
   if [[ ${#filter[@]} -eq 0 && ${#modes[@]} -eq 2 ]]; then
     if [[ $mode == sanitize ]]; then once=(-E '^aggregator_test_exactly_once_graceful$'); else once=(-E '^chaos_'); fi
   fi
-  ctest --test-dir "$TALLY_BUILD_DIR" -V --timeout 900 --no-tests=error "${filter[@]}" "${once[@]}" >"$ctest_log" 2>&1
+  ctest --test-dir "$TALLY_BUILD_DIR" -V -j "${TALLY_TEST_JOBS:-2}" --timeout 900 --no-tests=error "${filter[@]}" "${once[@]}" >"$ctest_log" 2>&1
   ctest_rc=$?
   set -e
   grep -E '^ *[0-9]+/[0-9]+ Test +#|tests passed|tests failed|^[[:space:]]+[0-9]+ - ' "$ctest_log" || true

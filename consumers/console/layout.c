@@ -13,14 +13,18 @@ static int takes_period(const char *name)
 
 static int is_vendor_page(const char *name)
 {
-    return strcmp(name, "tenants") == 0 || strcmp(name, "product") == 0;
+    return strcmp(name, "tenants") == 0 || strcmp(name, "product") == 0 || strcmp(name, "vendor-licenses") == 0;
 }
 
 int tally_layout_page_href(tally_textbuf_t *out, const char *page, const char *tenant_id)
 {
-    static const char *const tenant_pages[] = {"overview", "usage", "seats", "team"};
+    static const char *const tenant_pages[] = {"overview", "usage", "seats", "team", "licenses"};
     if (!page)
         return -1;
+    if (strcmp(page, "vendor-licenses") == 0) {   /* its route is not its name */
+        tally_textbuf_puts(out, "/vendor/licenses");
+        return 0;
+    }
     if (is_vendor_page(page)) {
         tally_textbuf_puts(out, "/vendor/");
         tally_textbuf_puts(out, page);
@@ -82,6 +86,12 @@ void tally_layout_css(tally_textbuf_t *out)
         ".reason{margin-left:.5rem}"
         ".muted{color:#52606D}"
         ".downloads a{margin-right:1rem}"
+        "form.inline{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;margin:0}"
+        "main input[type=text],main select{font:inherit;padding:.2rem .4rem;border:1px solid #829AB1;border-radius:4px}"
+        "main button{font:inherit;padding:.25rem .75rem;cursor:pointer}"
+        ".notice{border-left:4px solid #31A24C;background:#E3F9E5;padding:.5rem .75rem;margin:.5rem 0 1rem}"
+        "code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;overflow-wrap:anywhere}"
+        "@media print{main form{display:none}}"
         "@media (max-width:600px){body{font-size:15px}main{padding:.5rem}.cards{grid-template-columns:1fr}"
         "header.site{padding:.5rem}table{font-size:.9rem}th,td{padding:.25rem .4rem}}"
         "@media print{header.site,nav,form.signout{display:none}"

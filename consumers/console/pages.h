@@ -13,6 +13,8 @@
  *   team        /t/{tenant}/team             /api/v1/tenants/{tenant}/team
  *   tenants     /vendor/tenants?status=      /api/v1/vendor/tenants?status=   (staff only)
  *   product     /vendor/product?period=      /api/v1/vendor/product?period=   (staff only)
+ *   licenses    /t/{tenant}/licenses?issued=  (HTML only; the list is GET /api/v1/licenses)
+ *   vendor-licenses /vendor/licenses?tenant=  (HTML only, staff only; the same)
  *
  * The server (server*.c) owns authentication, the tenant check (a member
  * of another tenant gets 404 before a page is loaded), caching headers and
@@ -44,6 +46,9 @@ typedef struct tally_page_query_t {
     const char *member_id;   /* the signed-in member; NULL for staff */
     const char *period;      /* ?period=YYYY-MM as given, or NULL: the current one */
     const char *status;      /* ?status= on the vendor tenants page, or NULL */
+    const char *tenant_filter; /* ?tenant= on the vendor licenses page, or NULL */
+    const char *issued;      /* ?issued= on the licenses page (the license just issued), or NULL */
+    int license_signing;     /* 1: the console signs licenses (--license-keys): downloads and issuing */
     int64_t now_ms;          /* the request's wall clock (tests pin it) */
 } tally_page_query_t;
 
@@ -57,6 +62,7 @@ typedef struct tally_page_t {
     /* Appends the page's <main> content (not the document shell) for model
      * (borrowed) to out. Never fails; every text is escaped. */
     void (*render)(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out);
+    int html_only;           /* no /api/v1 face (the licenses pages: their list is GET /api/v1/licenses) */
 } tally_page_t;
 
 /* The page called name, or NULL. Static; never freed. */

@@ -10,8 +10,8 @@
 #include <string.h>
 
 typedef struct {
-    int period_n, status_n, format_n;
-    const char *period, *status, *format;
+    int period_n, status_n, format_n, tenant_n, issued_n;
+    const char *period, *status, *format, *tenant, *issued;
 } args_t;
 
 static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
@@ -28,6 +28,12 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
     } else if (strcmp(key, "format") == 0) {
         a->format_n++;
         a->format = value;
+    } else if (strcmp(key, "tenant") == 0) {
+        a->tenant_n++;
+        a->tenant = value;
+    } else if (strcmp(key, "issued") == 0) {
+        a->issued_n++;
+        a->issued = value;
     }
     return MHD_YES;
 }
@@ -64,7 +70,12 @@ static int check_args(console_req_t *r, args_t *a, int takes_period, int takes_s
     char why[128];
     memset(a, 0, sizeof *a);
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect, a);
-    const char *dup = a->period_n > 1 ? "period" : a->status_n > 1 ? "status" : a->format_n > 1 ? "format" : NULL;
+    const char *dup = a->period_n > 1   ? "period"
+                      : a->status_n > 1 ? "status"
+                      : a->format_n > 1 ? "format"
+                      : a->tenant_n > 1 ? "tenant"
+                      : a->issued_n > 1 ? "issued"
+                                        : NULL;
     if (dup) {
         snprintf(why, sizeof why, "%s is given more than once", dup);
         *res = tally_cs_error(r, 400, "bad request", why);
@@ -103,6 +114,10 @@ static int page_takes(const char *name, const char *what)
 {
     if (strcmp(what, "period") == 0)
         return strcmp(name, "usage") == 0 || strcmp(name, "seats") == 0 || strcmp(name, "product") == 0;
+    if (strcmp(what, "tenant") == 0)
+        return strcmp(name, "vendor-licenses") == 0;
+    if (strcmp(what, "issued") == 0)
+        return strcmp(name, "licenses") == 0;
     return strcmp(name, "tenants") == 0;   /* status */
 }
 
@@ -139,7 +154,7 @@ enum MHD_Result tally_cs_page(console_req_t *r)
     if (!admit(r, &p, &res))
         return res;
     const tally_page_t *page = find_page(r->srv, r->route.page);
-    if (page == NULL || (page->staff_only && !p.staff)) {
+    if (page == NULL || (page->staff_only && !p.staff) || (page->html_only && r->route.api)) {
         tally_cs_db_release(r);
         return tally_cs_not_found(r);
     }
@@ -153,6 +168,10 @@ enum MHD_Result tally_cs_page(console_req_t *r)
         .member_id = p.staff ? NULL : p.member_id,
         .period = a.period,
         .status = a.status,
+        /* The licenses pages check their own parameters. */
+        .tenant_filter = page_takes(page->name, "tenant") ? a.tenant : NULL,
+        .issued = page_takes(page->name, "issued") ? a.issued : NULL,
+        .license_signing = r->srv->o.license_ring != NULL,
         /* The pages' clock ticks by the minute: a model drawn from it (the
          * overview's month-end projection) and so its ETag stay the same
          * for a minute instead of changing every millisecond. */

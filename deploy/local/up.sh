@@ -29,6 +29,23 @@ declare -A console_link
 for t in globex acme initech; do console_link[$t]=$(deploy/local/console.sh link "$t" "$t-owner"); done
 console_staff_link=$(deploy/local/console.sh staff-link)
 
+# A signed personal-dev license for acme's owner (docs/licenses.md): fetched
+# from the console with the member's console token (the console signs it and
+# sends its LicenseIssued event through the gateway before handing it out),
+# then verified offline against the console's published public keys.
+licenses=$TALLY_STATE/licenses
+mkdir -p "$licenses"
+rm -f "$licenses/acme-owner.license" "$licenses/acme-owner.license.idempotency-key"
+curl -fsS "$console_url/api/v1/licenses/keys?format=pub" -o "$licenses/console.pub" ||
+  tally_die "license: cannot get the console's public keys"
+tally_log "license: tally license fetch (acme-owner's personal-dev license)"
+TALLY_TOKEN=${console_link[acme]#*token=} "$TALLY_BUILD_DIR/bin/tally" license fetch \
+  --console-url="$console_url" --out="$licenses/acme-owner.license" ||
+  tally_die "license: tally license fetch failed"
+tally_log "license: tally license verify (offline, public key ${licenses#$TALLY_ROOT/}/console.pub)"
+"$TALLY_BUILD_DIR/bin/tally" license verify "$licenses/acme-owner.license" --public-key="$licenses/console.pub" ||
+  tally_die "license: the fetched license does not verify"
+
 cat <<MSG
 
 Tally's local stack is up ($((SECONDS - t0)) s):
@@ -56,4 +73,8 @@ The console: $console_url
     globex   ${console_link[globex]}
   Vendor staff (every tenant, product analytics):
     staff    $console_staff_link
+
+A signed personal-dev license for acme's owner, fetched and verified offline above:
+  ${licenses#$TALLY_ROOT/}/acme-owner.license
+  $TALLY_BUILD_DIR/bin/tally license show ${licenses#$TALLY_ROOT/}/acme-owner.license
 MSG

@@ -30,8 +30,18 @@
 #define SEAT_USERS 12
 #define DAY_MS INT64_C(86400000)
 #define RESTART_MS 300            /* the supervisor's RestartSec */
+/* A SIGKILLed gateway stays down until a client request met it (a
+ * transport error), at most this long: the fault is proved from the
+ * clients' side even when they are all backing off at the kill. */
+#define GATEWAY_DOWN_MAX_MS 15000
 #define GIVE_UP_MS 300000         /* a client gives up one record after this */
 #define CONVERGE_MS 240000        /* the tables must match the model within this after the last send */
+/* The topics may stand still this long while the tables still differ: a
+ * killed writer's open transaction blocks read_committed readers (and an
+ * aggregator's restore, aggregator/restore.h) until its successor fences
+ * it or, at the latest, transaction.timeout.ms (librdkafka's 60 s) has
+ * passed; so more than that, and a margin for the restart after it. */
+#define STILL_MAX_MS 100000
 #define ADMIN_TOKEN "chaos-admin-token-0123456789abcdef0123456789"
 
 extern const char *const env_ids[ENVS];
@@ -109,6 +119,10 @@ typedef struct chaos_t {
     char bad_exit[1024];
     /* faults of the services */
     atomic_int broker_kills, broker_restarts, pg_kills, pg_restarts;
+    /* transport errors the clients met, all of them (clients add) */
+    atomic_long transport_errors;
+    long transport_at_kill;      /* transport_errors when the gateway was last SIGKILLed */
+    long long gateway_killed_at; /* and when (0: not down after a kill) */
     long long broker_down_ms, pg_down_ms;
     atomic_int chaos_done, clients_done, abort;
     char chaos_failure[2048];

@@ -104,8 +104,10 @@ static int post_until_accepted(client_t *c, const char *path, const char *auth, 
             tally_test_response_free(&r);
             return 0;
         }
-        if (st == 0)
+        if (st == 0) {
             c->transport_errors++;
+            atomic_fetch_add(&cx.transport_errors, 1);
+        }
         else if (st == 408 || st == 429 || st >= 500 || (st == 202 && overloaded))
             c->retryable++;
         else {

@@ -8,7 +8,9 @@
 # signs in (303 to the tenant's overview, a session cookie HttpOnly and
 # SameSite=Strict), Globex's overview shows it over its license, a member of
 # one tenant gets 404 for another's page, the staff link opens the vendor's
-# tenants page.
+# tenants page. It also issues a personal-dev license for acme's owner and
+# verifies it offline: the file must verify here too, and tally.licenses
+# must hold it.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export TALLY_STATE
@@ -64,6 +66,31 @@ check_console_links() {
   rm -rf "$jar"
 }
 
+# The demo license: up.sh prints both steps (fetch, then the offline
+# verify's "valid:" line); the file it left verifies here too, with the
+# console's published keys; and tally.licenses holds one row per run for
+# acme's owner, each issued under the key the file names.
+check_license() {
+  local run=$1 file=$TALLY_STATE/licenses/acme-owner.license pub rows
+  if grep -q 'license: tally license fetch' "$out" && grep -q '^valid: license .*personal-dev, tenant acme, member acme-owner' "$out"; then
+    echo "ok   run $run: up.sh prints the license fetch and its offline verify (valid)"
+  else echo "FAIL run $run: up.sh did not print the license fetch and a valid verify"; fails=$((fails + 1)); fi
+  pub=$(mktemp)
+  curl -fsS "http://127.0.0.1:$TALLY_CONSOLE_PORT/api/v1/licenses/keys?format=pub" -o "$pub"
+  if "$TALLY_BUILD_DIR/bin/tally" license verify "$file" --public-key="$pub" >/dev/null 2>&1; then
+    echo "ok   run $run: the license up.sh saved verifies offline with the console's public keys"
+  else echo "FAIL run $run: $file does not verify"; fails=$((fails + 1)); fi
+  # One byte changed: refused (exit 1), so the verify above is not a rubber stamp.
+  sed '2s/^./x/' "$file" >"$pub.tampered"
+  "$TALLY_BUILD_DIR/bin/tally" license verify "$pub.tampered" --public-key="$pub" >/dev/null 2>&1
+  [[ $? -eq 1 ]] && echo "ok   run $run: the same license with one byte changed is refused (exit 1)" ||
+    { echo "FAIL run $run: a tampered license was not refused with exit 1"; fails=$((fails + 1)); }
+  rm -f "$pub" "$pub.tampered"
+  rows=$(deploy/local/postgres.sh psql -tA -c "select count(*) from tally.licenses where tenant_id = 'acme' and member_id = 'acme-owner' and kind = 'personal_dev'")
+  [[ $rows == "$run" ]] && echo "ok   run $run: tally.licenses holds $rows personal-dev license(s) of acme-owner, one per run" ||
+    { echo "FAIL run $run: tally.licenses holds ${rows:-?} licenses of acme-owner, wanted $run"; fails=$((fails + 1)); }
+}
+
 for run in 1 2; do
   if TALLY_UP_SHORT=1 deploy/local/up.sh >"$out" 2>&1; then
     echo "ok   up.sh run $run exits 0"
@@ -92,6 +119,7 @@ for run in 1 2; do
       { echo "FAIL run $run: '$title' shows ${rows:-no} rows, wanted $least or more"; fails=$((fails + 1)); }
   done
   check_console_links "$run"
+  check_license "$run"
 done
 audit=$("$TALLY_BUILD_DIR/bin/tally-replay" audit --brokers="$TALLY_BROKERS" --pg-url="$TALLY_PG_URL" 2>&1)
 [[ $? -eq 0 && $audit == *"RESULT: identical"* ]] && echo "ok   tally-replay audit: the read model equals the log" ||

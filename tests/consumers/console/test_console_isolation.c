@@ -60,13 +60,14 @@ static size_t all_routes(const char *tenant, route_case_t *out, size_t max)
         const tally_page_t *p = &pages[i];
         char html[128], api[128];
         if (p->staff_only) {
-            snprintf(html, sizeof html, "/vendor/%s", p->name);
+            /* vendor-licenses is routed at /vendor/licenses */
+            snprintf(html, sizeof html, "/vendor/%s", strncmp(p->name, "vendor-", 7) == 0 ? p->name + 7 : p->name);
             snprintf(api, sizeof api, "/api/v1/vendor/%s", p->name);
         } else {
             snprintf(html, sizeof html, strcmp(p->name, "overview") == 0 ? "/t/{tenant}/" : "/t/{tenant}/%s", p->name);
             snprintf(api, sizeof api, "/api/v1/tenants/{tenant}/%s", p->name);
         }
-        for (int face = 0; face < 2; face++) {
+        for (int face = 0; face < (p->html_only ? 1 : 2); face++) {   /* html_only: no API face */
             route_case_t *rc = &out[n++];
             memset(rc, 0, sizeof *rc);
             fill(rc, face ? api : html, tenant);

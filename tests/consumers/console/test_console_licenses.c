@@ -494,3 +494,67 @@ Test(console_licenses, hostile_ids_and_parameters_change_nothing)
     cr_assert_str_eq(digest(), before, "tally.licenses changed");
     stop();
 }
+
+Test(console_licenses, the_pages_show_own_licenses_and_another_tenant_gets_404)
+{
+    start(KEYS_BOTH);
+    char token[64], cookie[96];
+    tally_test_console_token(&c, "acme", "m-acme", "now() + interval '1 day'", token, NULL);
+    tally_test_console_signin(&c, token, cookie);
+    tally_test_response_t r = get("/t/acme/licenses", cookie, NULL);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_str_eq(tally_test_header(&r, "Content-Type"), "text/html; charset=utf-8");
+    for (int i = 0; i < N_LIC; i++) {
+        int own = i == L_ADA || i == L_ADA_OLD || i == L_ADA_REVOKED;
+        cr_assert_eq(strstr(r.body, ids[i]) != NULL, own, "license %d %s on ada's page", i, own ? "missing" : "shown");
+    }
+    cr_assert(strstr(r.body, "<a href=\"/t/acme/licenses\" aria-current=\"page\">Licenses</a>"), "navigation: %s",
+              r.body);
+    cr_assert(strstr(r.body, "name=\"idempotency_key\""), "%s", r.body);
+    tally_test_response_free(&r);
+
+    /* Another tenant's page, and staff's page, are no route to a member. */
+    tally_test_response_t unknown = get("/no/such/route", cookie, NULL);
+    const char *const not_found[] = {"/t/globex/licenses", "/vendor/licenses", "/t/no-such-tenant/licenses"};
+    for (size_t i = 0; i < sizeof not_found / sizeof not_found[0]; i++) {
+        r = get(not_found[i], cookie, NULL);
+        cr_assert_eq(r.status, 404, "%s: %ld", not_found[i], r.status);
+        cr_assert_str_eq(r.body, unknown.body, "%s", not_found[i]);
+        tally_test_response_free(&r);
+    }
+    tally_test_response_free(&unknown);
+
+    /* Malformed or repeated parameters: 400, nothing changed. */
+    char before[128];
+    snprintf(before, sizeof before, "%s", digest());
+    char twice[160];
+    snprintf(twice, sizeof twice, "/t/acme/licenses?issued=%s&issued=%s", ids[L_ADA], ids[L_ADA]);
+    const char *const bad[] = {"/t/acme/licenses?issued=x", "/t/acme/licenses?issued=%27%20OR%201=1", twice};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = get(bad[i], cookie, NULL);
+        cr_assert_eq(r.status, 400, "%s: %ld", bad[i], r.status);
+        tally_test_response_free(&r);
+    }
+    const char *const staff_bad[] = {"/vendor/licenses?tenant=acme'--", "/vendor/licenses?tenant=a&tenant=b",
+                                     "/vendor/licenses?tenant=%2e%2e"};
+    for (size_t i = 0; i < sizeof staff_bad / sizeof staff_bad[0]; i++) {
+        r = get(staff_bad[i], NULL, TALLY_TEST_STAFF_TOKEN);
+        cr_assert_eq(r.status, 400, "%s: %ld", staff_bad[i], r.status);
+        tally_test_response_free(&r);
+    }
+    cr_assert_str_eq(digest(), before);
+
+    /* Staff: every license, and one tenant's. */
+    r = get("/vendor/licenses", NULL, TALLY_TEST_STAFF_TOKEN);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    for (int i = 0; i < N_LIC; i++)
+        cr_assert(strstr(r.body, ids[i]), "license %d missing on the staff page", i);
+    cr_assert(strstr(r.body, "<a href=\"/vendor/licenses\" aria-current=\"page\">Issued licenses</a>"), "%s", r.body);
+    tally_test_response_free(&r);
+    r = get("/vendor/licenses?tenant=globex", NULL, TALLY_TEST_STAFF_TOKEN);
+    cr_assert_eq(r.status, 200, "%ld", r.status);
+    for (int i = 0; i < N_LIC; i++)
+        cr_assert_eq(strstr(r.body, ids[i]) != NULL, i == L_GUS, "license %d", i);
+    tally_test_response_free(&r);
+    stop();
+}

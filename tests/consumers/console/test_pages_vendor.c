@@ -127,13 +127,17 @@ Test(pages_vendor, members_get_not_found)
     tally_page_query_t q = pf_query("t-ok", "m1");
     pf_load_rc("tenants", &q, TALLY_PAGE_NOT_FOUND);
     pf_load_rc("product", &q, TALLY_PAGE_NOT_FOUND);
+    pf_load_rc("vendor-licenses", &q, TALLY_PAGE_NOT_FOUND);
+    cr_assert(tally_page_find("vendor-licenses")->staff_only);
+    cr_assert_not(tally_page_find("licenses")->staff_only);
     cr_assert(tally_page_find("tenants")->staff_only);
     cr_assert(tally_page_find("product")->staff_only);
     cr_assert_not(tally_page_find("overview")->staff_only);
     size_t n;
     const tally_page_t *all = tally_page_all(&n);
-    cr_assert_eq(n, 6);
-    static const char *const names[] = {"overview", "usage", "seats", "team", "tenants", "product"};
+    cr_assert_eq(n, 8);
+    static const char *const names[] = {"overview", "usage", "seats", "team", "licenses", "tenants", "product",
+                                        "vendor-licenses"};
     for (size_t i = 0; i < n; i++) {
         cr_assert_str_eq(all[i].name, names[i]);
         cr_assert_eq(tally_page_find(names[i]), &all[i]);
