@@ -92,6 +92,7 @@ void tally_layout_css(tally_textbuf_t *out)
         ".notice{border-left:4px solid #31A24C;background:#E3F9E5;padding:.5rem .75rem;margin:.5rem 0 1rem}"
         "code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}"
         ".nowrap,table.wide th.nowrap{white-space:nowrap}th .muted{font-weight:400}"
+        "@media (max-width:600px){th.nowrap,table.wide th.nowrap{white-space:normal}}"
         "@media print{main form{display:none}}"
         "@media (max-width:600px){body{font-size:15px}main{padding:.5rem}.cards{grid-template-columns:1fr}"
         "header.site{padding:.5rem}table{font-size:.9rem}th,td{padding:.25rem .4rem}}"
