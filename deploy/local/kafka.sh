@@ -113,7 +113,9 @@ start() {
   # setsid: the broker outlives this shell and ignores its terminal's signals.
   setsid "${jvm[@]}" kafka.Kafka "$state/server.properties" </dev/null >"$state/stdout.log" 2>&1 &
   echo $! >"$pidfile"
-  admin wait --timeout=90s || { tail -n 30 "$state/stdout.log" "$state/server.log" >&2 || true; tally_die "kafka: broker did not answer on $TALLY_BROKERS"; }
+  # A broker killed with many partitions recovers each log first: on a busy
+  # 2-core machine with ~1500 partitions that took more than 90 s.
+  admin wait --timeout=180s || { tail -n 30 "$state/stdout.log" "$state/server.log" >&2 || true; tally_die "kafka: broker did not answer on $TALLY_BROKERS"; }
   admin topics "$TALLY_ROOT/deploy/kafka/topics.conf"
   tally_log "kafka: broker up on $TALLY_BROKERS in $((SECONDS - t0)) s (log: $state/server.log)"
 }

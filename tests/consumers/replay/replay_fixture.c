@@ -341,7 +341,11 @@ run_t replay_args(const pipe_t *p, int bare, const char *const *args)
     tally_test_proc_t *proc = tally_test_spawn(argv, NULL, 0, NULL, 0);
     run_t r;
     r.status = tally_test_wait(proc, 120000);
-    cr_assert_neq(r.status, -1, "tally-replay did not finish; log:\n%s", tally_test_log(proc));
+    if (r.status == -1) {   /* the end of its log: a progress line per record can make it megabytes */
+        const char *log = tally_test_log(proc);
+        size_t len = strlen(log);
+        cr_assert_fail("tally-replay did not finish in 120 s; the end of its log:\n%s", log + (len > 4000 ? len - 4000 : 0));
+    }
     r.log = strdup(tally_test_log(proc));
     tally_test_proc_free(proc);
     FILE *f = fopen(path, "r");
