@@ -23,6 +23,7 @@
 #include "license.h"
 #include "transport.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -30,7 +31,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#define KEY_MAX 128
+/* The console's Idempotency-Key rule (docs/licenses.md, "Idempotency"):
+ * 1 to 64 characters of A-Z a-z 0-9 _ -. */
+#define KEY_MAX 64
+
+static int key_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > KEY_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+            return 0;
+    return 1;
+}
 
 /* The key to send: --idempotency-key, the sidecar's, or a new one saved
  * to the sidecar. 0, or -1 (message printed). */
@@ -40,11 +53,9 @@ static int idempotency_key(const tally_client_settings_t *s, const char *sidecar
     size_t len = 0;
     if (s->idempotency_key != NULL) {
         size_t n = strlen(s->idempotency_key);
-        for (size_t i = 0; i < n; i++)
-            if (s->idempotency_key[i] <= 0x20 || s->idempotency_key[i] == 0x7f)
-                n = 0;
-        if (n == 0 || n > KEY_MAX) {
-            fprintf(stderr, "tally: license fetch: --idempotency-key wants 1-%d printable characters\n", KEY_MAX);
+        if (!key_ok(s->idempotency_key, n)) {
+            fprintf(stderr, "tally: license fetch: --idempotency-key wants 1-%d characters of A-Z a-z 0-9 _ -\n",
+                    KEY_MAX);
             return -1;
         }
         memcpy(key, s->idempotency_key, n + 1);
@@ -54,7 +65,7 @@ static int idempotency_key(const tally_client_settings_t *s, const char *sidecar
     if (rc == 0) {
         while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
             data[--len] = '\0';
-        if (len > 0 && len <= KEY_MAX) {
+        if (key_ok(data, len)) {
             memcpy(key, data, len + 1);
             free(data);
             fprintf(stderr, "tally: license fetch: retrying with the idempotency key %s kept in %s\n", key,

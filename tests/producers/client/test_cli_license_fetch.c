@@ -250,6 +250,22 @@ Test(cli_license_fetch, refusals)
     cli_result_free(&r);
 }
 
+/* A key the console would refuse (docs/licenses.md: 1-64 of A-Z a-z 0-9 _ -)
+ * is a usage error here, before any request. */
+Test(cli_license_fetch, a_key_outside_the_consoles_rule_is_a_usage_error)
+{
+    char *a = path_in("k.license");
+    char long_key[100] = "--idempotency-key=";
+    memset(long_key + strlen(long_key), 'k', 65);
+    const char *bad[] = {"--idempotency-key=a.b", "--idempotency-key=a b", "--idempotency-key=", long_key};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(fetch(a, "--token=tct_member", bad[i], NULL), 2, "%s", bad[i]);
+    cr_assert_eq(requests, 0);
+    long_key[strlen("--idempotency-key=") + 64] = '\0';   /* 64: the longest allowed */
+    cr_assert_eq(fetch(a, "--token=tct_member", long_key, NULL), 0);
+    cr_assert_eq(requests, 1);
+}
+
 Test(cli_license_fetch, verify_online_gets_the_revocation_list)
 {
     char lic[512], console[80];
