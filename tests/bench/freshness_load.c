@@ -548,10 +548,14 @@ int main(int argc, char **argv)
     if (measured < 1)
         bench_die(B.label, "no report after the warm-up: nothing measured");
 
-    double first_sent = 1e300, last_pg = 0;
+    /* sent_rate: over the schedule's span, or until the last send when the
+     * reporters fell behind it (then it is below --rate). */
+    double first_sent = 1e300, last_pg = 0, last_sent = 0;
     for (int i = 0; i < B.reporters; i++) {
         cell_t *c = &B.cells[i];
         long acked = atomic_load(&c->acked);
+        if (acked > 0 && c->reports[acked - 1].t[ST_SENT] > last_sent)
+            last_sent = c->reports[acked - 1].t[ST_SENT];
         for (long k = c->warm + 1; k <= acked; k++) {
             if (c->reports[k - 1].t[ST_SENT] < first_sent)
                 first_sent = c->reports[k - 1].t[ST_SENT];
@@ -562,8 +566,8 @@ int main(int argc, char **argv)
     double period = B.polls > 1 ? (B.poll_last - B.poll_first) / (double)(B.polls - 1) : 0;
     printf("FRESH label=%s reporters=%d rate=%g sent=%ld sent_rate=%.1f measured=%ld late=%ld retries=%ld "
            "poll_ms=%g poll_period_ms=%.2f query_ms=%.2f landed_rate=%.1f\n",
-           B.label, B.reporters, B.rate, total, (double)total / span, measured, late, retries, B.poll_s * 1000,
-           period * 1000, B.polls ? B.poll_busy_s / (double)B.polls * 1000 : 0,
+           B.label, B.reporters, B.rate, total, (double)total / fmax(span, last_sent - B.t_start), measured, late,
+           retries, B.poll_s * 1000, period * 1000, B.polls ? B.poll_busy_s / (double)B.polls * 1000 : 0,
            (double)measured / (last_pg - first_sent));
     double *buf = malloc((size_t)measured * sizeof *buf);
     if (buf == NULL)
