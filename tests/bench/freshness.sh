@@ -29,17 +29,20 @@
 #             reaches the gateway and this consumer at about the same time),
 #             anonymizer (raw -> clean), aggregator (clean -> rollup),
 #             materializer (rollup -> visible); share = the stage's mean
-#             over the e2e mean (the means add up).
+#             over the e2e mean (the means add up). Apart: request (the
+#             POST itself, send -> 202).
 #   resolution  PostgreSQL: the poll period (printed, measured) plus the
 #             query time (printed); each topic stamp: the time for this
 #             consumer's fetch to return once the record or its commit
 #             marker landed (a waiting fetch is answered at once; at most
 #             fetch.wait.max.ms = 50 otherwise).
 # Loads: light (FRESH_LIGHT_RATE reports/s, 4 reporters) and half of the
-# pipeline's maximum: MAX_RATE, or measured first by a closed-loop run
+# pipeline's maximum (about 10 reports/s a reporter, 4 to 48 of them): MAX_RATE, or measured first by a closed-loop run
 # (FRESH_MAX_REPORTERS reporters sending back to back for
-# FRESH_MAX_DURATION s; its maximum is the reports that landed in
-# PostgreSQL per second, from the first send to the last landing).
+# FRESH_MAX_DURATION s; its maximum is the reports that became visible in
+# PostgreSQL per second while they sent, after the warm-up: one report a
+# request, as reporters send them, so the gateway's answer time bounds it
+# as much as the consumers do; the request line shows that time).
 # FRESH_ROUNDS rounds of both loads; the summary gives the median over the
 # rounds of each figure. Fails (exit 1, a message naming what is missing)
 # when a report is refused or does not land in every topic and in
@@ -52,6 +55,7 @@
 #   FRESH_BROKER_PORT=29592 FRESH_PG_PORT=25698 FRESH_GATEWAY_PORT=18481
 #   FRESH_ADMIN_PORT_BASE=19500 FRESH_CONSOLE_PORT=18490
 #   FRESH_KEEP_LOGS=0  (1: copy the pipeline's logs to a folder kept at the end)
+#   FRESH_TOOL=$TALLY_BUILD_DIR/tests/bench_freshness  (e.g. a sanitizer build's)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -75,7 +79,7 @@ export TALLY_GATEWAY_PORT=${FRESH_GATEWAY_PORT:-18481} TALLY_ADMIN_PORT_BASE=${F
 export TALLY_CONSOLE_PORT=${FRESH_CONSOLE_PORT:-18490}
 unset TALLY_PG_URL TALLY_PG_MATERIALIZER_URL TALLY_PG_GATEWAY_URL TALLY_PG_READER_URL
 source deploy/local/env.sh
-tool=$TALLY_BUILD_DIR/tests/bench_freshness
+tool=${FRESH_TOOL:-$TALLY_BUILD_DIR/tests/bench_freshness}
 work=$TALLY_STATE/bench
 
 cleanup() {
@@ -168,7 +172,7 @@ if [[ -z $max_rate ]]; then
   round=0
   run max 0 "$max_reporters" "$max_duration"
   max_rate=$(field landed_rate "$(grep '^round=0 FRESH label=max ' "$results")")
-  max_src="measured: closed loop, $max_reporters reporters, ${max_duration} s"
+  max_src="measured: closed loop, $max_reporters reporters, ${max_duration} s, $(field sent_rate "$(grep '^round=0 FRESH label=max ' "$results")") reports/s sent"
 else
   max_src="given"
 fi
@@ -213,8 +217,8 @@ awk -v rounds="$rounds" '
   }
   END {
     n = split("light half", order, " ")
-    split("e2e gateway anonymizer aggregator materializer", stages, " ")
-    split("202->visible 202->raw raw->clean clean->rollup rollup->visible", what, " ")
+    split("e2e gateway anonymizer aggregator materializer request", stages, " ")
+    split("202->visible 202->raw raw->clean clean->rollup rollup->visible send->202", what, " ")
     for (o = 1; o <= n; o++) {
       l = order[o]; if (!(l in labels)) continue
       printf "\n%s: %s reports/s asked, %s sent (median), %s reporters, %s reports measured a round; late sends %s, retries %s\n", \
@@ -223,11 +227,12 @@ awk -v rounds="$rounds" '
       printf "  resolution: PostgreSQL polled every %s ms (measured), each query %s ms\n", median(l SUBSEP "poll_period_ms"), median(l SUBSEP "query_ms")
       printf "  %-13s %-16s %9s %9s %9s %9s %9s %6s\n", "stage", "", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms", "share"
       e2e = median(l SUBSEP "e2e" SUBSEP "mean_ms")
-      for (s = 1; s <= 5; s++) {
+      for (s = 1; s <= 6; s++) {
         k = l SUBSEP stages[s]
         m = median(k SUBSEP "mean_ms")
-        printf "  %-13s %-16s %9s %9s %9s %9s %9s %5.0f%%\n", stages[s], what[s], median(k SUBSEP "p50_ms"), median(k SUBSEP "p90_ms"), \
-          median(k SUBSEP "p99_ms"), median(k SUBSEP "max_ms"), m, (e2e > 0 ? 100 * m / e2e : 0)
+        share = s < 6 ? sprintf("%5.0f%%", e2e > 0 ? 100 * m / e2e : 0) : "     -"
+        printf "  %-13s %-16s %9s %9s %9s %9s %9s %s\n", stages[s], what[s], median(k SUBSEP "p50_ms"), median(k SUBSEP "p90_ms"), \
+          median(k SUBSEP "p99_ms"), median(k SUBSEP "max_ms"), m, share
       }
     }
     print "\n(each figure: the median over the rounds of that round'"'"'s figure; share: stage mean / e2e mean)"
