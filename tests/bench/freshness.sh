@@ -38,8 +38,8 @@
 #             fetch.wait.max.ms = 50 otherwise).
 # Loads: light (FRESH_LIGHT_RATE reports/s, 4 reporters) and half of the
 # pipeline's maximum (about 10 reports/s a reporter, 4 to 48 of them):
-# MAX_RATE, or measured first by a closed-loop run (FRESH_MAX_REPORTERS reporters sending back to back for
-# FRESH_MAX_DURATION s; its maximum is the reports that became visible in
+# MAX_RATE, or measured first by a closed-loop run (FRESH_MAX_REPORTERS
+# reporters sending back to back for FRESH_MAX_DURATION s; its maximum is the reports that became visible in
 # PostgreSQL per second while they sent, after the warm-up: one report a
 # request, as reporters send them, so the gateway's answer time bounds it
 # as much as the consumers do; the request line shows that time).
