@@ -1,7 +1,3 @@
-  # The console signs licenses with the last line (docs/licenses.md, "Rotation").
-  [[ -s $state/license.keys ]] ||
-    printf "# license signing keys: <key id> <hex seed>; the last line signs\nlocal-1 %s\n" \
-      "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n")" >"$state/license.keys"
 #!/usr/bin/env bash
 # The pipeline processes on the local stack, each in the background with its
 # log and pid file in the state folder:

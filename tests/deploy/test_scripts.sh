@@ -29,6 +29,16 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [[ $rc -eq 0 && -z $out ]] && pass "setup.sh is silent when all is present (${ms} ms)" ||
   fail "setup.sh second run: rc=$rc output=$out"
 
+# Every executable script starts with its interpreter line: a line before it
+# runs under whichever shell calls the script (a stray edit before the
+# shebang once wrote a key file to / with an unset variable).
+bad=()
+while IFS= read -r -d '' f; do
+  [[ $(head -c 2 "$f") == '#!' ]] || bad+=("$f")
+done < <(git ls-files -z -- '*.sh' '.ci/*' | xargs -0 -I{} sh -c 'test -x "{}" && printf "%s\0" "{}"')
+[[ ${#bad[@]} -eq 0 ]] && pass "every executable script starts with #!" ||
+  fail "executable scripts without #! on their first line: ${bad[*]}"
+
 expect 0 "running" "kafka.sh status" -- deploy/local/kafka.sh status
 expect 0 "running" "postgres.sh status" -- deploy/local/postgres.sh status
 expect 0 "--brokers" "tally-kafka-admin --help lists options" -- "$bin/tally-kafka-admin" --help
