@@ -39,10 +39,11 @@
 # Loads: light (FRESH_LIGHT_RATE reports/s, 4 reporters) and half of the
 # pipeline's maximum (about 10 reports/s a reporter, 4 to 48 of them):
 # MAX_RATE, or measured first by a closed-loop run (FRESH_MAX_REPORTERS
-# reporters sending back to back for FRESH_MAX_DURATION s; its maximum is the reports that became visible in
-# PostgreSQL per second while they sent, after the warm-up: one report a
-# request, as reporters send them, so the gateway's answer time bounds it
-# as much as the consumers do; the request line shows that time).
+# reporters sending back to back for FRESH_MAX_DURATION s; its maximum is
+# the reports that became visible in PostgreSQL per second while they
+# sent, after the warm-up: one report a request, as reporters send them,
+# so the gateway's answer time bounds it as much as the consumers do; the
+# request line shows that time).
 # FRESH_ROUNDS rounds of both loads; the summary gives the median over the
 # rounds of each figure. Fails (exit 1, a message naming what is missing)
 # when a report is refused or does not land in every topic and in
