@@ -37,7 +37,7 @@
 #             marker landed (a waiting fetch is answered at once; at most
 #             fetch.wait.max.ms = 50 otherwise).
 # Loads: light (FRESH_LIGHT_RATE reports/s, 4 reporters) and half of the
-# pipeline's maximum (about 10 reports/s a reporter, 4 to 48 of them):
+# pipeline's maximum (about 10 reports/s a reporter, 4 to 128 of them):
 # MAX_RATE, or measured first by a closed-loop run (FRESH_MAX_REPORTERS
 # reporters sending back to back for FRESH_MAX_DURATION s; its maximum is
 # the reports that became visible in PostgreSQL per second while they
@@ -69,7 +69,7 @@ poll_ms=${FRESH_POLL_MS:-5}
 timeout=${FRESH_TIMEOUT:-120}
 max_reporters=${FRESH_MAX_REPORTERS:-32}
 max_duration=${FRESH_MAX_DURATION:-20}
-cells=48   # registered reporter cells; no load uses more (gateway's per-client limit: 64)
+cells=128  # registered reporter cells, one connection each: no load uses more
 
 # A stack of its own: ports below the ephemeral range, a fresh state folder.
 export TALLY_STATE
@@ -112,7 +112,9 @@ mkdir -p "$work"
 tally_log "fresh: own stack: Kafka $TALLY_BROKERS, PostgreSQL :$TALLY_PG_PORT, state $TALLY_STATE"
 deploy/local/kafka.sh start
 deploy/local/postgres.sh start
-deploy/local/pipeline.sh start
+# Every reporter connects from 127.0.0.1: no per-client connection limit
+# (the gateway's default is 64; set through its environment variable).
+TALLY_PER_CLIENT_CONNECTION_LIMIT=0 deploy/local/pipeline.sh start
 gateway=http://127.0.0.1:$TALLY_GATEWAY_PORT
 
 # --- the reporters' cells: tenant, environment, API key each ------------------
