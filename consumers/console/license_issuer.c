@@ -33,6 +33,11 @@ static const char terms_sql[] =
     "ORDER BY t.valid_from DESC LIMIT 1";
 enum { T_FROM, T_UNTIL, T_SEATS, T_MONTHLY, T_FEATURES, T_NAME, T_STATUS };
 
+/* A member's personal-dev licenses that are valid at  and not revoked. */
+static const char active_sql[] =
+    "SELECT count(*) FROM tally.licenses WHERE tenant_id = $1 AND member_id = $2 AND kind = 'personal_dev' "
+    "AND revoked_at IS NULL AND valid_until > to_timestamp($3::bigint)";
+
 static const char environment_sql[] =
     "SELECT 1 FROM tally.console_environments WHERE tenant_id = $1 AND environment_id = $2";
 
@@ -203,6 +208,23 @@ static int build_and_send(PGconn *pg, const tally_license_issuer_t *is, const ta
         if (!found) {
             snprintf(errbuf, errsize, "no such environment");
             return TALLY_LICENSE_ISSUE_NOT_FOUND;
+        }
+    }
+    if (ask->member_id != NULL && is->member_max > 0) {
+        char at[24];
+        snprintf(at, sizeof at, "%lld", (long long)now);
+        const char *active_params[3] = {ask->tenant_id, ask->member_id, at};
+        PGresult *a = query(pg, active_sql, 3, active_params, errbuf, errsize);
+        if (a == NULL)
+            return TALLY_LICENSE_ISSUE_DB;
+        long long held = atoll(PQgetvalue(a, 0, 0));
+        PQclear(a);
+        if (held >= is->member_max) {
+            snprintf(errbuf, errsize,
+                     "you hold %lld personal-dev licenses that are valid and not revoked (at most %d): use one of "
+                     "them (GET /api/v1/licenses), or ask for a new one when one expires or is revoked",
+                     held, is->member_max);
+            return TALLY_LICENSE_ISSUE_CONFLICT;
         }
     }
     const char *params[2] = {ask->tenant_id, today};

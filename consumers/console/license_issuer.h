@@ -12,7 +12,9 @@
  *      deterministic) and nothing is sent: a retry gets the license of the
  *      first request;
  *   2. otherwise the tenant's contract valid today (tally.console_license_terms)
- *      must exist and the tenant's status for it (tally.compliance) must not
+ *      must exist, a member must hold fewer than member_max personal-dev
+ *      licenses that are valid now and not revoked (else CONFLICT), and the
+ *      tenant's status for it (tally.compliance) must not
  *      be "over"; an environment license needs the tenant's environment;
  *   3. the payload is built (features and limits copied from the terms; a
  *      personal-dev license lasts tally_license_personal_dev_window, an
@@ -54,6 +56,8 @@ typedef struct tally_license_issuer_t {
     const char *admin_token;             /* secret, never logged */
     long gateway_timeout_ms;             /* 0: gateway_event.h's default */
     int64_t wait_ms;                     /* how long the row may take after the gateway's 202 */
+    int member_max;                      /* personal-dev licenses valid and unrevoked per member at
+                                            most (0: no limit); one more is a CONFLICT */
 } tally_license_issuer_t;
 
 /* One request (borrowed). Exactly one of member_id and environment_id. */

@@ -32,7 +32,7 @@ typedef struct {
     int64_t port, threads, connection_limit, per_client_limit, timeout_ms, header_memory, max_form;
     int64_t session_ttl_ms, session_recheck_ms, max_sessions, api_max_age_ms, downloads_max;
     int64_t pg_pool, pg_connect_timeout_ms, pg_statement_timeout_ms, pg_wait_ms, shutdown_ms, token_ttl_ms;
-    int64_t license_wait_ms;
+    int64_t license_wait_ms, license_member_max;
     bool insecure_cookies;
     int log_level;
 } console_settings_t;
@@ -174,7 +174,7 @@ static int serve(console_settings_t *s)
         .sessions = sessions, .metrics = metrics, .download = download, .download_arg = &dctx,
         .license_keys = pubkeys,
         .license_ring = ring, .gateway_url = s->gateway_url, .admin_token = s->admin_token,
-        .license_wait_ms = s->license_wait_ms,
+        .license_wait_ms = s->license_wait_ms, .license_member_max = (int)s->license_member_max,
     };
     tally_console_server_t *srv = tally_console_server_new(&so, err, sizeof err);
     if (srv == NULL) {
@@ -315,6 +315,9 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("license-keys", &s.license_keys, NULL,
                          "the license signing key file (<key id> <hex seed> lines, owner-only: 0600/0400; "
                          "else exit 2); without it the license routes answer 503; TALLY_CONSOLE_LICENSE_KEYS"),
+        TALLY_CONFIG_INT("license-member-max", &s.license_member_max, "5", 0, 1000,
+                         "personal-dev licenses a member may hold at once (valid, not revoked); one more is a "
+                         "409 until one expires or is revoked (0: no limit)"),
         TALLY_CONFIG_DURATION("license-wait", &s.license_wait_ms, "5s", 0, 60000,
                               "how long a license POST waits, after the gateway took its event, for the row in "
                               "tally.licenses (then 503: retry with the same Idempotency-Key); "

@@ -66,6 +66,7 @@ typedef struct tally_console_server_opts_t {
     const char *gateway_url;        /* where LicenseIssued/LicenseRevoked go (gateway_event.h) */
     const char *admin_token;        /* the gateway's admin token (secret); NULL: license POSTs 503 */
     int64_t license_wait_ms;        /* how long an issue waits for its tally.licenses row */
+    int license_member_max;         /* active personal-dev licenses per member at most (0: no limit) */
 } tally_console_server_opts_t;
 
 typedef struct tally_console_server_t tally_console_server_t;

@@ -54,7 +54,8 @@ static tally_license_issuer_t issuer_of(const console_req_t *r)
 {
     const tally_console_server_opts_t *o = &r->srv->o;
     tally_license_issuer_t is = {.ring = o->license_ring, .gateway_url = o->gateway_url,
-                                 .admin_token = o->admin_token, .wait_ms = o->license_wait_ms};
+                                 .admin_token = o->admin_token, .wait_ms = o->license_wait_ms,
+                                 .member_max = (int)o->license_member_max};
     return is;
 }
 

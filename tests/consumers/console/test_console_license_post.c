@@ -159,6 +159,48 @@ Test(console_license_post, never_past_the_contract_and_none_while_over_or_withou
     lic_stop(&e);
 }
 
+/* --license-member-max: a member holds at most that many valid, unrevoked
+ * personal-dev licenses; one more is 409 and sends nothing, a retry of an
+ * issued one still answers, and a revocation makes room. */
+Test(console_license_post, a_member_holds_at_most_license_member_max_licenses)
+{
+    lic_start(&e);
+    cr_assert_eq(tally_test_console_stop(&e.c), 0);
+    const char *const cap[] = {"--license-member-max=2", NULL};
+    lic_console_start(&e, NULL, cap);
+    char id[37], path[96];
+    for (int i = 0; i < 2; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "cap-%d", i);
+        tally_test_response_t r = member_post(e.member_token, key, "{}");
+        cr_assert_eq(r.status, 201, "%s: %ld %s", key, r.status, r.body);
+        tally_test_response_free(&r);
+    }
+    size_t events = lic_events(&e, NULL, 300);
+    tally_test_response_t r = member_post(e.member_token, "cap-2", "{}");
+    cr_assert_eq(r.status, 409, "%ld %s", r.status, r.body);
+    cr_assert(strstr(r.body, "\"error\":\"conflict\"") && strstr(r.body, "at most 2"), "%s", r.body);
+    tally_test_response_free(&r);
+    cr_assert_eq(lic_rows(&e, NULL), 2);
+    cr_assert_eq(lic_events(&e, NULL, 500), events, "nothing sent for the refused one");
+    /* A retry of an issued one is not a new license: still 200. */
+    r = member_post(e.member_token, "cap-0", "{}");
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    tally_test_response_free(&r);
+    /* Staff revoke one of the two: room for one more. */
+    lic_id("acme", "m-acme", "cap-0", id);
+    snprintf(path, sizeof path, "/api/v1/licenses/%s/revoke", id);
+    r = lic_post(&e, path, "application/json", TALLY_TEST_STAFF_TOKEN, NULL, NULL, "{\"reason\":\"left the team\"}",
+                 NULL);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    tally_test_response_free(&r);
+    r = member_post(e.member_token, "cap-2", "{}");
+    cr_assert_eq(r.status, 201, "after a revocation: %ld %s", r.status, r.body);
+    tally_test_response_free(&r);
+    cr_assert_eq(lic_rows(&e, NULL), 3);
+    lic_stop(&e);
+}
+
 Test(console_license_post, a_member_of_globex_cannot_issue_for_acme)
 {
     lic_start(&e);
