@@ -33,14 +33,17 @@ console_staff_link=$(deploy/local/console.sh staff-link)
 # from the console with the member's console token (the console signs it and
 # sends its LicenseIssued event through the gateway before handing it out),
 # then verified offline against the console's published public keys.
+# One idempotency key a month: running up.sh again hands out the same
+# license (the console answers a retry from tally.licenses) instead of one
+# more each time (a member holds at most --license-member-max at once).
 licenses=$TALLY_STATE/licenses
 mkdir -p "$licenses"
-rm -f "$licenses/acme-owner.license" "$licenses/acme-owner.license.idempotency-key"
 curl -fsS "$console_url/api/v1/licenses/keys?format=pub" -o "$licenses/console.pub" ||
   tally_die "license: cannot get the console's public keys"
 tally_log "license: tally license fetch (acme-owner's personal-dev license)"
 TALLY_TOKEN=${console_link[acme]#*token=} "$TALLY_BUILD_DIR/bin/tally" license fetch \
-  --console-url="$console_url" --out="$licenses/acme-owner.license" ||
+  --console-url="$console_url" --out="$licenses/acme-owner.license" --force \
+  --idempotency-key="up-demo-$(date -u +%Y-%m)" ||
   tally_die "license: tally license fetch failed"
 tally_log "license: tally license verify (offline, public key ${licenses#$TALLY_ROOT/}/console.pub)"
 "$TALLY_BUILD_DIR/bin/tally" license verify "$licenses/acme-owner.license" --public-key="$licenses/console.pub" ||

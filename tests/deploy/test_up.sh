@@ -68,8 +68,9 @@ check_console_links() {
 
 # The demo license: up.sh prints both steps (fetch, then the offline
 # verify's "valid:" line); the file it left verifies here too, with the
-# console's published keys; and tally.licenses holds one row per run for
-# acme's owner, each issued under the key the file names.
+# console's published keys; and tally.licenses holds exactly one license
+# of acme's owner after both runs: the second run (same month, same
+# idempotency key) gets the first run's license back, byte for byte.
 check_license() {
   local run=$1 file=$TALLY_STATE/licenses/acme-owner.license pub rows
   if grep -q 'license: tally license fetch' "$out" && grep -q '^valid: license .*personal-dev, tenant acme, member acme-owner' "$out"; then
@@ -87,8 +88,11 @@ check_license() {
     { echo "FAIL run $run: a tampered license was not refused with exit 1"; fails=$((fails + 1)); }
   rm -f "$pub" "$pub.tampered"
   rows=$(deploy/local/postgres.sh psql -tA -c "select count(*) from tally.licenses where tenant_id = 'acme' and member_id = 'acme-owner' and kind = 'personal_dev'")
-  [[ $rows == "$run" ]] && echo "ok   run $run: tally.licenses holds $rows personal-dev license(s) of acme-owner, one per run" ||
-    { echo "FAIL run $run: tally.licenses holds ${rows:-?} licenses of acme-owner, wanted $run"; fails=$((fails + 1)); }
+  [[ $rows == 1 ]] && echo "ok   run $run: tally.licenses holds the one personal-dev license of acme-owner" ||
+    { echo "FAIL run $run: tally.licenses holds ${rows:-?} licenses of acme-owner, wanted 1"; fails=$((fails + 1)); }
+  if [[ $run == 1 ]]; then cp "$file" "$TALLY_STATE/run1.license"
+  elif cmp -s "$file" "$TALLY_STATE/run1.license"; then echo "ok   run $run: up.sh got the first run's license back, byte for byte"
+  else echo "FAIL run $run: the second run's license differs from the first's"; fails=$((fails + 1)); fi
 }
 
 for run in 1 2; do
