@@ -62,9 +62,9 @@ int main(int argc, char **argv)
                          "the state (out, compacted, as many partitions as the usage topic)"),
         TALLY_CONFIG_STR("dlq-topic", &s.dlq_topic, "tally.dlq", "records that cannot be applied (out, headers only)"),
         TALLY_CONFIG_INT("batch-max-records", &s.batch_max_records, "200000", 1, 1000000,
-                         "records per transaction at most"),
+                         "records per transaction at most (a bound under backlog)"),
         TALLY_CONFIG_DURATION("batch-max-time", &s.batch_max_ms, "1s", 1, 60000,
-                              "how long a transaction stays open at most (latency of rollups)"),
+                              "longest a transaction stays open under backlog (a drained input commits at once)"),
         TALLY_CONFIG_INT("open-days", &s.open_days, "35", 1, TALLY_ROLLUP_MAX_OPEN_DAYS,
                          "UTC days still open to late records; older days are final "
                          "(must equal tally-replay's; >= 33 accepts all the gateway accepts)"),

@@ -235,7 +235,7 @@ static void update_lag(tally_txn_t *t)
     tally_metric_set(t->m_lag, lag);
 }
 
-int txn_commit(tally_txn_t *t)
+int txn_commit(tally_txn_t *t, txn_reason_t reason)
 {
     if (!t->txn_open)
         return 0;
@@ -285,6 +285,7 @@ int txn_commit(tally_txn_t *t)
     }
     long long took = tally_mono_ms() - t->txn_began_ms;
     tally_metric_add(t->m_committed, 1);
+    tally_metric_add(t->m_reason[reason], 1);
     if (t->m_txn_seconds)
         tally_metric_observe(t->m_txn_seconds, (double)took / 1000.0);
     if (t->m_batch)

@@ -35,6 +35,16 @@ typedef struct offsets_t {
     size_t n, cap, last;
 } offsets_t;
 
+/* Why a transaction ends (tally_txn_commits_total{reason=...}). */
+typedef enum txn_reason_t {
+    TXN_DRAINED, /* the input had nothing more: no record waits for a timer */
+    TXN_SIZE,    /* batch_max_records reached (backlog) */
+    TXN_TIME,    /* batch_max_ms since the begin (backlog) */
+    TXN_REVOKE,  /* partitions revoked */
+    TXN_STOP,    /* the engine stops */
+    TXN_REASONS
+} txn_reason_t;
+
 struct tally_txn_t {
     char *brokers, *group_id, *txn_id, *client_id;
     char **topics;
@@ -75,6 +85,7 @@ struct tally_txn_t {
 
     tally_metric_t *m_in, *m_out, *m_committed, *m_aborted, *m_txn_seconds, *m_batch;
     tally_metric_t *m_lag, *m_partitions, *m_assigns, *m_revokes, *m_lost, *m_delivery_failed, *m_skipped;
+    tally_metric_t *m_reason[TXN_REASONS];   /* committed transactions by why they ended */
 };
 
 /* Sets the fatal state (first reason wins) and logs it. */
@@ -96,9 +107,10 @@ void txn_offsets_forget(const tally_txn_t *t, offsets_t *o, const rd_kafka_topic
 /* Opens a transaction unless one is open: 0 or TALLY_TXN_ERR_FATAL. */
 int txn_begin(tally_txn_t *t);
 
-/* Sends the offsets and commits; aborts and rewinds when the transaction
- * cannot commit. Returns 0 (committed or aborted) or TALLY_TXN_ERR_FATAL. */
-int txn_commit(tally_txn_t *t);
+/* Sends the offsets and commits (counted under reason); aborts and rewinds
+ * when the transaction cannot commit. Returns 0 (committed or aborted) or
+ * TALLY_TXN_ERR_FATAL. */
+int txn_commit(tally_txn_t *t, txn_reason_t reason);
 
 /* Aborts the open transaction, lets the hooks undo its effects and, when
  * rewind is set, reads its records again. */

@@ -81,6 +81,16 @@ static void register_metrics(tally_txn_t *t, tally_metrics_t *m)
     t->m_delivery_failed = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_txn_delivery_failures_total",
                                              "Produced records the broker refused (their transaction aborts)",
                                              "", NULL, 0);
+    static const char *const reasons[TXN_REASONS] = {"drained", "size", "time", "revoke", "stop"};
+    for (int r = 0; r < TXN_REASONS; r++) {
+        char label[32];
+        snprintf(label, sizeof label, "reason=\"%s\"", reasons[r]);
+        t->m_reason[r] = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_txn_commits_total",
+                                           "Committed transactions by why they ended: drained (the input had "
+                                           "nothing more), size or time (a batch bound, under backlog), revoke, "
+                                           "stop",
+                                           label, NULL, 0);
+    }
 }
 
 /* -X pairs: "consumer.<key>" goes to the consumer only, "producer.<key>"
@@ -411,12 +421,9 @@ int tally_txn_run(tally_txn_t *t, volatile sig_atomic_t *stop, char *errbuf, siz
     unsigned turns = 0;
     while (!*stop && !atomic_load(&t->fatal)) {
         atomic_store_explicit(&t->heartbeat_ms, now, memory_order_relaxed);
-        int timeout = 100;
-        if (t->txn_open) {
-            long long left = t->txn_began_ms + t->batch_max_ms - now;
-            timeout = left > 0 ? (int)(left < 100 ? left : 100) : 0;
-        }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->consumer, timeout);
+        /* With a transaction open, never wait: a poll that finds nothing
+         * means the input is drained, and the transaction commits now. */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->consumer, t->txn_open ? 0 : 100);
         if (m != NULL) {
             if (m->err)
                 consumer_error(t, m);
@@ -434,13 +441,17 @@ int tally_txn_run(tally_txn_t *t, volatile sig_atomic_t *stop, char *errbuf, siz
             break;
         if (t->must_abort)
             (void)txn_abort(t, true);
-        else if (t->txn_open && (t->txn_records >= t->batch_max_records || now - t->txn_began_ms >= t->batch_max_ms))
-            (void)txn_commit(t);
+        else if (t->txn_open && t->txn_records >= t->batch_max_records)
+            (void)txn_commit(t, TXN_SIZE);
+        else if (t->txn_open && now - t->txn_began_ms >= t->batch_max_ms)
+            (void)txn_commit(t, TXN_TIME);
+        else if (t->txn_open && m == NULL)
+            (void)txn_commit(t, TXN_DRAINED);
     }
     int fatal = atomic_load(&t->fatal);
     if (!fatal) {
         tally_log_info(COMPONENT, "stopping: finishing the open transaction and leaving the group");
-        (void)txn_commit(t);
+        (void)txn_commit(t, TXN_STOP);
         fatal = atomic_load(&t->fatal);
     }
     close_consumer(t);

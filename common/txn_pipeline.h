@@ -16,9 +16,16 @@
  * The loop (tally_txn_run), on one thread:
  *
  *   poll one record -> begin a transaction if none is open -> process(record)
- *   ... until batch_max_records records or batch_max_ms since the
- *   transaction began -> before_commit() -> send the offsets of every record
- *   processed in it -> commit -> after_commit()
+ *   ... until the input is drained (a poll, without waiting, finds nothing),
+ *   batch_max_records records, or batch_max_ms since the transaction began
+ *   -> before_commit() -> send the offsets of every record processed in it
+ *   -> commit -> after_commit()
+ *
+ * Latency: a lone record is committed as soon as it is processed, never
+ * held for a timer (its latency is one commit round trip). The two bounds
+ * matter only under backlog, while records keep coming: batches then grow
+ * by themselves (what arrives during one commit makes the next
+ * transaction) up to batch_max_records or batch_max_ms.
  *
  * Everything process and before_commit produce with tally_txn_produce
  * (outputs and DLQ records alike) is in the transaction, with the input
@@ -63,8 +70,10 @@
  *
  * Metrics (Prometheus, in opts.metrics): tally_txn_records_in_total,
  * tally_txn_records_out_total, tally_txn_transactions_total{result=
- * "committed"|"aborted"}, tally_txn_transaction_seconds (histogram, begin to
- * commit), tally_txn_batch_records (histogram), tally_txn_consumer_lag
+ * "committed"|"aborted"}, tally_txn_commits_total{reason="drained"|"size"|
+ * "time"|"revoke"|"stop"} (why each committed transaction ended),
+ * tally_txn_transaction_seconds (histogram, begin to commit),
+ * tally_txn_batch_records (histogram), tally_txn_consumer_lag
  * (records between the position and the high watermark, summed over the
  * assignment, from librdkafka's cached watermarks: no round trip),
  * tally_txn_assigned_partitions, tally_txn_rebalances_total{type=...},
@@ -162,8 +171,9 @@ typedef struct tally_txn_opts_t {
     const char *instance_id;        /* unique and stable per instance (hostname) */
     const char *const *topics;      /* input topic names (exact names, no regex) */
     size_t n_topics;
-    int batch_max_records;          /* records per transaction at most; 0: 10000 */
-    int batch_max_ms;               /* transaction open at most this long; 0: 200 */
+    int batch_max_records;          /* records per transaction at most (backlog); 0: 10000 */
+    int batch_max_ms;               /* transaction open at most this long (backlog; a drained
+                                       input commits at once); 0: 200 */
     int api_timeout_ms;             /* per transactional call; 0: 30000 */
     const tally_config_t *cfg;      /* -X pairs (may be NULL; borrowed): "consumer.<key>" for the
                                        consumer only, "producer.<key>" for the producer only,

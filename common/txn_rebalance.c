@@ -116,7 +116,7 @@ void txn_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
             if (lost || atomic_load(&t->fatal))
                 (void)txn_abort(t, true);
             else
-                (void)txn_commit(t);
+                (void)txn_commit(t, TXN_REVOKE);
             t->no_rewind = saved;
         }
         txn_offsets_forget(t, &t->positions, cooperative ? parts : NULL);

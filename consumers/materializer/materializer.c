@@ -22,6 +22,10 @@
 #define PG_CHECK_MS 2000   /* how often an idle loop checks PostgreSQL */
 #define KNOWN_INSTALLS_MAX 500000   /* committed install keys remembered */
 #define CONSUME_BURST 512  /* messages read between two looks at the clock */
+#define BUSY_POLL_MS 5     /* poll timeout while a filled batch waits for the writer */
+
+/* Why a batch stopped taking records (tally_materializer_batches_closed_total). */
+enum { CLOSE_DRAINED, CLOSE_SIZE, CLOSE_TIME, CLOSE_REVOKE, CLOSE_STOP, CLOSE_REASONS };
 
 struct tally_materializer_t {
     tally_materializer_opts_t o;
@@ -61,6 +65,7 @@ struct tally_materializer_t {
 
     tally_metric_t *m_records[TALLY_ROLE_COUNT], *m_dead, *m_skipped, *m_batches_ok, *m_batches_fenced, *m_failures,
         *m_batch_seconds, *m_batch_records, *m_rows[4], *m_pg_up, *m_assigned, *m_dropped;
+    tally_metric_t *m_closed[CLOSE_REASONS];
 };
 
 static const char *const role_names[TALLY_ROLE_COUNT] = {"rollups", "product", "controlpanel"};
@@ -453,8 +458,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
                 tally_log_warn(COMPONENT, "assignment lost: dropping %zu unwritten record(s)", m->batch->records);
                 tally_batch_reset(m->batch);
                 dropped = 1;
-            } else if (flush_here(m, 1, 1) != 0) {
-                dropped = 1;
+            } else {
+                tally_metric_add(m->m_closed[CLOSE_REVOKE], 1);
+                if (flush_here(m, 1, 1) != 0)
+                    dropped = 1;
             }
         }
         m->last_part = NULL;
@@ -529,6 +536,14 @@ tally_materializer_t *tally_materializer_new(const tally_materializer_opts_t *o,
         m->m_rows[i] = tally_metrics_get(mx, TALLY_METRIC_COUNTER, "tally_materializer_rows_total",
                                          "Rows sent to PostgreSQL in committed batches (after pre-aggregation)",
                                          labels, NULL, 0);
+    }
+    static const char *const closes[CLOSE_REASONS] = {"drained", "size", "time", "revoke", "stop"};
+    for (int i = 0; i < CLOSE_REASONS; i++) {
+        snprintf(labels, sizeof labels, "reason=\"%s\"", closes[i]);
+        m->m_closed[i] = tally_metrics_get(mx, TALLY_METRIC_COUNTER, "tally_materializer_batches_closed_total",
+                                           "Batches by why they stopped taking records: drained (nothing more to "
+                                           "read), size or time (a batch bound, under backlog), revoke, stop",
+                                           labels, NULL, 0);
     }
     m->m_pg_up = tally_metrics_get(mx, TALLY_METRIC_GAUGE, "tally_materializer_postgres_up",
                                    "1 while PostgreSQL answers", "", NULL, 0);
@@ -633,13 +648,21 @@ static void handle(tally_materializer_t *m, rd_kafka_message_t *msg, int64_t now
     m->counted[role]++;
 }
 
-static int batch_due(const tally_materializer_t *m, int64_t now)
+/* Whether the filling batch is to be written now: as soon as the fetch
+ * queue is drained and the writer is free (a lone record waits for no
+ * timer), else under backlog at a size or time bound. Returns a CLOSE_*
+ * reason, or -1 to keep filling. */
+static int batch_due(const tally_materializer_t *m, int64_t now, int drained)
 {
     const tally_batch_t *b = m->batch;
     if (tally_batch_empty(b))
-        return 0;
-    return (int64_t)b->records >= m->o.batch_max_records || (int64_t)b->bytes >= m->o.batch_max_bytes ||
-           now - b->first_ms >= m->o.batch_max_wait_ms;
+        return -1;
+    if ((int64_t)b->records >= m->o.batch_max_records || (int64_t)b->bytes >= m->o.batch_max_bytes)
+        return CLOSE_SIZE;
+    if (now - b->first_ms >= m->o.batch_max_wait_ms)
+        return CLOSE_TIME;
+    /* A busy writer: what arrives meanwhile joins this batch. */
+    return drained && m->inflight == NULL ? CLOSE_DRAINED : -1;
 }
 
 int tally_materializer_run(tally_materializer_t *m)
@@ -669,8 +692,9 @@ int tally_materializer_run(tally_materializer_t *m)
         int64_t now = tally_mono_ms();
         int timeout = 100;
         if (!tally_batch_empty(m->batch)) {
+            /* It waits for the writer: look again soon. */
             int64_t left = m->batch->first_ms + m->o.batch_max_wait_ms - now;
-            timeout = left <= 0 ? 0 : (left < 100 ? (int)left : 100);
+            timeout = left <= 0 ? 0 : (left < BUSY_POLL_MS ? (int)left : BUSY_POLL_MS);
         }
         /* One message per poll, not a burst: a rebalance callback served
          * inside the call then never sits between messages of two
@@ -678,12 +702,15 @@ int tally_materializer_run(tally_materializer_t *m)
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(m->rk, timeout);
         now = tally_mono_ms();
         atomic_store(&m->heartbeat_ms, now);
+        int drained = msg == NULL;
         for (int burst = 0; msg != NULL; burst++) {
             handle(m, msg, now);
             rd_kafka_message_destroy(msg);
-            /* Keep reading what is already queued, without the clock. */
-            msg = burst < CONSUME_BURST && (int64_t)m->batch->records < m->o.batch_max_records
-                      ? rd_kafka_consumer_poll(m->rk, 0) : NULL;
+            /* Keep reading what is already queued, without the clock; a
+             * poll that finds nothing means the queue is drained. */
+            msg = NULL;
+            if (burst < CONSUME_BURST && (int64_t)m->batch->records < m->o.batch_max_records)
+                drained = (msg = rd_kafka_consumer_poll(m->rk, 0)) == NULL;
         }
         for (int r = 0; r < TALLY_ROLE_COUNT; r++)
             if (m->counted[r]) {
@@ -691,8 +718,11 @@ int tally_materializer_run(tally_materializer_t *m)
                 m->counted[r] = 0;
             }
         settle(m, 0, 0);
-        if (batch_due(m, now))
+        int why = batch_due(m, now, drained);
+        if (why >= 0) {
+            tally_metric_add(m->m_closed[why], 1);
             hand_off(m);
+        }
         /* While idle, notice a lost or returned database for /readyz. */
         if (m->inflight == NULL && tally_batch_empty(m->batch) && now - m->last_pg_check_ms >= PG_CHECK_MS) {
             m->last_pg_check_ms = now;
@@ -707,6 +737,7 @@ int tally_materializer_run(tally_materializer_t *m)
     settle(m, 1, 0);
     if (!tally_batch_empty(m->batch)) {
         tally_log_info(COMPONENT, "stopping: writing the last batch of %zu record(s)", m->batch->records);
+        tally_metric_add(m->m_closed[CLOSE_STOP], 1);
         if (flush_here(m, 0, 0) != 0)
             rc = -1;
     }

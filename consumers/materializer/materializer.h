@@ -6,9 +6,14 @@
  *   - on assignment, each partition starts at the next offset stored in
  *     kafka_offsets for the group (the beginning when there is none): the
  *     database, not Kafka, is the source of truth for progress;
- *   - records gather into a batch until batch-max-records, batch-max-bytes
- *     or batch-max-wait since its first record; the batch is one
+ *   - records gather into a batch until the fetch queue is drained (a poll
+ *     without waiting finds nothing) and the writer is free, so a lone
+ *     record waits for no timer; under backlog, or while the writer is
+ *     busy with the batch before, until batch-max-records, batch-max-bytes
+ *     or batch-max-wait since its first record. The batch is one
  *     transaction that also moves the stored offsets (writer.h);
+ *     tally_materializer_batches_closed_total{reason="drained"|"size"|
+ *     "time"|"revoke"|"stop"} says which ended each batch;
  *   - after each commit the same offsets are committed to Kafka (async), so
  *     standard tools show the group's lag; Kafka's copy is never read back;
  *   - PostgreSQL lost or refusing: the batch is retried, with exponential

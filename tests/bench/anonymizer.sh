@@ -9,9 +9,10 @@
 #   copy        bench_anonymizer copy: the plain consume-and-produce copy,
 #               same consumer settings, idempotent producer, no transaction,
 #               no decoding (the physical limit on this broker)
-#   anonymizer  tally-anonymizer with its defaults (transactions of up to
-#               10,000 records or 200 ms), decoding, pseudonymizing,
-#               scrubbing, filtering and encoding every record
+#   anonymizer  tally-anonymizer with its defaults (transactions end when the
+#               input is drained, else at 10,000 records or 200 ms),
+#               decoding, pseudonymizing, scrubbing, filtering and
+#               encoding every record
 # Each reads the raw topics from the start in a fresh consumer group;
 # bench_anonymizer wait times the group's committed offsets from the first
 # commit to the end offsets, so process start and group join are left out

@@ -122,7 +122,7 @@ typedef struct engine_t {
 
 static char in_topic[128], out_topic[128], marks_topic[128], group[128];
 
-static void make_topics(void)
+static void make_topics_n(int records)
 {
     tally_test_unique_name("txn.in", in_topic, sizeof in_topic);
     tally_test_unique_name("txn.out", out_topic, sizeof out_topic);
@@ -133,7 +133,7 @@ static void make_topics(void)
     tally_test_topic_create(marks_topic, 1);
     tally_test_producer_t p;
     tally_test_producer_init(&p, "txn-test-input", 0);
-    for (int i = 0; i < RECORDS; i++) {
+    for (int i = 0; i < records; i++) {
         char key[16], value[32];
         int kl = snprintf(key, sizeof key, "k%d", i % 37);
         int vl = snprintf(value, sizeof value, "rec-%d", i);
@@ -142,13 +142,18 @@ static void make_topics(void)
     tally_test_producer_close(&p);
 }
 
-static void engine_start_cfg(engine_t *e, probe_t *p, const char *instance, tally_metrics_t *m,
-                             const tally_config_t *cfg)
+static void make_topics(void)
+{
+    make_topics_n(RECORDS);
+}
+
+static void engine_start_bounds(engine_t *e, probe_t *p, const char *instance, tally_metrics_t *m,
+                               const tally_config_t *cfg, int max_records, int max_ms)
 {
     const char *topics[] = {in_topic};
     tally_txn_opts_t o = {.brokers = tally_test_brokers(), .group_id = group, .txn_id_prefix = "tally-test-txn",
-                          .instance_id = instance, .topics = topics, .n_topics = 1, .batch_max_records = 500,
-                          .batch_max_ms = 100, .cfg = cfg, .metrics = m, .hooks = &hooks, .arg = p};
+                          .instance_id = instance, .topics = topics, .n_topics = 1, .batch_max_records = max_records,
+                          .batch_max_ms = max_ms, .cfg = cfg, .metrics = m, .hooks = &hooks, .arg = p};
     char topic_id[160];
     snprintf(topic_id, sizeof topic_id, "%s-%s", group, instance);
     o.instance_id = topic_id;
@@ -158,6 +163,12 @@ static void engine_start_cfg(engine_t *e, probe_t *p, const char *instance, tall
     p->out = tally_txn_topic(e->txn, out_topic, e->err, sizeof e->err);
     p->marks = tally_txn_topic(e->txn, marks_topic, e->err, sizeof e->err);
     cr_assert(p->out && p->marks);
+}
+
+static void engine_start_cfg(engine_t *e, probe_t *p, const char *instance, tally_metrics_t *m,
+                             const tally_config_t *cfg)
+{
+    engine_start_bounds(e, p, instance, m, cfg, 500, 100);
 }
 
 static void engine_start(engine_t *e, probe_t *p, const char *instance, tally_metrics_t *m)
@@ -342,5 +353,105 @@ Test(txn_pipeline, cooperative_rebalances_move_partitions_without_loss_or_double
     tally_config_free(cfg);
     cr_assert_gt(atomic_load(&pb.records_committed), 0, "b got work from a");
     cr_assert_eq(atomic_load(&pa.records_committed) + atomic_load(&pb.records_committed), RECORDS);
+    expect_outputs_exactly_once();
+}
+
+/* The value of one series (name and labels, exactly as rendered) in m, or
+ * -1 when it is not there. */
+static double metric_value(tally_metrics_t *m, const char *series)
+{
+    char *text = tally_metrics_render(m, &(size_t){0});
+    double v = -1;
+    for (const char *s = text; (s = strstr(s, series)) != NULL; s += strlen(series))
+        if ((s == text || s[-1] == '\n') && s[strlen(series)] == ' ') {
+            v = strtod(s + strlen(series) + 1, NULL);
+            break;
+        }
+    free(text);
+    return v;
+}
+
+/* Sends "rec-<i>" to the input topic and returns once the broker has it. */
+static void send_one(int i)
+{
+    tally_test_producer_t p;
+    char value[32];
+    int vl = snprintf(value, sizeof value, "rec-%d", i);
+    tally_test_producer_init(&p, "txn-test-lone", 0);
+    tally_test_producer_send(&p, in_topic, RD_KAFKA_PARTITION_UA, "k", 1, value, (size_t)vl, 0);
+    tally_test_producer_close(&p);
+}
+
+/* Issue 15: a record that finds the input drained is committed at once; a
+ * transaction is held open up to batch_max_ms only while more input is
+ * waiting. With batch_max_ms = 5 s, each lone record must be committed
+ * (visible downstream, its offset consumed) well under it. */
+Test(txn_pipeline, a_lone_record_is_committed_at_once_not_after_batch_max_ms, .timeout = 120)
+{
+    enum { LONE = 5, MAX_MS = 5000, WITHIN_MS = 1500 };
+    make_topics_n(0);
+    probe_t p = {.abort_at = -1, .fatal_at = -1};
+    tally_metrics_t *m = tally_metrics_new();
+    engine_t e;
+    engine_start_bounds(&e, &p, "a", m, NULL, 500, MAX_MS);
+    pthread_create(&e.thread, NULL, engine_main, &e);
+    wait_for(&p.assigned, 1, 60000);
+    long long worst = 0;
+    for (int i = 0; i < LONE; i++) {
+        send_one(i);
+        long long t0 = tally_test_mono_ms();
+        wait_for(&p.records_committed, i + 1, 30000);
+        long long took = tally_test_mono_ms() - t0;
+        fprintf(stderr, "txn_pipeline: lone record %d committed %lld ms after the broker had it\n", i, took);
+        worst = took > worst ? took : worst;
+    }
+    cr_expect_lt(worst, WITHIN_MS, "a lone record waited %lld ms (batch_max_ms %d)", worst, MAX_MS);
+    cr_expect_eq(metric_value(m, "tally_txn_commits_total{reason=\"drained\"}"), LONE);
+    cr_expect_eq(metric_value(m, "tally_txn_commits_total{reason=\"time\"}"), 0);
+    cr_expect_eq(metric_value(m, "tally_txn_commits_total{reason=\"size\"}"), 0);
+    e.stop = 1;
+    pthread_join(e.thread, NULL);
+    cr_assert_eq(e.rc, 0, "%s", e.err);
+    tally_txn_free(e.txn);
+    tally_metrics_free(m);
+    cr_assert_eq(atomic_load(&p.committed), LONE, "one transaction per lone record");
+}
+
+/* Under backlog a transaction still ends at batch_max_records, and at
+ * batch_max_ms when records are slow: the bounds hold, every record once. */
+Test(txn_pipeline, under_backlog_a_transaction_ends_at_its_size_or_time_bound, .timeout = 180)
+{
+    make_topics();
+    probe_t ps = {.abort_at = -1, .fatal_at = -1};
+    tally_metrics_t *ms = tally_metrics_new();
+    engine_t e;
+    engine_start_bounds(&e, &ps, "size", ms, NULL, 100, 60000);
+    pthread_create(&e.thread, NULL, engine_main, &e);
+    wait_for(&ps.records_committed, RECORDS, 60000);
+    e.stop = 1;
+    pthread_join(e.thread, NULL);
+    cr_assert_eq(e.rc, 0, "%s", e.err);
+    tally_txn_free(e.txn);
+    cr_expect_geq(metric_value(ms, "tally_txn_commits_total{reason=\"size\"}"), 1);
+    cr_expect_eq(metric_value(ms, "tally_txn_commits_total{reason=\"time\"}"), 0);
+    cr_expect_eq(metric_value(ms, "tally_txn_batch_records_bucket{le=\"100\"}"),
+                 metric_value(ms, "tally_txn_batch_records_count"), "no transaction over 100 records");
+    tally_metrics_free(ms);
+    expect_outputs_exactly_once();
+
+    /* Slow records (2 ms each) and a 50 ms bound: transactions end on time. */
+    make_topics();
+    probe_t pt = {.abort_at = -1, .fatal_at = -1, .slow_us = 2000};
+    tally_metrics_t *mt = tally_metrics_new();
+    engine_start_bounds(&e, &pt, "time", mt, NULL, 100000, 50);
+    pthread_create(&e.thread, NULL, engine_main, &e);
+    wait_for(&pt.records_committed, RECORDS, 90000);
+    e.stop = 1;
+    pthread_join(e.thread, NULL);
+    cr_assert_eq(e.rc, 0, "%s", e.err);
+    tally_txn_free(e.txn);
+    cr_expect_geq(metric_value(mt, "tally_txn_commits_total{reason=\"time\"}"), 1);
+    cr_expect_eq(metric_value(mt, "tally_txn_commits_total{reason=\"size\"}"), 0);
+    tally_metrics_free(mt);
     expect_outputs_exactly_once();
 }

@@ -298,3 +298,55 @@ Test(materializer, help_and_migrate)
     snprintf(cmd, sizeof cmd, "'%s' --batch-max-records=0 2>/dev/null", tally_test_bin("tally-materializer"));
     cr_assert_eq(WEXITSTATUS(tally_test_system("tally-materializer", cmd)), 2);
 }
+
+/* The value of series (name and labels, as rendered) in the /metrics text
+ * body, or -1 when it is not there. */
+static double metric_in(const char *body, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *s = body; (s = strstr(s, series)) != NULL; s += n)
+        if ((s == body || s[-1] == '\n') && s[n] == ' ')
+            return strtod(s + n + 1, NULL);
+    return -1;
+}
+
+/* Issue 15: a batch is written as soon as the fetch queue is drained;
+ * batch-max-wait bounds it only under backlog. With --batch-max-wait=5s,
+ * each lone rollup must be visible in PostgreSQL well under it. */
+Test(materializer, a_lone_record_lands_at_once_not_after_batch_max_wait)
+{
+    enum { LONE = 5, WITHIN_MS = 1500 };
+    mat_producer_t p;
+    mat_producer_open(&p);
+    int port;
+    tally_test_proc_t *proc = mat_start(&env, env.db, env.group, (const char *const[]){"--batch-max-wait=5s", NULL},
+                                        &port);
+    for (int waited = 0; strstr(tally_test_log(proc), "assigned ") == NULL; waited += 20) {
+        cr_assert(waited < 60000, "no assignment; log:\n%s", tally_test_log(proc));
+        usleep(20 * 1000);
+    }
+    long long worst = 0;
+    for (int i = 1; i <= LONE; i++) {
+        mat_send_api(&p, env.topics[0], "acme", "prod", MAT_DAY(2024, 3, 10), 100 * i, 0, 0, 10, T0 + i);
+        mat_producer_flush(&p);
+        long long t0 = tally_mono_ms(), took;
+        for (;;) {
+            took = tally_mono_ms() - t0;
+            if (mat_scalar(env.conn, "SELECT coalesce(max(api_calls), 0) FROM tally.api_usage_daily") == 100 * i)
+                break;
+            cr_assert(took < 30000, "rollup %d not visible after %lld ms", i, took);
+            usleep(5 * 1000);
+        }
+        fprintf(stderr, "materializer: lone record %d visible %lld ms after the broker had it\n", i, took);
+        worst = took > worst ? took : worst;
+    }
+    cr_expect_lt(worst, WITHIN_MS, "a lone record waited %lld ms (batch-max-wait 5 s)", worst);
+    static char body[65536];
+    cr_assert_eq(mat_http_status(port, "/metrics", body, sizeof body), 200);
+    cr_expect_eq(metric_in(body, "tally_materializer_batches_closed_total{reason=\"drained\"}"), LONE, "%s", body);
+    cr_expect_eq(metric_in(body, "tally_materializer_batches_closed_total{reason=\"time\"}"), 0);
+    tally_test_signal(proc, SIGTERM);
+    cr_assert_eq(tally_test_wait(proc, 30000), 0, "log:\n%s", tally_test_log(proc));
+    tally_test_proc_free(proc);
+    mat_producer_close(&p);
+}
