@@ -374,6 +374,24 @@ static const hostile_case_t cases[] = {
     {"GET on an unknown path", .method = "GET", .path = "/admin/%MARK%", .status = 404, .error = "not found"},
 };
 
+/* The gateway's tally_gateway_requests_total over every route for status
+ * (from its /metrics). */
+static long long answered_with(int status)
+{
+    char url[256], want[32];
+    snprintf(url, sizeof url, "%s/metrics", gw.base_url);
+    snprintf(want, sizeof want, ",status=\"%d\"} ", status);
+    tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 1);
+    long long sum = 0;
+    for (const char *p = r.body; p && (p = strstr(p, "tally_gateway_requests_total{")) != NULL; p++) {
+        const char *end = strchr(p, '\n'), *s = strstr(p, want);
+        if (s && (end == NULL || s < end))
+            sum += atoll(s + strlen(want));
+    }
+    tally_test_response_free(&r);
+    return sum;
+}
+
 static void run_case(const hostile_case_t *c)
 {
     size_t len = 0;
@@ -409,8 +427,16 @@ static void run_case(const hostile_case_t *c)
         free(v);
         headers[h++] = auth;
     }
+    long long answered_before = answered_with(c->status);
     tally_test_response_t r = tally_test_http(c->method ? c->method : "POST", url, headers, body, len, 1);
-    cr_expect_neq(r.status, 0, "%s: no answer (connection failed or closed)", c->name);
+    /* A body far over the limit: the gateway answers 413 as soon as it
+     * knows, and closes while the client still sends. The reset that the
+     * unread bytes cause may reach the client before it read the answer
+     * (TCP discards it), so "no answer" is then allowed when the gateway
+     * counted that answer: it did refuse this request. */
+    int lost_answer = r.status == 0 && c->status == 413 && len > (1 << 20) &&
+                      answered_with(c->status) == answered_before + 1;
+    cr_expect(r.status != 0 || lost_answer, "%s: no answer (connection failed or closed)", c->name);
     if (r.status != 0)
         expect_error_body(c->name, r.status, r.body, tally_test_header(&r, "Content-Type"), c->status, c->error,
                           c->detail, c->rejected);
@@ -436,5 +462,7 @@ Test(gateway_hostile, corpus_is_refused_and_nothing_is_produced)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i]);
     expect_healthy("the corpus");
+    /* The 413s were counted (what run_case relies on when a reset ate one). */
+    cr_expect_gt(answered_with(413), 0, "the gateway counted no 413");
     hostile_finish();
 }
