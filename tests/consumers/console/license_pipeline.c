@@ -181,3 +181,13 @@ long long lic_metric(const lic_env_t *e, const char *series)
     tally_test_response_free(&r);
     return v;
 }
+
+tally_license_t lic_parsed(const tally_test_response_t *r)
+{
+    char err[256];
+    tally_license_file_t *f = calloc(1, sizeof *f);
+    cr_assert_eq(tally_license_parse(r->body, r->len, f, err, sizeof err), 0, "%s: %s", err, r->body);
+    tally_license_t lic = f->license;
+    free(f);
+    return lic;
+}

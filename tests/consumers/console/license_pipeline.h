@@ -15,6 +15,7 @@
 
 #include "console_fixture.h"
 #include "gateway_fixture.h"
+#include "license.h"
 
 typedef struct {
     tally_test_console_t c;    /* c.db, c.admin (superuser), the console process */
@@ -66,6 +67,9 @@ int lic_verify(const lic_env_t *e, const char *text, size_t len, char *out, size
 /* The value of the console's metric line "<series> " (e.g.
  * "tally_console_licenses_total{result=\"issued\"}"), or -1 when absent. */
 long long lic_metric(const lic_env_t *e, const char *series);
+
+/* The payload of the license file in a response body (asserting it parses). */
+tally_license_t lic_parsed(const tally_test_response_t *r);
 
 /* The license id the console derives for (tenant, member, key). */
 void lic_id(const char *tenant, const char *member, const char *key, char out[37]);

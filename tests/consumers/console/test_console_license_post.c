@@ -29,17 +29,6 @@ static tally_test_response_t member_post(const char *token, const char *key, con
     return lic_post(&e, "/api/v1/licenses", "application/json", token, NULL, key, body, NULL);
 }
 
-/* The payload of a license file (asserting it parses). */
-static tally_license_t parsed(const tally_test_response_t *r)
-{
-    char err[256];
-    tally_license_file_t *f = calloc(1, sizeof *f);
-    cr_assert_eq(tally_license_parse(r->body, r->len, f, err, sizeof err), 0, "%s: %s", err, r->body);
-    tally_license_t lic = f->license;
-    free(f);
-    return lic;
-}
-
 static long long metric(const char *result)
 {
     char series[96];
@@ -59,7 +48,7 @@ Test(console_license_post, a_member_gets_a_verifiable_personal_dev_license_once_
     char where[128];
     snprintf(where, sizeof where, "/api/v1/licenses/%s/file", id);
     cr_assert_str_eq(tally_test_header(&r, "Location"), where);
-    tally_license_t lic = parsed(&r);
+    tally_license_t lic = lic_parsed(&r);
     cr_assert_str_eq(lic.license_id, id, "the id derived from the Idempotency-Key");
     cr_assert_eq(lic.kind, TALLY_LICENSE_PERSONAL_DEV);
     cr_assert_str_eq(lic.subject_id, "m-acme");
@@ -98,7 +87,7 @@ Test(console_license_post, a_member_gets_a_verifiable_personal_dev_license_once_
     /* Another key: another license. */
     tally_test_response_t other = member_post(e.member_token, "second-key", "{}");
     cr_assert_eq(other.status, 201, "%ld %s", other.status, other.body);
-    cr_assert_str_neq(parsed(&other).license_id, id);
+    cr_assert_str_neq(lic_parsed(&other).license_id, id);
     tally_test_response_free(&other);
     cr_assert_eq(lic_rows(&e, NULL), 2);
     cr_assert_eq(metric("issued"), 2);
@@ -131,7 +120,7 @@ Test(console_license_post, never_past_the_contract_and_none_while_over_or_withou
     tally_test_console_exec(&e.c, "UPDATE tally.license_terms SET valid_until = current_date + 3 WHERE tenant_id = 'acme'");
     tally_test_response_t r = member_post(e.member_token, "short-contract", "{}");
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
-    tally_license_t lic = parsed(&r);
+    tally_license_t lic = lic_parsed(&r);
     long long end = mat_scalar(e.c.admin, "SELECT extract(epoch FROM (current_date + 4)::timestamp)::bigint");
     cr_assert_eq(lic.valid_until, end, "ends with the contract, not 30 days later");
     char out[1024];
@@ -221,7 +210,7 @@ Test(console_license_post, a_member_of_globex_cannot_issue_for_acme)
     tally_test_console_exec(&e.c, "UPDATE tally.api_usage_daily SET api_calls = 1 WHERE tenant_id = 'globex'");
     r = member_post(e.globex_token, "own", "{\"tenant_id\":\"globex\"}");
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
-    tally_license_t lic = parsed(&r);
+    tally_license_t lic = lic_parsed(&r);
     cr_assert_str_eq(lic.tenant_id, "globex");
     cr_assert_str_eq(lic.subject_id, "m-globex");
     tally_test_response_free(&r);

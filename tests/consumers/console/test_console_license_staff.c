@@ -22,16 +22,6 @@ static tally_test_response_t staff_post(const char *path, const char *key, const
     return lic_post(&e, path, "application/json", TALLY_TEST_STAFF_TOKEN, NULL, key, body, NULL);
 }
 
-static tally_license_t parsed(const tally_test_response_t *r)
-{
-    char err[256];
-    tally_license_file_t *f = calloc(1, sizeof *f);
-    cr_assert_eq(tally_license_parse(r->body, r->len, f, err, sizeof err), 0, "%s: %s", err, r->body);
-    tally_license_t lic = f->license;
-    free(f);
-    return lic;
-}
-
 static const char env_body[] = "{\"tenant_id\":\"acme\",\"environment_id\":\"env-prod\"}";
 
 Test(console_license_staff, staff_issue_an_environment_license_until_the_contract_ends)
@@ -41,7 +31,7 @@ Test(console_license_staff, staff_issue_an_environment_license_until_the_contrac
     lic_id("acme", "env:env-prod", "env-key", id);
     tally_test_response_t r = staff_post("/api/v1/licenses", "env-key", env_body);
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
-    tally_license_t lic = parsed(&r);
+    tally_license_t lic = lic_parsed(&r);
     cr_assert_str_eq(lic.license_id, id, "derived with member \"env:env-prod\"");
     cr_assert_eq(lic.kind, TALLY_LICENSE_ENVIRONMENT);
     cr_assert_str_eq(lic.subject_id, "env-prod");
@@ -66,7 +56,7 @@ Test(console_license_staff, staff_issue_an_environment_license_until_the_contrac
     snprintf(body, sizeof body, "{\"tenant_id\":\"acme\",\"environment_id\":\"env-dev\",\"valid_until\":\"%s\"}", when);
     r = staff_post("/api/v1/licenses", "env-dev-week", body);
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
-    cr_assert_eq(parsed(&r).valid_until, soon);
+    cr_assert_eq(lic_parsed(&r).valid_until, soon);
     tally_test_response_free(&r);
     long long rows = lic_rows(&e, NULL);
     size_t events = lic_events(&e, NULL, 300);
@@ -98,7 +88,7 @@ Test(console_license_staff, staff_revoke_once_and_nobody_else_can)
                                        "{}", NULL);
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
     char id[37], path[128];
-    snprintf(id, sizeof id, "%s", parsed(&r).license_id);
+    snprintf(id, sizeof id, "%s", lic_parsed(&r).license_id);
     tally_test_response_free(&r);
     snprintf(path, sizeof path, "/api/v1/licenses/%s/revoke", id);
 
