@@ -99,7 +99,9 @@ Test(gateway_slow_uploads, usage_is_served_while_slow_uploads_announce_more_than
         fds[i] = slow_upload(2 + i, 1);
     usleep(300000);
     tally_test_gateway_expect_usage_served(&gw, "16 trickling uploads announcing 4 MiB");
-    long long held = body_bytes();
+    /* The usage report's own body may be charged until the gateway
+     * frees it, a moment after its answer: wait for it to go. */
+    long long held = body_bytes_drop_to(UPLOADERS * 4096);
     cr_expect_leq(held, UPLOADERS * 4096, "16 one-byte bodies hold %lld bytes: charged for what they announced", held);
     /* Then 16 more that sent all but the end of their body: they hold
      * memory for real, and the product route cannot take all of it. */
@@ -107,7 +109,7 @@ Test(gateway_slow_uploads, usage_is_served_while_slow_uploads_announce_more_than
         fds[UPLOADERS + i] = slow_upload(40 + i, BODY_KIB * 1024 - 100);
     usleep(500000);
     tally_test_gateway_expect_usage_served(&gw, "16 more uploads holding 4 MiB");
-    held = body_bytes();
+    held = body_bytes_drop_to(1024 * 1024 * 3 / 4);
     cr_expect_leq(held, 1024 * 1024 * 3 / 4, "product uploads hold %lld bytes, over 3/4 of the budget", held);
     for (int i = 0; i < 2 * UPLOADERS; i++)
         close(fds[i]);
