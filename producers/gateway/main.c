@@ -109,10 +109,11 @@ int main(int argc, char **argv)
         TALLY_CONFIG_DURATION("ack-timeout", &s.ack_timeout_ms, "10s", 1000, 300000,
                               "how long usage, seat and Control Panel requests wait for Kafka's acknowledgement"),
         TALLY_CONFIG_DURATION("ack-linger", &s.ack_linger_ms, "1ms", 0, 5000,
-                              "linger.ms of the producer of usage, seat and Control Panel records, which has its own "
-                              "connection: their requests wait for the acknowledgement, so it sends within this (0 "
-                              "wakes librdkafka per record: more CPU, fewer records a second); -X linger.ms sets the "
-                              "product events' producer only (5 ms by default)"),
+                              "linger.ms of the producer of usage, seat and Control Panel requests of one record, "
+                              "which has its own connection: they wait for the acknowledgement, so it sends within "
+                              "this (0 wakes librdkafka per record: more CPU, fewer records a second); -X linger.ms "
+                              "sets the other producer only (5 ms by default), which also takes requests of several "
+                              "records"),
         TALLY_CONFIG_INT("queue-max-messages", &s.queue_max_messages, "100000", 100, 10000000,
                          "records each producer queues at most (then 503)"),
         TALLY_CONFIG_SIZE("queue-max-bytes", &s.queue_max_bytes, "32MiB", 1 << 20, (int64_t)1 << 32,

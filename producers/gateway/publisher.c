@@ -26,6 +26,7 @@ struct tally_publisher_t {
     rd_kafka_t *rk[LANE_COUNT];
     lane_t lanes[LANE_COUNT];
     rd_kafka_topic_t *topics[TALLY_TOPIC_COUNT];   /* each on its lane's producer */
+    rd_kafka_topic_t *batched[TALLY_TOPIC_COUNT];  /* acknowledged topics on the product producer */
     pthread_t poller[LANE_COUNT], prober;
     int pollers;                   /* poll threads started */
     atomic_int stop;
@@ -250,6 +251,13 @@ tally_publisher_t *tally_publisher_new(const tally_publisher_opts_t *o, char *er
                 goto err;
             }
         }
+        if (lane_of(t) == LANE_ACK &&
+            (p->batched[t] = rd_kafka_topic_new(p->rk[LANE_PRODUCT], o->topics[t], rd_kafka_topic_conf_dup(tc))) ==
+                NULL) {
+            rd_kafka_topic_conf_destroy(tc);
+            snprintf(errbuf, errsize, "kafka topic %s: %s", o->topics[t], rd_kafka_err2str(rd_kafka_last_error()));
+            goto err;
+        }
         p->topics[t] = rd_kafka_topic_new(p->rk[lane_of(t)], o->topics[t], tc);
         if (p->topics[t] == NULL) {
             snprintf(errbuf, errsize, "kafka topic %s: %s", o->topics[t], rd_kafka_err2str(rd_kafka_last_error()));
@@ -270,6 +278,9 @@ err:
     for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
         if (p->topics[t])
             rd_kafka_topic_destroy(p->topics[t]);
+    for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
+        if (p->batched[t])
+            rd_kafka_topic_destroy(p->batched[t]);
     for (int l = 0; l < LANE_COUNT; l++)
         if (p->rk[l])
             rd_kafka_destroy(p->rk[l]);
@@ -304,6 +315,10 @@ size_t tally_publisher_send_batch(tally_publisher_t *p, tally_gw_topic_t topic, 
     rd_kafka_message_t msgs[BATCH_CHUNK];
     size_t done = 0;
     int full = 0;
+    /* A lone record of an acknowledged route goes out at once; several
+     * fill batches of their own, so they take the batching producer (its
+     * linger costs them less than small batches would). */
+    rd_kafka_topic_t *rkt = n > 1 && p->batched[topic] ? p->batched[topic] : p->topics[topic];
 
     for (size_t at = 0; at < n; at += BATCH_CHUNK) {
         size_t k = n - at < BATCH_CHUNK ? n - at : BATCH_CHUNK;
@@ -326,7 +341,7 @@ size_t tally_publisher_send_batch(tally_publisher_t *p, tally_gw_topic_t topic, 
             atomic_fetch_add(&w->pending, (int)k);
             atomic_fetch_add(&w->refs, (int)k);
         }
-        int good = rd_kafka_produce_batch(p->topics[topic], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, msgs,
+        int good = rd_kafka_produce_batch(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, msgs,
                                           (int)k);
         if (w && (size_t)good < k) {
             atomic_fetch_sub(&w->pending, (int)k - good);
@@ -419,6 +434,9 @@ int tally_publisher_close(tally_publisher_t *p, int timeout_ms)
     pthread_join(p->prober, NULL);
     for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
         rd_kafka_topic_destroy(p->topics[t]);
+    for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
+        if (p->batched[t])
+            rd_kafka_topic_destroy(p->batched[t]);
     int unreported = 0;
     for (int l = 0; l < LANE_COUNT; l++)
         unreported += tally_kafka_producer_close(p->rk[l], 0);

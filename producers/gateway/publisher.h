@@ -3,7 +3,8 @@
 
 /* The gateway's Kafka producers (idempotent, acks=all): one for product
  * events (answered once queued: it lingers to batch), one for the
- * acknowledged topics (linger --ack-linger, 1 ms by default). Records are
+ * acknowledged topics (linger --ack-linger, 1 ms by default) that takes a
+ * request of one record; a batch of several takes the first. Records are
  * enqueued without blocking; a request that must answer only after the
  * broker acknowledged (usage, seats, Control Panel) passes a waiter, which
  * the delivery reports count down. */
@@ -87,6 +88,7 @@ typedef struct tally_pub_record_t {
 } tally_pub_record_t;
 
 /* Enqueues records[0..n) to topic, in order, with librdkafka's batch call
+ * (several records of an acknowledged topic: through the product producer)
  * (one topic lock per call instead of one per record). w as in
  * tally_publisher_send, counted per record enqueued. Once the queue is
  * full, no record after it is enqueued either. Returns the number
