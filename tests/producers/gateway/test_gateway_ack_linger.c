@@ -103,7 +103,7 @@ Test(gateway_ack_linger, batches_take_the_batching_producer)
     const char *args[] = {"-X", "linger.ms=0", "--ack-linger=600ms", NULL};
     tally_test_gateway_start(&gw, args);
     (void)slowest_report(1, 1);
-    for (int seq = 10; seq < 40; seq += 10) {
+    for (int seq = 10; seq < 50; seq += 10) {
         char body[4096], one[1024];
         size_t len = 0;
         body[len++] = '[';
@@ -117,10 +117,13 @@ Test(gateway_ack_linger, batches_take_the_batching_producer)
         long long took = tally_test_mono_ms() - t0;
         cr_assert_eq(r.status, 202, "batch %d: status %ld (%s)", seq, r.status, r.body ? r.body : "");
         tally_test_response_free(&r);
-        cr_expect_lt(took, 450, "a batch of 3 reports took %lld ms: it went through the --ack-linger producer", took);
+        /* The first batch may wait for the topic's metadata on that producer. */
+        if (seq > 10)
+            cr_expect_lt(took, 450, "a batch of 3 reports took %lld ms: it went through the --ack-linger producer",
+                         took);
     }
     tally_test_record_t *recs;
-    size_t n = tally_test_topic_read(gw.usage_topic, 10, 500, 30000, &recs);
-    cr_expect_eq(n, 10, "%zu of 10 acknowledged reports in the topic", n);
+    size_t n = tally_test_topic_read(gw.usage_topic, 13, 500, 30000, &recs);
+    cr_expect_eq(n, 13, "%zu of 13 acknowledged reports in the topic", n);
     tally_test_records_free(recs, n);
 }
