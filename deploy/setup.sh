@@ -31,6 +31,7 @@ if [[ $with_tests -eq 1 ]]; then
     clang libclang-rt-14-dev   # the libFuzzer harnesses of tests/fuzz
     systemd                    # systemd-analyze verify, in tests/deploy/test_systemd.sh
     chromium                   # headless, for the console's browser test (tests/browser)
+    linux-perf                 # profiles behind the benchmarks (perf record -p on tests/bench/*.sh)
   )
 fi
 

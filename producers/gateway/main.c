@@ -32,7 +32,7 @@ typedef struct {
     int64_t max_body, max_inflated, max_batch, memory_budget, max_string;
     int64_t keys_refresh_ms, keys_max_stale_ms, keys_pg_timeout_ms, auth_failures, auth_failure_window_ms;
     int64_t rate, burst, max_age_ms, max_skew_ms;
-    int64_t ack_timeout_ms, queue_max_messages, queue_max_bytes, shutdown_ms;
+    int64_t ack_timeout_ms, ack_linger_ms, queue_max_messages, queue_max_bytes, shutdown_ms;
     int64_t request_deadline_ms, admin_port, trusted_proxies;
     bool trust_forwarded_for;
     int log_level;
@@ -108,10 +108,16 @@ int main(int argc, char **argv)
                               "how far in the future an event time may be"),
         TALLY_CONFIG_DURATION("ack-timeout", &s.ack_timeout_ms, "10s", 1000, 300000,
                               "how long usage, seat and Control Panel requests wait for Kafka's acknowledgement"),
+        TALLY_CONFIG_DURATION("ack-linger", &s.ack_linger_ms, "1ms", 0, 5000,
+                              "linger.ms of the producer of usage, seat and Control Panel requests of one record, "
+                              "which has its own connection: they wait for the acknowledgement, so it sends within "
+                              "this (0 wakes librdkafka per record: more CPU, fewer records a second); -X linger.ms "
+                              "sets the other producer only (5 ms by default), which also takes requests of several "
+                              "records"),
         TALLY_CONFIG_INT("queue-max-messages", &s.queue_max_messages, "100000", 100, 10000000,
-                         "records the producer queues at most (then 503)"),
+                         "records each producer queues at most (then 503)"),
         TALLY_CONFIG_SIZE("queue-max-bytes", &s.queue_max_bytes, "32MiB", 1 << 20, (int64_t)1 << 32,
-                          "bytes the producer queues at most (then 503)"),
+                          "bytes each producer queues at most (then 503)"),
         TALLY_CONFIG_DURATION("shutdown-timeout", &s.shutdown_ms, "30s", 0, 600000,
                               "on SIGTERM, how long to finish requests and flush; requests still waiting for Kafka's "
                               "acknowledgement then get 503 \"shutting down\" (exit status 1 when records were left "
@@ -192,6 +198,7 @@ int main(int argc, char **argv)
         .brokers = s.brokers,
         .topics = {s.product_topic, s.usage_topic, s.controlpanel_topic},
         .ack_timeout_ms = s.ack_timeout_ms,
+        .ack_linger_ms = s.ack_linger_ms,
         .queue_max_messages = s.queue_max_messages,
         .queue_max_kbytes = s.queue_max_bytes / 1024,
         .cfg = cfg,

@@ -8,18 +8,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-struct tally_publisher_t {
+/* Two producers: product events are answered once queued, so their
+ * producer lingers (linger.ms 5, or -X) to batch; the acknowledged routes
+ * hold a request open until the broker's ack, so theirs sends at once
+ * (--ack-linger): a lone usage report does not wait for a timer. */
+enum { LANE_PRODUCT, LANE_ACK, LANE_COUNT };
+
+typedef struct {
+    struct tally_publisher_t *p;
     rd_kafka_t *rk;
-    rd_kafka_topic_t *topics[TALLY_TOPIC_COUNT];
-    pthread_t poller, prober;
+} lane_t;
+
+struct tally_publisher_t {
+    rd_kafka_t *rk[LANE_COUNT];
+    lane_t lanes[LANE_COUNT];
+    rd_kafka_topic_t *topics[TALLY_TOPIC_COUNT];   /* each on its lane's producer */
+    rd_kafka_topic_t *batched[TALLY_TOPIC_COUNT];  /* acknowledged topics on the product producer */
+    pthread_t poller[LANE_COUNT], prober;
+    int pollers;                   /* poll threads started */
     atomic_int stop;
     atomic_int broker_up;          /* last probe or delivery succeeded */
     atomic_int fatal;
-    int64_t queue_max;
+    int64_t queue_max;             /* per producer */
     tally_metric_t *queue_depth, *delivered, *delivery_failed, *latency;
 };
+
+static int lane_of(int topic)
+{
+    return topic == TALLY_TOPIC_PRODUCT_RAW ? LANE_PRODUCT : LANE_ACK;
+}
 
 /* done's claim: WAITING until the last record is reported or the owner
  * detaches; whichever comes first wins, so done runs at most once and
@@ -121,31 +141,79 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 static void *poll_main(void *arg)
 {
-    tally_publisher_t *p = arg;
-    while (!atomic_load(&p->stop))
-        rd_kafka_poll(p->rk, 100);
+    lane_t *l = arg;
+    while (!atomic_load(&l->p->stop))
+        rd_kafka_poll(l->rk, 100);
     return NULL;
 }
 
-/* Probes the broker with a metadata request every second: readiness must
- * notice a lost broker even when no traffic flows, and its return. */
+/* Whether rk's broker answers a metadata request (for topic, unless NULL). */
+static int probe_one(rd_kafka_t *rk, rd_kafka_topic_t *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, topic, &md, 2000);
+    int up = err == RD_KAFKA_RESP_ERR_NO_ERROR && md->broker_cnt > 0 &&
+             (topic == NULL || (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR));
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    return up;
+}
+
+/* Probes the broker with a metadata request every second, through both
+ * producers: readiness must notice a lost broker even when no traffic
+ * flows, and its return. */
 static void *probe_main(void *arg)
 {
     tally_publisher_t *p = arg;
     while (!atomic_load(&p->stop)) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, p->topics[TALLY_TOPIC_USAGE_RAW], &md, 2000);
-        int up = err == RD_KAFKA_RESP_ERR_NO_ERROR && md->broker_cnt > 0 && md->topic_cnt == 1 &&
-                 md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
-        if (md)
-            rd_kafka_metadata_destroy(md);
+        int up = probe_one(p->rk[LANE_ACK], p->topics[TALLY_TOPIC_USAGE_RAW]) &&
+                 probe_one(p->rk[LANE_PRODUCT], NULL);
         if (up != atomic_load(&p->broker_up))
             tally_log_info("gateway", "broker %s", up ? "reachable" : "unreachable");
         atomic_store(&p->broker_up, up);
-        tally_metric_set(p->queue_depth, rd_kafka_outq_len(p->rk));
+        tally_metric_set(p->queue_depth, tally_publisher_queue_len(p));
         for (int i = 0; i < 10 && !atomic_load(&p->stop); i++)
             usleep(100 * 1000);
     }
+    return NULL;
+}
+
+/* The producer of one lane: idempotent, acks=all, the queue bounds, -X;
+ * the acknowledged lane's linger.ms is --ack-linger, after -X. */
+static rd_kafka_t *producer_new(tally_publisher_t *p, const tally_publisher_opts_t *o, int lane, char *errbuf,
+                                size_t errsize)
+{
+    char v[32], rderr[256];
+    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_PRODUCER, o->brokers,
+                                                 lane == LANE_ACK ? "tally-gateway-ack" : "tally-gateway", NULL,
+                                                 NULL, errbuf, errsize);
+    if (conf == NULL)
+        return NULL;
+    const char *key = "queue.buffering.max.messages";
+    snprintf(v, sizeof v, "%lld", (long long)o->queue_max_messages);
+    if (rd_kafka_conf_set(conf, key, v, rderr, sizeof rderr) != RD_KAFKA_CONF_OK)
+        goto conf_err;
+    key = "queue.buffering.max.kbytes";
+    snprintf(v, sizeof v, "%lld", (long long)o->queue_max_kbytes);
+    if (rd_kafka_conf_set(conf, key, v, rderr, sizeof rderr) != RD_KAFKA_CONF_OK)
+        goto conf_err;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    if (o->cfg && tally_config_apply_kafka(o->cfg, conf, errbuf, errsize) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    if (lane == LANE_ACK) {
+        key = "linger.ms";
+        snprintf(v, sizeof v, "%lld", (long long)o->ack_linger_ms);
+        if (rd_kafka_conf_set(conf, key, v, rderr, sizeof rderr) != RD_KAFKA_CONF_OK)
+            goto conf_err;
+    }
+    return tally_kafka_new(TALLY_KAFKA_PRODUCER, conf, errbuf, errsize);
+conf_err:
+    snprintf(errbuf, errsize, "kafka config %s: %s", key, rderr);
+    rd_kafka_conf_destroy(conf);
     return NULL;
 }
 
@@ -157,7 +225,7 @@ tally_publisher_t *tally_publisher_new(const tally_publisher_opts_t *o, char *er
         abort();
     p->queue_max = o->queue_max_messages;
     p->queue_depth = tally_metrics_get(o->metrics, TALLY_METRIC_GAUGE, "tally_gateway_queue_depth",
-                                       "Records in the producer queue, not yet acknowledged", "", NULL, 0);
+                                       "Records in the producer queues, not yet acknowledged", "", NULL, 0);
     p->delivered = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER, "tally_gateway_records_delivered_total",
                                      "Records acknowledged by the broker", "", NULL, 0);
     p->delivery_failed = tally_metrics_get(o->metrics, TALLY_METRIC_COUNTER,
@@ -168,57 +236,54 @@ tally_publisher_t *tally_publisher_new(const tally_publisher_opts_t *o, char *er
                                    "From enqueue to the broker's acknowledgement", "", buckets,
                                    sizeof buckets / sizeof buckets[0]);
 
-    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_PRODUCER, o->brokers, "tally-gateway", NULL, NULL,
-                                                 errbuf, errsize);
-    if (conf == NULL)
-        goto err;
-    snprintf(v, sizeof v, "%lld", (long long)o->queue_max_messages);
-    if (rd_kafka_conf_set(conf, "queue.buffering.max.messages", v, rderr, sizeof rderr) != RD_KAFKA_CONF_OK)
-        goto conf_err;
-    snprintf(v, sizeof v, "%lld", (long long)o->queue_max_kbytes);
-    if (rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", v, rderr, sizeof rderr) != RD_KAFKA_CONF_OK)
-        goto conf_err;
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_opaque(conf, p);
-    if (o->cfg && tally_config_apply_kafka(o->cfg, conf, errbuf, errsize) != 0) {
-        rd_kafka_conf_destroy(conf);
-        goto err;
-    }
-    p->rk = tally_kafka_new(TALLY_KAFKA_PRODUCER, conf, errbuf, errsize);
-    if (p->rk == NULL)
-        goto err;
+    for (int l = 0; l < LANE_COUNT; l++)
+        if ((p->rk[l] = producer_new(p, o, l, errbuf, errsize)) == NULL)
+            goto err;
     for (int t = 0; t < TALLY_TOPIC_COUNT; t++) {
         rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
         /* Acknowledged routes hold an HTTP request open: bound the wait so a
          * lost broker turns into a 503 the client can retry. */
-        if (t != TALLY_TOPIC_PRODUCT_RAW) {
+        if (lane_of(t) == LANE_ACK) {
             snprintf(v, sizeof v, "%lld", (long long)o->ack_timeout_ms);
             if (rd_kafka_topic_conf_set(tc, "message.timeout.ms", v, rderr, sizeof rderr) != RD_KAFKA_CONF_OK) {
                 rd_kafka_topic_conf_destroy(tc);
-                goto conf_err;
+                snprintf(errbuf, errsize, "kafka config: %s", rderr);
+                goto err;
             }
         }
-        p->topics[t] = rd_kafka_topic_new(p->rk, o->topics[t], tc);
+        if (lane_of(t) == LANE_ACK &&
+            (p->batched[t] = rd_kafka_topic_new(p->rk[LANE_PRODUCT], o->topics[t], rd_kafka_topic_conf_dup(tc))) ==
+                NULL) {
+            rd_kafka_topic_conf_destroy(tc);
+            snprintf(errbuf, errsize, "kafka topic %s: %s", o->topics[t], rd_kafka_err2str(rd_kafka_last_error()));
+            goto err;
+        }
+        p->topics[t] = rd_kafka_topic_new(p->rk[lane_of(t)], o->topics[t], tc);
         if (p->topics[t] == NULL) {
             snprintf(errbuf, errsize, "kafka topic %s: %s", o->topics[t], rd_kafka_err2str(rd_kafka_last_error()));
             goto err;
         }
     }
     atomic_store(&p->broker_up, 0);
-    if (pthread_create(&p->poller, NULL, poll_main, p) != 0 || pthread_create(&p->prober, NULL, probe_main, p) != 0)
+    for (int l = 0; l < LANE_COUNT; l++) {
+        p->lanes[l] = (lane_t){.p = p, .rk = p->rk[l]};
+        if (pthread_create(&p->poller[l], NULL, poll_main, &p->lanes[l]) != 0)
+            abort();
+        p->pollers++;
+    }
+    if (pthread_create(&p->prober, NULL, probe_main, p) != 0)
         abort();
     return p;
-conf_err:
-    snprintf(errbuf, errsize, "kafka config: %s", rderr);
-    if (p->rk == NULL)
-        rd_kafka_conf_destroy(conf);
 err:
     for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
         if (p->topics[t])
             rd_kafka_topic_destroy(p->topics[t]);
-    if (p->rk)
-        rd_kafka_destroy(p->rk);
+    for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
+        if (p->batched[t])
+            rd_kafka_topic_destroy(p->batched[t]);
+    for (int l = 0; l < LANE_COUNT; l++)
+        if (p->rk[l])
+            rd_kafka_destroy(p->rk[l]);
     free(p);
     return NULL;
 }
@@ -250,6 +315,10 @@ size_t tally_publisher_send_batch(tally_publisher_t *p, tally_gw_topic_t topic, 
     rd_kafka_message_t msgs[BATCH_CHUNK];
     size_t done = 0;
     int full = 0;
+    /* A lone record of an acknowledged route goes out at once; several
+     * fill batches of their own, so they take the batching producer (its
+     * linger costs them less than small batches would). */
+    rd_kafka_topic_t *rkt = n > 1 && p->batched[topic] ? p->batched[topic] : p->topics[topic];
 
     for (size_t at = 0; at < n; at += BATCH_CHUNK) {
         size_t k = n - at < BATCH_CHUNK ? n - at : BATCH_CHUNK;
@@ -272,7 +341,7 @@ size_t tally_publisher_send_batch(tally_publisher_t *p, tally_gw_topic_t topic, 
             atomic_fetch_add(&w->pending, (int)k);
             atomic_fetch_add(&w->refs, (int)k);
         }
-        int good = rd_kafka_produce_batch(p->topics[topic], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, msgs,
+        int good = rd_kafka_produce_batch(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, msgs,
                                           (int)k);
         if (w && (size_t)good < k) {
             atomic_fetch_sub(&w->pending, (int)k - good);
@@ -300,11 +369,13 @@ int tally_publisher_ready(tally_publisher_t *p, char *why, size_t whysize)
             snprintf(why, whysize, "Kafka broker unreachable");
         return 0;
     }
-    int q = rd_kafka_outq_len(p->rk);
-    if (q >= p->queue_max * 9 / 10) {
-        if (why)
-            snprintf(why, whysize, "producer queue saturated (%d records)", q);
-        return 0;
+    for (int l = 0; l < LANE_COUNT; l++) {
+        int q = rd_kafka_outq_len(p->rk[l]);
+        if (q >= p->queue_max * 9 / 10) {
+            if (why)
+                snprintf(why, whysize, "producer queue saturated (%d records)", q);
+            return 0;
+        }
     }
     return 1;
 }
@@ -316,35 +387,59 @@ int tally_publisher_failed(tally_publisher_t *p)
 
 int tally_publisher_queue_len(tally_publisher_t *p)
 {
-    return rd_kafka_outq_len(p->rk);
+    return rd_kafka_outq_len(p->rk[LANE_PRODUCT]) + rd_kafka_outq_len(p->rk[LANE_ACK]);
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Flushes both producers within timeout_ms in all (the acknowledged lane
+ * first: requests wait on it); returns the records still queued. */
+static int flush_all(tally_publisher_t *p, int timeout_ms)
+{
+    long long until = mono_ms() + timeout_ms;
+    for (int l = LANE_COUNT - 1; l >= 0; l--) {
+        long long left = until - mono_ms();
+        rd_kafka_flush(p->rk[l], (int)(left > 0 ? left : 0));
+    }
+    return tally_publisher_queue_len(p);
 }
 
 int tally_publisher_flush(tally_publisher_t *p, int timeout_ms)
 {
-    rd_kafka_flush(p->rk, timeout_ms);
-    return rd_kafka_outq_len(p->rk);
+    return flush_all(p, timeout_ms);
 }
 
 int tally_publisher_close(tally_publisher_t *p, int timeout_ms)
 {
     if (p == NULL)
         return 0;
-    /* Flush while the poll thread still serves delivery reports. */
-    rd_kafka_flush(p->rk, timeout_ms);
-    int left = rd_kafka_outq_len(p->rk);
+    /* Flush while the poll threads still serve delivery reports. */
+    int left = flush_all(p, timeout_ms);
     if (left > 0) {
         /* Fail what is left while delivery reports are still served: each
          * report releases its share of a request's wait (which would leak
          * otherwise), long after the request itself was answered. */
-        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_flush(p->rk, 2000);
+        for (int l = 0; l < LANE_COUNT; l++)
+            rd_kafka_purge(p->rk[l], RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        (void)flush_all(p, 2000);
     }
     atomic_store(&p->stop, 1);
-    pthread_join(p->poller, NULL);
+    for (int l = 0; l < p->pollers; l++)
+        pthread_join(p->poller[l], NULL);
     pthread_join(p->prober, NULL);
     for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
         rd_kafka_topic_destroy(p->topics[t]);
-    int unreported = tally_kafka_producer_close(p->rk, 0);
+    for (int t = 0; t < TALLY_TOPIC_COUNT; t++)
+        if (p->batched[t])
+            rd_kafka_topic_destroy(p->batched[t]);
+    int unreported = 0;
+    for (int l = 0; l < LANE_COUNT; l++)
+        unreported += tally_kafka_producer_close(p->rk[l], 0);
     free(p);
     return left > unreported ? left : unreported;
 }

@@ -1,7 +1,10 @@
 #ifndef TALLY_GATEWAY_PUBLISHER_H
 #define TALLY_GATEWAY_PUBLISHER_H
 
-/* The gateway's one Kafka producer (idempotent, acks=all): records are
+/* The gateway's Kafka producers (idempotent, acks=all): one for product
+ * events (answered once queued: it lingers to batch), one for the
+ * acknowledged topics (linger --ack-linger, 1 ms by default) that takes a
+ * request of one record; a batch of several takes the first. Records are
  * enqueued without blocking; a request that must answer only after the
  * broker acknowledged (usage, seats, Control Panel) passes a waiter, which
  * the delivery reports count down. */
@@ -34,7 +37,8 @@ typedef struct {
     const char *brokers;
     const char *topics[TALLY_TOPIC_COUNT];
     int64_t ack_timeout_ms;      /* message.timeout.ms of acknowledged topics */
-    int64_t queue_max_messages;  /* producer queue bound (memory stays bounded) */
+    int64_t ack_linger_ms;       /* linger.ms of the acknowledged topics' producer (after -X) */
+    int64_t queue_max_messages;  /* producer queue bound of each producer (memory stays bounded) */
     int64_t queue_max_kbytes;
     const tally_config_t *cfg;   /* -X overrides, borrowed */
     tally_metrics_t *metrics;    /* borrowed */
@@ -84,6 +88,7 @@ typedef struct tally_pub_record_t {
 } tally_pub_record_t;
 
 /* Enqueues records[0..n) to topic, in order, with librdkafka's batch call
+ * (several records of an acknowledged topic: through the product producer)
  * (one topic lock per call instead of one per record). w as in
  * tally_publisher_send, counted per record enqueued. Once the queue is
  * full, no record after it is enqueued either. Returns the number

@@ -30,6 +30,16 @@
 #   BENCH_DIRECT_RECORDS=   records the direct producer sends (default: as
 #                           many as the batched product run got into Kafka)
 #   BENCH_KEEP_TOPICS=0     1: leave the bench topics on the broker
+#   BENCH_MODES=...         comma-separated modes to run, of "product single",
+#                           "product batch", "usage single", "usage batch" (all)
+#   BENCH_GW_ARGS=          more options for the gateway(s), e.g. -X linger.ms=1
+#   BENCH_NEW_ARGS=         more options for this build's gateway only (with
+#                           BENCH_BASELINE: options the old one does not know)
+#   BENCH_BASELINE=         a build folder of another source (e.g. a git archive of
+#                           main, built in /tmp): its tally-gateway ("old") and this
+#                           build's ("new") run the modes in turn, BENCH_ROUNDS times,
+#                           and the medians are printed side by side with ratios
+#   BENCH_ROUNDS=3          rounds of old and new (with BENCH_BASELINE)
 #   BENCH_KEEP_LOGS=0       1: keep the work folder (wrk and gateway logs)
 # and deploy/local/env.sh's TALLY_BROKERS, TALLY_BUILD_DIR, ...
 set -euo pipefail
@@ -43,6 +53,10 @@ batch=${BENCH_BATCH:-100}
 gw_threads=${BENCH_GW_THREADS:-$(nproc)}
 partitions=${BENCH_PARTITIONS:-6}
 direct_records=${BENCH_DIRECT_RECORDS:-}
+baseline=${BENCH_BASELINE:-}
+rounds=${BENCH_ROUNDS:-3}
+[[ -z $baseline || -x $baseline/bin/tally-gateway ]] ||
+  tally_die "BENCH_BASELINE: no $baseline/bin/tally-gateway (a build folder of the old source)"
 gw_bin=$TALLY_BUILD_DIR/bin/tally-gateway
 admin_bin=$TALLY_BUILD_DIR/bin/tally-kafka-admin
 direct_bin=$TALLY_BUILD_DIR/tests/bench_produce_direct
@@ -55,16 +69,50 @@ command -v curl >/dev/null || tally_die "curl not found"
 work=$(mktemp -d /tmp/tally-bench.XXXXXX)
 kafka_started=0 gw_pid='' sampler_pid='' topics=() failed=1
 
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  [[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null || true
+# start_gateway BIN LOG [OPTION...]: starts the gateway BIN on the bench topics
+# (with BENCH_GW_ARGS and the OPTIONs); sets gw_pid and base once it is ready.
+start_gateway() {
+  local bin=$1 log=$2
+  shift 2
+  # shellcheck disable=SC2086 # BENCH_GW_ARGS: words on purpose
+  "$bin" --port=0 --brokers="$TALLY_BROKERS" --threads="$gw_threads" \
+    --product-topic="$product_topic" --usage-topic="$usage_topic" --controlpanel-topic="$cp_topic" \
+    --keys-file="$work/keys" --schemas="$TALLY_ROOT/schemas" --catalog="$TALLY_ROOT/schemas/product-events.json" \
+    --rate=1000000 --burst=1000000 --per-client-connection-limit=0 --connection-limit=4096 \
+    --shutdown-timeout=20s ${BENCH_GW_ARGS:-} "$@" >"$log" 2>&1 &
+  gw_pid=$!
+  local port='' i
+  for _ in $(seq 1 300); do
+    port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$log" | head -n 1)
+    [[ -n $port ]] && break
+    kill -0 "$gw_pid" 2>/dev/null || { cat "$log" >&2; tally_die "the gateway exited"; }
+    sleep 0.1
+  done
+  [[ -n $port ]] || tally_die "the gateway did not say where it listens (log: $log)"
+  base=http://127.0.0.1:$port
+  for i in $(seq 1 300); do
+    curl -sf "$base/readyz" >/dev/null && break
+    ((i < 300)) || tally_die "the gateway never became ready (log: $log)"
+    sleep 0.1
+  done
+}
+
+# Stops the gateway started last (SIGTERM: it drains), if any.
+stop_gateway() {
   if [[ -n $gw_pid ]] && kill -0 "$gw_pid" 2>/dev/null; then
     kill -TERM "$gw_pid"
     for _ in $(seq 1 150); do kill -0 "$gw_pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$gw_pid" 2>/dev/null || true
     wait "$gw_pid" 2>/dev/null || true
   fi
+  gw_pid=''
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null || true
+  stop_gateway
   if ((${#topics[@]} > 0)) && [[ ${BENCH_KEEP_TOPICS:-0} != 1 ]]; then
     "$direct_bin" --brokers="$TALLY_BROKERS" delete "${topics[@]}" >/dev/null ||
       tally_log "bench: could not delete the topics ${topics[*]}"
@@ -109,27 +157,6 @@ topics=("$product_topic" "$usage_topic" "$cp_topic" "$direct_topic")
 
 api_key=bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s bench-tenant bench-env\n' "$(printf '%s' "$api_key" | sha256sum | cut -d' ' -f1)" >"$work/keys"
-
-"$gw_bin" --port=0 --brokers="$TALLY_BROKERS" --threads="$gw_threads" \
-  --product-topic="$product_topic" --usage-topic="$usage_topic" --controlpanel-topic="$cp_topic" \
-  --keys-file="$work/keys" --schemas="$TALLY_ROOT/schemas" --catalog="$TALLY_ROOT/schemas/product-events.json" \
-  --rate=1000000 --burst=1000000 --per-client-connection-limit=0 --connection-limit=4096 \
-  --shutdown-timeout=20s >"$work/gateway.log" 2>&1 &
-gw_pid=$!
-port=''
-for _ in $(seq 1 300); do
-  port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$work/gateway.log" | head -n 1)
-  [[ -n $port ]] && break
-  kill -0 "$gw_pid" 2>/dev/null || { cat "$work/gateway.log" >&2; tally_die "the gateway exited"; }
-  sleep 0.1
-done
-[[ -n $port ]] || tally_die "the gateway did not say where it listens (log: $work/gateway.log)"
-base=http://127.0.0.1:$port
-for i in $(seq 1 300); do
-  curl -sf "$base/readyz" >/dev/null && break
-  ((i < 300)) || tally_die "the gateway never became ready (log: $work/gateway.log)"
-  sleep 0.1
-done
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 kafka_pid=$(cat "$TALLY_STATE/kafka/kafka.pid" 2>/dev/null || true)
@@ -286,17 +313,62 @@ run_mode() {
   m_drain+=("$drain_ms")
 }
 
-run_mode "product single" product 1
-run_mode "product batch" product "$batch"
-run_mode "usage single" usage 1
-run_mode "usage batch" usage "$batch"
+# BENCH_MODES picks the modes (all by default), in this order.
+all_modes=("product single:product:1" "product batch:product:$batch" "usage single:usage:1" "usage batch:usage:$batch")
+picked=()
+IFS=, read -r -a wanted <<<"${BENCH_MODES:-product single,product batch,usage single,usage batch}"
+for w in "${wanted[@]}"; do
+  found=''
+  for spec in "${all_modes[@]}"; do [[ ${spec%%:*} == "$w" ]] && found=$spec; done
+  [[ -n $found ]] || tally_die "BENCH_MODES: unknown mode '$w' (product single, product batch, usage single, usage batch)"
+  picked+=("$found")
+done
+
+# run_modes LABEL: every picked mode against the gateway running now.
+run_modes() {
+  local spec rest
+  for spec in "${picked[@]}"; do
+    rest=${spec#*:}
+    run_mode "${spec%%:*}" "${rest%%:*}" "${rest#*:}"
+    m_label+=("$1")
+  done
+}
+
+m_label=()
+if [[ -n $baseline ]]; then
+  # Old and new gateway alternate, one round after the other, on the same
+  # topics: whatever else loads the machine meets both alike.
+  for round in $(seq 1 "$rounds"); do
+    for build in old new; do
+      bin=$gw_bin args=(${BENCH_NEW_ARGS:-})
+      [[ $build == old ]] && bin=$baseline/bin/tally-gateway args=()
+      tally_log "bench: round $round/$rounds, $build gateway ($bin ${args[*]})"
+      start_gateway "$bin" "$work/gateway-$build-$round.log" "${args[@]}"
+      run_modes "$build"
+      stop_gateway
+    done
+  done
+else
+  start_gateway "$gw_bin" "$work/gateway.log" ${BENCH_NEW_ARGS:-}
+  run_modes new
+fi
 
 # --- The physical limit ----------------------------------------------------
 
+# The last batched product run of the new gateway sets the direct run's size
+# (and is the one compared with it); no batched product run, no direct run
+# unless BENCH_DIRECT_RECORDS asks for one.
+batch_i=''
+for i in "${!modes[@]}"; do
+  [[ ${modes[$i]} == "product batch" && ${m_label[$i]} == new ]] && batch_i=$i
+done
+want_direct=0 direct_rate=0
+[[ -n $batch_i || -n $direct_records ]] && want_direct=1
 if [[ -z $direct_records ]]; then
-  direct_records=${m_offsets[1]}
+  direct_records=${m_offsets[${batch_i:-0}]:-0}
   ((direct_records > 0)) || direct_records=1000000
 fi
+if ((want_direct)); then
 # The event of gateway_post.lua's product_event(0), received now.
 now_ms=$(($(date +%s) * 1000))
 cat >"$work/event.json" <<EOF
@@ -315,38 +387,48 @@ direct_ticks=$(awk -v u="$(field cpu_user_s "$direct_line")" -v s="$(field cpu_s
   'BEGIN { printf "%.0f", (u + s) * hz }')
 busy=$(((h1[1] - h0[1]) - (h1[0] - h0[0])))
 direct_offsets=$(end_offset "$direct_topic")
+fi
 
 # --- Report ----------------------------------------------------------------
 
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# The name of run i: the mode, and which gateway when two were compared.
+run_name() { if [[ -n $baseline ]]; then echo "${modes[$1]} (${m_label[$1]})"; else echo "${modes[$1]}"; fi; }
 
 echo
 echo "tally-gateway benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
-echo "machine:  $(nproc) CPU(s), $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1); load average before: $load0"
+echo "machine:  $(nproc) CPU(s), $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "          wrk, the gateway and the broker share them (and anything else running)"
 echo "wrk:      -t$wrk_threads -c$connections -d$duration --latency (closed loop: latency at saturation)"
-echo "gateway:  --threads=$gw_threads; idempotent acks=all producer; topics of $partitions partitions on $TALLY_BROKERS"
-echo "batch:    $batch events a request; direct: $direct_records records of the same product event, same settings"
+echo "gateway:  --threads=$gw_threads ${BENCH_GW_ARGS:-} (new: ${BENCH_NEW_ARGS:-}); idempotent acks=all producer; topics of $partitions partitions on $TALLY_BROKERS"
+[[ -n $baseline ]] && echo "compared: old $baseline/bin/tally-gateway, new $gw_bin; $rounds round(s), each runs old then new"
+if ((want_direct)); then
+  echo "batch:    $batch events a request; direct: $direct_records records of the same product event, same settings"
+else
+  echo "batch:    $batch events a request; no direct run (no batched product run of this build)"
+fi
+echo "VmHWM:    the gateway's peak RSS since it started (it runs the modes in the order shown)"
 echo
-fmt='%-16s %10s %8s %10s %10s %10s %10s %9s\n'
+fmt='%-22s %10s %8s %10s %10s %10s %10s %9s\n'
 printf "$fmt" mode events/s req/s p50 p99 "RSS peak" VmHWM gw/direct
 for i in "${!modes[@]}"; do
-  printf "$fmt" "${modes[$i]}" "${m_events[$i]}" "${m_reqs[$i]}" "$(ms "${m_p50[$i]}")" "$(ms "${m_p99[$i]}")" \
+  printf "$fmt" "$(run_name "$i")" "${m_events[$i]}" "${m_reqs[$i]}" "$(ms "${m_p50[$i]}")" "$(ms "${m_p99[$i]}")" \
     "$(mib "${m_rss[$i]}")" "$(mib "${m_hwm[$i]}")" "$(ratio "${m_events[$i]}" "$direct_rate")"
 done
-printf "$fmt" "direct (rdkafka)" "$direct_rate" - - - "$(mib "$direct_rss")" - 1.00
+((want_direct)) && printf "$fmt" "direct (rdkafka)" "$direct_rate" - - - "$(mib "$direct_rss")" - 1.00
 echo
 echo "cross-checks: events counted three ways; CPU in % of one core over the run"
-fmt='%-16s %9s %9s %9s %5s %6s %8s %-18s %7s %7s %7s %7s %8s\n'
+fmt='%-22s %9s %9s %9s %5s %6s %8s %-18s %7s %7s %7s %7s %8s\n'
 printf "$fmt" mode "wrk 2xx" accepted offsets rej "sockerr" drain "HTTP statuses" "gw CPU" broker wrk others "us/event"
 for i in "${!modes[@]}"; do
-  printf "$fmt" "${modes[$i]}" "${m_wrk_events[$i]}" "${m_accepted[$i]}" "${m_offsets[$i]}" "${m_rejected[$i]}" \
+  printf "$fmt" "$(run_name "$i")" "${m_wrk_events[$i]}" "${m_accepted[$i]}" "${m_offsets[$i]}" "${m_rejected[$i]}" \
     "${m_sockerr[$i]}" "${m_drain[$i]}ms" "${m_statuses[$i]}" "${m_gwcpu[$i]}" "${m_kcpu[$i]}" "${m_wrkcpu[$i]}" \
     "${m_othercpu[$i]}" "${m_cpu_us[$i]}"
 done
-printf "$fmt" "direct (rdkafka)" - "$(field delivered "$direct_line")" "$direct_offsets" - - - - \
+((want_direct)) && printf "$fmt" "direct (rdkafka)" - "$(field delivered "$direct_line")" "$direct_offsets" - - - - \
   "$(cpu_pct "$direct_ticks" "$wall")%" "$(cpu_pct $((k1 - k0)) "$wall")%" - \
   "$(cpu_pct $((busy - direct_ticks - (k1 - k0))) "$wall")%" \
   "$(awk -v t="$direct_ticks" -v hz="$hz" -v n="$direct_records" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
@@ -356,10 +438,38 @@ echo "accepted was acknowledged (drain: how long that took); gw CPU: the direct 
 echo "us/event: CPU time of the gateway (or the direct producer) per accepted event, all its threads."
 echo
 
-batch_ratio=$(ratio "${m_events[1]}" "$direct_rate")
-peak=0
-for v in "${m_rss[@]}" "${m_hwm[@]}"; do ((v > peak)) && peak=$v; done
+if [[ -n $baseline ]]; then
+  echo "old against new: medians of $rounds round(s); ratio new/old (events/s: higher is better; p99: lower)"
+  fmt='%-16s %10s %10s %7s %10s %10s %7s %10s %10s\n'
+  printf "$fmt" mode "old ev/s" "new ev/s" ratio "old p99" "new p99" ratio "old HWM" "new HWM"
+  for spec in "${picked[@]}"; do
+    name=${spec%%:*}
+    declare -A ev=() p99=() hwm=()
+    for build in old new; do
+      e=() p=() h=0
+      for i in "${!modes[@]}"; do
+        [[ ${modes[$i]} == "$name" && ${m_label[$i]} == "$build" ]] || continue
+        e+=("${m_events[$i]}") p+=("${m_p99[$i]}")
+        ((m_hwm[i] > h)) && h=${m_hwm[$i]}
+      done
+      ev[$build]=$(median "${e[@]}") p99[$build]=$(median "${p[@]}") hwm[$build]=$h
+    done
+    printf "$fmt" "$name" "${ev[old]}" "${ev[new]}" "$(ratio "${ev[new]}" "${ev[old]}")" "$(ms "${p99[old]}")" \
+      "$(ms "${p99[new]}")" "$(ratio "${p99[new]}" "${p99[old]}")" "$(mib "${hwm[old]}")" "$(mib "${hwm[new]}")"
+    unset ev p99 hwm
+  done
+  echo
+fi
+
 verdict() { awk -v c="$1" 'BEGIN { print (c ? "met" : "NOT met") }'; }
-echo "target: batched ingest >= 0.5 x direct: $batch_ratio -> $(verdict "$(awk -v r="$batch_ratio" 'BEGIN { print (r >= 0.5) }')")"
-echo "target: RSS < 100 MiB at any load:     $(mib "$peak") -> $(verdict "$(awk -v p="$peak" 'BEGIN { print (p < 100 * 1024) }')")"
+if [[ -n $batch_i ]]; then
+  batch_ratio=$(ratio "${m_events[$batch_i]}" "$direct_rate")
+  echo "target: batched ingest >= 0.5 x direct: $batch_ratio -> $(verdict "$(awk -v r="$batch_ratio" 'BEGIN { print (r >= 0.5) }')")"
+fi
+peak=0
+for i in "${!modes[@]}"; do
+  [[ ${m_label[$i]} == new ]] || continue
+  for v in "${m_rss[$i]}" "${m_hwm[$i]}"; do ((v > peak)) && peak=$v; done
+done
+echo "target: RSS < 100 MiB at any load:     $(mib "$peak") (new gateway) -> $(verdict "$(awk -v p="$peak" 'BEGIN { print (p < 100 * 1024) }')")"
 failed=0

@@ -84,11 +84,12 @@ static void expect_clean_log(void)
         cr_expect_null(strstr(log, bad[i]), "the gateway log holds \"%s\":\n%s", bad[i], log);
 }
 
-/* The acks come after the shutdown timeout (linger of 5 s), but the
- * shutdown flushes the producer first: every client gets its 202. */
+/* The acks come after the shutdown timeout (the acknowledged producer
+ * lingers 5 s), but the shutdown flushes the producers first: every client
+ * gets its 202. */
 Test(gateway_shutdown, acks_later_than_the_shutdown_timeout_are_answered)
 {
-    const char *args[] = {"--shutdown-timeout=1s", "-X", "linger.ms=5000", NULL};
+    const char *args[] = {"--shutdown-timeout=1s", "--ack-linger=5s", NULL};
     tally_test_gateway_start(&gw, args);
     client_t c[CLIENTS];
     memset(c, 0, sizeof c);
