@@ -19,6 +19,8 @@
 #                 decode, COPY into its stage, INSERT .. ON CONFLICT (event_id)
 #                 DO NOTHING, product_daily and its distinct installs, the
 #                 offsets, one transaction per batch.
+# Last, the peak RSS (VmHWM) of the materializer over the rounds: run with
+# RECORDS=1000000 for the figure at a backlog of 1M (target under 150 MiB).
 # Environment: TALLY_BUILD_DIR (default build), MAT_BENCH_ARGS (extra flags for
 # tally-materializer, e.g. "--batch-max-records=20000"). Uses the running local
 # Kafka and PostgreSQL (deploy/local), starting them if needed; everything it
@@ -26,6 +28,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source deploy/local/env.sh
+source tests/bench/bench_lib.sh
 
 records=${1:-300000}
 rounds=${2:-3}
@@ -78,6 +81,7 @@ echo "producing $records product events to ${topics[1]} ..." >&2
 
 copy_times=()
 mat_times=()
+mat_hwm=()
 for round in $(seq "$rounds"); do
   # 1. Raw COPY of the same rows into the same (empty, indexed) table.
   psql_ -d "$db_copy" -c "TRUNCATE tally.product_events" -c "CHECKPOINT" >/dev/null
@@ -109,6 +113,7 @@ for round in $(seq "$rounds"); do
   done
   t3=$(now)
   [[ $stored -eq $records ]] || { tail -n 20 "$work/mat.log" >&2; tally_die "materializer stored $stored of $records"; }
+  mat_hwm+=("$(bench_vmhwm_kib "$mat_pid")")
   kill "$mat_pid"; wait "$mat_pid" || true; mat_pid=
   rows=$(psql_ -d "$db_mat" -tAc "SELECT count(*) FROM tally.product_events")
   daily=$(psql_ -d "$db_mat" -tAc "SELECT sum(events) FROM tally.product_daily")
@@ -131,3 +136,4 @@ awk -v n="$records" -v k="$rounds" '
     printf "materializer   %9d events: median %6.2f s = %7.0f events/s, best %6.2f s = %7.0f events/s\n", n, m[mid], n / m[mid], m[1], n / m[1];
     printf "ratio          median %.2f, best %.2f (target >= 0.50)\n", c[mid] / m[mid], c[1] / m[1];
   }' "$work/copy.t" "$work/mat.t"
+bench_print_peak tally-materializer 150 "$records" "${mat_hwm[@]}"
