@@ -6,15 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One slot: 16 bytes, so a probe reads one cache line. len == 0: free
+ * (an empty key is never held). */
 typedef struct {
     uint64_t hash;
-    size_t off, len;   /* key in the arena */
+    uint32_t off, len;   /* key in the arena */
 } seen_entry_t;
 
 struct tally_seen_t {
     size_t max, n, cap;    /* cap: slots, a power of two, > 2 * max */
-    seen_entry_t *slots;   /* len == 0 && off == 0 && hash == 0: free */
-    unsigned char *used;
+    seen_entry_t *slots;
     tally_textbuf_t arena;
 };
 
@@ -36,7 +37,6 @@ tally_seen_t *tally_seen_new(size_t max_entries)
     while (s->cap < 2 * s->max + 2)
         s->cap *= 2;
     s->slots = xcalloc(s->cap, sizeof *s->slots);
-    s->used = xcalloc(s->cap, 1);
     return s;
 }
 
@@ -45,16 +45,15 @@ void tally_seen_free(tally_seen_t *s)
     if (s == NULL)
         return;
     free(s->slots);
-    free(s->used);
     tally_textbuf_free(&s->arena);
     free(s);
 }
 
 int tally_seen_contains(const tally_seen_t *s, const void *key, size_t len, uint64_t hash)
 {
-    if (s == NULL)
+    if (s == NULL || len == 0)
         return 0;
-    for (size_t j = (size_t)hash & (s->cap - 1); s->used[j]; j = (j + 1) & (s->cap - 1)) {
+    for (size_t j = (size_t)hash & (s->cap - 1); s->slots[j].len; j = (j + 1) & (s->cap - 1)) {
         const seen_entry_t *e = &s->slots[j];
         if (e->hash == hash && e->len == len && memcmp(s->arena.data + e->off, key, len) == 0)
             return 1;
@@ -64,18 +63,18 @@ int tally_seen_contains(const tally_seen_t *s, const void *key, size_t len, uint
 
 void tally_seen_add(tally_seen_t *s, const void *key, size_t len, uint64_t hash)
 {
-    if (tally_seen_contains(s, key, len, hash))
+    if (len == 0 || len > UINT32_MAX || tally_seen_contains(s, key, len, hash))
         return;
-    if (s->n == s->max) {
-        memset(s->used, 0, s->cap);
+    /* Full, or the arena past what a slot can point at: start over. */
+    if (s->n == s->max || s->arena.len + len > UINT32_MAX) {
+        memset(s->slots, 0, s->cap * sizeof *s->slots);
         tally_textbuf_reset(&s->arena);
         s->n = 0;
     }
     size_t j = (size_t)hash & (s->cap - 1);
-    while (s->used[j])
+    while (s->slots[j].len)
         j = (j + 1) & (s->cap - 1);
-    s->slots[j] = (seen_entry_t){hash, s->arena.len, len};
-    s->used[j] = 1;
+    s->slots[j] = (seen_entry_t){hash, (uint32_t)s->arena.len, (uint32_t)len};
     tally_textbuf_append(&s->arena, key, len);
     s->n++;
 }
