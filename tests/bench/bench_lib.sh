@@ -18,3 +18,13 @@ bench_print_peak() {
              name, max / 1024, n, list, t, (max / 1024 < t ? "ok" : "MISSED")
     }'
 }
+
+# psql itself: Debian's /usr/bin/psql is a Perl wrapper that costs ~40 ms of
+# CPU per call, which a poll loop would take from the process it times.
+bench_psql_bin() {
+  local b
+  for b in /usr/lib/postgresql/15/bin/psql "$(command -v psql)"; do
+    [[ -x $b ]] && { echo "$b"; return; }
+  done
+  echo psql
+}

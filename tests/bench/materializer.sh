@@ -50,7 +50,8 @@ db_copy=bench_copy_$id
 group=bench_mat_$id
 work=$(mktemp -d /tmp/tally-bench-mat.XXXXXX)
 mat_pid=
-psql_() { psql -X -q -v ON_ERROR_STOP=1 -h "$TALLY_PG_HOST" -p "$TALLY_PG_PORT" -U postgres "$@"; }
+psql_bin=$(bench_psql_bin)
+psql_() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 -h "$TALLY_PG_HOST" -p "$TALLY_PG_PORT" -U postgres "$@"; }
 url() { echo "postgresql://postgres@$TALLY_PG_HOST:$TALLY_PG_PORT/$1"; }
 now() { date +%s.%N; }
 
