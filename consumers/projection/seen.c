@@ -14,7 +14,7 @@ typedef struct {
 } seen_entry_t;
 
 struct tally_seen_t {
-    size_t max, n, cap;    /* cap: slots, a power of two, > 2 * max */
+    size_t max, n, cap;    /* cap: slots, a power of two, > 2 * n; grows up to > 2 * max */
     seen_entry_t *slots;
     tally_textbuf_t arena;
 };
@@ -33,9 +33,7 @@ tally_seen_t *tally_seen_new(size_t max_entries)
 {
     tally_seen_t *s = xcalloc(1, sizeof *s);
     s->max = max_entries ? max_entries : 1;
-    s->cap = 16;
-    while (s->cap < 2 * s->max + 2)
-        s->cap *= 2;
+    s->cap = 1024;   /* grows with the keys: memory follows what is held */
     s->slots = xcalloc(s->cap, sizeof *s->slots);
     return s;
 }
@@ -61,6 +59,24 @@ int tally_seen_contains(const tally_seen_t *s, const void *key, size_t len, uint
     return 0;
 }
 
+/* Doubles the slots, re-placing every key (its hash is kept). */
+static void grow(tally_seen_t *s)
+{
+    size_t ncap = s->cap * 2;
+    seen_entry_t *ns = xcalloc(ncap, sizeof *ns);
+    for (size_t i = 0; i < s->cap; i++) {
+        if (!s->slots[i].len)
+            continue;
+        size_t j = (size_t)s->slots[i].hash & (ncap - 1);
+        while (ns[j].len)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = s->slots[i];
+    }
+    free(s->slots);
+    s->slots = ns;
+    s->cap = ncap;
+}
+
 void tally_seen_add(tally_seen_t *s, const void *key, size_t len, uint64_t hash)
 {
     if (len == 0 || len > UINT32_MAX || tally_seen_contains(s, key, len, hash))
@@ -71,6 +87,8 @@ void tally_seen_add(tally_seen_t *s, const void *key, size_t len, uint64_t hash)
         tally_textbuf_reset(&s->arena);
         s->n = 0;
     }
+    if (2 * (s->n + 1) >= s->cap)
+        grow(s);
     size_t j = (size_t)hash & (s->cap - 1);
     while (s->slots[j].len)
         j = (j + 1) & (s->cap - 1);

@@ -230,6 +230,25 @@ Test(seen, whole_keys_and_a_bound)
     tally_seen_free(s);
 }
 
+/* The slots grow with the keys (from 1024): every key is still found after
+ * each doubling, and none that was not added is. */
+Test(seen, grows_keeping_every_key)
+{
+    tally_seen_t *s = tally_seen_new(20000);
+    char key[16];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        tally_seen_add(s, key, strlen(key), (uint64_t)i * 0x9E3779B97F4A7C15ULL);
+    }
+    cr_assert_eq(tally_seen_count(s), 5000);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        cr_assert(tally_seen_contains(s, key, strlen(key), (uint64_t)i * 0x9E3779B97F4A7C15ULL), "%s", key);
+    }
+    cr_assert_not(tally_seen_contains(s, "key5000", 7, 5000ULL * 0x9E3779B97F4A7C15ULL));
+    tally_seen_free(s);
+}
+
 /* Colliding keys probe on past the last slot to the first; an empty key is
  * never held (a free slot is one of length 0). */
 Test(seen, probes_wrap_and_no_empty_key)
