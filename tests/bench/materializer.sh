@@ -83,6 +83,10 @@ echo "producing $records product events to ${topics[1]} ..." >&2
 copy_times=()
 mat_times=()
 mat_hwm=()
+mat_cpu=()
+hz=$(getconf CLK_TCK)
+# CPU seconds (user + system) the running process $1 used so far.
+cpu_s() { awk -v hz="$hz" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 for round in $(seq "$rounds"); do
   # 1. Raw COPY of the same rows into the same (empty, indexed) table.
   psql_ -d "$db_copy" -c "TRUNCATE tally.product_events" -c "CHECKPOINT" >/dev/null
@@ -105,6 +109,10 @@ for round in $(seq "$rounds"); do
   mat_pid=$!
   for _ in $(seq 600); do grep -q "assigned" "$work/mat.log" && break; sleep 0.05; done
   grep -q "assigned" "$work/mat.log" || { cat "$work/mat.log" >&2; tally_die "materializer did not start"; }
+  # Its PostgreSQL session (opened before it subscribes): that backend's CPU too.
+  backend=$(psql_ -d "$db_mat" -tAc "SELECT pid FROM pg_stat_activity WHERE datname = '$db_mat' \
+    AND application_name LIKE 'tally-materializer/%' ORDER BY backend_start LIMIT 1")
+  backend_cpu0=$(cpu_s "$backend")
   t2=$(now)
   stored=0
   for _ in $(seq 6000); do
@@ -115,6 +123,7 @@ for round in $(seq "$rounds"); do
   t3=$(now)
   [[ $stored -eq $records ]] || { tail -n 20 "$work/mat.log" >&2; tally_die "materializer stored $stored of $records"; }
   mat_hwm+=("$(bench_vmhwm_kib "$mat_pid")")
+  mat_cpu+=("$(cpu_s "$mat_pid") $(echo "$(cpu_s "$backend") - $backend_cpu0" | bc)")
   kill "$mat_pid"; wait "$mat_pid" || true; mat_pid=
   rows=$(psql_ -d "$db_mat" -tAc "SELECT count(*) FROM tally.product_events")
   daily=$(psql_ -d "$db_mat" -tAc "SELECT sum(events) FROM tally.product_daily")
@@ -124,6 +133,8 @@ for round in $(seq "$rounds"); do
   awk -v r="$round" -v n="$records" -v c="${copy_times[-1]}" -v m="${mat_times[-1]}" 'BEGIN {
     printf "round %d: raw COPY %6.2f s (%7.0f rows/s), materializer %6.2f s (%7.0f events/s), ratio %.2f\n",
            r, c, n / c, m, n / m, c / m }'
+  read -r cpu_mat cpu_pg <<<"${mat_cpu[-1]}"
+  printf '         CPU: tally-materializer %s s (whole process), its PostgreSQL backend %s s (timed part)\n' "$cpu_mat" "$cpu_pg"
 done
 
 printf '%s\n' "${copy_times[@]}" | sort -n >"$work/copy.t"
