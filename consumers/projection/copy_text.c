@@ -6,18 +6,26 @@
 
 void tally_textbuf_copy_field(tally_textbuf_t *b, const char *s, size_t n)
 {
+    /* What follows the backslash of each byte COPY escapes; 0: as is. */
+    static const char escape[256] = {['\\'] = '\\', ['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r'};
     /* Worst case every byte doubles. */
     tally_textbuf_reserve(b, 2 * n);
     char *out = b->data + b->len;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        switch (c) {
-        case '\\': *out++ = '\\'; *out++ = '\\'; break;
-        case '\t': *out++ = '\\'; *out++ = 't'; break;
-        case '\n': *out++ = '\\'; *out++ = 'n'; break;
-        case '\r': *out++ = '\\'; *out++ = 'r'; break;
-        default: *out++ = c;
+    size_t i = 0;
+    while (i < n) {
+        /* The run up to the next byte to escape goes in one copy. */
+        size_t run = i;
+        while (run < n && !escape[(unsigned char)s[run]])
+            run++;
+        if (run > i) {
+            memcpy(out, s + i, run - i);
+            out += run - i;
         }
+        if (run == n)
+            break;
+        *out++ = '\\';
+        *out++ = escape[(unsigned char)s[run]];
+        i = run + 1;
     }
     b->len = (size_t)(out - b->data);
     b->data[b->len] = '\0';
@@ -68,6 +76,16 @@ bool tally_text_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     while (p < end) {
+        /* Eight bytes at a time while they are plain ASCII, none NUL. */
+        if (end - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, sizeof w);
+            if ((w & UINT64_C(0x8080808080808080)) == 0 &&
+                ((w - UINT64_C(0x0101010101010101)) & ~w & UINT64_C(0x8080808080808080)) == 0) {
+                p += 8;
+                continue;
+            }
+        }
         unsigned char c = *p;
         if (c >= 0x01 && c < 0x80) {
             p++;

@@ -196,7 +196,10 @@ static int optional(avro_value_t *rec, size_t idx, avro_value_t *branch)
     return avro_value_get_type(branch) != AVRO_NULL;
 }
 
-static int put_text(tally_textbuf_t *row, avro_value_t *v, const char *name, char *errbuf, size_t errsize)
+/* Appends the string v, checked and escaped; when out is not NULL, also
+ * gives it (*out, *out_n: the decoded value, valid while it is). */
+static int put_text(tally_textbuf_t *row, avro_value_t *v, const char *name, const char **out, size_t *out_n,
+                    char *errbuf, size_t errsize)
 {
     const char *s;
     size_t n;
@@ -210,22 +213,27 @@ static int put_text(tally_textbuf_t *row, avro_value_t *v, const char *name, cha
         return -1;
     }
     tally_textbuf_copy_field(row, s, n);
+    if (out != NULL) {
+        *out = s;
+        *out_n = n;
+    }
     return 0;
 }
 
-static int put_field_text(tally_textbuf_t *row, avro_value_t *rec, size_t idx, const char *name, char *errbuf,
-                          size_t errsize)
+static int put_field_text(tally_textbuf_t *row, avro_value_t *rec, size_t idx, const char *name, const char **out,
+                          size_t *out_n, char *errbuf, size_t errsize)
 {
     avro_value_t f;
     if (avro_value_get_by_index(rec, idx, &f, NULL) != 0) {
         snprintf(errbuf, errsize, "field %s missing", name);
         return -1;
     }
-    return put_text(row, &f, name, errbuf, errsize);
+    return put_text(row, &f, name, out, out_n, errbuf, errsize);
 }
 
-static int put_time(tally_textbuf_t *row, avro_value_t *rec, size_t idx, const char *name, char *errbuf,
-                    size_t errsize)
+/* Appends the timestamp field idx as RFC 3339 text; gives its value in *ms_out. */
+static int put_time(tally_textbuf_t *row, avro_value_t *rec, size_t idx, const char *name, int64_t *ms_out,
+                    char *errbuf, size_t errsize)
 {
     int64_t ms;
     char ts[TALLY_RFC3339_SIZE];
@@ -236,18 +244,25 @@ static int put_time(tally_textbuf_t *row, avro_value_t *rec, size_t idx, const c
         return -1;
     }
     tally_textbuf_puts(row, ts);
+    *ms_out = ms;
     return 0;
 }
 
-static int put_optional_text(tally_textbuf_t *row, avro_value_t *rec, size_t idx, const char *name, char *errbuf,
-                             size_t errsize)
+/* Appends the optional string field idx, \N for null; when out is not NULL,
+ * gives it as put_text does (*out NULL for null). */
+static int put_optional_text(tally_textbuf_t *row, avro_value_t *rec, size_t idx, const char *name, const char **out,
+                             size_t *out_n, char *errbuf, size_t errsize)
 {
     avro_value_t br;
+    if (out != NULL) {
+        *out = NULL;
+        *out_n = 0;
+    }
     if (!optional(rec, idx, &br)) {
         tally_textbuf_append(row, "\\N", 2);
         return 0;
     }
-    return put_text(row, &br, name, errbuf, errsize);
+    return put_text(row, &br, name, out, out_n, errbuf, errsize);
 }
 
 static void put_optional_bool(tally_textbuf_t *row, avro_value_t *rec, size_t idx)
@@ -299,7 +314,7 @@ static int put_error(tally_textbuf_t *row, avro_value_t *rec, size_t idx, char *
         return 0;
     }
     if (avro_value_get_by_name(&err, "message", &f, NULL) != 0 ||
-        put_text(row, &f, "error.message", errbuf, errsize) != 0)
+        put_text(row, &f, "error.message", NULL, NULL, errbuf, errsize) != 0)
         return -1;
     tally_textbuf_putc(row, '\t');
     size_t sidx;
@@ -311,7 +326,7 @@ static int put_error(tally_textbuf_t *row, avro_value_t *rec, size_t idx, char *
         tally_textbuf_append(row, "\\N", 2);
         return 0;
     }
-    return put_text(row, &stack, "error.stack", errbuf, errsize);
+    return put_text(row, &stack, "error.stack", NULL, NULL, errbuf, errsize);
 }
 
 /* One COPY line: the columns of product_events, in table order. */
@@ -324,6 +339,10 @@ static int add_product(tally_inbound_t *in, tally_batch_t *b, avro_value_t *v, c
     const char *s;
     size_t n;
     int sym;
+    /* Kept from the row for product_daily: read and checked once. */
+    const char *event, *install, *version;
+    size_t event_len, install_len, version_len;
+    int64_t occurred, received;
 
     if (get_string(v, ix[P_ID], "event_id", &s, &n, errbuf, errsize) != 0)
         goto refuse;
@@ -342,22 +361,22 @@ static int add_product(tally_inbound_t *in, tally_batch_t *b, avro_value_t *v, c
     }
     tally_textbuf_puts(row, source);
     tally_textbuf_putc(row, '\t');
-    if (put_field_text(row, v, ix[P_EVENT], "event", errbuf, errsize) != 0)
+    if (put_field_text(row, v, ix[P_EVENT], "event", &event, &event_len, errbuf, errsize) != 0)
         goto refuse;
     tally_textbuf_putc(row, '\t');
-    if (put_time(row, v, ix[P_OCCURRED], "occurred_at", errbuf, errsize) != 0)
+    if (put_time(row, v, ix[P_OCCURRED], "occurred_at", &occurred, errbuf, errsize) != 0)
         goto refuse;
     tally_textbuf_putc(row, '\t');
-    if (put_time(row, v, ix[P_RECEIVED], "received_at", errbuf, errsize) != 0)
+    if (put_time(row, v, ix[P_RECEIVED], "received_at", &received, errbuf, errsize) != 0)
         goto refuse;
     tally_textbuf_putc(row, '\t');
-    if (put_field_text(row, v, ix[P_INSTALL], "install_ref", errbuf, errsize) != 0)
+    if (put_field_text(row, v, ix[P_INSTALL], "install_ref", &install, &install_len, errbuf, errsize) != 0)
         goto refuse;
     tally_textbuf_putc(row, '\t');
-    if (put_optional_text(row, v, ix[P_PROJECT], "project_ref", errbuf, errsize) != 0)
+    if (put_optional_text(row, v, ix[P_PROJECT], "project_ref", NULL, NULL, errbuf, errsize) != 0)
         goto refuse;
     tally_textbuf_putc(row, '\t');
-    if (put_optional_text(row, v, ix[P_VERSION], "version", errbuf, errsize) != 0)
+    if (put_optional_text(row, v, ix[P_VERSION], "version", &version, &version_len, errbuf, errsize) != 0)
         goto refuse;
     tally_textbuf_putc(row, '\t');
     put_optional_bool(row, v, ix[P_CI]);
@@ -373,21 +392,9 @@ static int add_product(tally_inbound_t *in, tally_batch_t *b, avro_value_t *v, c
     b->n_product++;
 
     /* Its share of product_daily, should every event of the batch be new. */
-    const char *event, *install, *version = NULL;
-    size_t event_len, install_len, version_len = 0;
-    int64_t occurred;
-    avro_value_t br;
-    if (get_string(v, ix[P_EVENT], "event", &event, &event_len, errbuf, errsize) != 0 ||
-        get_string(v, ix[P_INSTALL], "install_ref", &install, &install_len, errbuf, errsize) != 0 ||
-        get_long(v, ix[P_OCCURRED], "occurred_at", &occurred, 0, errbuf, errsize) != 0)
-        goto refuse_counted;
-    if (optional(v, ix[P_VERSION], &br) && avro_value_get_string(&br, &version, &version_len) == 0)
-        version_len = version_len ? version_len - 1 : 0;
     tally_batch_count_product(b, (int32_t)tally_utc_day(occurred), source, event, event_len, version, version_len,
                               install, install_len);
     return 0;
-refuse_counted:
-    b->n_product--;
 refuse:
     tally_textbuf_truncate(row, start);
     return -1;

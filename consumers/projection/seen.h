@@ -4,7 +4,8 @@
  * its own that held them was committed. A batch leaves them out of its
  * distinct-install rows: they could only conflict. Whole keys are kept
  * (no fingerprints), so a hit is never a false one; when full the set is
- * simply emptied, which costs a few extra conflicts, never a count.
+ * simply emptied, which costs a few extra conflicts, never a count. An
+ * empty key is never held.
  */
 #ifndef TALLY_SEEN_H
 #define TALLY_SEEN_H

@@ -27,12 +27,16 @@
 #    is assigned the 6 partitions and restores them; the time is the one it
 #    logs (waiting for stable partitions, reading, rebuilding the state).
 #
+# 3. The peak RSS (VmHWM) of tally-aggregator over the throughput rounds: at
+#    the default RECORDS, the figure at 1M records of backlog (target < 150 MiB).
+#
 # Environment: TALLY_BUILD_DIR (default build), ROUNDS, AGG_BENCH_ARGS (extra
 # flags for tally-aggregator, e.g. "--batch-max-records=50000"). Starts Kafka if it
 # is not running; removes every topic it created.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source deploy/local/env.sh
+source tests/bench/bench_lib.sh
 
 records=${1:-1000000}
 entries=${2:-1000000}
@@ -98,6 +102,7 @@ echo "producing $records usage records to $t_in ..." >&2
 "$load" --brokers="$TALLY_BROKERS" --mode=produce --topic="$t_in" --records="$records" --schemas=schemas >&2
 
 results=()
+agg_hwm=()
 for r in $(seq "$rounds"); do
   echo "round $r: plain consume ..." >&2
   consume_s=$("$load" --brokers="$TALLY_BROKERS" --mode=consume --topic="$t_in" --records="$records" |
@@ -116,6 +121,7 @@ for r in $(seq "$rounds"); do
   seat_out=$(metric "run$r" 'tally_aggregator_rollups_out_total{kind="seat"}')
   cl_out=$(metric "run$r" 'tally_aggregator_changelog_out_total{kind="entry"}')
   applied=$(metric "run$r" 'tally_aggregator_records_total{outcome="applied"}')
+  agg_hwm+=("$(bench_vmhwm_kib "$agg_pid")")
   stop_agg
   [[ ${applied:-0} -ge $((records * 9 / 10)) ]] || tally_die "only ${applied:-0} records applied"
   results+=("$r $consume_s $agg_s $txns $api_out $seat_out $cl_out $decode_s")
@@ -147,3 +153,4 @@ printf '%s\n' "${results[@]}" | awk -v n="$records" '{
 awk -v e="$restored" -v ms="$restore_ms" -v rss="$rss_kib" -v rep="$reporters" 'BEGIN {
   printf "restore        %9d changelog entries (6 partitions, %d reporters) in %.2f s = %.0f entries/s; RSS after: %.0f MiB\n", e, rep, ms / 1000, e / (ms / 1000), rss / 1024;
 }'
+bench_print_peak tally-aggregator 150 "$records" "${agg_hwm[@]}"

@@ -25,6 +25,8 @@
 #
 # Usage: tests/bench/anonymizer.sh        (environment, with defaults:)
 #   BENCH_RECORDS=1000000   raw records
+#     (the peak RSS, VmHWM, of tally-anonymizer over the rounds is printed:
+#     at the default, the figure at 1M records of backlog; target < 150 MiB)
 #   BENCH_ROUNDS=3          copy + anonymizer rounds
 #   BENCH_PARTITIONS=6      partitions of each bench topic (as tally.*.raw)
 #   BENCH_ANON_ARGS=        extra tally-anonymizer arguments
@@ -33,6 +35,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../../deploy/local/env.sh"
+source "$here/bench_lib.sh"
 
 records=${BENCH_RECORDS:-1000000}
 rounds=${BENCH_ROUNDS:-3}
@@ -123,6 +126,7 @@ measure() {
   out=$("$bench_bin" --brokers="$TALLY_BROKERS" --group="$1" --topics="$raw_product,$raw_usage" wait)
   res_rate=$(field rate "$out") res_n=$(field records "$out") res_secs=$(field seconds "$out")
   res_cpu=$(cpu_s "$2")
+  res_hwm=$(bench_vmhwm_kib "$2")
   stop "$2"
 }
 
@@ -131,7 +135,7 @@ median() { tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1
 
 echo
 echo "tally-anonymizer benchmark: $records raw records, $partitions partitions, $(nproc) CPUs (broker included)"
-copy_rates=() anon_rates=()
+copy_rates=() anon_rates=() anon_hwm=()
 for r in $(seq 1 "$rounds"); do
   run_copy "$r"
   copy_rates+=("$res_rate")
@@ -139,11 +143,13 @@ for r in $(seq 1 "$rounds"); do
     "$res_secs" "$res_cpu"
   run_anon "$r"
   anon_rates+=("$res_rate")
+  anon_hwm+=("$res_hwm")
   printf '  round %d  %-11s %8s records/s  (%s records in %s s, %s CPU s)\n' "$r" anonymizer "$res_rate" "$res_n" \
     "$res_secs" "$res_cpu"
 done
 c=$(echo "${copy_rates[*]}" | median) a=$(echo "${anon_rates[*]}" | median)
 awk -v a="$a" -v c="$c" 'BEGIN { printf "  medians: copy %.0f, anonymizer %.0f records/s; ratio anonymizer / copy: %.2f (target >= 0.50)\n", c, a, a / c }'
+bench_print_peak tally-anonymizer 150 "$records" "${anon_hwm[@]}"
 out=$("$TALLY_BUILD_DIR/tests/bench_scrub_worst" --reps=10)
 printf '  scrub worst case: %s ms per 64 KiB of hostile text (%s CPU ms; best of %s; slowest single scrub %s ms; %s texts)\n' \
   "$(field worst_ms "$out")" "$(field worst_cpu_ms "$out")" "$(field reps "$out")" "$(field worst_single_ms "$out")" \

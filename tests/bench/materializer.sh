@@ -19,6 +19,8 @@
 #                 decode, COPY into its stage, INSERT .. ON CONFLICT (event_id)
 #                 DO NOTHING, product_daily and its distinct installs, the
 #                 offsets, one transaction per batch.
+# Last, the peak RSS (VmHWM) of the materializer over the rounds: run with
+# RECORDS=1000000 for the figure at a backlog of 1M (target under 150 MiB).
 # Environment: TALLY_BUILD_DIR (default build), MAT_BENCH_ARGS (extra flags for
 # tally-materializer, e.g. "--batch-max-records=20000"). Uses the running local
 # Kafka and PostgreSQL (deploy/local), starting them if needed; everything it
@@ -26,6 +28,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source deploy/local/env.sh
+source tests/bench/bench_lib.sh
 
 records=${1:-300000}
 rounds=${2:-3}
@@ -47,7 +50,8 @@ db_copy=bench_copy_$id
 group=bench_mat_$id
 work=$(mktemp -d /tmp/tally-bench-mat.XXXXXX)
 mat_pid=
-psql_() { psql -X -q -v ON_ERROR_STOP=1 -h "$TALLY_PG_HOST" -p "$TALLY_PG_PORT" -U postgres "$@"; }
+psql_bin=$(bench_psql_bin)
+psql_() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 -h "$TALLY_PG_HOST" -p "$TALLY_PG_PORT" -U postgres "$@"; }
 url() { echo "postgresql://postgres@$TALLY_PG_HOST:$TALLY_PG_PORT/$1"; }
 now() { date +%s.%N; }
 
@@ -78,6 +82,11 @@ echo "producing $records product events to ${topics[1]} ..." >&2
 
 copy_times=()
 mat_times=()
+mat_hwm=()
+mat_cpu=()
+hz=$(getconf CLK_TCK)
+# CPU seconds (user + system) the running process $1 used so far.
+cpu_s() { awk -v hz="$hz" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 for round in $(seq "$rounds"); do
   # 1. Raw COPY of the same rows into the same (empty, indexed) table.
   psql_ -d "$db_copy" -c "TRUNCATE tally.product_events" -c "CHECKPOINT" >/dev/null
@@ -100,6 +109,10 @@ for round in $(seq "$rounds"); do
   mat_pid=$!
   for _ in $(seq 600); do grep -q "assigned" "$work/mat.log" && break; sleep 0.05; done
   grep -q "assigned" "$work/mat.log" || { cat "$work/mat.log" >&2; tally_die "materializer did not start"; }
+  # Its PostgreSQL session (opened before it subscribes): that backend's CPU too.
+  backend=$(psql_ -d "$db_mat" -tAc "SELECT pid FROM pg_stat_activity WHERE datname = '$db_mat' \
+    AND application_name LIKE 'tally-materializer/%' ORDER BY backend_start LIMIT 1")
+  backend_cpu0=$(cpu_s "$backend")
   t2=$(now)
   stored=0
   for _ in $(seq 6000); do
@@ -109,6 +122,8 @@ for round in $(seq "$rounds"); do
   done
   t3=$(now)
   [[ $stored -eq $records ]] || { tail -n 20 "$work/mat.log" >&2; tally_die "materializer stored $stored of $records"; }
+  mat_hwm+=("$(bench_vmhwm_kib "$mat_pid")")
+  mat_cpu+=("$(cpu_s "$mat_pid") $(echo "$(cpu_s "$backend") - $backend_cpu0" | bc)")
   kill "$mat_pid"; wait "$mat_pid" || true; mat_pid=
   rows=$(psql_ -d "$db_mat" -tAc "SELECT count(*) FROM tally.product_events")
   daily=$(psql_ -d "$db_mat" -tAc "SELECT sum(events) FROM tally.product_daily")
@@ -118,6 +133,8 @@ for round in $(seq "$rounds"); do
   awk -v r="$round" -v n="$records" -v c="${copy_times[-1]}" -v m="${mat_times[-1]}" 'BEGIN {
     printf "round %d: raw COPY %6.2f s (%7.0f rows/s), materializer %6.2f s (%7.0f events/s), ratio %.2f\n",
            r, c, n / c, m, n / m, c / m }'
+  read -r cpu_mat cpu_pg <<<"${mat_cpu[-1]}"
+  printf '         CPU: tally-materializer %s s (whole process), its PostgreSQL backend %s s (timed part)\n' "$cpu_mat" "$cpu_pg"
 done
 
 printf '%s\n' "${copy_times[@]}" | sort -n >"$work/copy.t"
@@ -131,3 +148,4 @@ awk -v n="$records" -v k="$rounds" '
     printf "materializer   %9d events: median %6.2f s = %7.0f events/s, best %6.2f s = %7.0f events/s\n", n, m[mid], n / m[mid], m[1], n / m[1];
     printf "ratio          median %.2f, best %.2f (target >= 0.50)\n", c[mid] / m[mid], c[1] / m[1];
   }' "$work/copy.t" "$work/mat.t"
+bench_print_peak tally-materializer 150 "$records" "${mat_hwm[@]}"

@@ -149,6 +149,68 @@ Test(textbuf, what_postgresql_text_accepts)
     cr_assert_not(tally_text_is_sha256_hex("0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", 64));
 }
 
+/* The reference COPY text escape, one byte at a time. */
+static void copy_field_reference(char *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '\\': *out++ = '\\'; *out++ = '\\'; break;
+        case '\t': *out++ = '\\'; *out++ = 't'; break;
+        case '\n': *out++ = '\\'; *out++ = 'n'; break;
+        case '\r': *out++ = '\\'; *out++ = 'r'; break;
+        default: *out++ = s[i];
+        }
+    }
+    *out = '\0';
+}
+
+/* Long plain text is checked and copied word by word: what it refuses or
+ * escapes must not depend on where in a word (or in the tail) it sits. */
+Test(textbuf, every_position_of_long_text)
+{
+    char s[41], want[83];
+    static const char *const bad[] = {"\0", "\x80", "\xc0", "\xff", "\xe2\x82"};
+    static const char specials[] = {'\\', '\t', '\n', '\r'};
+    tally_textbuf_t t = {0};
+    for (size_t len = 1; len <= 40; len++) {
+        memset(s, 'a' + (int)(len % 26), len);
+        cr_assert(tally_text_valid(s, len), "plain text of %zu bytes", len);
+        for (size_t i = 0; i < len; i++) {
+            for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+                size_t bl = k == 0 ? 1 : strlen(bad[k]);
+                if (i + bl > len)
+                    continue;
+                char c[41];
+                memcpy(c, s, len);
+                memcpy(c + i, bad[k], bl);
+                if (k == 4 && i + bl < len)
+                    c[i + bl] = 'z';   /* a truncated sequence, not its last byte */
+                cr_assert_not(tally_text_valid(c, len), "bad byte %zu at %zu of %zu", k, i, len);
+            }
+            if (i + 2 <= len) {
+                char c[41];
+                memcpy(c, s, len);
+                memcpy(c + i, "\xc3\xa9", 2);   /* é */
+                cr_assert(tally_text_valid(c, len), "é at %zu of %zu", i, len);
+            }
+            for (size_t k = 0; k < sizeof specials; k++) {
+                char c[41];
+                memcpy(c, s, len);
+                c[i] = specials[k];
+                if (i + 3 < len)
+                    c[i + 3] = specials[(k + 1) % sizeof specials];
+                copy_field_reference(want, c, len);
+                tally_textbuf_reset(&t);
+                tally_textbuf_putc(&t, '>');
+                tally_textbuf_copy_field(&t, c, len);
+                cr_assert_eq(t.data[0], '>');
+                cr_assert_str_eq(t.data + 1, want, "special %zu at %zu of %zu", k, i, len);
+            }
+        }
+    }
+    tally_textbuf_free(&t);
+}
+
 Test(seen, whole_keys_and_a_bound)
 {
     tally_seen_t *s = tally_seen_new(3);
@@ -165,6 +227,47 @@ Test(seen, whole_keys_and_a_bound)
     cr_assert_not(tally_seen_contains(s, "a", 1, 7));
     cr_assert(tally_seen_contains(s, "d", 1, 9));
     cr_assert_not(tally_seen_contains(NULL, "d", 1, 9));
+    tally_seen_free(s);
+}
+
+/* The slots grow with the keys (from 1024): every key is still found after
+ * each doubling, and none that was not added is. */
+Test(seen, grows_keeping_every_key)
+{
+    tally_seen_t *s = tally_seen_new(20000);
+    char key[16];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        tally_seen_add(s, key, strlen(key), (uint64_t)i * 0x9E3779B97F4A7C15ULL);
+    }
+    cr_assert_eq(tally_seen_count(s), 5000);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        cr_assert(tally_seen_contains(s, key, strlen(key), (uint64_t)i * 0x9E3779B97F4A7C15ULL), "%s", key);
+    }
+    cr_assert_not(tally_seen_contains(s, "key5000", 7, 5000ULL * 0x9E3779B97F4A7C15ULL));
+    tally_seen_free(s);
+}
+
+/* Colliding keys probe on past the last slot to the first; an empty key is
+ * never held (a free slot is one of length 0). */
+Test(seen, probes_wrap_and_no_empty_key)
+{
+    tally_seen_t *s = tally_seen_new(100);
+    char key[8];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        tally_seen_add(s, key, strlen(key), UINT64_MAX - (uint64_t)(i % 2));   /* the last two slots */
+    }
+    cr_assert_eq(tally_seen_count(s), 40);
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        cr_assert(tally_seen_contains(s, key, strlen(key), UINT64_MAX - (uint64_t)(i % 2)), "%s", key);
+        cr_assert_not(tally_seen_contains(s, key, strlen(key), UINT64_MAX - (uint64_t)((i + 1) % 2)));
+    }
+    tally_seen_add(s, "", 0, 5);
+    cr_assert_not(tally_seen_contains(s, "", 0, 5));
+    cr_assert_eq(tally_seen_count(s), 40);
     tally_seen_free(s);
 }
 
