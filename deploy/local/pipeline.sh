@@ -5,6 +5,7 @@
 #   tally-anonymizer    admin on 127.0.0.1:9101
 #   tally-aggregator    admin on 127.0.0.1:9102
 #   tally-materializer  admin on 127.0.0.1:9103
+#   tally-notifier      admin on 127.0.0.1:9105 (usage alerts to tally.alerts)
 #   tally-console       the usage pages and their API on http://127.0.0.1:8090
 #                       (reads PostgreSQL as tally_reader; cookies without
 #                       Secure, as plain HTTP on loopback needs)
@@ -22,9 +23,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 state=$TALLY_STATE/pipeline
 bin=$TALLY_BUILD_DIR/bin
 TALLY_GATEWAY_PORT=${TALLY_GATEWAY_PORT:-8080}
-TALLY_ADMIN_PORT_BASE=${TALLY_ADMIN_PORT_BASE:-9100}   # anonymizer +1, aggregator +2, materializer +3
+TALLY_ADMIN_PORT_BASE=${TALLY_ADMIN_PORT_BASE:-9100}   # anonymizer +1, aggregator +2, materializer +3, notifier +5
 TALLY_CONSOLE_PORT=${TALLY_CONSOLE_PORT:-8090}
-names=(gateway anonymizer aggregator materializer console)
+names=(gateway anonymizer aggregator materializer console notifier)
 mkdir -p "$state"
 
 secrets() {
@@ -52,6 +53,7 @@ args_of() {
     aggregator) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 2)) --instance-id=local-1 ;;
     materializer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 3)) --pg-url="$TALLY_PG_MATERIALIZER_URL" \
                --no-apply-migrations ;;
+    notifier) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 5)) --instance-id=local-1 ;;
     console) echo "${common[@]}" --port="$TALLY_CONSOLE_PORT" --pg-url="$TALLY_PG_READER_URL" --insecure-cookies \
                --license-keys="$state/license.keys" --gateway-url=http://127.0.0.1:$TALLY_GATEWAY_PORT ;;
   esac
@@ -82,6 +84,7 @@ wait_ready() {
     aggregator) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 2))/readyz ;;
     materializer) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 3))/readyz ;;
     console) url=http://127.0.0.1:$TALLY_CONSOLE_PORT/readyz ;;
+    notifier) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 5))/readyz ;;
   esac
   [[ -x $bin/tally-$name ]] || return 0
   for _ in $(seq 1 300); do
