@@ -409,7 +409,7 @@ int tally_webhook_url_pin(const tally_webhook_url_t *u, unsigned flags, char pin
         if (!tally_webhook_addr_allowed(c, flags)) {
             tally_errbuf_set(errbuf, errsize, "the host resolves to a %s address, which webhooks are not sent to",
                              tally_webhook_addr_class_name(c));
-            rc = -1;
+            rc = -2;
             break;
         }
         if (addrs == TALLY_WEBHOOK_PIN_ADDRS)

@@ -96,8 +96,9 @@ const char *tally_webhook_addr_class_name(tally_webhook_addr_class_t c);
 
 /* Resolves u's host (blocking getaddrinfo) and checks every address under
  * flags. Returns 0 with pin holding the CURLOPT_RESOLVE entry (an empty
- * string for a literal host, which libcurl does not resolve), or -1 with
- * errbuf: the name does not resolve, or it resolves to a refused class. */
+ * string for a literal host, which libcurl does not resolve), -1 with
+ * errbuf when the name does not resolve (may be transient), or -2 with
+ * errbuf when it resolves to a refused class (the policy: permanent). */
 int tally_webhook_url_pin(const tally_webhook_url_t *u, unsigned flags, char pin[TALLY_WEBHOOK_PIN_SIZE],
                           char *errbuf, size_t errsize) __attribute__((warn_unused_result));
 
