@@ -46,7 +46,7 @@ args_of() {
   case "$1" in
     gateway) echo "${common[@]}" --port="$TALLY_GATEWAY_PORT" --catalog="$TALLY_ROOT/schemas/product-events.json" \
                --keys-pg-url="$TALLY_PG_GATEWAY_URL" --keys-refresh=2s --optout-file="$state/optout.txt" \
-               --cors-origins=http://localhost:1337 --max-event-age=1600h ;;
+               --cors-origins=http://localhost:1337 --max-event-age=1600h --webhook-allow-http-loopback ;;
     anonymizer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 1)) --key-file="$state/pseudonym.keys" \
                --catalog="$TALLY_ROOT/schemas/product-events.json" --instance-id=local-1 ;;
     aggregator) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 2)) --instance-id=local-1 ;;

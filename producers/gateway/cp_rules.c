@@ -172,7 +172,110 @@ out:
     return rc;
 }
 
-int tally_cp_rules_check(avro_value_t *event, char *why, size_t whysize)
+/* One AlertRulesSet array: bounded, each in 1..max percent, ascending. */
+static int check_percents(avro_value_t *rules, const char *field, char *why, size_t whysize)
+{
+    avro_value_t arr, item;
+    size_t count;
+    int prev = 0, p;
+    if (avro_value_get_by_name(rules, field, &arr, NULL) != 0 || avro_value_get_size(&arr, &count) != 0)
+        return fail(why, whysize, field, "missing");
+    if (count > TALLY_ALERT_RULES_MAX) {
+        snprintf(why, whysize, "payload.%s: more than %d thresholds", field, TALLY_ALERT_RULES_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (avro_value_get_by_index(&arr, i, &item, NULL) != 0 || avro_value_get_int(&item, &p) != 0)
+            return fail(why, whysize, field, "missing");
+        if (p < 1 || p > TALLY_ALERT_PERCENT_MAX) {
+            snprintf(why, whysize, "payload.%s: %d is outside 1..%d percent", field, p, TALLY_ALERT_PERCENT_MAX);
+            return -1;
+        }
+        if (p <= prev)
+            return fail(why, whysize, field, "thresholds must be sorted ascending and distinct");
+        prev = p;
+    }
+    return 0;
+}
+
+/* The webhook URL's syntax: the one place to swap for the shared URL
+ * policy. */
+static int webhook_url_ok(const char *url, size_t n, const tally_cp_rules_t *opts, const char **reason)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) {
+            *reason = "must not contain spaces or control characters";
+            return 0;
+        }
+    size_t scheme;
+    if (n > 8 && strncmp(url, "https://", 8) == 0)
+        scheme = 8;
+    else if (n > 7 && strncmp(url, "http://", 7) == 0) {
+        scheme = 7;
+        /* The host, up to its port or path: a 127.x.y.z literal or [::1]. */
+        size_t host = strcspn(url + 7, ":/?#"), dots = 0, ok = 1;
+        if (n > 12 && strncmp(url + 7, "[::1]", 5) == 0)
+            ok = url[12] == '/' || url[12] == ':' || url[12] == '?' || url[12] == '#' || n == 12;
+        else {
+            ok = host >= 7 && strncmp(url + 7, "127.", 4) == 0;
+            for (size_t i = 0; ok && i < host; i++)
+                if (url[7 + i] == '.')
+                    dots++;
+                else if (url[7 + i] < '0' || url[7 + i] > '9')
+                    ok = 0;
+            ok = ok && dots == 3;
+        }
+        if (!ok || !opts->webhook_allow_http_loopback) {
+            *reason = "must be https:// (http:// only to a loopback address in local mode)";
+            return 0;
+        }
+    } else {
+        *reason = "must be https://";
+        return 0;
+    }
+    size_t end = strcspn(url + scheme, "/?#");
+    if (memchr(url + scheme, '@', end) != NULL) {
+        *reason = "must not carry credentials";
+        return 0;
+    }
+    return 1;
+}
+
+static int check_endpoint(avro_value_t *ep, const tally_cp_rules_t *opts, char *why, size_t whysize)
+{
+    const char *url, *sealed, *key, *reason;
+    size_t url_n, sealed_n, key_n;
+    if (get_string(ep, "url", &url, &url_n) != 0)
+        return fail(why, whysize, "url", "missing");
+    if (get_string(ep, "secret_sealed", &sealed, &sealed_n) != 0)
+        return fail(why, whysize, "secret_sealed", "missing");
+    if (get_string(ep, "key_id", &key, &key_n) != 0)
+        return fail(why, whysize, "key_id", "missing");
+    if (url_n > TALLY_WEBHOOK_URL_MAX) {
+        snprintf(why, whysize, "payload.url: longer than %d bytes", TALLY_WEBHOOK_URL_MAX);
+        return -1;
+    }
+    if (key_n > 64)
+        return fail(why, whysize, "key_id", "longer than 64 bytes");
+    if (url_n == 0)
+        return sealed_n == 0 ? 0 : fail(why, whysize, "secret_sealed", "must be empty when url is empty");
+    if (!webhook_url_ok(url, url_n, opts, &reason))
+        return fail(why, whysize, "url", reason);
+    if (key_n == 0)
+        return fail(why, whysize, "key_id", "must not be empty");
+    unsigned char bin[crypto_box_SEALBYTES + 64 + 1];
+    size_t bin_n = 0;
+    const char *stop = NULL;
+    if (sealed_n > sodium_base64_ENCODED_LEN(sizeof bin, sodium_base64_VARIANT_ORIGINAL) ||
+        sodium_base642bin(bin, sizeof bin, sealed, sealed_n, NULL, &bin_n, &stop, sodium_base64_VARIANT_ORIGINAL) !=
+            0 ||
+        stop != sealed + sealed_n || bin_n < crypto_box_SEALBYTES + 32 || bin_n > crypto_box_SEALBYTES + 64)
+        return fail(why, whysize, "secret_sealed",
+                    "must be base64 of a sealed secret of 32..64 bytes (crypto_box_SEALBYTES + 32..64 bytes)");
+    return 0;
+}
+
+int tally_cp_rules_check(avro_value_t *event, const tally_cp_rules_t *opts, char *why, size_t whysize)
 {
     avro_value_t payload, branch;
     if (avro_value_get_by_name(event, "payload", &payload, NULL) != 0 ||
@@ -191,5 +294,13 @@ int tally_cp_rules_check(avro_value_t *event, char *why, size_t whysize)
         if (get_string(&branch, "reason", &s, &n) != 0 || n == 0)
             return fail(why, whysize, "reason", "must not be empty");
     }
+    if (name != NULL && strcmp(name, "AlertRulesSet") == 0) {
+        static const char *const fields[] = {"api_calls_percent", "nonprod_daily_percent", "seats_percent"};
+        for (size_t i = 0; i < 3; i++)
+            if (check_percents(&branch, fields[i], why, whysize) != 0)
+                return -1;
+    }
+    if (name != NULL && strcmp(name, "WebhookEndpointSet") == 0)
+        return check_endpoint(&branch, opts, why, whysize);
     return 0;
 }

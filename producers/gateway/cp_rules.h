@@ -18,6 +18,18 @@
  *                       milliseconds) and key_id are the event's;
  *                       valid_until after valid_from.
  *   LicenseRevoked      reason is not empty.
+ *   AlertRulesSet       each of api_calls_percent, nonprod_daily_percent,
+ *                       seats_percent: at most TALLY_ALERT_RULES_MAX
+ *                       entries, each 1..TALLY_ALERT_PERCENT_MAX, sorted
+ *                       ascending and distinct (may be empty).
+ *   WebhookEndpointSet  url at most TALLY_WEBHOOK_URL_MAX bytes, "" (the
+ *                       endpoint removed) or https://host..., or
+ *                       http://127.x / http://[::1] when
+ *                       webhook_allow_http_loopback; no credentials, no
+ *                       control characters or spaces. With a url,
+ *                       secret_sealed is padded standard base64 of
+ *                       crypto_box_SEALBYTES + 32..64 bytes and key_id is
+ *                       1..64 bytes; without one, secret_sealed is empty.
  *   every other branch  nothing more (token_id, a uuid, is checked by the
  *                       schema conversion).
  */
@@ -32,8 +44,21 @@
 /* The longest life of a console token: 30 days. */
 #define TALLY_CONSOLE_TOKEN_TTL_MAX_MS (INT64_C(30) * 86400000)
 
+/* Thresholds per metric in an AlertRulesSet, and their largest percent. */
+#define TALLY_ALERT_RULES_MAX 8
+#define TALLY_ALERT_PERCENT_MAX 1000
+/* The longest webhook URL. */
+#define TALLY_WEBHOOK_URL_MAX 2048
+
+/* What the deployment allows beyond the fixed rules. */
+typedef struct {
+    int webhook_allow_http_loopback;  /* http:// to a loopback literal (local mode) */
+} tally_cp_rules_t;
+
 /* Checks event (borrowed: a converted ControlPanelEvent, version 2 or
- * later). Returns 0, or -1 with the field and the reason in why. */
-int tally_cp_rules_check(avro_value_t *event, char *why, size_t whysize) __attribute__((warn_unused_result));
+ * later) under opts (borrowed). Returns 0, or -1 with the field and the
+ * reason in why. */
+int tally_cp_rules_check(avro_value_t *event, const tally_cp_rules_t *opts, char *why, size_t whysize)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -346,7 +346,7 @@ int tally_ingest_event(tally_ingest_t *in, tally_route_t route, const char *text
         if (check_time(rules, rc, now_ms, why, whysize) != 0)
             return TALLY_INGEST_REJECTED;
         *reason = "schema";
-        if (route == TALLY_ROUTE_CONTROLPANEL && tally_cp_rules_check(&rc->value, why, whysize) != 0)
+        if (route == TALLY_ROUTE_CONTROLPANEL && tally_cp_rules_check(&rc->value, &rules->cp, why, whysize) != 0)
             return TALLY_INGEST_REJECTED;
         break;
     default:

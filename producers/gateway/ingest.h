@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cp_rules.h"
 #include "event_catalog.h"
 #include "publisher.h"
 #include "schema_catalog.h"
@@ -41,6 +42,7 @@ typedef struct {
     int64_t max_past_ms;             /* oldest accepted event time, before now */
     int64_t max_future_ms;           /* clock skew accepted after now */
     size_t max_string;               /* longest string field, bytes */
+    tally_cp_rules_t cp;             /* what Control Panel events may carry beyond the fixed rules */
 } tally_ingest_rules_t;
 
 typedef struct tally_ingest_t tally_ingest_t;

@@ -34,7 +34,7 @@ typedef struct {
     int64_t rate, burst, max_age_ms, max_skew_ms;
     int64_t ack_timeout_ms, ack_linger_ms, queue_max_messages, queue_max_bytes, shutdown_ms;
     int64_t request_deadline_ms, admin_port, trusted_proxies;
-    bool trust_forwarded_for;
+    bool trust_forwarded_for, webhook_allow_http_loopback;
     int log_level;
 } gateway_settings_t;
 
@@ -102,6 +102,9 @@ int main(int argc, char **argv)
                          "X-Forwarded-For ignored"),
         TALLY_CONFIG_BOOL("trust-forwarded-for", &s.trust_forwarded_for, "false",
                           "deprecated alias of --trusted-proxies=1"),
+        TALLY_CONFIG_BOOL("webhook-allow-http-loopback", &s.webhook_allow_http_loopback, "false",
+                          "a WebhookEndpointSet may name http://127.x or http://[::1] (local mode); otherwise "
+                          "https:// only"),
         TALLY_CONFIG_DURATION("max-event-age", &s.max_age_ms, "720h", 60000, (int64_t)87600 * 3600000,
                               "oldest event time accepted"),
         TALLY_CONFIG_DURATION("max-clock-skew", &s.max_skew_ms, "24h", 1000, (int64_t)720 * 3600000,
@@ -219,7 +222,8 @@ int main(int argc, char **argv)
         .trusted_proxies = s.trusted_proxies == 0 && s.trust_forwarded_for ? 1 : (int)s.trusted_proxies,
         .admin_elsewhere = s.admin_port > 0,
         .rules = {.schemas = schemas, .events = events, .optout = optout, .max_past_ms = s.max_age_ms,
-                  .max_future_ms = s.max_skew_ms, .max_string = (size_t)s.max_string},
+                  .max_future_ms = s.max_skew_ms, .max_string = (size_t)s.max_string,
+                  .cp = {.webhook_allow_http_loopback = s.webhook_allow_http_loopback}},
         .publisher = pub, .keys = keys, .ratelimit = rl, .auth_failures = auth_rl, .metrics = metrics,
     };
     if ((srv = tally_server_new(&so, err, sizeof err)) == NULL) {

@@ -21,7 +21,8 @@
 #define MARKER "SECRET-VALUE-123"
 #define CP_BRANCHES                                                                       \
     "TenantRegistered, EnvironmentCreated, EnvironmentDeleted, MemberAdded, MemberRemoved, " \
-    "LicenseTermsSet, ApiKeyIssued, ApiKeyRevoked, ConsoleTokenIssued, ConsoleTokenRevoked, LicenseIssued, LicenseRevoked"
+    "LicenseTermsSet, ApiKeyIssued, ApiKeyRevoked, ConsoleTokenIssued, ConsoleTokenRevoked, LicenseIssued, LicenseRevoked, AlertRulesSet, " \
+    "WebhookEndpointSet"
 
 typedef struct fixture_t {
     json_t *schema_json;

@@ -112,6 +112,9 @@ static const char *const cp_payloads[][2] = {
      " \"valid_from\": \"2026-12-07T00:00:00Z\", \"valid_until\": \"2027-01-06T00:00:00Z\", \"key_id\": \"k\","
      " \"payload_sha256\": \"ab\", \"payload\": \"{}\"}"},
     {"LicenseRevoked", "{\"license_id\": \"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0\", \"reason\": \"left\"}"},
+    /* version 4 */
+    {"AlertRulesSet", "{\"api_calls_percent\": [80, 100, 150], \"nonprod_daily_percent\": [100], \"seats_percent\": []}"},
+    {"WebhookEndpointSet", "{\"url\": \"https://hooks.example.com/t\", \"secret_sealed\": \"AAEC\", \"key_id\": \"wh-1\"}"},
 };
 
 static json_t *cp_event(json_t *payload)

@@ -44,7 +44,8 @@ Test(kafka_topics, project_file_declares_every_topic)
     cr_assert_eq(tally_topics_load(tally_test_source_path("deploy/kafka/topics.conf"), &list, errbuf,
                                    sizeof errbuf), 0, "%s", errbuf);
     const char *want[] = {"tally.product.raw", "tally.usage.raw", "tally.product", "tally.usage",
-                          "tally.aggregator.changelog", "tally.rollups", "tally.controlpanel", "tally.dlq"};
+                          "tally.aggregator.changelog", "tally.rollups", "tally.controlpanel", "tally.dlq",
+                          "tally.alerts", "tally.notifier.changelog"};
     cr_assert_eq(list.count, sizeof want / sizeof want[0]);
     int usage_parts = 0, changelog_parts = 0;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -62,8 +63,12 @@ Test(kafka_topics, project_file_declares_every_topic)
             changelog_parts = t->partitions;
             cr_assert_str_eq(t->cleanup_policy, "compact");
         }
-        if (strcmp(want[i], "tally.rollups") == 0)
+        if (strcmp(want[i], "tally.rollups") == 0 || strcmp(want[i], "tally.notifier.changelog") == 0)
             cr_assert_str_eq(t->cleanup_policy, "compact");
+        if (strcmp(want[i], "tally.alerts") == 0) {
+            cr_assert_str_eq(t->cleanup_policy, "delete");
+            cr_assert_eq(t->retention_ms, -1, "alerts are kept forever");
+        }
     }
     cr_assert_eq(usage_parts, changelog_parts, "the changelog is co-partitioned with tally.usage");
     tally_topics_free(&list);

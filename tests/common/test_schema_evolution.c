@@ -9,6 +9,10 @@
  *     otherwise sound body, and stays usable afterwards;
  *   - a catalog that lacks version 2 cannot read a version 2 record at all
  *     (unknown_schema): the writer schema must be deployed before writers.
+ * Versions 3 (LicenseIssued, LicenseRevoked) and 4 (AlertRulesSet,
+ * WebhookEndpointSet) append to the union the same way, and are proven the
+ * same way: every older version's records read with the newer reader, and
+ * every older reader gets unknown_branch for the newer branches only.
  * Run under ASan too: no leak, no crash.
  */
 #define _XOPEN_SOURCE 700
@@ -188,7 +192,7 @@ Test(schema_evolution, v2_appends_the_token_branches_and_keeps_v1)
     avro_schema_t u1 = avro_schema_record_field_get(v1->schema, "payload");
     avro_schema_t u2 = avro_schema_record_field_get(v2->schema, "payload");
 
-    cr_assert_eq(tally_catalog_latest(cat, "ControlPanelEvent"), cpe(cat, 3));
+    cr_assert_eq(tally_catalog_latest(cat, "ControlPanelEvent"), cpe(cat, 4));
     cr_assert_neq(v1->fingerprint, v2->fingerprint);
     cr_assert_eq(avro_schema_union_size(u1), N_V1);
     cr_assert_eq(avro_schema_union_size(u2), N_V1 + 2);
@@ -305,13 +309,14 @@ Test(schema_evolution, a_v2_reader_of_the_same_bytes_reads_the_token_branches)
 }
 
 /* A copy of schemas/ with ControlPanelEvent 1.avsc only (a deployment that
- * never received 2.avsc nor 3.avsc). */
+ * never received 2.avsc, 3.avsc nor 4.avsc). */
 static void v1_only_catalog_dir(char *dir, size_t size)
 {
     char cmd[8192];
     snprintf(dir, size, "/tmp/tally-evolution-%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s/schemas' '%s' && rm '%s/ControlPanelEvent/2.avsc' '%s/ControlPanelEvent/3.avsc'",
-             dir, getenv("TALLY_SOURCE_DIR"), dir, dir, dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s/schemas' '%s' && rm '%s/ControlPanelEvent/2.avsc' '%s/ControlPanelEvent/3.avsc' "
+             "'%s/ControlPanelEvent/4.avsc'",
+             dir, getenv("TALLY_SOURCE_DIR"), dir, dir, dir, dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
@@ -405,6 +410,80 @@ Test(schema_evolution, v1_and_v2_readers_get_unknown_branch_for_the_license_bran
                 expect_same(dec, cat, 3, v1_branches[(round + k) % N_V1], round);
                 if (r == 2)
                     expect_same(dec, cat, 3, v2_branches[k], round);
+            }
+        }
+        tally_decoder_free(dec);
+    }
+    tally_catalog_free(cat);
+}
+
+/* ---- version 4: AlertRulesSet and WebhookEndpointSet after the license branches */
+
+static const char *const v4_branches[] = {"AlertRulesSet", "WebhookEndpointSet"};
+
+Test(schema_evolution, v4_appends_the_alert_branches_and_keeps_v3)
+{
+    tally_catalog_t *cat = load_schemas();
+    avro_schema_t u3 = avro_schema_record_field_get(cpe(cat, 3)->schema, "payload");
+    avro_schema_t u4 = avro_schema_record_field_get(cpe(cat, 4)->schema, "payload");
+
+    cr_assert_eq(tally_catalog_latest(cat, "ControlPanelEvent"), cpe(cat, 4));
+    cr_assert_neq(cpe(cat, 3)->fingerprint, cpe(cat, 4)->fingerprint);
+    cr_assert_eq(avro_schema_union_size(u4), N_V1 + 6);
+    for (size_t i = 0; i < N_V1 + 4; i++)
+        cr_assert_str_eq(avro_schema_type_name(avro_schema_union_branch(u4, (int)i)),
+                         avro_schema_type_name(avro_schema_union_branch(u3, (int)i)));
+    cr_assert_str_eq(avro_schema_type_name(avro_schema_union_branch(u4, N_V1 + 4)), "AlertRulesSet");
+    cr_assert_str_eq(avro_schema_type_name(avro_schema_union_branch(u4, N_V1 + 5)), "WebhookEndpointSet");
+    tally_catalog_free(cat);
+}
+
+Test(schema_evolution, v1_v2_and_v3_records_of_every_branch_decode_with_a_v4_reader)
+{
+    tally_catalog_t *cat = load_schemas();
+    tally_decoder_t *dec = tally_decoder_new(cat, cpe(cat, 4));
+
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < N_V1; i++)
+            for (int w = 1; w <= 4; w++)
+                expect_same(dec, cat, w, v1_branches[i], (int)(i + 10 * (size_t)w * (size_t)(round + 1)));
+        for (size_t k = 0; k < 2; k++) {
+            for (int w = 2; w <= 4; w++)
+                expect_same(dec, cat, w, v2_branches[k], (int)(k + (size_t)round));
+            for (int w = 3; w <= 4; w++)
+                expect_same(dec, cat, w, v3_branches[k], (int)(k + (size_t)round));
+            expect_same(dec, cat, 4, v4_branches[k], (int)(k + (size_t)round));
+        }
+    }
+    tally_decoder_free(dec);
+    tally_catalog_free(cat);
+}
+
+Test(schema_evolution, v1_v2_and_v3_readers_get_unknown_branch_for_the_alert_branches_and_go_on)
+{
+    tally_catalog_t *cat = load_schemas();
+    char err[512], reader[64];
+
+    for (int r = 1; r <= 3; r++) {
+        tally_decoder_t *dec = tally_decoder_new(cat, cpe(cat, r));
+        snprintf(reader, sizeof reader, "ControlPanelEvent v%d", r);
+        for (int round = 0; round < 2; round++) {
+            for (size_t k = 0; k < 2; k++) {
+                size_t len;
+                uint8_t *buf = encode_event(cpe(cat, 4), v4_branches[k], round, &len, NULL);
+                err[0] = '\0';
+                cr_assert_eq(decode_rc(dec, buf, len, err, sizeof err), TALLY_CODEC_ERR_UNKNOWN_BRANCH,
+                             "v%d reader, %s: %s", r, v4_branches[k], err);
+                cr_assert(strstr(err, v4_branches[k]) != NULL, "the error names the branch: %s", err);
+                cr_assert(strstr(err, reader) != NULL, "and the reader: %s", err);
+                cr_assert_eq(decode_rc(dec, buf, len - 1, err, sizeof err), TALLY_CODEC_ERR_BODY, "%s", err);
+                free(buf);
+                /* Still good for v4 records of the branches it knows. */
+                expect_same(dec, cat, 4, v1_branches[(round + k) % N_V1], round);
+                if (r >= 2)
+                    expect_same(dec, cat, 4, v2_branches[k], round);
+                if (r == 3)
+                    expect_same(dec, cat, 4, v3_branches[k], round);
             }
         }
         tally_decoder_free(dec);

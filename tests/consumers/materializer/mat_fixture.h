@@ -546,12 +546,12 @@ static MAT_UNUSED void mat_produce_value(mat_producer_t *p, const tally_catalog_
 
 /* The ControlPanelEvent version mat_schemas_variant invents: one past the
  * latest in schemas/. */
-#define MAT_CP_FUTURE_VERSION 4
+#define MAT_CP_FUTURE_VERSION 5
 
 /* A copy of schemas/ into dir (size bytes) as a deployment may have it:
  * future != 0 adds a ControlPanelEvent version MAT_CP_FUTURE_VERSION (the
  * latest with one more payload branch, ConsoleFuture{note}); future == 0
- * removes versions 2 and 3 (a deployment that never received them). Remove
+ * removes versions 2 to 4 (a deployment that never received them). Remove
  * it with mat_rm_dir. */
 static MAT_UNUSED void mat_schemas_variant(char *dir, size_t size, int future)
 {

@@ -1,5 +1,5 @@
 /* tally-gateway and ControlPanelEvent version 2: every Control Panel event
- * is written with the latest version (v3 since the license branches), the console-token branches are
+ * is written with the latest version (v4 since the alert branches), the console-token branches are
  * accepted and arrive as sent, and a token event the materializer could not
  * project (a hash that is not lower-case hex SHA-256, an expiry not after
  * the event or more than 30 days after it, a token id that is not a UUID,
@@ -46,7 +46,7 @@ Test(gateway_console_tokens, every_control_panel_event_is_written_as_the_latest_
     char body[1024], answer[1024], sha[65];
     const tally_catalog_entry_t *v2 = tally_catalog_latest(routes_cat, "ControlPanelEvent");
     cr_assert_not_null(v2);
-    cr_assert_eq(v2->version, 3);
+    cr_assert_eq(v2->version, 4);
     tally_test_sha256_hex("tct_example-token", sha);
 
     snprintf(body, sizeof body,
@@ -72,7 +72,7 @@ Test(gateway_console_tokens, every_control_panel_event_is_written_as_the_latest_
         const tally_catalog_entry_t *w;
         uint64_t fp;
         cr_assert_eq(tally_codec_peek_fingerprint(recs[i].value, recs[i].len, &fp, err, sizeof err), 0);
-        cr_assert_eq(fp, v2->fingerprint, "record %zu written as ControlPanelEvent v3", i);
+        cr_assert_eq(fp, v2->fingerprint, "record %zu written as ControlPanelEvent v4", i);
         cr_assert_eq(tally_decoder_decode(dec, recs[i].value, recs[i].len, &v, &w, err, sizeof err), 0, "%s", err);
         cr_assert_eq(w, v2);
         if (conv == NULL)
