@@ -19,7 +19,7 @@ fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 if ! command -v systemd-analyze >/dev/null; then
   echo "FAIL systemd-analyze is not installed (deploy/setup.sh installs the package systemd)"; exit 1
 fi
-procs=(tally-gateway tally-anonymizer tally-aggregator tally-materializer tally-migrate tally-console)
+procs=(tally-gateway tally-anonymizer tally-aggregator tally-materializer tally-migrate tally-console tally-notifier)
 tally_build "${procs[@]}"
 work=$(mktemp -d /tmp/tally-systemd-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
