@@ -9,7 +9,8 @@
  * The signing key file (secret): one key a line, "<key id> <seed>", the
  * seed the 32-byte Ed25519 seed in hex (64 digits, either case), the two
  * separated by spaces or tabs; blank lines and lines starting with '#'
- * are skipped; anything else is an error naming the file and the line.
+ * are skipped; anything else is an error naming the file and the line
+ * (common/key_lines.h, the format shared with the webhook keys).
  * Generate a seed with `head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'`.
  * The NEWEST key is the LAST key line of the file: it signs everything
  * issued; the lines above it are older keys, kept so that their public keys

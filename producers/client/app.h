@@ -38,6 +38,7 @@ typedef struct tally_client_settings_t {
     char *console_url, *token, *out, *idempotency_key; /* license fetch */
     bool force;                                          /* license fetch */
     bool online;                                         /* license verify: GET the revocation list */
+    char *secret_file;                                   /* webhook-listen */
 } tally_client_settings_t;
 
 typedef struct tally_app_t {

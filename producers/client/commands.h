@@ -7,6 +7,7 @@
 
 #include "app.h"
 
+#include <signal.h>
 #include <stddef.h>
 
 /* send KIND [JSON...]: events from the arguments, or stdin when there are
@@ -31,5 +32,11 @@ int tally_cmd_license(const tally_client_settings_t *s, size_t argc, const char 
 
 /* license fetch (cmd_license_fetch.c): the arguments after "fetch". */
 int tally_license_fetch(const tally_client_settings_t *s, size_t argc, const char *const argv[]);
+
+/* webhook-listen PORT --secret-file F (cmd_webhook_listen.c): a local
+ * receiver of signed webhooks until *stop (borrowed) is set. Needs only
+ * the settings: no spool, no network but its own port. */
+int tally_cmd_webhook_listen(const tally_client_settings_t *s, size_t argc, const char *const argv[],
+                             volatile sig_atomic_t *stop);
 
 #endif

@@ -62,6 +62,12 @@ static const char summary[] =
     "                           until the file is saved, so a retry after a timeout gets the same\n"
     "                           license. Exit 0 saved, 1 bad answer or another file in the way, 2 usage,\n"
     "                           4 refused (401/403/404), 5 console unavailable (retry).\n"
+    "  webhook-listen PORT      a local receiver of Tally's signed webhooks on 127.0.0.1:PORT (0: any)\n"
+    "                           with --secret-file FILE (one \"whsec_...\" line, mode 0600): checks the\n"
+    "                           Standard Webhooks signature and timestamp (5 minutes either way),\n"
+    "                           answers 204 and prints one line per new webhook-id (a retry is not\n"
+    "                           printed twice), 401 on a bad signature or stale timestamp, 413 over\n"
+    "                           64 KiB. Runs until SIGINT or SIGTERM.\n"
     "\n"
     "Delivery: events are written to the spool before they are sent and leave it once the gateway\n"
     "answered. Connection failures, timeouts, 408, 429 and 5xx keep them for a retry with exponential\n"
@@ -163,6 +169,8 @@ int main(int argc, char **argv)
         TALLY_CONFIG_BOOL("force", &s.force, "false", "license fetch: replace a different file at --out"),
         TALLY_CONFIG_BOOL("online", &s.online, "false",
                           "license verify: get the revocation list from --console-url (GET /api/v1/licenses/revoked)"),
+        TALLY_CONFIG_STR("secret-file", &s.secret_file, NULL,
+                         "webhook-listen: the webhook secret file (one \"whsec_...\" line, mode 0600)"),
     };
     char err[1024];
     int rc = TALLY_EXIT_USAGE;
@@ -192,7 +200,8 @@ int main(int argc, char **argv)
     size_t npos = tally_config_positional_count(cfg);
     if (npos == 0) {
         fprintf(stderr,
-                "tally: which command? send, flush, spool, telemetry, report-usage or license (see tally --help)\n");
+                "tally: which command? send, flush, spool, telemetry, report-usage, license or webhook-listen "
+                "(see tally --help)\n");
         goto cleanup;
     }
     const char *command = tally_config_positional_get(cfg, 0);
@@ -217,6 +226,11 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         goto cleanup;
     }
+    if (strcmp(command, "webhook-listen") == 0) {
+        rc = tally_cmd_webhook_listen(&s, npos - 1, args, &stop_requested);
+        curl_global_cleanup();
+        goto cleanup;
+    }
     if ((rc = tally_app_init(&app, &s, &stop_requested)) != TALLY_EXIT_OK) {
         tally_app_clear(&app);
         curl_global_cleanup();
@@ -237,7 +251,9 @@ int main(int argc, char **argv)
         if (strcmp(command, commands[i].name) == 0)
             rc = commands[i].run(&app, npos - 1, args);
     if (rc < 0) {
-        fprintf(stderr, "tally: unknown command \"%.40s\": send, flush, spool, telemetry, report-usage or license\n",
+        fprintf(stderr,
+                "tally: unknown command \"%.40s\": send, flush, spool, telemetry, report-usage, license or "
+                "webhook-listen\n",
                 command);
         rc = TALLY_EXIT_USAGE;
     }

@@ -45,9 +45,9 @@ Test(kafka_topics, project_file_declares_every_topic)
                                    sizeof errbuf), 0, "%s", errbuf);
     const char *want[] = {"tally.product.raw", "tally.usage.raw", "tally.product", "tally.usage",
                           "tally.aggregator.changelog", "tally.rollups", "tally.controlpanel", "tally.dlq",
-                          "tally.alerts", "tally.notifier.changelog"};
+                          "tally.alerts", "tally.notifier.changelog", "tally.webhooks.deliveries"};
     cr_assert_eq(list.count, sizeof want / sizeof want[0]);
-    int usage_parts = 0, changelog_parts = 0;
+    int usage_parts = 0, changelog_parts = 0, alerts_parts = 0, deliveries_parts = 0;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const tally_topic_spec_t *t = NULL;
         for (size_t j = 0; j < list.count; j++)
@@ -65,12 +65,18 @@ Test(kafka_topics, project_file_declares_every_topic)
         }
         if (strcmp(want[i], "tally.rollups") == 0 || strcmp(want[i], "tally.notifier.changelog") == 0)
             cr_assert_str_eq(t->cleanup_policy, "compact");
+        if (strcmp(want[i], "tally.webhooks.deliveries") == 0) {
+            deliveries_parts = t->partitions;
+            cr_assert_str_eq(t->cleanup_policy, "compact");
+        }
         if (strcmp(want[i], "tally.alerts") == 0) {
+            alerts_parts = t->partitions;
             cr_assert_str_eq(t->cleanup_policy, "delete");
             cr_assert_eq(t->retention_ms, -1, "alerts are kept forever");
         }
     }
     cr_assert_eq(usage_parts, changelog_parts, "the changelog is co-partitioned with tally.usage");
+    cr_assert_eq(alerts_parts, deliveries_parts, "webhook deliveries are co-partitioned with tally.alerts");
     tally_topics_free(&list);
 }
 
