@@ -524,7 +524,10 @@ void tally_crossing_rules(tally_crossing_t *c, const char *tenant, const tally_a
                           tally_alert_list_t *out)
 {
     cx_tenant_t *t = cx_tenant(c, tenant, true);
+    if (t->has_rules && at < t->rules_at)
+        return;   /* older than the rules in force (read again) */
     t->rules = *rules;
+    t->rules_at = at;
     t->has_rules = true;
     evaluate(c, t, at, out);
 }

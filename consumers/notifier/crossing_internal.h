@@ -53,6 +53,7 @@ typedef struct cx_tenant_t {
     size_t n_terms, cap_terms;
     bool has_rules;
     tally_alert_rules_t rules;
+    int64_t rules_at;               /* the time of the rules in force */
     cx_env_t *envs;
     size_t n_envs, cap_envs;
     cx_api_t *api;

@@ -284,6 +284,9 @@ Test(crossing, a_tenants_rules_replace_the_defaults_and_empty_means_none)
     r.percent[0][1] = 60;
     tally_crossing_rules(f.c, T, &r, 6, &f.out);   /* a new threshold already reached */
     EXPECT(&f, "MONTHLY_API_CALLS TRIGGERED 60 2026-12 1");
+    tally_alert_rules_t old = {.n = {1, 0, 0}, .percent = {{10}}};
+    tally_crossing_rules(f.c, T, &old, 4, &f.out);   /* older than the rules in force: ignored */
+    EXPECT_NONE(&f);
     memset(&r, 0, sizeof r);
     tally_crossing_rules(f.c, T, &r, 7, &f.out);
     api(&f, "prod", D(2026, 12, 1), 5000);
