@@ -206,3 +206,54 @@ Test(notifier, help_health_readiness_and_metrics_on_the_admin_port)
     tally_test_proc_free(p);
     nf_env_free(&e);
 }
+
+/* An AlertRulesSet of tenant: api_calls_percent = {api[0..n)}, the others empty. */
+static void rules(nf_env_t *e, const char *tenant, const int *api, size_t n, int64_t at)
+{
+    avro_value_t v, b = nf_cp(e, &v, tenant, at, "AlertRulesSet");
+    avro_value_t arr, item;
+    cr_assert_eq(avro_value_get_by_name(&b, "api_calls_percent", &arr, NULL), 0);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(avro_value_append(&arr, &item, NULL), 0);
+        cr_assert_eq(avro_value_set_int(&item, api[i]), 0);
+    }
+    nf_cp_send(e, tenant, &v);
+}
+
+Test(notifier, the_deployment_flags_set_the_defaults_and_a_tenants_alert_rules_replace_them)
+{
+    nf_env_t e;
+    nf_env_init(&e, "notifier-rules");
+    int32_t d1 = nf_day(2026, 12, 1);
+    nf_terms(&e, "t-default", d1, nf_day(2027, 11, 30), 100, 1000, 100, 1000);
+    nf_terms(&e, "t-own", d1, nf_day(2027, 11, 30), 100, 1000, 100, 1000);
+    const int own[] = {30, 60};
+    rules(&e, "t-own", own, 2, 1000);
+    nf_flush(&e);
+    const char *const args[] = {"--api-calls-percent=50,90", "--seats-percent=", NULL};
+    tally_test_proc_t *p = nf_spawn_args(&e, "nf-rules", args);
+    nf_api_rollup(&e, "t-default", "prod", d1, 700);   /* 70 %: the deployment's 50 */
+    nf_api_rollup(&e, "t-own", "prod", d1, 700);       /* its own 30 and 60 */
+    nf_seat_rollup(&e, "t-default", d1, 1000);          /* no seat thresholds at all */
+    nf_flush(&e);
+    nf_alert_t *a;
+    size_t n = nf_read_alerts(&e, 3, 3000, 60000, &a);
+    cr_assert_eq(n, 3, "%zu alerts\n%s", n, tally_test_log(p));
+    cr_assert_geq(nf_find(a, n, "t-default", "MONTHLY_API_CALLS", 50, "TRIGGERED", "2026-12"), 0);
+    cr_assert_geq(nf_find(a, n, "t-own", "MONTHLY_API_CALLS", 30, "TRIGGERED", "2026-12"), 0);
+    cr_assert_geq(nf_find(a, n, "t-own", "MONTHLY_API_CALLS", 60, "TRIGGERED", "2026-12"), 0);
+    free(a);
+    /* New rules take effect at once: 90 is now the tenant's, reached by 950. */
+    const int later[] = {90};
+    rules(&e, "t-own", later, 1, 2000);
+    nf_api_rollup(&e, "t-own", "prod", d1, 950);
+    nf_flush(&e);
+    n = nf_read_alerts(&e, 4, 3000, 60000, &a);
+    cr_assert_eq(n, 4, "%zu alerts", n);
+    cr_assert_geq(nf_find(a, n, "t-own", "MONTHLY_API_CALLS", 90, "TRIGGERED", "2026-12"), 0);
+    free(a);
+    cr_assert_eq(tally_test_signal(p, SIGTERM), 0);
+    cr_assert_eq(tally_test_wait(p, 60000), 0, "%s", tally_test_log(p));
+    tally_test_proc_free(p);
+    nf_env_free(&e);
+}
