@@ -542,9 +542,12 @@ void tally_crossing_environment(tally_crossing_t *c, const char *tenant, const c
             break;
     if (i == t->n_envs) {
         grow((void **)&t->envs, &t->cap_envs, t->n_envs + 1, sizeof *t->envs);
-        t->envs[t->n_envs++].env = tally_xstrdup(environment);
+        t->envs[t->n_envs++] = (cx_env_t){tally_xstrdup(environment), nonprod, at};
+    } else if (at < t->envs[i].at) {
+        return;   /* older than the kind in force (read again) */
     }
     t->envs[i].nonprod = nonprod;
+    t->envs[i].at = at;
     evaluate(c, t, at, out);
 }
 

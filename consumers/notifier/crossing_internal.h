@@ -44,6 +44,7 @@ typedef struct {
 typedef struct {
     char *env;                      /* owned */
     bool nonprod;
+    int64_t at;                     /* the time of the kind in force */
 } cx_env_t;
 
 typedef struct cx_tenant_t {

@@ -268,6 +268,13 @@ Test(crossing, nonprod_daily_cap_per_known_nonproduction_environment_and_day)
     EXPECT_NONE(&f);
     api(&f, "dev", D(2026, 12, 2), 100);
     EXPECT(&f, "NONPROD_DAILY_API_CALLS TRIGGERED 100 2026-12-02 1 dev");
+    /* The id made production later: no cap any more; the older record
+     * read again changes nothing. */
+    tally_crossing_environment(f.c, T, "dev", false, 9, &f.out);
+    EXPECT_NONE(&f);   /* series of a production env are not evaluated: nothing resolves */
+    tally_crossing_environment(f.c, T, "dev", true, 2, &f.out);
+    api(&f, "dev", D(2026, 12, 3), 500);
+    EXPECT_NONE(&f);
     fx_free(&f);
 }
 
