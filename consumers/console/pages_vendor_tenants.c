@@ -4,8 +4,8 @@
  * Panel's own figures, see tenants_sql), over first, then warning, then ok, then by name;
  * ?status= keeps one status (ok, warning or over; anything else is a 400).
  * The counts per status are of every tenant, whatever the filter. Each row
- * also counts the tenant's open usage alerts (tally.console_open_alerts:
- * thresholds whose latest alert is TRIGGERED, any period).
+ * also counts the tenant's open usage alerts of the current month
+ * (tally.console_open_alerts: thresholds whose latest alert is TRIGGERED).
  *
  * One query; at most TALLY_TENANTS_MAX_ROWS rows (the model says when it
  * was cut).
@@ -55,6 +55,7 @@ static const char tenants_sql[] =
     "         coalesce(oa.open_alerts, 0) AS open_alerts "
     "  FROM cur LEFT JOIN agg ON agg.tenant_id = cur.tenant_id AND agg.valid_from = cur.valid_from "
     "  LEFT JOIN tally.console_open_alerts oa ON oa.tenant_id = cur.tenant_id "
+    "    AND oa.month = to_char($1::date, 'YYYY-MM') "
     "  LEFT JOIN tally.console_tenants tn ON tn.tenant_id = cur.tenant_id), "
     "counts AS ("
     "  SELECT count(*) FILTER (WHERE status = 'over') AS n_over, "

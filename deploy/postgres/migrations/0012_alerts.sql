@@ -31,22 +31,25 @@ CREATE TABLE tally.alerts (
 CREATE INDEX alerts_tenant_month ON tally.alerts (tenant_id, (left(period, 7)), at);
 
 -- What the console reads (as tally_reader): the alerts without their Kafka
--- positions, and per tenant the alerts still open, i.e. the (metric,
--- environment, period, threshold) whose latest alert is TRIGGERED (alerts
--- are keyed by tenant, so a tenant's lie in one partition in offset order).
+-- positions, and per tenant and month the alerts still open, i.e. the
+-- (metric, environment, period, threshold) whose latest alert is TRIGGERED
+-- (alerts are keyed by tenant, so a tenant's lie in one partition in offset
+-- order). Per month, because nothing resolves an alert when its period
+-- ends: the notifier forgets old months, so last month's 80 % stays
+-- TRIGGERED forever; the console counts the current month's.
 CREATE VIEW tally.console_alerts AS
 SELECT a.alert_id, a.tenant_id, a.environment_id, a.metric, a.threshold, a.value, a."limit", a.period,
        left(a.period, 7) AS month, a.state, a.at
 FROM tally.alerts a;
 
 CREATE VIEW tally.console_open_alerts AS
-SELECT l.tenant_id, count(*)::bigint AS open_alerts
+SELECT l.tenant_id, left(l.period, 7) AS month, count(*)::bigint AS open_alerts
 FROM (SELECT DISTINCT ON (a.tenant_id, a.metric, a.environment_id, a.period, a.threshold)
-             a.tenant_id, a.state
+             a.tenant_id, a.period, a.state
       FROM tally.alerts a
       ORDER BY a.tenant_id, a.metric, a.environment_id, a.period, a.threshold, a.at DESC, a.kafka_offset DESC) l
 WHERE l.state = 'TRIGGERED'
-GROUP BY l.tenant_id;
+GROUP BY l.tenant_id, left(l.period, 7);
 
 GRANT SELECT, INSERT, UPDATE ON tally.alerts TO tally_materializer;
 REVOKE ALL ON tally.alerts, tally.console_alerts, tally.console_open_alerts FROM PUBLIC;

@@ -201,9 +201,9 @@ Test(alerts, open_alerts_are_the_thresholds_whose_latest_alert_is_triggered)
     write_batch();
     /* acme: 80 open, 100 triggered-resolved-triggered open, the daily cap
      * open: 3; globex: seats, 1. */
-    cr_assert_str_eq(mat_text(conn, "SELECT string_agg(tenant_id || '=' || open_alerts, ' ' ORDER BY tenant_id) "
-                                    "FROM tally.console_open_alerts"),
-                     "acme=3 globex=1");
+    cr_assert_str_eq(mat_text(conn, "SELECT string_agg(tenant_id || '/' || month || '=' || open_alerts, ' ' "
+                                    "ORDER BY tenant_id) FROM tally.console_open_alerts"),
+                     "acme/2026-12=3 globex/2026-12=1");
     mat_alert_t resolved = {ID(7), "acme", NULL, "2026-12", 0, 1, 80, 700, 1000, T0 + 7 * HOUR};
     cr_assert_eq(add(0, &resolved), 0, "%s", err);
     write_batch();
