@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A NUL-terminated copy of p[0..n). */
 static char *dup_bytes(const void *p, size_t n)
@@ -223,8 +224,17 @@ void tally_test_topic_offsets(const char *group, const char *const *topics, size
         int np = partition_count(rk, topics[t]);
         for (int i = 0; i < np; i++) {
             int64_t lo, hi;
-            cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topics[t], i, &lo, &hi, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
+            /* A broker just restarted (the chaos suite kills it) on a loaded
+             * machine may take longer than one 10 s query to answer: retry
+             * for a minute before calling it a failure. */
+            rd_kafka_resp_err_t qerr;
+            long long give_up = tally_test_mono_ms() + 60000;
+            while ((qerr = rd_kafka_query_watermark_offsets(rk, topics[t], i, &lo, &hi, 10000)) !=
+                       RD_KAFKA_RESP_ERR_NO_ERROR &&
+                   tally_test_mono_ms() < give_up)
+                usleep(500000);
+            cr_assert_eq(qerr, RD_KAFKA_RESP_ERR_NO_ERROR, "end offsets of %s [%d] for a minute: %s", topics[t], i,
+                         rd_kafka_err2name(qerr));
             *end += hi;
             rd_kafka_topic_partition_list_add(parts, topics[t], i);
         }
