@@ -9,6 +9,7 @@
  *   - tenant endpoints (sealed secrets) are delivered; private, link-local,
  *     IPv4-mapped and loopback URLs are refused at delivery, `dead` with the
  *     reason, and nothing reaches them. */
+#define _GNU_SOURCE
 #include "webhooks_fixture.h"
 
 #include <criterion/criterion.h>
@@ -16,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fixtures.h"
 #include "subprocess.h"
+#include "topic_reader.h"
 #include "webhook_receiver.h"
 
 #define VENDOR_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -252,9 +255,60 @@ Test(webhooks, tenant_endpoints_are_delivered_and_private_addresses_refused_dead
     cr_assert_eq(tally_test_receiver_accepted_of(r, id), 1);
     cr_assert_eq(tally_test_receiver_bad(r), 0);
     cr_assert_null(strstr(tally_test_log(p), "dGVuYW50"), "the secret shows in the log");
+    /* Neither the delivery states nor the control panel hold the secret. */
+    const char *topics[] = {f.deliveries, f.cp};
+    for (int t = 0; t < 2; t++) {
+        tally_test_record_t *recs = NULL;
+        size_t n = tally_test_topic_read(topics[t], 1, 500, 30000, &recs);
+        cr_assert_gt(n, 0);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_null(memmem(recs[i].value, recs[i].len, "dGVuYW50", 8), "the secret is in %s", topics[t]);
+        tally_test_records_free(recs, n);
+    }
     cr_assert_eq(tally_test_signal(p, SIGTERM), 0);
     cr_assert_eq(tally_test_wait(p, 30000), 0, "%s", tally_test_log(p));
     tally_test_proc_free(p);
     tally_test_receiver_free(r);
+    wh_cleanup(&f);
+}
+
+/* Configuration errors are refused at startup with exit 2 and a reason:
+ * a vendor URL without its secret, a vendor URL the policy refuses, a
+ * webhook key file others may read. */
+Test(webhooks, bad_configuration_is_refused_at_startup)
+{
+    wh_fixture_t f;
+    wh_init(&f, 1, VENDOR_SECRET "\n");
+    char secret[256], keys[256];
+    snprintf(secret, sizeof secret, "--vendor-secret-file=%s", f.vendor_secret_path);
+    snprintf(keys, sizeof keys, "--webhook-keys=%s", f.keys_path);
+    struct {
+        const char *args[4];
+        const char *says;
+    } cases[] = {
+        {{"--vendor-url=https://hooks.example.com/", NULL}, "go together"},
+        {{"--vendor-url=http://hooks.example.com/", secret, NULL}, "--vendor-url refused"},
+        {{"--vendor-url=https://10.1.2.3/", secret, NULL}, "private"},
+        {{"--vendor-url=https://user:pw@hooks.example.com/", secret, NULL}, "credentials"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[8];
+        int n = 0;
+        argv[n++] = (char *)tally_test_bin("tally-webhooks");
+        for (int j = 0; cases[i].args[j] != NULL; j++)
+            argv[n++] = (char *)cases[i].args[j];
+        argv[n] = NULL;
+        tally_test_proc_t *p = tally_test_spawn(argv, NULL, 0, NULL, 0);
+        cr_assert_eq(tally_test_wait(p, 20000), 2, "%zu: %s", i, tally_test_log(p));
+        cr_assert_not_null(strstr(tally_test_log(p), cases[i].says), "%zu: %s", i, tally_test_log(p));
+        cr_assert_null(strstr(tally_test_log(p), "MfKQ9r8G"), "the secret shows: %s", tally_test_log(p));
+        tally_test_proc_free(p);
+    }
+    cr_assert_eq(chmod(f.keys_path, 0644), 0);
+    char *argv[] = {(char *)tally_test_bin("tally-webhooks"), keys, NULL};
+    tally_test_proc_t *p = tally_test_spawn(argv, NULL, 0, NULL, 0);
+    cr_assert_eq(tally_test_wait(p, 20000), 2, "%s", tally_test_log(p));
+    cr_assert_not_null(strstr(tally_test_log(p), "chmod 600"), "%s", tally_test_log(p));
+    tally_test_proc_free(p);
     wh_cleanup(&f);
 }
