@@ -2,27 +2,9 @@
  * restore.h: reading tally-aggregator's state back from its changelog.
  *
  * The state of input partition p is the content of changelog partition p
- * (co-partitioned). Whoever wrote it last may have left a transaction
- * open: a member that was killed, or that lost the partition in a
- * rebalance while its commit was in flight; the commit markers of the
- * latest committed transaction may also still be on their way. Reading
- * while a transaction is unresolved could miss a commit that the group's
- * committed input offsets already include, and count its input again. So
- * a restore first waits until the partition is stable — its last stable
- * offset (what read_committed readers may read) equals its high watermark:
- * every transaction that ever wrote to it is committed or aborted — and
- * then reads it, read_committed, from the beginning up to that offset.
- * Only the owner of input partition p writes to changelog p, and the
- * restore runs before the owner processes anything, so the wait ends as
- * soon as the previous owner's last transaction is resolved: at once after
- * a clean handover, when a killed owner's successor with the same
- * transactional.id fences it, or at the latest after
- * transaction.timeout.ms.
- *
- * Two consumers (never group members, never committing) do the work: one
- * read_committed that reads and queries last stable offsets, one
- * read_uncommitted that queries high watermarks. Not thread-safe: use it
- * from the aggregator's loop only.
+ * (co-partitioned). The reading itself (waiting for stable partitions,
+ * reading them read_committed to their end) is common/changelog_reader.h;
+ * this adds the aggregator's records: position records and rollup state.
  */
 #ifndef TALLY_AGGREGATOR_RESTORE_H
 #define TALLY_AGGREGATOR_RESTORE_H

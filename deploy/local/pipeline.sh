@@ -5,6 +5,7 @@
 #   tally-anonymizer    admin on 127.0.0.1:9101
 #   tally-aggregator    admin on 127.0.0.1:9102
 #   tally-materializer  admin on 127.0.0.1:9103
+#   tally-notifier      admin on 127.0.0.1:9105 (usage alerts to tally.alerts)
 #   tally-webhooks      admin on 127.0.0.1:9106 (signed alert webhooks; the vendor
 #                       target is http://127.0.0.1:$TALLY_WEBHOOK_LISTEN_PORT/alerts,
 #                       where `tally webhook-listen PORT --secret-file
@@ -26,10 +27,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 state=$TALLY_STATE/pipeline
 bin=$TALLY_BUILD_DIR/bin
 TALLY_GATEWAY_PORT=${TALLY_GATEWAY_PORT:-8080}
-TALLY_ADMIN_PORT_BASE=${TALLY_ADMIN_PORT_BASE:-9100}   # anonymizer +1, aggregator +2, materializer +3, webhooks +6
+TALLY_ADMIN_PORT_BASE=${TALLY_ADMIN_PORT_BASE:-9100}   # anonymizer +1, aggregator +2, materializer +3, notifier +5, webhooks +6
 TALLY_WEBHOOK_LISTEN_PORT=${TALLY_WEBHOOK_LISTEN_PORT:-8095}
 TALLY_CONSOLE_PORT=${TALLY_CONSOLE_PORT:-8090}
-names=(gateway anonymizer aggregator materializer console webhooks)
+names=(gateway anonymizer aggregator materializer console notifier webhooks)
 mkdir -p "$state"
 
 secrets() {
@@ -64,6 +65,7 @@ args_of() {
     aggregator) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 2)) --instance-id=local-1 ;;
     materializer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 3)) --pg-url="$TALLY_PG_MATERIALIZER_URL" \
                --no-apply-migrations ;;
+    notifier) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 5)) --instance-id=local-1 ;;
     webhooks) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 6)) --instance-id=local-1 \
                --webhook-keys="$state/webhook.keys" --webhook-allow-http-loopback \
                --vendor-url=http://127.0.0.1:$TALLY_WEBHOOK_LISTEN_PORT/alerts \
@@ -98,6 +100,7 @@ wait_ready() {
     aggregator) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 2))/readyz ;;
     materializer) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 3))/readyz ;;
     console) url=http://127.0.0.1:$TALLY_CONSOLE_PORT/readyz ;;
+    notifier) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 5))/readyz ;;
     webhooks) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 6))/readyz ;;
   esac
   [[ -x $bin/tally-$name ]] || return 0
