@@ -179,6 +179,7 @@ int main(int argc, char **argv)
         .policy = {.backoff_min_ms = s.backoff_min_ms, .backoff_max_ms = s.backoff_max_ms,
                    .retry_for_ms = s.retry_for_ms},
         .timeout_ms = (long)s.request_timeout_ms, .max_in_flight = (int)s.max_in_flight, .metrics = metrics,
+        .stop = &stop_requested,
     };
     if ((worker = tally_worker_new(&wo, err, sizeof err)) == NULL || tally_worker_start(worker, err, sizeof err) != 0) {
         tally_log_error("webhooks", "%s", err);
@@ -207,6 +208,10 @@ int main(int argc, char **argv)
                    s.vendor_url ? "on" : "off", s.allow_private ? "allowed" : "refused");
     if (tally_webhooks_run(wh, err, sizeof err) != 0) {
         tally_log_error("webhooks", "%s", err);
+        goto cleanup;
+    }
+    if (tally_worker_failed(worker)) {
+        tally_log_error("webhooks", "stopped: the delivery thread failed");
         goto cleanup;
     }
     tally_log_info("webhooks", "stopped cleanly");

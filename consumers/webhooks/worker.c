@@ -214,6 +214,11 @@ int tally_worker_healthy(tally_worker_t *w, char *why, size_t whysize)
     return 1;
 }
 
+int tally_worker_failed(tally_worker_t *w)
+{
+    return atomic_load(&w->failed);
+}
+
 static entry_t *find(tally_worker_t *w, const char *key)
 {
     for (size_t i = 0; i < w->n; i++)
@@ -310,6 +315,8 @@ static void fail(tally_worker_t *w, const char *why)
     snprintf(w->fail_why, sizeof w->fail_why, "%s", why);
     atomic_store(&w->failed, 1);
     tally_log_error(LOG, "delivery thread stops: %s", why);
+    if (w->o.stop != NULL)
+        *w->o.stop = 1;
 }
 
 /* Applies o to e and writes the new state. */
