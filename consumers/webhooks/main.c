@@ -118,7 +118,8 @@ int main(int argc, char **argv)
         "it dead with the reason. Delivery state lives in the compacted tally.webhooks.deliveries topic and is "
         "restored on start. Only https URLs to public addresses, unless told otherwise. "
         "Admin: GET /healthz, /readyz, /metrics. Signals: SIGTERM/SIGINT finish the open transaction, leave "
-        "the group and exit. -X key=value passes a librdkafka setting to the pipeline's clients.",
+        "the group and exit. -X key=value passes a librdkafka setting to every client, -X consumer.key=value to the "
+        "alerts consumer only, -X producer.key=value to the producers only.",
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-webhooks", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;

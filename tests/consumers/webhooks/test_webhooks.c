@@ -304,6 +304,15 @@ Test(webhooks, bad_configuration_is_refused_at_startup)
         cr_assert_null(strstr(tally_test_log(p), "MfKQ9r8G"), "the secret shows: %s", tally_test_log(p));
         tally_test_proc_free(p);
     }
+    /* A librdkafka setting it does not know reaches the worker's clients too
+     * and is refused there, by name. */
+    char brokers[256];
+    snprintf(brokers, sizeof brokers, "--brokers=%s", tally_test_brokers());
+    char *xargv[] = {(char *)tally_test_bin("tally-webhooks"), brokers, "-X", "no.such.setting=1", NULL};
+    tally_test_proc_t *x = tally_test_spawn(xargv, NULL, 0, NULL, 0);
+    cr_assert_eq(tally_test_wait(x, 30000), 1, "%s", tally_test_log(x));
+    cr_assert_not_null(strstr(tally_test_log(x), "-X no.such.setting"), "%s", tally_test_log(x));
+    tally_test_proc_free(x);
     cr_assert_eq(chmod(f.keys_path, 0644), 0);
     char *argv[] = {(char *)tally_test_bin("tally-webhooks"), keys, NULL};
     tally_test_proc_t *p = tally_test_spawn(argv, NULL, 0, NULL, 0);
