@@ -308,7 +308,9 @@ Test(webhooks, bad_configuration_is_refused_at_startup)
      * and is refused there, by name. */
     char brokers[256];
     snprintf(brokers, sizeof brokers, "--brokers=%s", tally_test_brokers());
-    char *xargv[] = {(char *)tally_test_bin("tally-webhooks"), brokers, "-X", "no.such.setting=1", NULL};
+    char schemas[600];
+    snprintf(schemas, sizeof schemas, "--schemas=%s", tally_test_source_path("schemas"));
+    char *xargv[] = {(char *)tally_test_bin("tally-webhooks"), brokers, schemas, "-X", "no.such.setting=1", NULL};
     tally_test_proc_t *x = tally_test_spawn(xargv, NULL, 0, NULL, 0);
     cr_assert_eq(tally_test_wait(x, 30000), 1, "%s", tally_test_log(x));
     cr_assert_not_null(strstr(tally_test_log(x), "-X no.such.setting"), "%s", tally_test_log(x));
