@@ -28,6 +28,7 @@
  *   /vendor/licenses                          TALLY_ROUTE_PAGE "vendor-licenses" (html only, staff)
  *   /api/v1/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (api, license_id)
  *   /vendor/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (html, vendor, license_id)
+ *   /api/v1/alerts                            TALLY_ROUTE_ALERTS (api: usage alerts of a month)
  *
  * A license id in a path is a lower-case UUID (8-4-4-4-12 hex digits);
  * anything else there is no route: the 404 of an unknown path.
@@ -60,6 +61,7 @@ typedef enum tally_route_kind_t {
     TALLY_ROUTE_LICENSE_FILE,
     TALLY_ROUTE_LICENSES_REVOKED,
     TALLY_ROUTE_LICENSE_REVOKE,
+    TALLY_ROUTE_ALERTS,
 } tally_route_kind_t;
 
 typedef struct tally_route_t {

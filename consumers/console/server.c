@@ -101,6 +101,8 @@ static enum MHD_Result dispatch(console_req_t *r)
         return tally_cs_licenses_revoked(r);
     case TALLY_ROUTE_LICENSE_REVOKE:
         return tally_cs_license_post(r);
+    case TALLY_ROUTE_ALERTS:
+        return tally_cs_alerts_list(r);
     default:
         return tally_cs_not_found(r);
     }
