@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "process.h"
 #include "schema_catalog.h"
+#include "textbuf.h"
 #include "txn_pipeline.h"
 #include "webhook_seal.h"
 #include "webhook_sign.h"
@@ -27,7 +28,7 @@
 typedef struct {
     char *brokers, *group, *instance_id, *txn_prefix, *schemas, *alerts_topic, *cp_topic, *deliveries_topic;
     char *webhook_keys, *vendor_url, *vendor_secret_file, *admin_bind;
-    bool allow_private, allow_http_loopback;
+    bool allow_private, allow_http_loopback, print_public_keys;
     int64_t request_timeout_ms, backoff_min_ms, backoff_max_ms, retry_for_ms, max_in_flight;
     int64_t batch_max_records, batch_max_ms, admin_port;
     int log_level;
@@ -72,6 +73,9 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("webhook-keys", &s.webhook_keys, NULL,
                          "webhook key file, mode 600: \"<key id> <hex 32-byte seed>\" lines, the last current; "
                          "opens the tenants' sealed secrets"),
+        TALLY_CONFIG_BOOL("print-public-keys", &s.print_public_keys, "false",
+                          "print the public keys of --webhook-keys (\"<key id> <hex>\" lines, the last current: what "
+                          "callers seal tenant secrets to) and exit"),
         TALLY_CONFIG_STR("vendor-url", &s.vendor_url, NULL, "the vendor's webhook URL: every alert goes there too"),
         TALLY_CONFIG_STR("vendor-secret-file", &s.vendor_secret_file, NULL,
                          "the vendor webhook's secret, mode 600: one \"whsec_...\" line"),
@@ -92,7 +96,7 @@ int main(int argc, char **argv)
         TALLY_CONFIG_DURATION("batch-max-time", &s.batch_max_ms, "200ms", 1, 60000,
                               "longest a transaction stays open under backlog"),
         TALLY_CONFIG_STR("admin-bind", &s.admin_bind, "127.0.0.1", "IPv4 address of /healthz, /readyz, /metrics"),
-        TALLY_CONFIG_INT("admin-port", &s.admin_port, "9105", 0, 65535, "admin port (0: any free port)"),
+        TALLY_CONFIG_INT("admin-port", &s.admin_port, "9106", 0, 65535, "admin port (0: any free port)"),
         TALLY_CONFIG_ENUM("log-level", &s.log_level, "info", tally_log_level_names, "debug, info, warn or error"),
     };
     char err[1024], host[256];
@@ -114,7 +118,8 @@ int main(int argc, char **argv)
         "it dead with the reason. Delivery state lives in the compacted tally.webhooks.deliveries topic and is "
         "restored on start. Only https URLs to public addresses, unless told otherwise. "
         "Admin: GET /healthz, /readyz, /metrics. Signals: SIGTERM/SIGINT finish the open transaction, leave "
-        "the group and exit. -X key=value passes a librdkafka setting to the pipeline's clients.",
+        "the group and exit. -X key=value passes a librdkafka setting to every client, -X consumer.key=value to the "
+        "alerts consumer only, -X producer.key=value to the producers only.",
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-webhooks", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
@@ -140,6 +145,18 @@ int main(int argc, char **argv)
             goto cleanup;
         }
     }
+    if (s.print_public_keys) {
+        if (keys == NULL) {
+            fprintf(stderr, "tally-webhooks: --print-public-keys needs --webhook-keys\n");
+            goto cleanup;
+        }
+        tally_textbuf_t pub = {0};
+        tally_webhook_keyring_write_public(keys, &pub);
+        fputs(pub.data, stdout);
+        tally_textbuf_free(&pub);
+        rc = 0;
+        goto cleanup;
+    }
     if (keys == NULL)
         tally_log_warn("webhooks", "no --webhook-keys: tenant endpoints cannot be used (their deliveries die)");
     rc = 1;
@@ -163,6 +180,7 @@ int main(int argc, char **argv)
         .policy = {.backoff_min_ms = s.backoff_min_ms, .backoff_max_ms = s.backoff_max_ms,
                    .retry_for_ms = s.retry_for_ms},
         .timeout_ms = (long)s.request_timeout_ms, .max_in_flight = (int)s.max_in_flight, .metrics = metrics,
+        .stop = &stop_requested,
     };
     if ((worker = tally_worker_new(&wo, err, sizeof err)) == NULL || tally_worker_start(worker, err, sizeof err) != 0) {
         tally_log_error("webhooks", "%s", err);
@@ -191,6 +209,10 @@ int main(int argc, char **argv)
                    s.vendor_url ? "on" : "off", s.allow_private ? "allowed" : "refused");
     if (tally_webhooks_run(wh, err, sizeof err) != 0) {
         tally_log_error("webhooks", "%s", err);
+        goto cleanup;
+    }
+    if (tally_worker_failed(worker)) {
+        tally_log_error("webhooks", "stopped: the delivery thread failed");
         goto cleanup;
     }
     tally_log_info("webhooks", "stopped cleanly");

@@ -6,11 +6,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "alert.h"
+#include "changelog_reader.h"
 #include "codec.h"
 #include "delivery.h"
 #include "errbuf.h"
-#include "kafka.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -27,6 +29,7 @@ struct tally_webhooks_t {
     tally_webhooks_opts_t o;
     char *brokers, *deliveries_topic, *client_id;
     tally_txn_t *txn;
+    tally_changelog_reader_t *reader; /* of the deliveries topic */
     rd_kafka_topic_t *dtopic;
     tally_decoder_t *dec;
     tally_textbuf_t body, value;
@@ -105,113 +108,83 @@ static void on_abort(void *arg)
     clear_stash(arg);
 }
 
-/* Reads deliveries partitions[0..n) whole; hands the pending ones over. */
+/* What a restore gathers: the last state of every key read. */
+typedef struct restoring_t {
+    const int32_t *parts;
+    json_t *latest; /* key -> index into states */
+    tally_delivery_t *states;
+    int32_t *where;
+    size_t count, cap;
+} restoring_t;
+
+static int apply_state(void *arg, size_t index, const void *key, size_t key_len, const void *value,
+                       size_t value_len, char *why, size_t whysize)
+{
+    (void)why;
+    (void)whysize;
+    restoring_t *r = arg;
+    if (key == NULL || key_len == 0 || key_len > TALLY_DELIVERY_KEY_MAX)
+        return 0;
+    char k[TALLY_DELIVERY_KEY_MAX + 1], err[256];
+    snprintf(k, sizeof k, "%.*s", (int)key_len, (const char *)key);
+    json_t *at = json_object_get(r->latest, k);
+    if (value == NULL) {
+        if (at != NULL) /* a tombstone: the key is gone */
+            r->states[json_integer_value(at)].state = TALLY_DELIVERY_DEAD;
+        return 0;
+    }
+    tally_delivery_t d;
+    if (tally_delivery_decode(key, key_len, value, value_len, &d, err, sizeof err) != 0) {
+        tally_log_warn(LOG, "restore: a delivery record skipped: %s", err);
+        return 0;
+    }
+    if (at != NULL) {
+        size_t i = (size_t)json_integer_value(at);
+        tally_delivery_clear(&r->states[i]);
+        r->states[i] = d;
+        return 0;
+    }
+    if (r->count == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 256;
+        r->states = tally_xrealloc(r->states, r->cap, sizeof *r->states);
+        r->where = tally_xrealloc(r->where, r->cap, sizeof *r->where);
+    }
+    r->states[r->count] = d;
+    r->where[r->count] = r->parts[index];
+    json_object_set_new(r->latest, k, json_integer((json_int_t)r->count));
+    r->count++;
+    return 0;
+}
+
+/* Reads deliveries partitions[0..n) whole, once they are stable
+ * (common/changelog_reader.h); hands the pending ones over. */
 static int restore(tally_webhooks_t *wh, const int32_t *parts, size_t n, char *errbuf, size_t errsize)
 {
-    char group[300];
-    snprintf(group, sizeof group, "%s-restore", wh->client_id);
-    rd_kafka_conf_t *conf =
-        tally_kafka_conf_new(TALLY_KAFKA_CONSUMER, wh->brokers, group, group, NULL, errbuf, errsize);
-    if (conf == NULL)
-        return -1;
-    char e[256];
-    if (rd_kafka_conf_set(conf, "enable.partition.eof", "true", e, sizeof e) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        tally_errbuf_set(errbuf, errsize, "%s", e);
-        return -1;
-    }
-    rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_CONSUMER, conf, errbuf, errsize);
-    if (rk == NULL)
-        return -1;
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(list, wh->deliveries_topic, parts[i])->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_resp_err_t err = rd_kafka_assign(rk, list);
-    rd_kafka_topic_partition_list_destroy(list);
-    json_t *latest = json_object(); /* key -> index into states */
-    tally_delivery_t *states = NULL;
-    int32_t *where = NULL;
-    size_t count = 0, cap = 0, eofs = 0, records = 0, pending = 0;
-    unsigned char *eof = tally_xcalloc(n + 1, 1);
+    restoring_t r = {.parts = parts, .latest = json_object()};
+    int64_t *ends = tally_xcalloc(n, sizeof *ends);
+    uint64_t records = 0;
+    size_t pending = 0;
     int rc = -1;
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        tally_errbuf_set(errbuf, errsize, "restore: assign: %s", rd_kafka_err2str(err));
+    if (tally_changelog_reader_stable_ends(wh->reader, parts, n, ends, READY_TIMEOUT_MS, errbuf, errsize) != 0 ||
+        tally_changelog_reader_read(wh->reader, parts, n, ends, apply_state, &r, READY_TIMEOUT_MS, &records, errbuf,
+                                    errsize) != 0)
         goto done;
-    }
-    long long deadline = now_ms() + READY_TIMEOUT_MS;
-    while (eofs < n) {
-        if (now_ms() > deadline) {
-            tally_errbuf_set(errbuf, errsize, "restore of %s did not reach its end in %d s", wh->deliveries_topic,
-                             READY_TIMEOUT_MS / 1000);
-            goto done;
-        }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (m == NULL)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            for (size_t i = 0; i < n; i++)
-                if (parts[i] == m->partition && !eof[i]) {
-                    eof[i] = 1;
-                    eofs++;
-                }
-        } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            tally_log_warn(LOG, "restore: %s", rd_kafka_message_errstr(m));
-        } else if (m->key != NULL) {
-            records++;
-            char key[TALLY_DELIVERY_KEY_MAX + 1];
-            snprintf(key, sizeof key, "%.*s", (int)(m->key_len < TALLY_DELIVERY_KEY_MAX ? m->key_len : 0),
-                     (const char *)m->key);
-            json_t *at = json_object_get(latest, key);
-            if (m->payload == NULL) {
-                json_object_del(latest, key);
-            } else {
-                tally_delivery_t d;
-                char why[256];
-                if (tally_delivery_decode(m->key, m->key_len, m->payload, m->len, &d, why, sizeof why) != 0) {
-                    tally_log_warn(LOG, "restore: a delivery record skipped: %s", why);
-                } else if (at != NULL) {
-                    size_t i = (size_t)json_integer_value(at);
-                    tally_delivery_clear(&states[i]);
-                    states[i] = d;
-                    where[i] = m->partition;
-                } else {
-                    if (count == cap) {
-                        cap = cap ? cap * 2 : 256;
-                        states = tally_xrealloc(states, cap, sizeof *states);
-                        where = tally_xrealloc(where, cap, sizeof *where);
-                    }
-                    states[count] = d;
-                    where[count] = m->partition;
-                    json_object_set_new(latest, key, json_integer((json_int_t)count));
-                    count++;
-                }
-            }
-        }
-        rd_kafka_message_destroy(m);
-    }
-    const char *k;
-    json_t *idx;
-    json_object_foreach(latest, k, idx)
-    {
-        size_t i = (size_t)json_integer_value(idx);
-        if (states[i].state == TALLY_DELIVERY_PENDING) {
-            tally_worker_add(wh->o.worker, &states[i], where[i]);
+    for (size_t i = 0; i < r.count; i++)
+        if (r.states[i].state == TALLY_DELIVERY_PENDING) {
+            tally_worker_add(wh->o.worker, &r.states[i], r.where[i]);
             pending++;
         }
-    }
     tally_metric_add(wh->m_restored, pending);
-    tally_log_info(LOG, "restored %zu partition(s) of %s: %zu record(s), %zu key(s), %zu pending", n,
-                   wh->deliveries_topic, records, count, pending);
+    tally_log_info(LOG, "restored %zu partition(s) of %s: %llu record(s), %zu key(s), %zu pending", n,
+                   wh->deliveries_topic, (unsigned long long)records, r.count, pending);
     rc = 0;
 done:
-    for (size_t i = 0; i < count; i++)
-        tally_delivery_clear(&states[i]);
-    free(states);
-    free(where);
-    free(eof);
-    json_decref(latest);
-    rd_kafka_assign(rk, NULL);
-    rd_kafka_destroy(rk);
+    for (size_t i = 0; i < r.count; i++)
+        tally_delivery_clear(&r.states[i]);
+    free(r.states);
+    free(r.where);
+    free(ends);
+    json_decref(r.latest);
     return rc;
 }
 
@@ -274,6 +247,14 @@ tally_webhooks_t *tally_webhooks_new(const tally_webhooks_opts_t *opts, char *er
     wh->client_id = tally_xcalloc(len, 1);
     snprintf(wh->client_id, len, "%s-%s", opts->txn_id_prefix, opts->instance_id);
     wh->dec = tally_decoder_new(opts->schemas, reader);
+    char group[600];
+    snprintf(group, sizeof group, "%s-restore", wh->client_id);
+    tally_changelog_reader_opts_t ro = {.brokers = opts->brokers, .topic = opts->deliveries_topic,
+                                        .client_id = group, .group_id = group, .cfg = opts->cfg};
+    if ((wh->reader = tally_changelog_reader_new(&ro, errbuf, errsize)) == NULL) {
+        tally_webhooks_free(wh);
+        return NULL;
+    }
     if (opts->metrics != NULL) {
         wh->m_alerts = tally_metrics_get(opts->metrics, TALLY_METRIC_COUNTER, "tally_webhooks_alerts_total",
                                          "Alerts read from tally.alerts", "", NULL, 0);
@@ -305,6 +286,7 @@ void tally_webhooks_free(tally_webhooks_t *wh)
     if (wh == NULL)
         return;
     tally_txn_free(wh->txn);
+    tally_changelog_reader_free(wh->reader);
     clear_stash(wh);
     free(wh->stash);
     tally_decoder_free(wh->dec);

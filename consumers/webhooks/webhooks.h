@@ -9,18 +9,14 @@
  * committed they go to the delivery thread (worker.h).
  *
  * On assignment of alerts partition p, before any alert of it is read,
- * deliveries partition p is read from its beginning to its end
- * (read_committed) and the deliveries still pending go to the delivery
- * thread: a restart loses none and sends none again that was recorded as
- * delivered or dead. The assignment also waits until the endpoint table
- * has been read (worker.h), so "the tenant has an endpoint" is decided on
- * the whole control panel.
- *
- * Handover between instances relies on the restarted instance keeping its
- * --instance-id (its transactional.id fences the previous one's open
- * transaction before it reads); a partition moving to another instance
- * while the old owner's transaction is open is not waited for (the
- * aggregator's restore.c does: a later step).
+ * deliveries partition p is read from its beginning to its end once it is
+ * stable (common/changelog_reader.h: every transaction that wrote to it is
+ * resolved, so a killed or previous owner's pending records are either
+ * there or its alert offsets were not committed) and the deliveries still
+ * pending go to the delivery thread: a restart loses none and sends none
+ * again that was recorded as delivered or dead. The assignment also waits
+ * until the endpoint table has been read (worker.h), so "the tenant has an
+ * endpoint" is decided on the whole control panel.
  */
 #ifndef TALLY_WEBHOOKS_WEBHOOKS_H
 #define TALLY_WEBHOOKS_WEBHOOKS_H

@@ -86,6 +86,31 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
+/* -X pairs without a role prefix, and "producer.<key>" for a producer:
+ * security and connection settings reach the worker's clients too; a
+ * "consumer." pair is the group consumer's (group.instance.id...). */
+static int apply_overrides(const tally_config_t *cfg, rd_kafka_conf_t *conf, int producer, char *errbuf,
+                           size_t errsize)
+{
+    size_t n = cfg ? tally_config_kafka_count(cfg) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *key, *value;
+        char rderr[256];
+        if (tally_config_kafka_get(cfg, i, &key, &value) != 0 || strncmp(key, "consumer.", 9) == 0)
+            continue;
+        if (strncmp(key, "producer.", 9) == 0) {
+            if (!producer)
+                continue;
+            key += 9;
+        }
+        if (rd_kafka_conf_set(conf, key, value, rderr, sizeof rderr) != RD_KAFKA_CONF_OK) {
+            tally_errbuf_set(errbuf, errsize, "-X %s: %s", key, rderr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int open_cp_reader(tally_worker_t *w, char *errbuf, size_t errsize)
 {
     char group[300];
@@ -94,6 +119,10 @@ static int open_cp_reader(tally_worker_t *w, char *errbuf, size_t errsize)
     if (conf == NULL)
         return -1;
     char e[256];
+    if (apply_overrides(w->o.cfg, conf, 0, errbuf, errsize) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
     if (rd_kafka_conf_set(conf, "enable.partition.eof", "true", e, sizeof e) != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
         tally_errbuf_set(errbuf, errsize, "%s", e);
@@ -150,6 +179,10 @@ tally_worker_t *tally_worker_new(const tally_worker_opts_t *opts, char *errbuf, 
         tally_kafka_conf_new(TALLY_KAFKA_PRODUCER, w->brokers, w->client_id, NULL, NULL, errbuf, errsize);
     if (conf == NULL)
         goto err;
+    if (apply_overrides(w->o.cfg, conf, 1, errbuf, errsize) != 0) {
+        rd_kafka_conf_destroy(conf);
+        goto err;
+    }
     rd_kafka_conf_set_opaque(conf, w);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     if ((w->prod = tally_kafka_new(TALLY_KAFKA_PRODUCER, conf, errbuf, errsize)) == NULL)
@@ -212,6 +245,11 @@ int tally_worker_healthy(tally_worker_t *w, char *why, size_t whysize)
         return 0;
     }
     return 1;
+}
+
+int tally_worker_failed(tally_worker_t *w)
+{
+    return atomic_load(&w->failed);
 }
 
 static entry_t *find(tally_worker_t *w, const char *key)
@@ -310,6 +348,8 @@ static void fail(tally_worker_t *w, const char *why)
     snprintf(w->fail_why, sizeof w->fail_why, "%s", why);
     atomic_store(&w->failed, 1);
     tally_log_error(LOG, "delivery thread stops: %s", why);
+    if (w->o.stop != NULL)
+        *w->o.stop = 1;
 }
 
 /* Applies o to e and writes the new state. */

@@ -23,6 +23,7 @@
 #ifndef TALLY_WEBHOOKS_WORKER_H
 #define TALLY_WEBHOOKS_WORKER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,9 @@ typedef struct tally_worker_opts_t {
     long timeout_ms;                           /* per attempt */
     int max_in_flight;
     tally_metrics_t *metrics;                  /* borrowed; may be NULL */
+    volatile sig_atomic_t *stop;               /* borrowed; may be NULL: set when the thread fails, so
+                                                  the process stops (and is restarted) rather than
+                                                  idling with deliveries it cannot record */
 } tally_worker_opts_t;
 
 /* Creates the clients (strings copied, the rest borrowed). Returns an
@@ -75,7 +79,11 @@ void tally_worker_drop_partition(tally_worker_t *w, int32_t partition);
 /* Whether the control panel was read to the end it had at start. */
 int tally_worker_endpoints_ready(tally_worker_t *w);
 
-/* Whether the thread runs and no fatal error happened (why says). */
+/* Whether the thread runs and no fatal error happened (why says). After
+ * a failure the process should exit non-zero: tally_worker_failed. */
 int tally_worker_healthy(tally_worker_t *w, char *why, size_t whysize);
+
+/* Whether the delivery thread stopped on an error. */
+int tally_worker_failed(tally_worker_t *w);
 
 #endif /* TALLY_WEBHOOKS_WORKER_H */

@@ -1,6 +1,7 @@
 #include "cp_rules.h"
 
 #include "license.h"
+#include "webhook_url.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -198,52 +199,29 @@ static int check_percents(avro_value_t *rules, const char *field, char *why, siz
     return 0;
 }
 
-/* The webhook URL's syntax: the one place to swap for the shared URL
- * policy. */
-static int webhook_url_ok(const char *url, size_t n, const tally_cp_rules_t *opts, const char **reason)
+/* The webhook URL's syntax, by the shared policy (common/webhook_url.h):
+ * the gateway checks what it can without resolving (https, or http to a
+ * loopback literal in local mode; no credentials; canonical hosts); which
+ * addresses may be reached is decided by tally-webhooks at each delivery
+ * (its --allow-private-addresses), so a private literal passes here. */
+static int webhook_url_ok(const char *url, size_t n, const tally_cp_rules_t *opts, char *reason, size_t size)
 {
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) {
-            *reason = "must not contain spaces or control characters";
-            return 0;
-        }
-    size_t scheme;
-    if (n > 8 && strncmp(url, "https://", 8) == 0)
-        scheme = 8;
-    else if (n > 7 && strncmp(url, "http://", 7) == 0) {
-        scheme = 7;
-        /* The host, up to its port or path: a 127.x.y.z literal or [::1]. */
-        size_t host = strcspn(url + 7, ":/?#"), dots = 0, ok = 1;
-        if (n > 12 && strncmp(url + 7, "[::1]", 5) == 0)
-            ok = url[12] == '/' || url[12] == ':' || url[12] == '?' || url[12] == '#' || n == 12;
-        else {
-            ok = host >= 7 && strncmp(url + 7, "127.", 4) == 0;
-            for (size_t i = 0; ok && i < host; i++)
-                if (url[7 + i] == '.')
-                    dots++;
-                else if (url[7 + i] < '0' || url[7 + i] > '9')
-                    ok = 0;
-            ok = ok && dots == 3;
-        }
-        if (!ok || !opts->webhook_allow_http_loopback) {
-            *reason = "must be https:// (http:// only to a loopback address in local mode)";
-            return 0;
-        }
-    } else {
-        *reason = "must be https://";
+    char text[TALLY_WEBHOOK_URL_MAX + 1];
+    if (n > TALLY_WEBHOOK_URL_MAX || memchr(url, '\0', n) != NULL) {
+        snprintf(reason, size, "must be at most %d bytes, without NUL", TALLY_WEBHOOK_URL_MAX);
         return 0;
     }
-    size_t end = strcspn(url + scheme, "/?#");
-    if (memchr(url + scheme, '@', end) != NULL) {
-        *reason = "must not carry credentials";
-        return 0;
-    }
-    return 1;
+    memcpy(text, url, n);
+    text[n] = '\0';
+    unsigned flags = TALLY_WEBHOOK_URL_ALLOW_PRIVATE |
+                     (opts->webhook_allow_http_loopback ? TALLY_WEBHOOK_URL_ALLOW_LOOPBACK : 0);
+    tally_webhook_url_t u;
+    return tally_webhook_url_check(text, flags, &u, reason, size) == 0;
 }
 
 static int check_endpoint(avro_value_t *ep, const tally_cp_rules_t *opts, char *why, size_t whysize)
 {
-    const char *url, *sealed, *key, *reason;
+    const char *url, *sealed, *key;
     size_t url_n, sealed_n, key_n;
     if (get_string(ep, "url", &url, &url_n) != 0)
         return fail(why, whysize, "url", "missing");
@@ -259,8 +237,9 @@ static int check_endpoint(avro_value_t *ep, const tally_cp_rules_t *opts, char *
         return fail(why, whysize, "key_id", "longer than 64 bytes");
     if (url_n == 0)
         return sealed_n == 0 ? 0 : fail(why, whysize, "secret_sealed", "must be empty when url is empty");
-    if (!webhook_url_ok(url, url_n, opts, &reason))
-        return fail(why, whysize, "url", reason);
+    char url_why[256];
+    if (!webhook_url_ok(url, url_n, opts, url_why, sizeof url_why))
+        return fail(why, whysize, "url", url_why);
     if (key_n == 0)
         return fail(why, whysize, "key_id", "must not be empty");
     unsigned char bin[crypto_box_SEALBYTES + 64 + 1];

@@ -23,10 +23,12 @@
  *                       entries, each 1..TALLY_ALERT_PERCENT_MAX, sorted
  *                       ascending and distinct (may be empty).
  *   WebhookEndpointSet  url at most TALLY_WEBHOOK_URL_MAX bytes, "" (the
- *                       endpoint removed) or https://host..., or
- *                       http://127.x / http://[::1] when
+ *                       endpoint removed) or a URL that passes
+ *                       common/webhook_url.h's syntax check (https://, or
+ *                       http:// to a loopback literal when
  *                       webhook_allow_http_loopback; no credentials, no
- *                       control characters or spaces. With a url,
+ *                       control characters or spaces, canonical hosts;
+ *                       addresses are judged at delivery). With a url,
  *                       secret_sealed is padded standard base64 of
  *                       crypto_box_SEALBYTES + 32..64 bytes and key_id is
  *                       1..64 bytes; without one, secret_sealed is empty.
@@ -41,14 +43,14 @@
 
 #include <avro.h>
 
+#include "webhook_url.h" /* TALLY_WEBHOOK_URL_MAX */
+
 /* The longest life of a console token: 30 days. */
 #define TALLY_CONSOLE_TOKEN_TTL_MAX_MS (INT64_C(30) * 86400000)
 
 /* Thresholds per metric in an AlertRulesSet, and their largest percent. */
 #define TALLY_ALERT_RULES_MAX 8
 #define TALLY_ALERT_PERCENT_MAX 1000
-/* The longest webhook URL. */
-#define TALLY_WEBHOOK_URL_MAX 2048
 
 /* What the deployment allows beyond the fixed rules. */
 typedef struct {

@@ -158,6 +158,16 @@ Test(gateway_alert_rules, endpoints_outside_the_policy_are_422_naming_the_field_
         {"https://user:pw@hooks.example.com/", ok, "wh-1", "url"},
         {"https://hooks.example.com/a b", ok, "wh-1", "url"},
         {url, ok, "wh-1", "url"},
+        /* The shared policy (common/webhook_url.h): spellings a resolver
+         * takes for addresses, localhost names, fragments, zero addresses. */
+        {"https://2130706433/x", ok, "wh-1", "url"},
+        {"https://0x7f.0.0.1/x", ok, "wh-1", "url"},
+        {"https://0177.0.0.1/x", ok, "wh-1", "url"},
+        {"https://localhost/x", ok, "wh-1", "url"},
+        {"https://hooks.localhost/x", ok, "wh-1", "url"},
+        {"https://0.0.0.0/x", ok, "wh-1", "url"},
+        {"https://hooks.example.com/x#frag", ok, "wh-1", "url"},
+        {"https://[fe80::1%25eth0]/x", ok, "wh-1", "url"},
         {"https://hooks.example.com/", "", "wh-1", "secret_sealed"},
         {"https://hooks.example.com/", short_s, "wh-1", "secret_sealed"},
         {"https://hooks.example.com/", long_s, "wh-1", "secret_sealed"},
