@@ -110,6 +110,15 @@ int tally_gateway_event_post(const char *gateway_url, const char *admin_token, l
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     excerpt(a, said, sizeof said);
+    if (status == 422) {
+        /* The event broke a rule of the gateway: its reason is for the caller. */
+        json_error_t je422;
+        j = a->overflow ? NULL : json_loadb(a->buf, a->len, 0, &je422);
+        const char *detail = json_string_value(json_object_get(j, "detail"));
+        snprintf(errbuf, errsize, "%s", detail ? detail : said);
+        rc = TALLY_GATEWAY_EVENT_ERR_INVALID;
+        goto cleanup;
+    }
     if (status != 202) {
         snprintf(errbuf, errsize, "the gateway answered %ld%s%s%s", status,
                  status == 401 ? " (wrong admin token?)" : "", *said ? ": " : "", said);

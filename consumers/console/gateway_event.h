@@ -24,6 +24,7 @@ enum {
     TALLY_GATEWAY_EVENT_ERR_USAGE = -1,      /* the URL or token is missing or too long, a text not UTF-8 */
     TALLY_GATEWAY_EVENT_ERR_TRANSPORT = -2,  /* the gateway could not be reached or timed out */
     TALLY_GATEWAY_EVENT_ERR_REFUSED = -3,    /* it answered, but not 202 with the event accepted */
+    TALLY_GATEWAY_EVENT_ERR_INVALID = -4,    /* it answered 422: the event breaks a rule (errbuf: the gateway's reason) */
 };
 
 /* The whole request at most, when the caller gives 0. */

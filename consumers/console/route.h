@@ -28,6 +28,9 @@
  *   /vendor/licenses                          TALLY_ROUTE_PAGE "vendor-licenses" (html only, staff)
  *   /api/v1/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (api, license_id)
  *   /vendor/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (html, vendor, license_id)
+ *   /api/v1/webhook                           TALLY_ROUTE_WEBHOOK (api: PUT/POST sets the tenant's webhook)
+ *   /api/v1/alert-rules                       TALLY_ROUTE_ALERT_RULES (api: POST, staff)
+ *   /t/{tenant}/webhook                       TALLY_ROUTE_PAGE "webhook" (html only; POST: its form)
  *
  * A license id in a path is a lower-case UUID (8-4-4-4-12 hex digits);
  * anything else there is no route: the 404 of an unknown path.
@@ -60,6 +63,8 @@ typedef enum tally_route_kind_t {
     TALLY_ROUTE_LICENSE_FILE,
     TALLY_ROUTE_LICENSES_REVOKED,
     TALLY_ROUTE_LICENSE_REVOKE,
+    TALLY_ROUTE_WEBHOOK,
+    TALLY_ROUTE_ALERT_RULES,
 } tally_route_kind_t;
 
 typedef struct tally_route_t {
