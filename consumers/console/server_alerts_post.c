@@ -194,7 +194,7 @@ static enum MHD_Result api_webhook(console_req_t *r, const tally_principal_t *p)
         json_decref(j);
         return res;
     }
-    json_t *a = json_pack("{s:s, s:s, s:s?, s:s?}", "tenant_id", tenant, "url", url, "secret",
+    json_t *a = json_pack("{s:s, s:s, s:s*, s:s*}", "tenant_id", tenant, "url", url, "secret",
                           *secret ? secret : NULL, "key_id", *url ? r->srv->o.webhook_key->key_id : NULL);
     char *body = a ? json_dumps(a, JSON_COMPACT) : NULL;
     json_t *s = json_object_get(a, "secret");
