@@ -10,7 +10,6 @@
 #include "process.h"
 #include "schema_catalog.h"
 #include "txn_pipeline.h"
-#include "textbuf.h"
 #include "webhook_seal.h"
 #include "webhook_sign.h"
 #include "webhook_url.h"
@@ -28,7 +27,7 @@
 typedef struct {
     char *brokers, *group, *instance_id, *txn_prefix, *schemas, *alerts_topic, *cp_topic, *deliveries_topic;
     char *webhook_keys, *vendor_url, *vendor_secret_file, *admin_bind;
-    bool allow_private, allow_http_loopback, print_public_key;
+    bool allow_private, allow_http_loopback;
     int64_t request_timeout_ms, backoff_min_ms, backoff_max_ms, retry_for_ms, max_in_flight;
     int64_t batch_max_records, batch_max_ms, admin_port;
     int log_level;
@@ -73,9 +72,6 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("webhook-keys", &s.webhook_keys, NULL,
                          "webhook key file, mode 600: \"<key id> <hex 32-byte seed>\" lines, the last current; "
                          "opens the tenants' sealed secrets"),
-        TALLY_CONFIG_BOOL("print-public-key", &s.print_public_key, "false",
-                          "print the public keys of --webhook-keys (\"<key id> <hex public key>\" lines, the file "
-                          "tally-console --webhook-public-key reads) and exit"),
         TALLY_CONFIG_STR("vendor-url", &s.vendor_url, NULL, "the vendor's webhook URL: every alert goes there too"),
         TALLY_CONFIG_STR("vendor-secret-file", &s.vendor_secret_file, NULL,
                          "the vendor webhook's secret, mode 600: one \"whsec_...\" line"),
@@ -129,17 +125,6 @@ int main(int argc, char **argv)
     }
     if (s.webhook_keys != NULL && (keys = tally_webhook_keyring_load(s.webhook_keys, err, sizeof err)) == NULL) {
         tally_log_error("webhooks", "%s", err);
-        goto cleanup;
-    }
-    if (s.print_public_key) {
-        if (keys == NULL) {
-            fprintf(stderr, "tally-webhooks: --print-public-key needs --webhook-keys (see --help)\n");
-            goto cleanup;
-        }
-        tally_textbuf_t pub = {0};
-        tally_webhook_keyring_write_public(keys, &pub);
-        rc = fwrite(pub.data, 1, pub.len, stdout) == pub.len && fflush(stdout) == 0 ? 0 : 1;
-        tally_textbuf_free(&pub);
         goto cleanup;
     }
     unsigned flags = (s.allow_private ? TALLY_WEBHOOK_URL_ALLOW_PRIVATE : 0) |
