@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "process.h"
 #include "schema_catalog.h"
+#include "textbuf.h"
 #include "txn_pipeline.h"
 #include "webhook_seal.h"
 #include "webhook_sign.h"
@@ -27,7 +28,7 @@
 typedef struct {
     char *brokers, *group, *instance_id, *txn_prefix, *schemas, *alerts_topic, *cp_topic, *deliveries_topic;
     char *webhook_keys, *vendor_url, *vendor_secret_file, *admin_bind;
-    bool allow_private, allow_http_loopback;
+    bool allow_private, allow_http_loopback, print_public_keys;
     int64_t request_timeout_ms, backoff_min_ms, backoff_max_ms, retry_for_ms, max_in_flight;
     int64_t batch_max_records, batch_max_ms, admin_port;
     int log_level;
@@ -72,6 +73,9 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("webhook-keys", &s.webhook_keys, NULL,
                          "webhook key file, mode 600: \"<key id> <hex 32-byte seed>\" lines, the last current; "
                          "opens the tenants' sealed secrets"),
+        TALLY_CONFIG_BOOL("print-public-keys", &s.print_public_keys, "false",
+                          "print the public keys of --webhook-keys (\"<key id> <hex>\" lines, the last current: what "
+                          "callers seal tenant secrets to) and exit"),
         TALLY_CONFIG_STR("vendor-url", &s.vendor_url, NULL, "the vendor's webhook URL: every alert goes there too"),
         TALLY_CONFIG_STR("vendor-secret-file", &s.vendor_secret_file, NULL,
                          "the vendor webhook's secret, mode 600: one \"whsec_...\" line"),
@@ -92,7 +96,7 @@ int main(int argc, char **argv)
         TALLY_CONFIG_DURATION("batch-max-time", &s.batch_max_ms, "200ms", 1, 60000,
                               "longest a transaction stays open under backlog"),
         TALLY_CONFIG_STR("admin-bind", &s.admin_bind, "127.0.0.1", "IPv4 address of /healthz, /readyz, /metrics"),
-        TALLY_CONFIG_INT("admin-port", &s.admin_port, "9105", 0, 65535, "admin port (0: any free port)"),
+        TALLY_CONFIG_INT("admin-port", &s.admin_port, "9106", 0, 65535, "admin port (0: any free port)"),
         TALLY_CONFIG_ENUM("log-level", &s.log_level, "info", tally_log_level_names, "debug, info, warn or error"),
     };
     char err[1024], host[256];
@@ -139,6 +143,18 @@ int main(int argc, char **argv)
             tally_log_error("webhooks", "--vendor-url refused: %s", err);
             goto cleanup;
         }
+    }
+    if (s.print_public_keys) {
+        if (keys == NULL) {
+            fprintf(stderr, "tally-webhooks: --print-public-keys needs --webhook-keys\n");
+            goto cleanup;
+        }
+        tally_textbuf_t pub = {0};
+        tally_webhook_keyring_write_public(keys, &pub);
+        fputs(pub.data, stdout);
+        tally_textbuf_free(&pub);
+        rc = 0;
+        goto cleanup;
     }
     if (keys == NULL)
         tally_log_warn("webhooks", "no --webhook-keys: tenant endpoints cannot be used (their deliveries die)");

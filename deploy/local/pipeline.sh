@@ -6,6 +6,10 @@
 #   tally-aggregator    admin on 127.0.0.1:9102
 #   tally-materializer  admin on 127.0.0.1:9103
 #   tally-notifier      admin on 127.0.0.1:9105 (usage alerts to tally.alerts)
+#   tally-webhooks      admin on 127.0.0.1:9106 (signed alert webhooks; the vendor
+#                       target is http://127.0.0.1:$TALLY_WEBHOOK_LISTEN_PORT/alerts,
+#                       where `tally webhook-listen PORT --secret-file
+#                       <state>/pipeline/vendor-webhook.secret` prints them)
 #   tally-console       the usage pages and their API on http://127.0.0.1:8090
 #                       (reads PostgreSQL as tally_reader; cookies without
 #                       Secure, as plain HTTP on loopback needs)
@@ -23,9 +27,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 state=$TALLY_STATE/pipeline
 bin=$TALLY_BUILD_DIR/bin
 TALLY_GATEWAY_PORT=${TALLY_GATEWAY_PORT:-8080}
-TALLY_ADMIN_PORT_BASE=${TALLY_ADMIN_PORT_BASE:-9100}   # anonymizer +1, aggregator +2, materializer +3, notifier +5
+TALLY_ADMIN_PORT_BASE=${TALLY_ADMIN_PORT_BASE:-9100}   # anonymizer +1, aggregator +2, materializer +3, notifier +5, webhooks +6
+TALLY_WEBHOOK_LISTEN_PORT=${TALLY_WEBHOOK_LISTEN_PORT:-8095}
 TALLY_CONSOLE_PORT=${TALLY_CONSOLE_PORT:-8090}
-names=(gateway anonymizer aggregator materializer console notifier)
+names=(gateway anonymizer aggregator materializer console notifier webhooks)
 mkdir -p "$state"
 
 secrets() {
@@ -40,6 +45,13 @@ secrets() {
   [[ -s $state/license.keys ]] ||
     printf '# license signing keys: <key id> <hex seed>; the last line signs\nlocal-1 %s\n' \
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$state/license.keys"
+  # tally-webhooks opens tenant webhook secrets sealed to these keys (the last
+  # line is current; `tally-webhooks --webhook-keys=... --print-public-keys`).
+  [[ -s $state/webhook.keys ]] ||
+    printf '# webhook sealing keys: <key id> <hex seed>; the last line is current\nlocal-1 %s\n' \
+      "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$state/webhook.keys"
+  [[ -s $state/vendor-webhook.secret ]] ||
+    printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" >"$state/vendor-webhook.secret"
 }
 
 args_of() {
@@ -54,6 +66,10 @@ args_of() {
     materializer) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 3)) --pg-url="$TALLY_PG_MATERIALIZER_URL" \
                --no-apply-migrations ;;
     notifier) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 5)) --instance-id=local-1 ;;
+    webhooks) echo "${common[@]}" --admin-port=$((TALLY_ADMIN_PORT_BASE + 6)) --instance-id=local-1 \
+               --webhook-keys="$state/webhook.keys" --webhook-allow-http-loopback \
+               --vendor-url=http://127.0.0.1:$TALLY_WEBHOOK_LISTEN_PORT/alerts \
+               --vendor-secret-file="$state/vendor-webhook.secret" ;;
     console) echo "${common[@]}" --port="$TALLY_CONSOLE_PORT" --pg-url="$TALLY_PG_READER_URL" --insecure-cookies \
                --license-keys="$state/license.keys" --gateway-url=http://127.0.0.1:$TALLY_GATEWAY_PORT ;;
   esac
@@ -85,6 +101,7 @@ wait_ready() {
     materializer) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 3))/readyz ;;
     console) url=http://127.0.0.1:$TALLY_CONSOLE_PORT/readyz ;;
     notifier) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 5))/readyz ;;
+    webhooks) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 6))/readyz ;;
   esac
   [[ -x $bin/tally-$name ]] || return 0
   for _ in $(seq 1 300); do
