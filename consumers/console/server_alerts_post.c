@@ -87,7 +87,7 @@ static int send_event(console_req_t *r, const char *tenant_id, json_t *payload, 
         *res = bad(r, 400, why);
         return -1;
     }
-    int rc = tally_gateway_event_post(o->gateway_url, o->admin_token, 0, text, why, sizeof why);
+    int rc = tally_gateway_event_post_rules(o->gateway_url, o->admin_token, 0, text, why, sizeof why);
     free(text);
     if (rc == 0)
         return 0;
