@@ -1,3 +1,8 @@
+    for w in "${want[@]}"; do
+      grep -qF "$w " "$dir/globex.out" 2>/dev/null || missing+=("Globex's webhook: $w")
+      # The vendor's webhook gets every alert too (when its listener runs).
+      ! pid_of vendor >/dev/null || grep -qF "$w " "$dir/vendor.out" 2>/dev/null || missing+=("the vendor's webhook: $w")
+    done
 #!/usr/bin/env bash
 # The usage alerts of the local demo: Globex crosses 80 % and 100 % of its
 # monthly API calls during the simulated month, and its webhook receives
@@ -17,8 +22,9 @@
 #                          secret, no new event) and only starts a listener
 #                          that is not running.
 #   alerts_demo.sh wait    waits (at most TALLY_ALERTS_WAIT seconds, default
-#                          120) until Globex's listener has printed both
-#                          TRIGGERED alerts of the monthly API calls, then
+#                          120) until Globex's listener (and the vendor's) has
+#                          printed both TRIGGERED alerts of the monthly API
+#                          calls, then
 #                          prints what each listener received (exit 1 naming
 #                          what is missing)
 #   alerts_demo.sh stop    stops the listeners (their summary line, "N printed,

@@ -103,9 +103,12 @@ check_license() {
 # calls, once each, in that order. The second run receives nothing new.
 alerts=$TALLY_STATE/alerts
 check_alerts() {
-  local run=$1 w n80 n100 l80 l100
+  local run=$1 w n l80 l100 section
+  # What up.sh printed under Globex's heading (the vendor's follows it).
+  section=$(awk '/^Usage alerts received by Globex/ {f = 1; print; next} f && /^  / {print; next} {f = 0}' "$out")
+  echo "$section" | sed "s/^/     run $run: /"
   for w in 80 100; do
-    n=$(grep -c "^  ALERT TRIGGERED tenant=globex metric=MONTHLY_API_CALLS threshold=$w% " "$out")
+    n=$(grep -c "^  ALERT TRIGGERED tenant=globex metric=MONTHLY_API_CALLS threshold=$w% " <<<"$section")
     [[ $n == 1 ]] && echo "ok   run $run: up.sh printed Globex's $w % alert once" ||
       { echo "FAIL run $run: up.sh printed Globex's $w % alert $n times"; fails=$((fails + 1)); }
     n=$(grep -c "^ALERT TRIGGERED tenant=globex metric=MONTHLY_API_CALLS threshold=$w% " "$alerts/globex.out")
@@ -114,6 +117,9 @@ check_alerts() {
   done
   l80=$(grep -n "threshold=80% " "$alerts/globex.out" | head -n1 | cut -d: -f1)
   l100=$(grep -n "threshold=100% " "$alerts/globex.out" | head -n1 | cut -d: -f1)
+  n=$(grep -c "^  ALERT TRIGGERED tenant=globex metric=MONTHLY_API_CALLS " "$out")
+  [[ $n == 4 ]] && echo "ok   run $run: the vendor's webhook received both alerts too" ||
+    { echo "FAIL run $run: up.sh printed $n monthly alerts of Globex in all, wanted 4 (Globex's and the vendor's)"; fails=$((fails + 1)); }
   [[ -n $l80 && -n $l100 && $l80 -lt $l100 ]] && echo "ok   run $run: 80 % came before 100 %" ||
     { echo "FAIL run $run: the order of the alerts (80 % at line ${l80:-?}, 100 % at ${l100:-?})"; fails=$((fails + 1)); }
   n=$(grep -vc "tenant=globex " "$alerts/globex.out")
