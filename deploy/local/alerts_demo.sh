@@ -111,7 +111,11 @@ wait_alerts() {
   local missing
   for _ in $(seq 1 $((wait_s * 5))); do
     missing=()
-    for w in "${want[@]}"; do grep -qF "$w " "$dir/globex.out" 2>/dev/null || missing+=("$w"); done
+    for w in "${want[@]}"; do
+      grep -qF "$w " "$dir/globex.out" 2>/dev/null || missing+=("Globex's webhook: $w")
+      # The vendor's webhook gets every alert too (when its listener runs).
+      ! pid_of vendor >/dev/null || grep -qF "$w " "$dir/vendor.out" 2>/dev/null || missing+=("the vendor's webhook: $w")
+    done
     [[ ${#missing[@]} -eq 0 ]] && break
     pid_of globex >/dev/null || tally_die "alerts: Globex's listener is not running (${dir#$TALLY_ROOT/}/globex.log)"
     sleep 0.2
