@@ -524,7 +524,10 @@ void tally_crossing_rules(tally_crossing_t *c, const char *tenant, const tally_a
                           tally_alert_list_t *out)
 {
     cx_tenant_t *t = cx_tenant(c, tenant, true);
+    if (t->has_rules && at < t->rules_at)
+        return;   /* older than the rules in force (read again) */
     t->rules = *rules;
+    t->rules_at = at;
     t->has_rules = true;
     evaluate(c, t, at, out);
 }
@@ -539,9 +542,12 @@ void tally_crossing_environment(tally_crossing_t *c, const char *tenant, const c
             break;
     if (i == t->n_envs) {
         grow((void **)&t->envs, &t->cap_envs, t->n_envs + 1, sizeof *t->envs);
-        t->envs[t->n_envs++].env = tally_xstrdup(environment);
+        t->envs[t->n_envs++] = (cx_env_t){tally_xstrdup(environment), nonprod, at};
+    } else if (at < t->envs[i].at) {
+        return;   /* older than the kind in force (read again) */
     }
     t->envs[i].nonprod = nonprod;
+    t->envs[i].at = at;
     evaluate(c, t, at, out);
 }
 

@@ -5,9 +5,12 @@
  *
  * Inputs, per tenant: license terms (LicenseTermsSet), alert rules
  * (AlertRulesSet; a tenant without them uses the deployment's defaults),
- * environment kinds (EnvironmentCreated), and the rollups of tally.rollups
- * (ApiUsageRollup per environment and day, SeatRollup per day: the last
- * value of a key is the truth, so a rollup replaces the one before it).
+ * environment kinds (EnvironmentCreated) -- the three kept so that reading
+ * a Control Panel record again, even after newer ones, changes nothing
+ * (terms by valid_from and set_at, rules and kinds by time) -- and the
+ * rollups of tally.rollups (ApiUsageRollup per environment and day,
+ * SeatRollup per day: the last value of a key is the truth, so a rollup
+ * replaces the one before it).
  *
  * Values, each a *series* (tenant, metric, environment, period):
  *   MONTHLY_API_CALLS        period YYYY-MM: the sum over the tenant's
@@ -128,11 +131,14 @@ void tally_crossing_terms(tally_crossing_t *c, const char *tenant, int32_t valid
                           tally_alert_list_t *out);
 
 /* The tenant's rules (copied; must pass tally_alert_percents_check per
- * metric). Re-evaluates the tenant with them, at time at. */
+ * metric) set at time at: the latest wins, rules older than those in force
+ * change nothing (a Control Panel record read twice). Re-evaluates the
+ * tenant with them. */
 void tally_crossing_rules(tally_crossing_t *c, const char *tenant, const tally_alert_rules_t *rules, int64_t at,
                           tally_alert_list_t *out);
 
-/* The kind of an environment: nonprod true for staging and development.
+/* The kind of an environment set at time at: nonprod true for staging
+ * and development; a kind older than the one in force changes nothing.
  * Re-evaluates the tenant at time at. */
 void tally_crossing_environment(tally_crossing_t *c, const char *tenant, const char *environment, bool nonprod,
                                 int64_t at, tally_alert_list_t *out);

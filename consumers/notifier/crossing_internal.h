@@ -44,6 +44,7 @@ typedef struct {
 typedef struct {
     char *env;                      /* owned */
     bool nonprod;
+    int64_t at;                     /* the time of the kind in force */
 } cx_env_t;
 
 typedef struct cx_tenant_t {
@@ -53,6 +54,7 @@ typedef struct cx_tenant_t {
     size_t n_terms, cap_terms;
     bool has_rules;
     tally_alert_rules_t rules;
+    int64_t rules_at;               /* the time of the rules in force */
     cx_env_t *envs;
     size_t n_envs, cap_envs;
     cx_api_t *api;

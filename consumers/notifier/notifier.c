@@ -31,7 +31,7 @@ struct tally_notifier_t {
     tally_alert_encoder_t *enc;
     tally_cp_table_t *cp;
     tally_changelog_reader_t *reader;
-    char *rollups_topic, *changelog_topic;
+    char *rollups_topic, *controlpanel_topic, *changelog_topic;
     int restore_timeout_ms;
     int rollup_parts, changelog_parts;
     int64_t *position;               /* per rollups partition: next offset the state includes (-1: none) */
@@ -137,20 +137,24 @@ static int on_assign(void *arg, tally_txn_t *txn, const rd_kafka_topic_partition
 {
     tally_notifier_t *n = arg;
     char err[1024];
+    int rollup_parts = 0;
+    for (int i = 0; i < parts->cnt; i++)
+        rollup_parts += strcmp(parts->elems[i].topic, n->rollups_topic) == 0;
     if (parts->cnt == 0)
         return 0;
-    if (parts->cnt < n->rollup_parts)
+    if (rollup_parts < n->rollup_parts)
         tally_log_warn(COMPONENT,
                        "assigned %d of the %d partitions of %s: a tenant's rollups span every partition, so "
                        "run one instance of the group",
-                       parts->cnt, n->rollup_parts, n->rollups_topic);
+                       rollup_parts, n->rollup_parts, n->rollups_topic);
     if (restore(n, err, sizeof err) != 0) {
         tally_log_error(COMPONENT, "restore: %s", err);
         return TALLY_TXN_ERR_FATAL;
     }
     for (int i = 0; i < parts->cnt; i++) {
         int32_t p = parts->elems[i].partition;
-        if (p >= 0 && p < n->rollup_parts && n->position[p] >= 0 &&
+        if (strcmp(parts->elems[i].topic, n->rollups_topic) == 0 && p >= 0 && p < n->rollup_parts &&
+            n->position[p] >= 0 &&
             tally_txn_set_start_offset(txn, parts->elems[i].topic, p, n->position[p]) != 0) {
             tally_log_error(COMPONENT, "cannot start %s[%" PRId32 "] at %" PRId64, parts->elems[i].topic, p,
                             n->position[p]);
@@ -196,6 +200,14 @@ static int process(void *arg, tally_txn_t *txn, const tally_txn_record_t *rec)
     if (n->need_evaluate) {
         tally_crossing_evaluate_all(n->cx, rec->timestamp, &n->alerts);
         n->need_evaluate = false;
+    }
+    if (strcmp(rec->topic, n->controlpanel_topic) == 0) {
+        /* Most often already applied by the table above: applying it again
+         * changes nothing. It brings a transaction of its own, so that the
+         * alerts of a Control Panel change do not wait for a rollup. */
+        if (rec->value != NULL)
+            apply_cp(n, rec->value, rec->len);
+        return produce_alerts(n);
     }
     int32_t p = rec->partition;
     if (p < 0 || p >= n->rollup_parts) {
@@ -302,6 +314,7 @@ tally_notifier_t *tally_notifier_new(const tally_notifier_opts_t *o, char *errbu
     char client[256];
     tally_notifier_t *n = tally_xcalloc(1, sizeof *n);
     n->rollups_topic = tally_xstrdup(o->rollups_topic);
+    n->controlpanel_topic = tally_xstrdup(o->controlpanel_topic);
     n->changelog_topic = tally_xstrdup(o->changelog_topic);
     n->restore_timeout_ms = o->restore_timeout_ms > 0 ? o->restore_timeout_ms : 120000;
     n->cx = tally_crossing_new(o->defaults);
@@ -325,10 +338,10 @@ tally_notifier_t *tally_notifier_new(const tally_notifier_opts_t *o, char *errbu
     n->moved = tally_xcalloc((size_t)n->rollup_parts, sizeof *n->moved);
     for (int p = 0; p < n->rollup_parts; p++)
         n->position[p] = -1;
-    const char *topics[] = {o->rollups_topic};
+    const char *topics[] = {o->rollups_topic, o->controlpanel_topic};
     tally_txn_opts_t to = {
         .brokers = o->brokers, .group_id = o->group_id, .txn_id_prefix = o->txn_id_prefix,
-        .instance_id = o->instance_id, .topics = topics, .n_topics = 1,
+        .instance_id = o->instance_id, .topics = topics, .n_topics = 2,
         .batch_max_records = o->batch_max_records, .batch_max_ms = o->batch_max_ms, .cfg = o->cfg,
         .metrics = o->metrics, .hooks = &hooks, .arg = n,
     };
@@ -366,6 +379,7 @@ void tally_notifier_free(tally_notifier_t *n)
     free(n->position);
     free(n->moved);
     free(n->rollups_topic);
+    free(n->controlpanel_topic);
     free(n->changelog_topic);
     free(n);
 }

@@ -1,11 +1,16 @@
 /*
  * notifier.h: tally-notifier's pipeline: the crossing core (crossing.h)
- * inside the transactional engine (txn_pipeline.h). tally.rollups in
- * (read_committed, group tally-notifier); per transaction, the alerts to
- * tally.alerts, the changed tenants' state and each input partition's next
- * offset to tally.notifier.changelog, and the input offsets: all or
- * nothing. tally.controlpanel is a global table (cp_table.h) read whole
- * at start and followed before every record.
+ * inside the transactional engine (txn_pipeline.h). tally.rollups and
+ * tally.controlpanel in (read_committed, group tally-notifier); per
+ * transaction, the alerts to tally.alerts, the changed tenants' state and
+ * each rollups partition's next offset to tally.notifier.changelog, and
+ * the input offsets: all or nothing. tally.controlpanel is also a global
+ * table (cp_table.h) read whole at start and before every record, so the
+ * terms, rules and environments are all known whatever the group's
+ * offsets; a Control Panel record through the group is then mostly a
+ * repeat, which changes nothing (crossing.h), but it opens a transaction:
+ * the alerts of a Control Panel change (terms raised mid-period) go out
+ * at once, not with the next rollup.
  *
  * State is per tenant, and a tenant's rollups are spread over every
  * partition of tally.rollups (keyed tenant|environment|day), so the state
@@ -23,12 +28,11 @@
  *                  each partition at the position stored with the state;
  *   process        apply the Control Panel records that arrived, then
  *                  (once after a restore) re-evaluate every tenant, then
- *                  the rollup (a record below the stored position is
- *                  already in the state: skipped); produce the alerts;
+ *                  the record: a Control Panel one, or a rollup (one below
+ *                  the stored position is already in the state: skipped);
+ *                  produce the alerts;
  *   before_commit  produce the changed tenants and the positions;
  *   on_abort       restore again before the next record.
- * Alerts caused by a Control Panel change are produced with the next
- * rollup's transaction (the engine opens transactions for input records).
  *
  * Metrics, besides the engine's tally_txn_*: tally_notifier_alerts_total
  * {state}, tally_notifier_records_total{outcome="applied"|"skipped"|

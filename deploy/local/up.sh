@@ -67,6 +67,7 @@ Tally's local stack is up ($((SECONDS - t0)) s):
   anonymizer   http://127.0.0.1:$((${TALLY_ADMIN_PORT_BASE:-9100} + 1))/metrics
   aggregator   http://127.0.0.1:$((${TALLY_ADMIN_PORT_BASE:-9100} + 2))/metrics
   materializer http://127.0.0.1:$((${TALLY_ADMIN_PORT_BASE:-9100} + 3))/metrics
+  notifier     http://127.0.0.1:$((${TALLY_ADMIN_PORT_BASE:-9100} + 5))/metrics   (usage alerts: tally.alerts)
   console      $console_url   (/healthz /readyz /metrics; docs/console.md)
   logs         ${TALLY_STATE#$TALLY_ROOT/}/pipeline/*.log   (deploy/local/pipeline.sh status)
 

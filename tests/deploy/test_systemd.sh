@@ -19,7 +19,7 @@ fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 if ! command -v systemd-analyze >/dev/null; then
   echo "FAIL systemd-analyze is not installed (deploy/setup.sh installs the package systemd)"; exit 1
 fi
-procs=(tally-gateway tally-anonymizer tally-aggregator tally-materializer tally-migrate tally-console)
+procs=(tally-gateway tally-anonymizer tally-aggregator tally-materializer tally-migrate tally-console tally-notifier tally-webhooks)
 tally_build "${procs[@]}"
 work=$(mktemp -d /tmp/tally-systemd-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -96,7 +96,9 @@ grep -q '^TALLY_ADMIN_BIND=127.0.0.1$' deploy/systemd/gateway.env.example &&
 for unit in deploy/systemd/*.service; do
   line=$(grep '^ExecStart=' "$unit"); cmd=${line#ExecStart=}; bin=$(basename "${cmd%% *}")
   for flag in $(grep -o -- '--[a-z-]*' <<<"$line"); do
-    "$TALLY_BUILD_DIR/bin/$bin" --help 2>&1 | grep -q -- "$flag\b" && ok "$bin accepts $flag" || fail "$bin has no $flag"
+    # Not "--help | grep -q": grep's early exit would SIGPIPE a long help, and pipefail fail it.
+    usage=$("$TALLY_BUILD_DIR/bin/$bin" --help 2>&1)
+    grep -q -- "$flag\b" <<<"$usage" && ok "$bin accepts $flag" || fail "$bin has no $flag"
   done
 done
 [[ $fails -eq 0 ]] || { echo "$fails systemd check(s) failed"; exit 1; }

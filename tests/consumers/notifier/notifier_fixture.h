@@ -52,11 +52,12 @@ static NF_UNUSED void nf_env_free(nf_env_t *e)
 
 /* Starts tally-notifier (instance name) on e's topics, as a static group
  * member (a restarted instance takes its place at once, without waiting
- * for a session timeout); waits for its admin port. */
-static NF_UNUSED tally_test_proc_t *nf_spawn(const nf_env_t *e, const char *instance)
+ * for a session timeout), with extra arguments (NULL-terminated, may be
+ * NULL); waits for its admin port. */
+static NF_UNUSED tally_test_proc_t *nf_spawn_args(const nf_env_t *e, const char *instance, const char *const *extra)
 {
-    char a[16][256];
-    char *argv[17];
+    char a[24][256];
+    char *argv[25];
     int n = 0;
     snprintf(a[n++], sizeof a[0], "%s", tally_test_bin("tally-notifier"));
     snprintf(a[n++], sizeof a[0], "--brokers=%s", tally_test_brokers());
@@ -71,10 +72,17 @@ static NF_UNUSED tally_test_proc_t *nf_spawn(const nf_env_t *e, const char *inst
     /* Unique to this test: runs on one broker must not fence each other. */
     snprintf(a[n++], sizeof a[0], "--transactional-id-prefix=tally-notifier-%s", e->group);
     snprintf(a[n++], sizeof a[0], "-Xconsumer.group.instance.id=%s", instance);
+    for (int i = 0; extra && extra[i] && n < 24; i++)
+        snprintf(a[n++], sizeof a[0], "%s", extra[i]);
     for (int i = 0; i < n; i++)
         argv[i] = a[i];
     argv[n] = NULL;
     return tally_test_spawn(argv, "admin listening on", 60000, NULL, 0);
+}
+
+static NF_UNUSED tally_test_proc_t *nf_spawn(const nf_env_t *e, const char *instance)
+{
+    return nf_spawn_args(e, instance, NULL);
 }
 
 /* Encodes v (a value of schema name's latest version; released here) and

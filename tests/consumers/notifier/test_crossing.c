@@ -268,6 +268,13 @@ Test(crossing, nonprod_daily_cap_per_known_nonproduction_environment_and_day)
     EXPECT_NONE(&f);
     api(&f, "dev", D(2026, 12, 2), 100);
     EXPECT(&f, "NONPROD_DAILY_API_CALLS TRIGGERED 100 2026-12-02 1 dev");
+    /* The id made production later: no cap any more; the older record
+     * read again changes nothing. */
+    tally_crossing_environment(f.c, T, "dev", false, 9, &f.out);
+    EXPECT_NONE(&f);   /* series of a production env are not evaluated: nothing resolves */
+    tally_crossing_environment(f.c, T, "dev", true, 2, &f.out);
+    api(&f, "dev", D(2026, 12, 3), 500);
+    EXPECT_NONE(&f);
     fx_free(&f);
 }
 
@@ -284,6 +291,9 @@ Test(crossing, a_tenants_rules_replace_the_defaults_and_empty_means_none)
     r.percent[0][1] = 60;
     tally_crossing_rules(f.c, T, &r, 6, &f.out);   /* a new threshold already reached */
     EXPECT(&f, "MONTHLY_API_CALLS TRIGGERED 60 2026-12 1");
+    tally_alert_rules_t old = {.n = {1, 0, 0}, .percent = {{10}}};
+    tally_crossing_rules(f.c, T, &old, 4, &f.out);   /* older than the rules in force: ignored */
+    EXPECT_NONE(&f);
     memset(&r, 0, sizeof r);
     tally_crossing_rules(f.c, T, &r, 7, &f.out);
     api(&f, "prod", D(2026, 12, 1), 5000);

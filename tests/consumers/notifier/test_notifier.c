@@ -1,7 +1,7 @@
 /* tally-notifier end to end on the real broker: rollups and Control Panel
  * events encoded with the project's codec go in, UsageAlert records come
  * out (read back read_committed), one per crossing: triggered, resolved by
- * a seat correction and by terms raised mid-period; a clean restart, a
+ * a seat correction and, at once, by terms raised mid-period; a clean restart, a
  * kill -9 and a replay of the same rollups give no second alert; the ops
  * face (--help, /healthz, /readyz, /metrics, SIGTERM drains). */
 #include "http.h"
@@ -88,11 +88,9 @@ Test(notifier, one_alert_per_crossing_triggered_then_resolved_by_a_correction_an
     expect_alert(a, n, "SEATS_PEAK", 100, "RESOLVED", "2026-12");
     free(a);
 
-    /* Terms raised mid-period (1100 of 2000: 55 %), then any rollup. */
+    /* Terms raised mid-period (1100 of 2000: 55 %): both resolved at
+     * once, without waiting for a rollup. */
     acme_terms(&e, 2000, 2000);
-    nf_flush(&e);
-    usleep(500 * 1000);
-    nf_api_rollup(&e, ACME, "prod", d1, 500);   /* a duplicate: changes nothing itself */
     nf_flush(&e);
     n = nf_read_alerts(&e, 7, 3000, 60000, &a);
     cr_assert_eq(n, 7, "%zu alerts, want 7", n);
@@ -203,6 +201,57 @@ Test(notifier, help_health_readiness_and_metrics_on_the_admin_port)
     cr_assert(strstr(r.body, "tally_notifier_restores_total") && strstr(r.body, "tally_txn_transactions_total"),
               "%s", r.body);
     tally_test_response_free(&r);
+    cr_assert_eq(tally_test_signal(p, SIGTERM), 0);
+    cr_assert_eq(tally_test_wait(p, 60000), 0, "%s", tally_test_log(p));
+    tally_test_proc_free(p);
+    nf_env_free(&e);
+}
+
+/* An AlertRulesSet of tenant: api_calls_percent = {api[0..n)}, the others empty. */
+static void rules(nf_env_t *e, const char *tenant, const int *api, size_t n, int64_t at)
+{
+    avro_value_t v, b = nf_cp(e, &v, tenant, at, "AlertRulesSet");
+    avro_value_t arr, item;
+    cr_assert_eq(avro_value_get_by_name(&b, "api_calls_percent", &arr, NULL), 0);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(avro_value_append(&arr, &item, NULL), 0);
+        cr_assert_eq(avro_value_set_int(&item, api[i]), 0);
+    }
+    nf_cp_send(e, tenant, &v);
+}
+
+Test(notifier, the_deployment_flags_set_the_defaults_and_a_tenants_alert_rules_replace_them)
+{
+    nf_env_t e;
+    nf_env_init(&e, "notifier-rules");
+    int32_t d1 = nf_day(2026, 12, 1);
+    nf_terms(&e, "t-default", d1, nf_day(2027, 11, 30), 100, 1000, 100, 1000);
+    nf_terms(&e, "t-own", d1, nf_day(2027, 11, 30), 100, 1000, 100, 1000);
+    const int own[] = {30, 60};
+    rules(&e, "t-own", own, 2, 1000);
+    nf_flush(&e);
+    const char *const args[] = {"--api-calls-percent=50,90", "--seats-percent=", NULL};
+    tally_test_proc_t *p = nf_spawn_args(&e, "nf-rules", args);
+    nf_api_rollup(&e, "t-default", "prod", d1, 700);   /* 70 %: the deployment's 50 */
+    nf_api_rollup(&e, "t-own", "prod", d1, 700);       /* its own 30 and 60 */
+    nf_seat_rollup(&e, "t-default", d1, 1000);          /* no seat thresholds at all */
+    nf_flush(&e);
+    nf_alert_t *a;
+    size_t n = nf_read_alerts(&e, 3, 3000, 60000, &a);
+    cr_assert_eq(n, 3, "%zu alerts\n%s", n, tally_test_log(p));
+    cr_assert_geq(nf_find(a, n, "t-default", "MONTHLY_API_CALLS", 50, "TRIGGERED", "2026-12"), 0);
+    cr_assert_geq(nf_find(a, n, "t-own", "MONTHLY_API_CALLS", 30, "TRIGGERED", "2026-12"), 0);
+    cr_assert_geq(nf_find(a, n, "t-own", "MONTHLY_API_CALLS", 60, "TRIGGERED", "2026-12"), 0);
+    free(a);
+    /* New rules take effect at once: 90 is now the tenant's, reached by 950. */
+    const int later[] = {90};
+    rules(&e, "t-own", later, 1, 2000);
+    nf_api_rollup(&e, "t-own", "prod", d1, 950);
+    nf_flush(&e);
+    n = nf_read_alerts(&e, 4, 3000, 60000, &a);
+    cr_assert_eq(n, 4, "%zu alerts", n);
+    cr_assert_geq(nf_find(a, n, "t-own", "MONTHLY_API_CALLS", 90, "TRIGGERED", "2026-12"), 0);
+    free(a);
     cr_assert_eq(tally_test_signal(p, SIGTERM), 0);
     cr_assert_eq(tally_test_wait(p, 60000), 0, "%s", tally_test_log(p));
     tally_test_proc_free(p);
