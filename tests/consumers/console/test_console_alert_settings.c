@@ -149,6 +149,8 @@ Test(console_alert_settings, a_member_sets_the_webhook_and_gets_its_secret_once_
     cr_assert_null(strstr(r.body, "\"secret\""), "%s", r.body);
     tally_test_response_free(&r);
     cr_assert_eq(lic_events(&e, NULL, 500), before + 1);
+    cr_assert_eq(lic_metric(&e, "tally_console_alert_settings_total{result=\"webhook\"}"), 4);
+    cr_assert_eq(lic_metric(&e, "tally_console_alert_settings_total{result=\"refused\"}"), 0);
     stop();
 }
 
@@ -343,6 +345,8 @@ Test(console_alert_settings, hostile_webhook_bodies_get_a_4xx_and_send_nothing)
     cr_assert_eq(r.status, 405, "%ld %s", r.status, r.body);
     tally_test_response_free(&r);
     cr_assert_eq(lic_events(&e, NULL, 500), events, "nothing refused was sent");
+    cr_assert_eq(lic_metric(&e, "tally_console_alert_settings_total{result=\"webhook\"}"), 0);
+    cr_assert_gt(lic_metric(&e, "tally_console_alert_settings_total{result=\"refused\"}"), 20);
     stop();
 }
 
