@@ -7,12 +7,14 @@
  * (its status is the badge, and it gives the one-line reason), so the
  * console says "over" exactly when the Control Panel does (detail_sql says
  * how the rows are picked cheaply). The month-end projection is
- * forecast.h's, from this month's row.
+ * forecast.h's, from this month's row. Below, the usage alerts of this
+ * month (alert_list.h, the same list as GET /api/v1/alerts).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert_list.h"
 #include "forecast.h"
 #include "html.h"
 #include "page_defs.h"
@@ -273,10 +275,26 @@ int tally_page_overview_load(PGconn *pg, const tally_page_query_t *q, json_t **m
         json_decref(tenant);
         return rc;
     }
+    tally_period_t month;
+    json_t *alerts = NULL;
+    if (tally_period_of_day(tally_utc_day(q->now_ms), &month) != 0) {
+        json_decref(tenant);
+        json_decref(contract);
+        snprintf(errbuf, errsize, "the clock is outside the years 0000-9999");
+        return TALLY_PAGE_BAD_QUERY;
+    }
+    rc = tally_alert_list_load(pg, q->tenant_id, month.text, &alerts, errbuf, errsize);
+    if (rc != 0) {
+        json_decref(tenant);
+        json_decref(contract);
+        return rc;
+    }
+    json_object_set_new(alerts, "period", json_string(month.text));
     json_t *m = tally_page_model_new("overview", q);
     json_object_set_new(m, "tenant", tenant);
     json_object_set_new(m, "today", json_string(today));
     json_object_set_new(m, "contract", contract);
+    json_object_set_new(m, "alerts", alerts);
     *model = m;
     return 0;
 }
@@ -328,6 +346,46 @@ static void projection_text(tally_textbuf_t *out, const json_t *p)
     tally_textbuf_puts(out, "</p>");
 }
 
+/* The month's alerts, newest first: one row each. */
+static void alerts_table(tally_textbuf_t *out, const json_t *alerts)
+{
+    static const tally_html_column_t cols[] = {{"Metric", 0}, {"Threshold", 1}, {"Value / limit", 1},
+                                               {"State", 0},  {"When", 0}};
+    const json_t *list = json_object_get(alerts, "alerts");
+    size_t n = json_array_size(list);
+    char caption[64];
+    snprintf(caption, sizeof caption, "Usage alerts of %s", tally_page_get_str(alerts, "period") ?
+             tally_page_get_str(alerts, "period") : "this month");
+    if (n == 0) {
+        tally_html_table(out, "alerts", caption, cols, 5, NULL, 0, 0, "No usage alert this month");
+        return;
+    }
+    tally_html_table_open(out, "alerts", caption, cols, 5);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *a = json_array_get(list, i);
+        char metric[160], threshold[16], ratio[64];
+        const char *env = tally_page_get_str(a, "environment_id"), *period = tally_page_get_str(a, "period");
+        if (env)
+            snprintf(metric, sizeof metric, "%s (%s, %s)",
+                     tally_alert_list_metric_label(tally_page_get_str(a, "metric")), env, period ? period : "?");
+        else
+            snprintf(metric, sizeof metric, "%s", tally_alert_list_metric_label(tally_page_get_str(a, "metric")));
+        snprintf(threshold, sizeof threshold, "%lld %%", (long long)tally_page_get_i64(a, "threshold"));
+        snprintf(ratio, sizeof ratio, "%lld / %lld", (long long)tally_page_get_i64(a, "value"),
+                 (long long)tally_page_get_i64(a, "limit"));
+        const char *state = tally_page_get_str(a, "state");
+        tally_html_cell_t c[5] = {tally_html_cell_text(metric), tally_html_cell_text(threshold),
+                                  tally_html_cell_text(ratio),
+                                  tally_html_cell_text(state && strcmp(state, "RESOLVED") == 0 ? "resolved"
+                                                                                               : "triggered"),
+                                  tally_html_cell_text(tally_page_get_str(a, "at"))};
+        tally_html_table_row(out, cols, 5, c, 0);
+    }
+    tally_html_table_close(out);
+    if (tally_page_get_bool(alerts, "truncated"))
+        tally_textbuf_puts(out, "<p class=\"muted\">Only the newest alerts are shown.</p>");
+}
+
 void tally_page_overview_render(const json_t *model, const tally_page_query_t *q, tally_textbuf_t *out)
 {
     (void)q;
@@ -339,6 +397,7 @@ void tally_page_overview_render(const json_t *model, const tally_page_query_t *q
         tally_textbuf_puts(out, "<p>No contract period covers today (");
         tally_html_text(out, tally_page_get_str(model, "today"));
         tally_textbuf_puts(out, ").</p>");
+        alerts_table(out, json_object_get(model, "alerts"));
         return;
     }
     tally_textbuf_puts(out, "<p>Contract period ");
@@ -400,4 +459,5 @@ void tally_page_overview_render(const json_t *model, const tally_page_query_t *q
         c[4] = tally_html_cell_text(tally_page_status(projected, max));
     }
     tally_html_table(out, NULL, "Limits of the contract period", cols, 5, cells, n, 1, NULL);
+    alerts_table(out, json_object_get(model, "alerts"));
 }

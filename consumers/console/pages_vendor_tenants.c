@@ -3,7 +3,9 @@
  * for its contract period valid today (tally.compliance: the Control
  * Panel's own figures, see tenants_sql), over first, then warning, then ok, then by name;
  * ?status= keeps one status (ok, warning or over; anything else is a 400).
- * The counts per status are of every tenant, whatever the filter.
+ * The counts per status are of every tenant, whatever the filter. Each row
+ * also counts the tenant's open usage alerts of the current month
+ * (tally.console_open_alerts: thresholds whose latest alert is TRIGGERED).
  *
  * One query; at most TALLY_TENANTS_MAX_ROWS rows (the model says when it
  * was cut).
@@ -49,8 +51,11 @@ static const char tenants_sql[] =
     "         " STATUS("greatest(agg.api_sev, agg.np_sev, agg.seats_sev)") " AS status, "
     "         coalesce(agg.api, 0) AS api, cur.monthly_api_calls_max, " STATUS("agg.api_sev") " AS api_status, "
     "         coalesce(agg.np, 0) AS np, cur.daily_api_calls_max_nonprod, " STATUS("agg.np_sev") " AS np_status, "
-    "         coalesce(agg.seats, 0) AS seats, cur.seats_max, " STATUS("agg.seats_sev") " AS seats_status "
+    "         coalesce(agg.seats, 0) AS seats, cur.seats_max, " STATUS("agg.seats_sev") " AS seats_status, "
+    "         coalesce(oa.open_alerts, 0) AS open_alerts "
     "  FROM cur LEFT JOIN agg ON agg.tenant_id = cur.tenant_id AND agg.valid_from = cur.valid_from "
+    "  LEFT JOIN tally.console_open_alerts oa ON oa.tenant_id = cur.tenant_id "
+    "    AND oa.month = to_char($1::date, 'YYYY-MM') "
     "  LEFT JOIN tally.console_tenants tn ON tn.tenant_id = cur.tenant_id), "
     "counts AS ("
     "  SELECT count(*) FILTER (WHERE status = 'over') AS n_over, "
@@ -58,7 +63,7 @@ static const char tenants_sql[] =
     "         count(*) FILTER (WHERE status = 'ok') AS n_ok FROM rows) "
     "SELECT c.n_over, c.n_warning, c.n_ok, f.tenant_id, f.tenant_name, f.valid_from, f.valid_until, f.status, "
     "       f.api, f.monthly_api_calls_max, f.api_status, f.np, f.daily_api_calls_max_nonprod, f.np_status, "
-    "       f.seats, f.seats_max, f.seats_status "
+    "       f.seats, f.seats_max, f.seats_status, f.open_alerts "
     "FROM counts c LEFT JOIN LATERAL ("
     "  SELECT * FROM rows WHERE $2::text IS NULL OR rows.status = $2::text "
     "  ORDER BY CASE rows.status WHEN 'over' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END, rows.tenant_name, "
@@ -66,7 +71,7 @@ static const char tenants_sql[] =
 
 enum {
     T_NOVER, T_NWARN, T_NOK, T_ID, T_NAME, T_FROM, T_UNTIL, T_STATUS, T_API, T_APIMAX, T_APIST, T_NP, T_NPMAX,
-    T_NPST, T_SEATS, T_SEATSMAX, T_SEATSST
+    T_NPST, T_SEATS, T_SEATSMAX, T_SEATSST, T_OPEN
 };
 
 /* A limit of one row: {"used", "maximum", "status"}. */
@@ -117,6 +122,7 @@ int tally_page_tenants_load(PGconn *pg, const tally_page_query_t *q, json_t **mo
         json_object_set_new(o, "monthly_api_calls", limit_json(r, i, T_API, T_APIMAX, T_APIST));
         json_object_set_new(o, "nonprod_daily_peak", limit_json(r, i, T_NP, T_NPMAX, T_NPST));
         json_object_set_new(o, "seats_peak", limit_json(r, i, T_SEATS, T_SEATSMAX, T_SEATSST));
+        json_object_set_new(o, "open_alerts", tally_page_cell_int(r, i, T_OPEN));
         json_array_append_new(rows, o);
     }
     json_t *m = tally_page_model_new("tenants", q);
@@ -173,8 +179,8 @@ void tally_page_tenants_render(const json_t *model, const tally_page_query_t *q,
     static const tally_html_column_t cols[] = {
         {"Tenant", 0},     {"Status", 0},    {"Contract period", 0}, {"API calls (peak month)", 1},
         {"Monthly maximum", 1}, {"Non-production daily peak", 1}, {"Daily maximum", 1},
-        {"Peak seats", 1}, {"Seats maximum", 1}};
-    tally_html_table_open(out, "wide", "Tenants, over first, then warning, then ok", cols, 9);
+        {"Peak seats", 1}, {"Seats maximum", 1}, {"Open alerts", 1}};
+    tally_html_table_open(out, "wide", "Tenants, over first, then warning, then ok", cols, 10);
     for (size_t i = 0; i < n; i++) {
         const json_t *r = json_array_get(rows, i);
         const json_t *api = json_object_get(r, "monthly_api_calls"), *np = json_object_get(r, "nonprod_daily_peak");
@@ -183,7 +189,7 @@ void tally_page_tenants_render(const json_t *model, const tally_page_query_t *q,
         snprintf(period, sizeof period, "%s to %s", tally_page_get_text(r, "valid_from"),
                  tally_page_get_text(r, "valid_until"));
         const char *name = tally_page_get_str(r, "name");
-        tally_html_cell_t c[9] = {
+        tally_html_cell_t c[10] = {
             tally_html_cell_text(name ? name : tally_page_get_str(r, "id")),
             tally_html_cell_text(tally_page_get_str(r, "status")),
             tally_html_cell_text(period),
@@ -193,12 +199,13 @@ void tally_page_tenants_render(const json_t *model, const tally_page_query_t *q,
             tally_html_cell_int(tally_page_get_i64(np, "maximum")),
             tally_html_cell_int(tally_page_get_i64(seats, "used")),
             tally_html_cell_int(tally_page_get_i64(seats, "maximum")),
+            tally_html_cell_int(tally_page_get_i64(r, "open_alerts")),
         };
         c[0].href = hrefs.data + at[i];
-        tally_html_table_row(out, cols, 9, c, 1);
+        tally_html_table_row(out, cols, 10, c, 1);
     }
     if (n == 0)
-        tally_textbuf_puts(out, "<tr><td colspan=\"9\" class=\"empty\">No tenant</td></tr>");
+        tally_textbuf_puts(out, "<tr><td colspan=\"10\" class=\"empty\">No tenant</td></tr>");
     tally_html_table_close(out);
     tally_textbuf_free(&hrefs);
     free(at);

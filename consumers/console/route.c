@@ -196,6 +196,8 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
             return out->kind = TALLY_ROUTE_WEBHOOK;
         if (n == 3 && is(seg[2], len[2], "alert-rules"))
             return out->kind = TALLY_ROUTE_ALERT_RULES;
+        if (n == 3 && is(seg[2], len[2], "alerts"))
+            return out->kind = TALLY_ROUTE_ALERTS;
         if (n == 4 && is(seg[2], len[2], "licenses") && is(seg[3], len[3], "revoked"))
             return out->kind = TALLY_ROUTE_LICENSES_REVOKED;
         if (n == 5 && is(seg[2], len[2], "licenses") && is(seg[4], len[4], "file") &&
@@ -264,6 +266,8 @@ const char *tally_route_label(const tally_route_t *r)
         return "api:license-keys";
     case TALLY_ROUTE_LICENSES:
         return "api:licenses";
+    case TALLY_ROUTE_ALERTS:
+        return "api:alerts";
     case TALLY_ROUTE_LICENSE_FILE:
         return "api:license-file";
     case TALLY_ROUTE_LICENSES_REVOKED:

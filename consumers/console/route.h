@@ -31,6 +31,7 @@
  *   /api/v1/webhook                           TALLY_ROUTE_WEBHOOK (api: PUT/POST sets the tenant's webhook)
  *   /api/v1/alert-rules                       TALLY_ROUTE_ALERT_RULES (api: POST, staff)
  *   /t/{tenant}/webhook                       TALLY_ROUTE_PAGE "webhook" (html only; POST: its form)
+ *   /api/v1/alerts                            TALLY_ROUTE_ALERTS (api: usage alerts of a month)
  *
  * A license id in a path is a lower-case UUID (8-4-4-4-12 hex digits);
  * anything else there is no route: the 404 of an unknown path.
@@ -65,6 +66,7 @@ typedef enum tally_route_kind_t {
     TALLY_ROUTE_LICENSE_REVOKE,
     TALLY_ROUTE_WEBHOOK,
     TALLY_ROUTE_ALERT_RULES,
+    TALLY_ROUTE_ALERTS,
 } tally_route_kind_t;
 
 typedef struct tally_route_t {

@@ -105,6 +105,8 @@ static enum MHD_Result dispatch(console_req_t *r)
     case TALLY_ROUTE_WEBHOOK:
     case TALLY_ROUTE_ALERT_RULES:
         return tally_cs_alert_settings_post(r);
+    case TALLY_ROUTE_ALERTS:
+        return tally_cs_alerts_list(r);
     default:
         return tally_cs_not_found(r);
     }

@@ -18,7 +18,7 @@ static const char *const route_labels[CS_N_ROUTES] = {
     "html:overview", "html:usage", "html:seats", "html:team", "html:tenants", "html:product",
     "api:overview", "api:usage", "api:seats", "api:team", "api:tenants", "api:product",
     "html:usage.csv", "api:export", "api:license-keys", "api:licenses", "api:license-file", "api:licenses-revoked",
-    "html:licenses", "html:vendor-licenses", "api:license-revoke", "html:license-revoke",
+    "html:licenses", "html:vendor-licenses", "api:license-revoke", "html:license-revoke", "api:alerts",
     "api:webhook", "api:alert-rules", "html:webhook", "other",
 };
 

@@ -35,7 +35,7 @@
 /* Statuses counted per route in tally_console_requests_total. */
 #define CS_N_STATUS 20
 /* Labels of routes (tally_route_label) counted. */
-#define CS_N_ROUTES 32
+#define CS_N_ROUTES 33
 
 struct tally_console_server_t {
     tally_console_server_opts_t o;
@@ -128,6 +128,9 @@ enum MHD_Result tally_cs_licenses_revoked(console_req_t *r);
 enum MHD_Result tally_cs_license_file(console_req_t *r);
 /* GET /api/v1/licenses: the licenses the principal may see. */
 enum MHD_Result tally_cs_licenses_list(console_req_t *r);
+
+/* server_alerts.c: GET /api/v1/alerts, the usage alerts the principal may see. */
+enum MHD_Result tally_cs_alerts_list(console_req_t *r);
 
 /* server_license_post.c: POST /api/v1/licenses, /api/v1/licenses/{id}/revoke,
  * /t/{tenant}/licenses (form), /vendor/licenses/{id}/revoke (form). */

@@ -21,7 +21,7 @@ void tally_assignment_free(tally_assignment_t *a)
 int tally_assignment_role_of(const tally_assignment_t *a, const char *topic)
 {
     for (int r = 0; r < TALLY_ROLE_COUNT; r++)
-        if (strcmp(a->topics[r], topic) == 0)
+        if (a->topics[r] != NULL && strcmp(a->topics[r], topic) == 0)
             return r;
     return -1;
 }

@@ -23,7 +23,7 @@
 
 typedef struct {
     char *brokers, *pg_url, *group, *client_id, *schema, *schemas, *migrations;
-    char *rollups_topic, *product_topic, *controlpanel_topic, *dlq_topic, *admin_bind;
+    char *rollups_topic, *product_topic, *controlpanel_topic, *alerts_topic, *dlq_topic, *admin_bind;
     int64_t batch_max_records, batch_max_bytes, batch_max_wait_ms, retry_initial_ms, retry_max_ms;
     int64_t shutdown_ms, admin_port;
     bool migrate_only, apply_migrations;
@@ -79,6 +79,8 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("product-topic", &s.product_topic, "tally.product", "topic of clean product events"),
         TALLY_CONFIG_STR("controlpanel-topic", &s.controlpanel_topic, "tally.controlpanel",
                          "topic of Control Panel events"),
+        TALLY_CONFIG_STR("alerts-topic", &s.alerts_topic, "tally.alerts",
+                         "topic of usage alerts (tally-notifier); empty: alerts are not projected"),
         TALLY_CONFIG_STR("dlq-topic", &s.dlq_topic, "tally.dlq", "dead-letter topic for records that cannot be written"),
         TALLY_CONFIG_STR("schema", &s.schema, "tally", "PostgreSQL schema of the read model"),
         TALLY_CONFIG_STR("schemas", &s.schemas, "schemas", "the schema catalog folder"),
@@ -110,7 +112,7 @@ int main(int argc, char **argv)
     tally_config_t *cfg = tally_config_new(
         "tally-materializer", TALLY_VERSION,
         "Keeps the PostgreSQL read model (Control Panel projection, daily usage, product analytics, views) from "
-        "the rollups, product and Control Panel topics, exactly once: offsets live in PostgreSQL, in the same "
+        "the rollups, product, Control Panel and alerts topics, exactly once: offsets live in PostgreSQL, in the same "
         "transaction as the rows. Admin: GET /healthz, /readyz, /metrics. SIGTERM/SIGINT: write the last batch "
         "and leave the group. -X key=value passes a setting to librdkafka.",
         options, sizeof options / sizeof options[0]);
@@ -129,7 +131,8 @@ int main(int argc, char **argv)
     }
     tally_materializer_opts_t mo = {
         .brokers = s.brokers, .group = s.group, .client_id = s.client_id,
-        .topics = {s.rollups_topic, s.product_topic, s.controlpanel_topic}, .dlq_topic = s.dlq_topic,
+        .topics = {s.rollups_topic, s.product_topic, s.controlpanel_topic, *s.alerts_topic ? s.alerts_topic : NULL},
+        .dlq_topic = s.dlq_topic,
         .pg_url = s.pg_url, .schema = s.schema,
         .batch_max_records = s.batch_max_records, .batch_max_bytes = s.batch_max_bytes,
         .batch_max_wait_ms = s.batch_max_wait_ms, .retry_initial_ms = s.retry_initial_ms,

@@ -68,7 +68,7 @@ struct tally_materializer_t {
     tally_metric_t *m_closed[CLOSE_REASONS];
 };
 
-static const char *const role_names[TALLY_ROLE_COUNT] = {"rollups", "product", "controlpanel"};
+static const char *const role_names[TALLY_ROLE_COUNT] = {"rollups", "product", "controlpanel", "alerts"};
 
 int64_t tally_materializer_backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms, unsigned *seed)
 {
@@ -672,7 +672,8 @@ int tally_materializer_run(tally_materializer_t *m)
 {
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(TALLY_ROLE_COUNT);
     for (int r = 0; r < TALLY_ROLE_COUNT; r++)
-        rd_kafka_topic_partition_list_add(topics, m->o.topics[r], RD_KAFKA_PARTITION_UA);
+        if (m->o.topics[r] != NULL)   /* NULL: that role is not read */
+            rd_kafka_topic_partition_list_add(topics, m->o.topics[r], RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(m->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -687,8 +688,8 @@ int tally_materializer_run(tally_materializer_t *m)
         return -1;
     }
     m->writer_started = 1;
-    tally_log_info(COMPONENT, "consuming %s, %s, %s as group %s", m->o.topics[0], m->o.topics[1], m->o.topics[2],
-                   m->o.group);
+    tally_log_info(COMPONENT, "consuming %s, %s, %s%s%s as group %s", m->o.topics[0], m->o.topics[1],
+                   m->o.topics[2], m->o.topics[3] ? ", " : "", m->o.topics[3] ? m->o.topics[3] : "", m->o.group);
 
     int rc = 0;
     while (!stopping(m) && !m->fatal) {

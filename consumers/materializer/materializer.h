@@ -45,7 +45,7 @@ typedef struct {
     const char *brokers;
     const char *group;                      /* consumer group and kafka_offsets key */
     const char *client_id;
-    const char *topics[TALLY_ROLE_COUNT];   /* rollups, product, Control Panel */
+    const char *topics[TALLY_ROLE_COUNT];   /* rollups, product, Control Panel, alerts (NULL: not read) */
     const char *dlq_topic;
     const char *pg_url;
     const char *schema;                     /* "tally" */

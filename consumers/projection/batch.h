@@ -30,8 +30,9 @@ typedef enum tally_topic_role_t {
     TALLY_ROLE_ROLLUPS = 0,
     TALLY_ROLE_PRODUCT = 1,
     TALLY_ROLE_CONTROLPANEL = 2,
+    TALLY_ROLE_ALERTS = 3,      /* usage alerts (UsageAlert) */
 } tally_topic_role_t;
-#define TALLY_ROLE_COUNT 3
+#define TALLY_ROLE_COUNT 4
 
 /* No string (SQL NULL) where an arena offset is expected. */
 #define TALLY_BATCH_NULL SIZE_MAX
@@ -86,9 +87,12 @@ typedef enum tally_cp_kind_t {
     TALLY_CP_CONSOLE_TOKEN_REVOKED,
     TALLY_CP_LICENSE_ISSUED,
     TALLY_CP_LICENSE_REVOKED,
+    TALLY_CP_USAGE_ALERT,       /* not a Control Panel event: a UsageAlert of the
+                                 * alerts topic, applied by statement like them
+                                 * (alert.h) */
 } tally_cp_kind_t;
-#define TALLY_CP_KIND_COUNT 12
-#define TALLY_CP_MAX_PARAMS 10
+#define TALLY_CP_KIND_COUNT 13
+#define TALLY_CP_MAX_PARAMS 12
 
 /* One Control Panel event: the text parameters of its kind's statement
  * (projection.h says which), as arena offsets of NUL-terminated strings. */

@@ -1,5 +1,6 @@
 #include "inbound.h"
 
+#include "alert.h"
 #include "codec.h"
 #include "projection.h"
 #include "copy_text.h"
@@ -9,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_API, K_SEAT, K_PRODUCT, K_CP, K_COUNT };
+enum { K_API, K_SEAT, K_PRODUCT, K_CP, K_ALERT, K_COUNT };
 
 static const char *const kind_schema[K_COUNT] = {"ApiUsageRollup", "SeatRollup", "ProductEventClean",
-                                                 "ControlPanelEvent"};
+                                                 "ControlPanelEvent", "UsageAlert"};
 static const tally_topic_role_t kind_role[K_COUNT] = {TALLY_ROLE_ROLLUPS, TALLY_ROLE_ROLLUPS, TALLY_ROLE_PRODUCT,
-                                                      TALLY_ROLE_CONTROLPANEL};
+                                                      TALLY_ROLE_CONTROLPANEL, TALLY_ROLE_ALERTS};
 
 /* Field positions in the reader schemas, looked up by name once. */
 enum { A_TENANT, A_ENV, A_DAY, A_CALLS, A_4XX, A_5XX, A_EXEC, A_UPDATED, A_COUNT };
@@ -436,6 +437,7 @@ int tally_inbound_add(tally_inbound_t *in, tally_batch_t *b, tally_topic_role_t 
     case K_API: rc = add_api(in, b, v, partition, offset, errbuf, errsize); break;
     case K_SEAT: rc = add_seat(in, b, v, partition, offset, errbuf, errsize); break;
     case K_PRODUCT: rc = add_product(in, b, v, errbuf, errsize); break;
+    case K_ALERT: rc = tally_alert_add(b, v, partition, offset, errbuf, errsize); break;
     default: rc = tally_projection_add(b, v, errbuf, errsize); break;
     }
     if (rc != 0)

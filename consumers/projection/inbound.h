@@ -8,6 +8,7 @@
  *   rollups topic       ApiUsageRollup, SeatRollup   -> pre-aggregated rollups
  *   product topic       ProductEventClean            -> a COPY text row
  *   Control Panel topic ControlPanelEvent            -> projection.h
+ *   alerts topic        UsageAlert                   -> alert.h
  * Anything else, an undecodable body, or a value PostgreSQL would refuse is
  * reported with a stable error name for the dead-letter topic; the batch is
  * left as it was. A decoder and its values are reused: no allocation per
@@ -35,7 +36,7 @@
 typedef struct tally_inbound_t tally_inbound_t;
 
 /* Returns an owned decoder over cat (borrowed, must outlive it), or NULL
- * with errbuf when cat lacks one of the four schemas. */
+ * with errbuf when cat lacks one of the five schemas. */
 tally_inbound_t *tally_inbound_new(const tally_catalog_t *cat, char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
 

@@ -94,6 +94,13 @@ static const kind_spec_t kinds[TALLY_CP_KIND_COUNT] = {
         "VALUES ($1, $2::uuid, $4::timestamptz, $3) "
         "ON CONFLICT (license_id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at, "
         "revoke_reason = EXCLUDED.revoke_reason WHERE l.tenant_id = EXCLUDED.tenant_id AND l.revoked_at IS NULL"},
+    /* Not a Control Panel event: a UsageAlert (alert.h), parameters in its
+     * order. The first record of an alert id wins. */
+    [TALLY_CP_USAGE_ALERT] = {"UsageAlert", 12,
+        "INSERT INTO @.alerts (tenant_id, alert_id, environment_id, metric, threshold, value, \"limit\", period, "
+        "state, at, kafka_partition, kafka_offset) "
+        "VALUES ($1, $2, $3, $4, $5::integer, $6::bigint, $7::bigint, $8, $9, $10::timestamptz, $11::integer, "
+        "$12::bigint) ON CONFLICT (alert_id) DO NOTHING"},
 };
 
 const char *tally_projection_sql(tally_cp_kind_t kind, int *nparams)
@@ -337,6 +344,9 @@ static int build(tally_batch_t *b, tally_cp_event_t *e, avro_value_t *ev, avro_v
     if (text_param(b, e, ev, "tenant_id", errbuf, errsize) != 0)
         return -1;
     switch (e->kind) {
+    case TALLY_CP_USAGE_ALERT:   /* never a payload branch: alert.c builds it */
+        snprintf(errbuf, errsize, "a usage alert is not a Control Panel event");
+        return -1;
     case TALLY_CP_TENANT_REGISTERED:
         if (text_param(b, e, p, "name", errbuf, errsize) != 0)
             return -1;
@@ -454,7 +464,7 @@ int tally_projection_add(tally_batch_t *b, avro_value_t *ev, char *errbuf, size_
     const char *name = avro_schema_type_name(avro_value_get_schema(&branch));
     int kind = -1;
     for (int k = 0; k < TALLY_CP_KIND_COUNT && name; k++)
-        if (strcmp(kinds[k].name, name) == 0)
+        if (k != TALLY_CP_USAGE_ALERT && strcmp(kinds[k].name, name) == 0)
             kind = k;
     if (kind < 0) {
         snprintf(errbuf, errsize, "unknown Control Panel payload %.64s", name ? name : "(none)");

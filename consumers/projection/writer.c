@@ -214,7 +214,7 @@ tally_writer_t *tally_writer_new(const tally_writer_opts_t *o)
     w->group = xstrdup(o->group);
     w->application_name = xstrdup(o->application_name);
     for (int r = 0; r < TALLY_ROLE_COUNT; r++)
-        w->topics[r] = xstrdup(o->topics[r]);
+        w->topics[r] = o->topics[r] ? xstrdup(o->topics[r]) : NULL; /* NULL: role not read */
     /* A quoted identifier: the schema name is configuration, never SQL. */
     tally_textbuf_t q = {0};
     tally_textbuf_putc(&q, '"');
@@ -385,7 +385,7 @@ int tally_writer_ping(tally_writer_t *w, char *errbuf, size_t errsize)
 static int role_of(const tally_writer_t *w, const char *topic)
 {
     for (int r = 0; r < TALLY_ROLE_COUNT; r++)
-        if (strcmp(w->topics[r], topic) == 0)
+        if (w->topics[r] != NULL && strcmp(w->topics[r], topic) == 0)
             return r;
     return -1;
 }

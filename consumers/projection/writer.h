@@ -17,8 +17,8 @@
  *   3. rollups: COPY the pre-aggregated entries into a stage, then one
  *      multi-row upsert per table; a row moves only to a record at or after
  *      the one it holds (same partition: offset order; else updated_at);
- *   4. Control Panel events: their prepared statements, pipelined in offset
- *      order (one round trip for all);
+ *   4. Control Panel events and usage alerts: their prepared statements,
+ *      pipelined in offset order (one round trip for all);
  *   5. COMMIT.
  * Nothing is sent per event; the round trips per batch are a handful.
  *
@@ -44,7 +44,7 @@ typedef struct {
     const char *schema;             /* where the read model lives: "tally" */
     const char *group;              /* consumer group: the kafka_offsets key */
     const char *application_name;   /* shown in pg_stat_activity */
-    const char *topics[TALLY_ROLE_COUNT];
+    const char *topics[TALLY_ROLE_COUNT]; /* by role; alerts may be NULL (not read) */
 } tally_writer_opts_t;
 
 typedef struct tally_writer_t tally_writer_t;

@@ -22,7 +22,7 @@
 
 typedef struct {
     char *brokers, *group, *client_id, *pg_url, *schemas;
-    char *usage_topic, *rollups_topic, *product_topic, *controlpanel_topic;
+    char *usage_topic, *rollups_topic, *product_topic, *controlpanel_topic, *alerts_topic;
     char *live_schema, *materializer_group;
     char *tenant, *from, *to, *period, *schema, *output;
     int format, log_level;
@@ -155,6 +155,8 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("product-topic", &s.product_topic, "tally.product", "clean product events (rebuild)"),
         TALLY_CONFIG_STR("controlpanel-topic", &s.controlpanel_topic, "tally.controlpanel",
                          "Control Panel events (rebuild)"),
+        TALLY_CONFIG_STR("alerts-topic", &s.alerts_topic, "tally.alerts",
+                         "usage alerts (rebuild); empty: not projected, as the materializer's option"),
         TALLY_CONFIG_STR("live-schema", &s.live_schema, "tally", "PostgreSQL schema of the live read model"),
         TALLY_CONFIG_STR("materializer-group", &s.materializer_group, "tally-materializer",
                          "the live materializer's group: rebuild stores its offsets under it, so that after "
@@ -239,6 +241,7 @@ int main(int argc, char **argv)
     o.rollups_topic = s.rollups_topic;
     o.product_topic = s.product_topic;
     o.controlpanel_topic = s.controlpanel_topic;
+    o.alerts_topic = *s.alerts_topic ? s.alerts_topic : NULL;
     o.materializer_group = s.materializer_group;
     o.batch_max_records = s.batch_max_records;
     o.lock_timeout_ms = (int)s.lock_timeout_ms;

@@ -19,13 +19,13 @@
 #include "schema_catalog.h"
 
 /* Range tags: the materializer's topic roles (batch.h tally_topic_role_t). */
-#define TALLY_PROJECT_ROLES 3
+#define TALLY_PROJECT_ROLES 4
 
 typedef struct tally_project_opts_t {
     const char *pg_url;
     const char *schema;                     /* where to write */
     const char *group;                      /* the kafka_offsets key */
-    const char *topics[TALLY_PROJECT_ROLES]; /* rollups, product, Control Panel */
+    const char *topics[TALLY_PROJECT_ROLES]; /* rollups, product, Control Panel, alerts (NULL: not read) */
     const tally_catalog_t *catalog;         /* borrowed; must outlive the projection */
     int64_t batch_max_records, batch_max_bytes;
 } tally_project_opts_t;

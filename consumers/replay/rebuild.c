@@ -33,7 +33,7 @@ typedef struct rebuild_t {
 static int role_of(const rebuild_t *b, const char *topic)
 {
     for (int r = 0; r < TALLY_PROJECT_ROLES; r++)
-        if (strcmp(b->topics[r], topic) == 0)
+        if (b->topics[r] != NULL && strcmp(b->topics[r], topic) == 0)
             return r;
     return -1;
 }
@@ -110,13 +110,14 @@ static void print_table(const rebuild_t *b)
     const tally_replay_opts_t *o = b->o;
     tally_project_stats_t st;
     tally_project_stats(b->project, &st);
-    fprintf(o->out, "rebuild of schema %s from %s, %s, %s (group %s)\n", o->shadow_schema, b->topics[0],
-            b->topics[1], b->topics[2], o->materializer_group);
+    fprintf(o->out, "rebuild of schema %s from %s, %s, %s%s%s (group %s)\n", o->shadow_schema, b->topics[0],
+            b->topics[1], b->topics[2], b->topics[3] ? ", " : "", b->topics[3] ? b->topics[3] : "",
+            o->materializer_group);
     fprintf(o->out, "  read:      %" PRIu64 " record(s) (%" PRIu64 " rollups, %" PRIu64 " product, %" PRIu64
-            " Control Panel), %" PRIu64 " of them caught up from the live materializer; %" PRIu64
+            " Control Panel, %" PRIu64 " alerts), %" PRIu64 " of them caught up from the live materializer; %" PRIu64
             " refused as the materializer would (dead letters), %" PRIu64 " skipped (unknown_branch)\n",
-            st.records[0] + st.records[1] + st.records[2], st.records[0], st.records[1], st.records[2],
-            b->caught_up, st.refused, st.skipped);
+            st.records[0] + st.records[1] + st.records[2] + st.records[3], st.records[0], st.records[1],
+            st.records[2], st.records[3], b->caught_up, st.refused, st.skipped);
     if (b->live_behind)
         fprintf(o->out, "  note:      the live materializer is behind the log on %zu partition(s): differences "
                 "there may be records it has not written yet\n", b->live_behind);
@@ -159,8 +160,9 @@ static void print_json(const rebuild_t *b)
     json_object_set_new(root, "live_schema", json_string(o->live_schema));
     json_object_set_new(root, "group", json_string(o->materializer_group));
     json_object_set_new(root, "records",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "rollups", (json_int_t)st.records[0], "product",
-                                  (json_int_t)st.records[1], "controlpanel", (json_int_t)st.records[2],
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rollups", (json_int_t)st.records[0],
+                                  "product", (json_int_t)st.records[1], "controlpanel", (json_int_t)st.records[2],
+                                  "alerts", (json_int_t)st.records[3],
                                   "caught_up", (json_int_t)b->caught_up, "refused", (json_int_t)st.refused,
                                   "skipped", (json_int_t)st.skipped));
     for (size_t i = 0; i < b->n_diffs; i++) {
@@ -190,6 +192,7 @@ int tally_replay_rebuild(const tally_replay_opts_t *o)
     b.topics[0] = o->rollups_topic;
     b.topics[1] = o->product_topic;
     b.topics[2] = o->controlpanel_topic;
+    b.topics[3] = o->alerts_topic;
     PGconn *conn = tally_replay_pg_connect(o, "tally-replay-rebuild");
     if (conn == NULL)
         goto cleanup;
@@ -201,7 +204,7 @@ int tally_replay_rebuild(const tally_replay_opts_t *o)
     if ((b.reader = tally_replay_reader_open(o, "rebuild")) == NULL)
         goto cleanup;
     for (int r = 0; r < TALLY_PROJECT_ROLES; r++)
-        if (tally_replay_reader_plan(b.reader, b.topics[r], r, -1, &b.plan, err, sizeof err) != 0) {
+        if (b.topics[r] != NULL && tally_replay_reader_plan(b.reader, b.topics[r], r, -1, &b.plan, err, sizeof err) != 0) {
             tally_log_error(COMPONENT, "%s", err);
             goto cleanup;
         }
@@ -213,7 +216,7 @@ int tally_replay_rebuild(const tally_replay_opts_t *o)
         goto cleanup;
     }
     tally_project_opts_t po = {.pg_url = o->pg_url, .schema = o->shadow_schema, .group = o->materializer_group,
-                               .topics = {b.topics[0], b.topics[1], b.topics[2]}, .catalog = o->catalog,
+                               .topics = {b.topics[0], b.topics[1], b.topics[2], b.topics[3]}, .catalog = o->catalog,
                                .batch_max_records = o->batch_max_records};
     if ((b.project = tally_project_new(&po, err, sizeof err)) == NULL) {
         tally_log_error(COMPONENT, "%s", err);

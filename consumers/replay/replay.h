@@ -43,6 +43,7 @@ typedef struct tally_replay_opts_t {
     const tally_catalog_t *catalog;     /* borrowed */
     const tally_config_t *cfg;          /* -X pairs; borrowed */
     const char *usage_topic, *rollups_topic, *product_topic, *controlpanel_topic;
+    const char *alerts_topic;           /* rebuild; NULL: alerts are not projected */
     const char *live_schema;            /* the live read model: "tally" */
     const char *materializer_group;     /* whose offsets rebuild writes and swap continues */
 

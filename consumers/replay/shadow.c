@@ -13,7 +13,7 @@
 
 /* What writer.c and projection.c write, in no particular order. */
 const char *const tally_shadow_tables[] = {
-    "kafka_offsets", "tenants", "environments", "members", "api_keys", "license_terms", "console_tokens", "licenses",
+    "kafka_offsets", "tenants", "environments", "members", "api_keys", "license_terms", "console_tokens", "licenses", "alerts",
     "api_usage_daily", "seat_usage_daily", "product_events", "product_daily", "product_daily_installs", NULL,
 };
 

@@ -103,7 +103,7 @@ for round in $(seq "$rounds"); do
   : >"$work/mat.log"
   # shellcheck disable=SC2086
   "$build/bin/tally-materializer" --pg-url="$(url "$db_mat")" --group="${group}_$round" --brokers="$TALLY_BROKERS" \
-    --rollups-topic="${topics[0]}" --product-topic="${topics[1]}" --controlpanel-topic="${topics[2]}" \
+    --rollups-topic="${topics[0]}" --product-topic="${topics[1]}" --controlpanel-topic="${topics[2]}" --alerts-topic= \
     --dlq-topic="${topics[0]}" --admin-port=0 --no-apply-migrations --log-level=info ${MAT_BENCH_ARGS:-} \
     2>"$work/mat.log" &
   mat_pid=$!

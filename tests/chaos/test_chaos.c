@@ -217,6 +217,7 @@ static void start_proc(int which)
         ARG("--rollups-topic=%s", cx.rollups);
         ARG("--product-topic=%s", cx.product);
         ARG("--controlpanel-topic=%s", cx.cp);
+        ARG("--alerts-topic=");   /* no notifier in this test */
         ARG("--dlq-topic=%s", cx.dlq);
         ARG("--migrations=%s", tally_test_source_path("deploy/postgres/migrations"));
         ARG("--retry-max=2s");

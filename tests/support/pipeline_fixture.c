@@ -58,6 +58,7 @@ void tally_test_pipeline_start(tally_test_pipeline_t *p)
     A("--rollups-topic=%s", p->rollups);
     A("--product-topic=%s", p->product);
     A("--controlpanel-topic=%s", p->controlpanel);
+    A("--alerts-topic=");   /* no notifier here: never the shared tally.alerts */
     A("--dlq-topic=%s", p->dlq);
     A("--migrations=%s", tally_test_source_path("deploy/postgres/migrations"));
     ex[k] = NULL;

@@ -34,11 +34,12 @@ typedef struct {
 /* Routes that are no page of tally_page_all(): {tenant} is replaced. */
 static const struct {
     const char *pattern;
-    int api;
+    int api, download;
 } extra_routes[] = {
-    {"/t/{tenant}/usage.csv", 0},
-    {"/api/v1/tenants/{tenant}/usage/export?format=csv", 1},
-    {"/api/v1/tenants/{tenant}/usage/export?format=json", 1},
+    {"/t/{tenant}/usage.csv", 0, 1},
+    {"/api/v1/tenants/{tenant}/usage/export?format=csv", 1, 1},
+    {"/api/v1/tenants/{tenant}/usage/export?format=json", 1, 1},
+    {"/api/v1/alerts?tenant={tenant}", 1, 0},
 };
 
 static void fill(route_case_t *rc, const char *pattern, const char *tenant)
@@ -84,7 +85,7 @@ static size_t all_routes(const char *tenant, route_case_t *out, size_t max)
         memset(rc, 0, sizeof *rc);
         fill(rc, extra_routes[i].pattern, tenant);
         rc->api = extra_routes[i].api;
-        rc->download = 1;
+        rc->download = extra_routes[i].download;
     }
     return n;
 }

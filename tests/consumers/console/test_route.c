@@ -180,3 +180,16 @@ Test(route, license_write_routes)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(tally_route_parse(bad[i], &r), TALLY_ROUTE_UNKNOWN, "%s routed", bad[i]);
 }
+
+Test(route, alerts_route)
+{
+    cr_assert_eq(tally_route_parse("/api/v1/alerts", &r), TALLY_ROUTE_ALERTS);
+    cr_assert(r.api && !r.vendor && r.tenant[0] == '\0' && r.page == NULL);
+    cr_assert_str_eq(tally_route_label(&r), "api:alerts");
+    /* Only that path: no trailing slash, no sub-path, no HTML face. */
+    cr_assert_eq(tally_route_parse("/api/v1/alerts/", &r), TALLY_ROUTE_UNKNOWN);
+    cr_assert_eq(r.api, 1, "still answered as the API");
+    cr_assert_eq(tally_route_parse("/api/v1/alerts/x", &r), TALLY_ROUTE_UNKNOWN);
+    cr_assert_eq(tally_route_parse("/t/acme/alerts", &r), TALLY_ROUTE_UNKNOWN);
+    cr_assert_eq(tally_route_parse("/api/v1/Alerts", &r), TALLY_ROUTE_UNKNOWN);
+}

@@ -41,7 +41,7 @@
 typedef struct {
     char db[96];
     PGconn *conn;
-    char topics[3][96];   /* rollups, product, Control Panel */
+    char topics[4][96];   /* rollups, product, Control Panel, alerts */
     char dlq[96];
     char group[96];
 } mat_env_t;
@@ -92,8 +92,8 @@ static MAT_UNUSED void mat_env_create(mat_env_t *e, int partitions)
 {
     memset(e, 0, sizeof *e);
     e->conn = tally_test_db_create("tally_test_mat", e->db, sizeof e->db);
-    static const char *const prefix[3] = {"mat_rollups", "mat_product", "mat_cp"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const prefix[4] = {"mat_rollups", "mat_product", "mat_cp", "mat_alerts"};
+    for (int i = 0; i < 4; i++) {
         tally_test_unique_name(prefix[i], e->topics[i], sizeof e->topics[i]);
         tally_test_topic_create(e->topics[i], i == 2 ? 2 : partitions);
     }
@@ -185,6 +185,7 @@ static MAT_UNUSED tally_test_proc_t *mat_start(const mat_env_t *e, const char *d
     MAT_ARG("--rollups-topic=%s", e->topics[0]);
     MAT_ARG("--product-topic=%s", e->topics[1]);
     MAT_ARG("--controlpanel-topic=%s", e->topics[2]);
+    MAT_ARG("--alerts-topic=%s", e->topics[3]);
     MAT_ARG("--dlq-topic=%s", e->dlq);
     MAT_ARG("--schemas=%s", tally_test_source_path("schemas"));
     MAT_ARG("--migrations=%s", tally_test_source_path("deploy/postgres/migrations"));
@@ -587,6 +588,43 @@ static MAT_UNUSED void mat_rm_dir(const char *dir)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* A UsageAlert (version 1) in *v (owned by the caller: release with
+ * avro_value_decref, or mat_produce_value does). metric: 0 MONTHLY_API_CALLS,
+ * 1 NONPROD_DAILY_API_CALLS, 2 SEATS_PEAK; state: 0 TRIGGERED, 1 RESOLVED;
+ * env NULL for none. */
+typedef struct {
+    const char *id, *tenant, *env, *period;
+    int metric, state;
+    int32_t threshold;
+    int64_t value, limit, at;
+} mat_alert_t;
+
+static MAT_UNUSED const tally_catalog_entry_t *mat_alert_schema(const tally_catalog_t *cat)
+{
+    const tally_catalog_entry_t *e = tally_catalog_get(cat, "UsageAlert", 1);
+    cr_assert_not_null(e, "the catalog has no UsageAlert version 1");
+    return e;
+}
+
+static MAT_UNUSED void mat_alert_value(const tally_catalog_entry_t *schema, avro_value_t *v, const mat_alert_t *a)
+{
+    char err[512];
+    avro_value_t f;
+    cr_assert_eq(tally_codec_value_new(schema, v, err, sizeof err), 0, "%s", err);
+    mat_set_str(v, "alert_id", a->id);
+    mat_set_str(v, "tenant_id", a->tenant);
+    mat_set_opt_str(v, "environment_id", a->env);
+    cr_assert_eq(avro_value_get_by_name(v, "metric", &f, NULL), 0);
+    cr_assert_eq(avro_value_set_enum(&f, a->metric), 0);
+    mat_set_int(v, "threshold", a->threshold);
+    mat_set_long(v, "value", a->value);
+    mat_set_long(v, "limit", a->limit);
+    mat_set_str(v, "period", a->period);
+    cr_assert_eq(avro_value_get_by_name(v, "state", &f, NULL), 0);
+    cr_assert_eq(avro_value_set_enum(&f, a->state), 0);
+    mat_set_long(v, "at", a->at);
 }
 
 /* A v4-looking UUID made of n (distinct n, distinct UUID). */

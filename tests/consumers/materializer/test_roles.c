@@ -90,13 +90,15 @@ static int relations(char names[][96], int max, const char *kinds)
     return n;
 }
 
-/* The Control Panel's views (0004) and the console's (0009). */
+/* The Control Panel's views (0004) and the console's (0009, 0012: the
+ * alerts only through these two views, never tally.alerts itself). */
 static const char *const control_panel_views[] = {"tally.monthly_usage", "tally.monthly_seats",
                                                   "tally.compliance_detail", "tally.compliance",
                                                   "tally.product_analytics_daily", "tally.console_tenants",
                                                   "tally.console_environments", "tally.console_members",
                                                   "tally.console_license_terms", "tally.console_usage_daily",
-                                                  "tally.console_seats_daily"};
+                                                  "tally.console_seats_daily", "tally.console_alerts",
+                                                  "tally.console_open_alerts"};
 #define N_CP_VIEWS (sizeof control_panel_views / sizeof control_panel_views[0])
 
 static bool is_cp_view(const char *name)
@@ -151,6 +153,8 @@ Test(roles, reader_reads_the_views_and_writes_nothing)
                        "now())");
     mat_exec(env.conn, "INSERT INTO tally.api_usage_daily VALUES ('t', 'prod', '2024-01-02', 5, 0, 0, 0, now(), 0, "
                        "0)");
+    mat_exec(env.conn, "INSERT INTO tally.alerts VALUES ('a1e70000-0000-4000-8000-000000000001', 't', NULL, "
+                       "'MONTHLY_API_CALLS', 80, 8, 10, '2024-01', 'TRIGGERED', now(), 0, 0)");
     PGconn *c = login("tally_reader");
     for (size_t i = 0; i < N_CP_VIEWS; i++)
         cr_assert_eq(mat_scalar(c, "SELECT count(*) FROM %s", control_panel_views[i]),

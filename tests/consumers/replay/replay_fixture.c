@@ -249,6 +249,22 @@ void basic_materializer_input(pipe_t *p)
     mat_set_str(&lr, "reason", "left the team");
     mat_send_cp(&p->matp, p->mat.topics[2], "acme");
     p->cp += 14;
+    /* Usage alerts (UsageAlert v1): 80 % and 100 % of acme's month, the
+     * 100 % resolved, a daily cap, and the first one again (a duplicate
+     * the table stores once). */
+    const mat_alert_t alerts[] = {   /* not static: AT() is not a constant */
+        {"a1e70000-0000-4000-8000-000000000001", "acme", NULL, "2024-01", 0, 0, 80, 4000, 5000, AT(2, 1)},
+        {"a1e70000-0000-4000-8000-000000000002", "acme", NULL, "2024-01", 0, 0, 100, 5000, 5000, AT(2, 2)},
+        {"a1e70000-0000-4000-8000-000000000003", "acme", NULL, "2024-01", 0, 1, 100, 4990, 5000, AT(2, 3)},
+        {"a1e70000-0000-4000-8000-000000000004", "acme", "staging", "2024-01-02", 1, 0, 100, 120, 100, AT(2, 4)},
+        {"a1e70000-0000-4000-8000-000000000001", "acme", NULL, "2024-01", 0, 0, 80, 4000, 5000, AT(2, 1)},
+    };
+    for (size_t i = 0; i < sizeof alerts / sizeof alerts[0]; i++) {
+        avro_value_t av;
+        mat_alert_value(mat_alert_schema(p->matp.cat), &av, &alerts[i]);
+        mat_produce_value(&p->matp, mat_alert_schema(p->matp.cat), &av, p->mat.topics[3], alerts[i].tenant);
+    }
+    p->alerts += sizeof alerts / sizeof alerts[0];
     mat_producer_flush(&p->matp);
 }
 
@@ -291,6 +307,12 @@ void pipe_run(pipe_t *p)
     pipe_want(p, want);
     tally_test_proc_t *m = running = mat_start(&p->mat, p->mat.db, p->mat.group, NULL, NULL);
     mat_wait_caught_up(p->mat.conn, &p->mat, p->mat.group, want, 60000);
+    for (int waited = 0; p->alerts > 0 && mat_stored(p->mat.conn, p->mat.group, p->mat.topics[3]) !=
+                                              (long long)p->alerts; waited += 100) {
+        cr_assert(waited < 60000, "the materializer did not store the alerts' offsets; log:\n%s",
+                  tally_test_log(m));
+        usleep(100 * 1000);
+    }
     tally_test_signal(m, SIGTERM);
     cr_assert_eq(tally_test_wait(m, 30000), 0, "materializer exit; log:\n%s", tally_test_log(m));
     tally_test_proc_free(m);
@@ -330,6 +352,7 @@ run_t replay_args(const pipe_t *p, int bare, const char *const *args)
         ARG("--rollups-topic=%s", p->mat.topics[0]);
         ARG("--product-topic=%s", p->mat.topics[1]);
         ARG("--controlpanel-topic=%s", p->mat.topics[2]);
+        ARG("--alerts-topic=%s", p->mat.topics[3]);
         ARG("--materializer-group=%s", p->mat.group);
         ARG("--stall-timeout=30s");
         ARG("--reporter-idle=168h");

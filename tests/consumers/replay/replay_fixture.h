@@ -44,6 +44,7 @@ typedef struct pipe_t {
     agg_producer_t prod;
     mat_producer_t matp;        /* product and Control Panel records */
     size_t usage, product, cp;  /* records produced */
+    size_t alerts;              /* usage alerts produced (and one duplicate) */
 } pipe_t;
 
 /* The pipeline of the running test (opened by replay_setup). */

@@ -2,7 +2,9 @@
  * (replay_fixture.h): rebuild gives tables identical to the live ones and
  * names a table that differs; --swap makes the rebuilt tables live with
  * the views and the tally_reader grants working, also with the
- * materializer running and records still arriving. */
+ * materializer running and records still arriving. tally.alerts is among
+ * the tables: the rebuilt one equals the live one, and both hold exactly
+ * the distinct alerts produced. */
 #include "replay_fixture.h"
 
 TestSuite(replay, .init = replay_setup, .fini = replay_teardown, .timeout = 240);
@@ -17,7 +19,7 @@ static const char *digest(PGconn *c, const char *schema, const char *table)
 }
 
 static const char *const read_model[] = {"tenants",          "environments",     "members",        "api_keys",
-                                         "license_terms",    "console_tokens",   "licenses",       "api_usage_daily",
+                                         "license_terms",    "console_tokens",   "licenses",       "alerts",          "api_usage_daily",
                                          "seat_usage_daily", "product_events",   "product_daily",  "product_daily_installs",
                                          NULL};
 
@@ -37,6 +39,11 @@ Test(replay, rebuild_equals_the_live_schema)
         cr_assert_str_eq(digest(P.mat.conn, "rebuilt", read_model[i]), live, "%s", read_model[i]);
         cr_assert_neq(strncmp(live, "0:", 2), 0, "%s is empty", read_model[i]);
     }
+    /* The alerts: each distinct alert once (the duplicate too), the
+     * first record of an id kept. */
+    cr_assert_str_eq(mat_text(P.mat.conn, "SELECT count(*) || ' ' || string_agg(state || threshold, ',' ORDER BY "
+                                          "alert_id) FROM rebuilt.alerts"),
+                     "4 TRIGGERED80,TRIGGERED100,RESOLVED100,TRIGGERED100");
     /* Its offsets are the live materializer's, under its group. */
     cr_assert_str_eq(mat_text(P.mat.conn, "SELECT string_agg(topic || partition || ':' || next_offset, ',' ORDER BY "
                                           "topic, partition) FROM rebuilt.kafka_offsets WHERE consumer_group = '%s'",
