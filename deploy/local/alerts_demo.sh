@@ -126,6 +126,22 @@ wait_alerts() {
   fi
   echo "Usage alerts received by Globex's webhook (tally webhook-listen $globex_port, signatures verified):"
   sed 's/^/  /' "$dir/globex.out"
+  # The console lists the same alerts (tally.alerts projected by the
+  # materializer; GET /api/v1/alerts, the overview's table) once they landed.
+  local period ids id listed answer
+  period=$(grep -o ' period=[0-9-]*' "$dir/globex.out" | head -n1 | cut -d= -f2)
+  ids=$(grep -o ' id=[0-9a-f-]*' "$dir/globex.out" | cut -d= -f2)
+  for _ in $(seq 1 $((wait_s * 5))); do
+    answer=$(curl -sS -H "Authorization: Bearer $(cat "$pipeline_state/staff-token")" \
+      "$console/api/v1/alerts?period=${period:0:7}&tenant=globex" 2>/dev/null) || answer=
+    listed=0
+    for id in $ids; do [[ $answer == *"\"$id\""* ]] && listed=$((listed + 1)); done
+    [[ $listed -eq $(wc -w <<<"$ids") ]] && break
+    sleep 0.2
+  done
+  [[ $listed -eq $(wc -w <<<"$ids") ]] ||
+    tally_die "alerts: the console's GET /api/v1/alerts?period=${period:0:7}&tenant=globex lists $listed of the $(wc -w <<<"$ids") alerts Globex received"
+  echo "The console lists them too ($console/api/v1/alerts?period=${period:0:7}&tenant=globex): $listed of $(wc -w <<<"$ids")"
   if [[ -s $dir/vendor.out ]]; then
     echo "Usage alerts received by the vendor's webhook (tally webhook-listen $vendor_port):"
     sed 's/^/  /' "$dir/vendor.out"

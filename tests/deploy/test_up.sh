@@ -122,6 +122,8 @@ check_alerts() {
     { echo "FAIL run $run: up.sh printed $n monthly alerts of Globex in all, wanted 4 (Globex's and the vendor's)"; fails=$((fails + 1)); }
   [[ -n $l80 && -n $l100 && $l80 -lt $l100 ]] && echo "ok   run $run: 80 % came before 100 %" ||
     { echo "FAIL run $run: the order of the alerts (80 % at line ${l80:-?}, 100 % at ${l100:-?})"; fails=$((fails + 1)); }
+  grep -q "^The console lists them too (.*): 2 of 2$" "$out" && echo "ok   run $run: the console lists both alerts (GET /api/v1/alerts)" ||
+    { echo "FAIL run $run: up.sh did not say the console lists both alerts"; fails=$((fails + 1)); }
   n=$(grep -vc "tenant=globex " "$alerts/globex.out")
   [[ $n == 0 ]] && echo "ok   run $run: Globex's webhook received no other tenant's alert" ||
     { echo "FAIL run $run: Globex's webhook received $n other lines"; fails=$((fails + 1)); }
