@@ -52,8 +52,8 @@ char *tally_gateway_event_text(const char *tenant_id, int64_t occurred_at_ms, js
     return text;
 }
 
-int tally_gateway_event_post(const char *gateway_url, const char *admin_token, long timeout_ms, const char *body,
-                             char *errbuf, size_t errsize)
+static int post_event(const char *gateway_url, const char *admin_token, long timeout_ms, const char *body,
+                      int invalid_apart, char *errbuf, size_t errsize)
 {
     char url[2048], auth[1024], said[256];
     int rc = TALLY_GATEWAY_EVENT_ERR_REFUSED;
@@ -110,6 +110,15 @@ int tally_gateway_event_post(const char *gateway_url, const char *admin_token, l
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     excerpt(a, said, sizeof said);
+    if (status == 422 && invalid_apart) {
+        /* The event broke a rule of the gateway: its reason is for the caller. */
+        json_error_t je422;
+        j = a->overflow ? NULL : json_loadb(a->buf, a->len, 0, &je422);
+        const char *detail = json_string_value(json_object_get(j, "detail"));
+        snprintf(errbuf, errsize, "%s", detail ? detail : said);
+        rc = TALLY_GATEWAY_EVENT_ERR_INVALID;
+        goto cleanup;
+    }
     if (status != 202) {
         snprintf(errbuf, errsize, "the gateway answered %ld%s%s%s", status,
                  status == 401 ? " (wrong admin token?)" : "", *said ? ": " : "", said);
@@ -131,4 +140,16 @@ cleanup:
         curl_easy_cleanup(curl);
     free(a);
     return rc;
+}
+
+int tally_gateway_event_post(const char *gateway_url, const char *admin_token, long timeout_ms, const char *body,
+                             char *errbuf, size_t errsize)
+{
+    return post_event(gateway_url, admin_token, timeout_ms, body, 0, errbuf, errsize);
+}
+
+int tally_gateway_event_post_rules(const char *gateway_url, const char *admin_token, long timeout_ms,
+                                   const char *body, char *errbuf, size_t errsize)
+{
+    return post_event(gateway_url, admin_token, timeout_ms, body, 1, errbuf, errsize);
 }

@@ -24,6 +24,7 @@ enum {
     TALLY_GATEWAY_EVENT_ERR_USAGE = -1,      /* the URL or token is missing or too long, a text not UTF-8 */
     TALLY_GATEWAY_EVENT_ERR_TRANSPORT = -2,  /* the gateway could not be reached or timed out */
     TALLY_GATEWAY_EVENT_ERR_REFUSED = -3,    /* it answered, but not 202 with the event accepted */
+    TALLY_GATEWAY_EVENT_ERR_INVALID = -4,    /* tally_gateway_event_post_rules: it answered 422 (errbuf: its reason) */
 };
 
 /* The whole request at most, when the caller gives 0. */
@@ -43,5 +44,11 @@ char *tally_gateway_event_text(const char *tenant_id, int64_t occurred_at_ms, js
  * errbuf saying why (the gateway's status and the start of its answer). */
 int tally_gateway_event_post(const char *gateway_url, const char *admin_token, long timeout_ms, const char *body,
                              char *errbuf, size_t errsize) __attribute__((warn_unused_result));
+
+/* The same, but a 422 (the event breaks one of the gateway's rules, e.g.
+ * producers/gateway/cp_rules.c) is TALLY_GATEWAY_EVENT_ERR_INVALID with
+ * errbuf holding the gateway's reason alone, for the caller's own 422. */
+int tally_gateway_event_post_rules(const char *gateway_url, const char *admin_token, long timeout_ms,
+                                   const char *body, char *errbuf, size_t errsize) __attribute__((warn_unused_result));
 
 #endif

@@ -18,7 +18,7 @@ static int is_vendor_page(const char *name)
 
 int tally_layout_page_href(tally_textbuf_t *out, const char *page, const char *tenant_id)
 {
-    static const char *const tenant_pages[] = {"overview", "usage", "seats", "team", "licenses"};
+    static const char *const tenant_pages[] = {"overview", "usage", "seats", "team", "licenses", "webhook"};
     if (!page)
         return -1;
     if (strcmp(page, "vendor-licenses") == 0) {   /* its route is not its name */

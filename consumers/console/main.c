@@ -6,6 +6,7 @@
 #include "dbpool.h"
 #include "download.h"
 #include "issue_token.h"
+#include "alert_settings.h"
 #include "license_keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -28,12 +29,12 @@
 
 typedef struct {
     char *bind, *pg_url, *staff_token, *gateway_url, *admin_token, *brokers, *schemas, *usage_topic;
-    char *tenant, *member, *token_id, *now, *license_keys;
+    char *tenant, *member, *token_id, *now, *license_keys, *webhook_public_key;
     int64_t port, threads, connection_limit, per_client_limit, timeout_ms, header_memory, max_form;
     int64_t session_ttl_ms, session_recheck_ms, max_sessions, api_max_age_ms, downloads_max;
     int64_t pg_pool, pg_connect_timeout_ms, pg_statement_timeout_ms, pg_wait_ms, shutdown_ms, token_ttl_ms;
     int64_t license_wait_ms, license_member_max;
-    bool insecure_cookies;
+    bool insecure_cookies, webhook_allow_http_loopback;
     int log_level;
 } console_settings_t;
 
@@ -128,6 +129,13 @@ static int serve(console_settings_t *s)
     }
     if (check_role(s->pg_url) != 0)
         return 2;
+    /* The webhook public key: sealing only; absent, the webhook routes answer 503. */
+    tally_alert_seal_key_t webhook_key;
+    int have_webhook_key = s->webhook_public_key != NULL && *s->webhook_public_key;
+    if (have_webhook_key && tally_alert_seal_key_load(s->webhook_public_key, &webhook_key, err, sizeof err) != 0) {
+        tally_log_error("console", "--webhook-public-key: %s", err);
+        return 2;
+    }
     /* The license signing keys: refused (exit 2) when unreadable, malformed or
      * readable by group or world; absent, the license routes answer 503. */
     const char *key_path =
@@ -175,6 +183,8 @@ static int serve(console_settings_t *s)
         .license_keys = pubkeys,
         .license_ring = ring, .gateway_url = s->gateway_url, .admin_token = s->admin_token,
         .license_wait_ms = s->license_wait_ms, .license_member_max = (int)s->license_member_max,
+        .webhook_key = have_webhook_key ? &webhook_key : NULL,
+        .webhook_allow_http_loopback = s->webhook_allow_http_loopback,
     };
     tally_console_server_t *srv = tally_console_server_new(&so, err, sizeof err);
     if (srv == NULL) {
@@ -315,6 +325,11 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("license-keys", &s.license_keys, NULL,
                          "the license signing key file (<key id> <hex seed> lines, owner-only: 0600/0400; "
                          "else exit 2); without it the license routes answer 503; TALLY_CONSOLE_LICENSE_KEYS"),
+        TALLY_CONFIG_STR("webhook-public-key", &s.webhook_public_key, NULL,
+                         "the webhook public key file (\"<key id> <hex public key>\" lines, the last seals; "
+                         "tally-webhooks --print-public-key writes it): lets tenants set their webhook"),
+        TALLY_CONFIG_BOOL("webhook-allow-http-loopback", &s.webhook_allow_http_loopback, "false",
+                          "local mode: webhook URLs may be http:// to a loopback address (as the gateway's flag)"),
         TALLY_CONFIG_INT("license-member-max", &s.license_member_max, "5", 0, 1000,
                          "personal-dev licenses a member may hold at once (valid, not revoked); one more is a "
                          "409 until one expires or is revoked (0: no limit)"),

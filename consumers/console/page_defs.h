@@ -22,5 +22,6 @@ TALLY_PAGE_DECLARE(tenants);    /* pages_vendor_tenants.c */
 TALLY_PAGE_DECLARE(product);    /* pages_vendor_product.c */
 TALLY_PAGE_DECLARE(licenses);   /* pages_licenses.c */
 TALLY_PAGE_DECLARE(vendor_licenses);   /* pages_vendor_licenses.c */
+TALLY_PAGE_DECLARE(webhook);    /* pages_webhook.c */
 
 #endif

@@ -13,6 +13,7 @@ static const tally_page_t all_pages[] = {
     PAGE(seats, "Seats", 0),
     PAGE(team, "Team and environments", 0),
     {"licenses", "Licenses", 0, tally_page_licenses_load, tally_page_licenses_render, 1},
+    {"webhook", "Webhook", 0, tally_page_webhook_load, tally_page_webhook_render, 1},
     PAGE(tenants, "Tenants", 1),
     PAGE(product, "Product analytics", 1),
     {"vendor-licenses", "Issued licenses", 1, tally_page_vendor_licenses_load, tally_page_vendor_licenses_render, 1},

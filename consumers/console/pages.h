@@ -49,6 +49,7 @@ typedef struct tally_page_query_t {
     const char *tenant_filter; /* ?tenant= on the vendor licenses page, or NULL */
     const char *issued;      /* ?issued= on the licenses page (the license just issued), or NULL */
     int license_signing;     /* 1: the console signs licenses (--license-keys): downloads and issuing */
+    int webhook_setting;     /* 1: the console can set webhooks (--webhook-public-key and the gateway) */
     int64_t now_ms;          /* the request's wall clock (tests pin it) */
 } tally_page_query_t;
 

@@ -156,6 +156,10 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
             out->page = "licenses";
             return set_tenant(out, seg[1], len[1], TALLY_ROUTE_PAGE);
         }
+        if (is(seg[2], len[2], "webhook")) {   /* an HTML page only: its API is /api/v1/webhook */
+            out->page = "webhook";
+            return set_tenant(out, seg[1], len[1], TALLY_ROUTE_PAGE);
+        }
         if (is(seg[2], len[2], "usage.csv"))
             return set_tenant(out, seg[1], len[1], TALLY_ROUTE_DOWNLOAD);
         const char *page = page_named(tenant_pages + 1, seg[2], len[2]);
@@ -188,6 +192,10 @@ static tally_route_kind_t parse(const char *path, tally_route_t *out)
             return out->kind = TALLY_ROUTE_LICENSE_KEYS;
         if (n == 3 && is(seg[2], len[2], "licenses"))
             return out->kind = TALLY_ROUTE_LICENSES;
+        if (n == 3 && is(seg[2], len[2], "webhook"))
+            return out->kind = TALLY_ROUTE_WEBHOOK;
+        if (n == 3 && is(seg[2], len[2], "alert-rules"))
+            return out->kind = TALLY_ROUTE_ALERT_RULES;
         if (n == 3 && is(seg[2], len[2], "alerts"))
             return out->kind = TALLY_ROUTE_ALERTS;
         if (n == 4 && is(seg[2], len[2], "licenses") && is(seg[3], len[3], "revoked"))
@@ -266,6 +274,10 @@ const char *tally_route_label(const tally_route_t *r)
         return "api:licenses-revoked";
     case TALLY_ROUTE_LICENSE_REVOKE:
         return r->api ? "api:license-revoke" : "html:license-revoke";
+    case TALLY_ROUTE_WEBHOOK:
+        return "api:webhook";
+    case TALLY_ROUTE_ALERT_RULES:
+        return "api:alert-rules";
     case TALLY_ROUTE_PAGE:
         break;
     default:
@@ -278,6 +290,7 @@ const char *tally_route_label(const tally_route_t *r)
         {"seats", "html:seats", "api:seats"},          {"team", "html:team", "api:team"},
         {"tenants", "html:tenants", "api:tenants"},    {"product", "html:product", "api:product"},
         {"licenses", "html:licenses", "other"},          {"vendor-licenses", "html:vendor-licenses", "other"},
+        {"webhook", "html:webhook", "other"},
     };
     for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
         if (r->page && strcmp(r->page, labels[i].page) == 0)

@@ -28,6 +28,9 @@
  *   /vendor/licenses                          TALLY_ROUTE_PAGE "vendor-licenses" (html only, staff)
  *   /api/v1/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (api, license_id)
  *   /vendor/licenses/{license id}/revoke      TALLY_ROUTE_LICENSE_REVOKE (html, vendor, license_id)
+ *   /api/v1/webhook                           TALLY_ROUTE_WEBHOOK (api: PUT/POST sets the tenant's webhook)
+ *   /api/v1/alert-rules                       TALLY_ROUTE_ALERT_RULES (api: POST, staff)
+ *   /t/{tenant}/webhook                       TALLY_ROUTE_PAGE "webhook" (html only; POST: its form)
  *   /api/v1/alerts                            TALLY_ROUTE_ALERTS (api: usage alerts of a month)
  *
  * A license id in a path is a lower-case UUID (8-4-4-4-12 hex digits);
@@ -61,6 +64,8 @@ typedef enum tally_route_kind_t {
     TALLY_ROUTE_LICENSE_FILE,
     TALLY_ROUTE_LICENSES_REVOKED,
     TALLY_ROUTE_LICENSE_REVOKE,
+    TALLY_ROUTE_WEBHOOK,
+    TALLY_ROUTE_ALERT_RULES,
     TALLY_ROUTE_ALERTS,
 } tally_route_kind_t;
 

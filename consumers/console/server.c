@@ -85,9 +85,10 @@ static enum MHD_Result dispatch(console_req_t *r)
     case TALLY_ROUTE_SIGNOUT:
         return tally_cs_signout(r);
     case TALLY_ROUTE_PAGE:
-        /* The member licenses page takes its issue form's POST. */
+        /* The member licenses page takes its issue form's POST, the webhook
+         * page its form's. */
         if (r->method == CS_POST)
-            return tally_cs_license_post(r);
+            return strcmp(r->route.page, "webhook") == 0 ? tally_cs_alert_settings_post(r) : tally_cs_license_post(r);
         return tally_cs_page(r);
     case TALLY_ROUTE_DOWNLOAD:
         return tally_cs_download(r);
@@ -101,6 +102,9 @@ static enum MHD_Result dispatch(console_req_t *r)
         return tally_cs_licenses_revoked(r);
     case TALLY_ROUTE_LICENSE_REVOKE:
         return tally_cs_license_post(r);
+    case TALLY_ROUTE_WEBHOOK:
+    case TALLY_ROUTE_ALERT_RULES:
+        return tally_cs_alert_settings_post(r);
     case TALLY_ROUTE_ALERTS:
         return tally_cs_alerts_list(r);
     default:
@@ -111,6 +115,12 @@ static enum MHD_Result dispatch(console_req_t *r)
 /* The methods a route takes, for 405's Allow; NULL: any is fine. */
 static const char *allowed(const console_req_t *r)
 {
+    if (r->method == CS_PUT && r->route.kind != TALLY_ROUTE_WEBHOOK) {
+        /* PUT is taken by the webhook route alone: anywhere else, any other method. */
+        console_req_t other = *r;
+        other.method = CS_OTHER;
+        return allowed(&other);
+    }
     switch (r->route.kind) {
     case TALLY_ROUTE_SIGNIN:
         return r->method == CS_OTHER ? "GET, HEAD, POST" : NULL;
@@ -120,8 +130,12 @@ static const char *allowed(const console_req_t *r)
         return r->method == CS_OTHER ? "GET, HEAD, POST" : NULL;
     case TALLY_ROUTE_LICENSE_REVOKE:
         return r->method == CS_POST ? NULL : "POST";
+    case TALLY_ROUTE_WEBHOOK:
+        return r->method == CS_POST || r->method == CS_PUT ? NULL : "PUT, POST";
+    case TALLY_ROUTE_ALERT_RULES:
+        return r->method == CS_POST ? NULL : "POST";
     case TALLY_ROUTE_PAGE:   /* the member licenses page also takes its issue form */
-        if (strcmp(r->route.page, "licenses") == 0)
+        if (strcmp(r->route.page, "licenses") == 0 || strcmp(r->route.page, "webhook") == 0)
             return r->method == CS_OTHER ? "GET, HEAD, POST" : NULL;
         return r->method == CS_GET || r->method == CS_HEAD ? NULL : "GET, HEAD";
     case TALLY_ROUTE_UNKNOWN:
@@ -219,6 +233,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->method = strcmp(method, "GET") == 0    ? CS_GET
                     : strcmp(method, "HEAD") == 0 ? CS_HEAD
                     : strcmp(method, "POST") == 0 ? CS_POST
+                    : strcmp(method, "PUT") == 0  ? CS_PUT
                                                   : CS_OTHER;
         *con_cls = r;
         atomic_fetch_add(&srv->inflight, 1);
@@ -231,8 +246,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size > 0) {
         /* Only a POST has a use for its body; any other is dropped. */
         if (r->body.len + *upload_size > srv->o.max_form)
-            r->body_too_large = r->method == CS_POST;
-        else if (r->method == CS_POST)
+            r->body_too_large = r->method == CS_POST || r->method == CS_PUT;
+        else if (r->method == CS_POST || r->method == CS_PUT)
             tally_textbuf_append(&r->body, upload_data, *upload_size);
         *upload_size = 0;
         return MHD_YES;
@@ -258,6 +273,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                             r->method == CS_GET    ? "GET"
                             : r->method == CS_HEAD ? "HEAD"
                             : r->method == CS_POST ? "POST"
+                            : r->method == CS_PUT  ? "PUT"
                                                    : "other",
                             tally_cs_route_label_at(r->route_index), r->answered, secs * 1000.0,
                             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (cut)");
@@ -312,6 +328,12 @@ static void register_metrics(tally_console_server_t *srv)
         srv->license_revocations[i] =
             tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_console_license_revocations_total",
                               "Revocations: revoked, revoked already, refused (4xx), failed (5xx)", revoked[i], NULL, 0);
+        static const char *const settings[4] = {"result=\"webhook\"", "result=\"rules\"", "result=\"refused\"",
+                                                "result=\"failed\""};
+        srv->alert_settings[i] =
+            tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_console_alert_settings_total",
+                              "Alert settings sent: a webhook set, alert rules set, refused (4xx), failed (5xx)",
+                              settings[i], NULL, 0);
     }
 }
 

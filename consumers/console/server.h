@@ -39,6 +39,7 @@ typedef int (*tally_console_download_fn)(void *arg, const char *tenant_id, const
 
 struct tally_license_pubkeys_t;
 struct tally_license_keyring_t;
+struct tally_alert_seal_key_t;
 
 typedef struct tally_console_server_opts_t {
     const char *bind;               /* IPv4 address */
@@ -67,6 +68,8 @@ typedef struct tally_console_server_opts_t {
     const char *admin_token;        /* the gateway's admin token (secret); NULL: license POSTs 503 */
     int64_t license_wait_ms;        /* how long an issue waits for its tally.licenses row */
     int license_member_max;         /* active personal-dev licenses per member at most (0: no limit) */
+    const struct tally_alert_seal_key_t *webhook_key; /* --webhook-public-key: seals; NULL: webhook routes 503 */
+    int webhook_allow_http_loopback;  /* local mode: http:// to a loopback literal (as the gateway's flag) */
 } tally_console_server_opts_t;
 
 typedef struct tally_console_server_t tally_console_server_t;

@@ -10,15 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-const int tally_cs_counted_status[CS_N_STATUS] = {200, 201, 303, 304, 400, 401, 404, 405, 408,
-                                                  409, 410, 413, 414, 415, 431, 500, 503, 0};
+const int tally_cs_counted_status[CS_N_STATUS] = {200, 201, 202, 303, 304, 400, 401, 404, 405, 408,
+                                                  409, 410, 413, 414, 415, 422, 431, 500, 503, 0};
 
 static const char *const route_labels[CS_N_ROUTES] = {
     "root", "healthz", "readyz", "metrics", "signin", "signout",
     "html:overview", "html:usage", "html:seats", "html:team", "html:tenants", "html:product",
     "api:overview", "api:usage", "api:seats", "api:team", "api:tenants", "api:product",
     "html:usage.csv", "api:export", "api:license-keys", "api:licenses", "api:license-file", "api:licenses-revoked",
-    "html:licenses", "html:vendor-licenses", "api:license-revoke", "html:license-revoke", "api:alerts", "other",
+    "html:licenses", "html:vendor-licenses", "api:license-revoke", "html:license-revoke", "api:alerts",
+    "api:webhook", "api:alert-rules", "html:webhook", "other",
 };
 
 int tally_cs_route_index(const char *label)

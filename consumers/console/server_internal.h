@@ -11,6 +11,8 @@
  *   server_page.c    pages, their API, downloads
  *   server_license.c the public license keys
  *   server_license_post.c  issuing and revoking licenses (license_issuer.h)
+ *   server_body.c    the body of a request that writes (JSON object, Content-Type)
+ *   server_alerts_post.c  the tenant's webhook and alert rules (alert_settings.h)
  */
 #ifndef TALLY_CONSOLE_SERVER_INTERNAL_H
 #define TALLY_CONSOLE_SERVER_INTERNAL_H
@@ -20,6 +22,7 @@
 #include "route.h"
 #include "textbuf.h"
 
+#include <jansson.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
 
@@ -30,9 +33,9 @@
 #define TALLY_CONSOLE_STR(x) TALLY_CONSOLE_STR_(x)
 
 /* Statuses counted per route in tally_console_requests_total. */
-#define CS_N_STATUS 18
+#define CS_N_STATUS 20
 /* Labels of routes (tally_route_label) counted. */
-#define CS_N_ROUTES 30
+#define CS_N_ROUTES 33
 
 struct tally_console_server_t {
     tally_console_server_opts_t o;
@@ -47,9 +50,10 @@ struct tally_console_server_t {
     tally_metric_t *inflight_gauge, *downloads_busy;
     tally_metric_t *licenses[4];            /* issued, handed out again, refused, failed */
     tally_metric_t *license_revocations[4]; /* revoked, revoked already, refused, failed */
+    tally_metric_t *alert_settings[4];      /* webhook set, alert rules set, refused, failed */
 };
 
-typedef enum { CS_GET, CS_HEAD, CS_POST, CS_OTHER } cs_method_t;
+typedef enum { CS_GET, CS_HEAD, CS_POST, CS_PUT, CS_OTHER } cs_method_t;
 
 typedef struct console_req_t {
     tally_console_server_t *srv;
@@ -131,5 +135,18 @@ enum MHD_Result tally_cs_alerts_list(console_req_t *r);
 /* server_license_post.c: POST /api/v1/licenses, /api/v1/licenses/{id}/revoke,
  * /t/{tenant}/licenses (form), /vendor/licenses/{id}/revoke (form). */
 enum MHD_Result tally_cs_license_post(console_req_t *r);
+
+/* server_body.c: the body of a request that writes. */
+/* Whether the request's Content-Type is type (parameters allowed). */
+int tally_cs_content_type_is(console_req_t *r, const char *type);
+/* Whether s[0..len) is 1..max characters of UTF-8 without control characters. */
+int tally_cs_text_ok(const char *s, size_t len, size_t max);
+/* The JSON body: an object whose members are all in allowed (NULL-ended),
+ * owned by the caller; NULL with why otherwise. */
+json_t *tally_cs_body_object(console_req_t *r, const char *const *allowed, char *why, size_t whysize);
+
+/* server_alerts_post.c: PUT/POST /api/v1/webhook, POST /api/v1/alert-rules,
+ * POST /t/{tenant}/webhook (form). */
+enum MHD_Result tally_cs_alert_settings_post(console_req_t *r);
 
 #endif

@@ -59,55 +59,6 @@ static tally_license_issuer_t issuer_of(const console_req_t *r)
     return is;
 }
 
-/* Whether the request's Content-Type is type (parameters allowed). */
-static int content_type_is(console_req_t *r, const char *type)
-{
-    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    size_t n = strlen(type);
-    return ct != NULL && strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
-/* Whether s is 1..max characters of UTF-8 without control characters. */
-static int text_ok(const char *s, size_t len, size_t max)
-{
-    json_t *probe = json_stringn(s, len);   /* NULL: not UTF-8 */
-    json_decref(probe);
-    size_t chars = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return 0;
-        chars += (c & 0xc0) != 0x80;
-    }
-    return probe != NULL && chars >= 1 && chars <= max;
-}
-
-/* The JSON body: an object whose members are all in allowed (NULL-ended).
- * NULL with why otherwise. */
-static json_t *body_object(console_req_t *r, const char *const *allowed, char *why, size_t whysize)
-{
-    json_error_t je;
-    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_object(j)) {
-        snprintf(why, whysize, "the body must be a JSON object%s", j ? "" : " (it does not parse)");
-        json_decref(j);
-        return NULL;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(j, key, v) {
-        size_t i = 0;
-        while (allowed[i] && strcmp(allowed[i], key) != 0)
-            i++;
-        if (allowed[i] == NULL) {
-            snprintf(why, whysize, "unknown field \"%.40s\"", text_ok(key, strlen(key), 40) ? key : "?");
-            json_decref(j);
-            return NULL;
-        }
-    }
-    return j;
-}
-
 static enum MHD_Result bad(console_req_t *r, int revocation, const char *why)
 {
     count(r, revocation, REFUSED);
@@ -194,7 +145,7 @@ static int staff_ask(json_t *j, tally_license_ask_t *ask, char *why, size_t whys
         snprintf(why, whysize, "tenant_id: a tenant id is required");
         return -1;
     }
-    if (!json_is_string(e) || !text_ok(json_string_value(e), json_string_length(e), TALLY_LICENSE_ID_MAX) ||
+    if (!json_is_string(e) || !tally_cs_text_ok(json_string_value(e), json_string_length(e), TALLY_LICENSE_ID_MAX) ||
         json_string_length(e) > TALLY_LICENSE_ID_MAX) {
         snprintf(why, whysize, "environment_id: an environment id (1-128 bytes, no control character) is required");
         return -1;
@@ -217,14 +168,14 @@ static enum MHD_Result api_issue(console_req_t *r, const tally_principal_t *p)
     static const char *const member_fields[] = {"tenant_id", NULL};
     static const char *const staff_fields[] = {"tenant_id", "environment_id", "valid_until", NULL};
     char why[256];
-    if (!content_type_is(r, JSON_TYPE)) {
+    if (!tally_cs_content_type_is(r, JSON_TYPE)) {
         count(r, 0, REFUSED);
         return tally_cs_error(r, 415, "unsupported media type", "send the body as application/json");
     }
     const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
     if (key == NULL || !tally_console_idempotency_key_ok(key, strlen(key)))
         return bad(r, 0, "Idempotency-Key: 1 to 64 characters of A-Z a-z 0-9 _ - are required");
-    json_t *j = body_object(r, p->staff ? staff_fields : member_fields, why, sizeof why);
+    json_t *j = tally_cs_body_object(r, p->staff ? staff_fields : member_fields, why, sizeof why);
     if (j == NULL)
         return bad(r, 0, why);
     tally_license_ask_t ask = {.idempotency_key = key};
@@ -256,7 +207,7 @@ static enum MHD_Result form_issue(console_req_t *r, const tally_principal_t *p)
         return tally_cs_not_found(r);
     if (tally_cs_cross_site(r))
         return bad(r, 0, "a license form must be sent from this site");
-    if (!content_type_is(r, FORM_TYPE))
+    if (!tally_cs_content_type_is(r, FORM_TYPE))
         return tally_cs_error(r, 415, "unsupported media type", "send the form as " FORM_TYPE);
     if (tally_params_form_value(r->body.data ? r->body.data : "", r->body.len, "idempotency_key", key, sizeof key) !=
             1 ||
@@ -309,12 +260,12 @@ static enum MHD_Result revoke_route(console_req_t *r)
     static const char *const fields[] = {"reason", NULL};
     char why[256], reason[4 * REASON_MAX + 2];
     if (r->route.api) {
-        if (!content_type_is(r, JSON_TYPE))
+        if (!tally_cs_content_type_is(r, JSON_TYPE))
             return tally_cs_error(r, 415, "unsupported media type", "send the body as application/json");
-        json_t *j = body_object(r, fields, why, sizeof why), *v = json_object_get(j, "reason");
+        json_t *j = tally_cs_body_object(r, fields, why, sizeof why), *v = json_object_get(j, "reason");
         if (j == NULL)
             return bad(r, 1, why);
-        int ok = json_is_string(v) && text_ok(json_string_value(v), json_string_length(v), REASON_MAX);
+        int ok = json_is_string(v) && tally_cs_text_ok(json_string_value(v), json_string_length(v), REASON_MAX);
         if (ok)
             snprintf(reason, sizeof reason, "%s", json_string_value(v));
         json_decref(j);
@@ -324,10 +275,10 @@ static enum MHD_Result revoke_route(console_req_t *r)
     }
     if (tally_cs_cross_site(r))
         return bad(r, 1, "a revocation form must be sent from this site");
-    if (!content_type_is(r, FORM_TYPE))
+    if (!tally_cs_content_type_is(r, FORM_TYPE))
         return tally_cs_error(r, 415, "unsupported media type", "send the form as " FORM_TYPE);
     if (tally_params_form_value(r->body.data ? r->body.data : "", r->body.len, "reason", reason, sizeof reason) != 1 ||
-        !text_ok(reason, strlen(reason), REASON_MAX))
+        !tally_cs_text_ok(reason, strlen(reason), REASON_MAX))
         return bad(r, 1, "give a reason: 1 to 200 characters");
     return revoke_license(r, reason);
 }

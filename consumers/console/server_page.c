@@ -172,6 +172,7 @@ enum MHD_Result tally_cs_page(console_req_t *r)
         .tenant_filter = page_takes(page->name, "tenant") ? a.tenant : NULL,
         .issued = page_takes(page->name, "issued") ? a.issued : NULL,
         .license_signing = r->srv->o.license_ring != NULL,
+        .webhook_setting = r->srv->o.webhook_key != NULL && r->srv->o.admin_token != NULL,
         /* The pages' clock ticks by the minute: a model drawn from it (the
          * overview's month-end projection) and so its ETag stay the same
          * for a minute instead of changing every millisecond. */

@@ -12,7 +12,9 @@
 #                       <state>/pipeline/vendor-webhook.secret` prints them)
 #   tally-console       the usage pages and their API on http://127.0.0.1:8090
 #                       (reads PostgreSQL as tally_reader; cookies without
-#                       Secure, as plain HTTP on loopback needs)
+#                       Secure, as plain HTTP on loopback needs;
+#                       tenants set their webhook there, its secret sealed to
+#                       <state>/pipeline/webhook.pub (tally-webhooks' public keys))
 #   pipeline.sh start|stop|status|restart NAME|kill NAME|logs NAME
 # Kafka and PostgreSQL must be up (kafka.sh, postgres.sh: it applies the
 # migrations as the superuser). Each process connects to PostgreSQL as its
@@ -52,10 +54,18 @@ secrets() {
       "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$state/webhook.keys"
   [[ -s $state/vendor-webhook.secret ]] ||
     printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" >"$state/vendor-webhook.secret"
+  # Their public half, not secret: the console seals the tenants' new webhook
+  # secrets with it (--webhook-public-key), so only tally-webhooks can open them.
+  if [[ -x $bin/tally-webhooks && ( ! -s $state/webhook.pub || $state/webhook.keys -nt $state/webhook.pub ) ]]; then
+    "$bin/tally-webhooks" --webhook-keys="$state/webhook.keys" --print-public-keys >"$state/webhook.pub.new" &&
+      mv "$state/webhook.pub.new" "$state/webhook.pub"
+  fi
 }
 
 args_of() {
   local common=(--brokers="$TALLY_BROKERS" --schemas="$TALLY_ROOT/schemas")
+  local webhook_pub=   # without tally-webhooks built, the console answers the webhook routes 503
+  [[ ! -s $state/webhook.pub ]] || webhook_pub=$state/webhook.pub
   case "$1" in
     gateway) echo "${common[@]}" --port="$TALLY_GATEWAY_PORT" --catalog="$TALLY_ROOT/schemas/product-events.json" \
                --keys-pg-url="$TALLY_PG_GATEWAY_URL" --keys-refresh=2s --optout-file="$state/optout.txt" \
@@ -71,7 +81,8 @@ args_of() {
                --vendor-url=http://127.0.0.1:$TALLY_WEBHOOK_LISTEN_PORT/alerts \
                --vendor-secret-file="$state/vendor-webhook.secret" ;;
     console) echo "${common[@]}" --port="$TALLY_CONSOLE_PORT" --pg-url="$TALLY_PG_READER_URL" --insecure-cookies \
-               --license-keys="$state/license.keys" --gateway-url=http://127.0.0.1:$TALLY_GATEWAY_PORT ;;
+               --license-keys="$state/license.keys" --gateway-url=http://127.0.0.1:$TALLY_GATEWAY_PORT \
+               --webhook-allow-http-loopback ${webhook_pub:+--webhook-public-key="$webhook_pub"} ;;
   esac
 }
 

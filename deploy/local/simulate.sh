@@ -108,6 +108,9 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 sleep 3
+# Whoever runs the simulation may act once the tenants exist and before any
+# usage is sent (up.sh: Globex's alert rules and webhook, alerts_demo.sh).
+if [[ -n ${TALLY_SIMULATE_BEFORE_USAGE:-} ]]; then $TALLY_SIMULATE_BEFORE_USAGE; fi
 
 # 2. Usage: every reporter reports its cumulative counters once a day, day
 # by day as live API processes would (one request per environment a day).

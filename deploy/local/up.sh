@@ -6,7 +6,11 @@
 # three customers with the `tally` client, shows the Control Panel's usage
 # view once the numbers have landed, and ends with the console's address and
 # a sign-in link for a member of each demo tenant (Globex, over its license,
-# first) and for vendor staff. Stop everything with deploy/local/down.sh.
+# first) and for vendor staff. Globex crosses 80 % and 100 % of its monthly
+# API calls: its webhook (set through the console, received by `tally
+# webhook-listen`, deploy/local/alerts_demo.sh) prints both alerts, and
+# up.sh prints them once they have arrived.
+# Stop everything with deploy/local/down.sh.
 # TALLY_UP_SHORT=1: fewer product events (CI).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -21,7 +25,12 @@ deploy/local/kafka.sh start
 deploy/local/postgres.sh start
 
 deploy/local/pipeline.sh start
-deploy/local/simulate.sh ${TALLY_UP_SHORT:+--short}
+# Globex's alert rules and webhook are set (through the console) before the
+# month's usage is sent, so its webhook receives the alerts as they happen.
+TALLY_SIMULATE_BEFORE_USAGE="deploy/local/alerts_demo.sh setup" deploy/local/simulate.sh ${TALLY_UP_SHORT:+--short}
+# Globex crossed 80 % and 100 % of its monthly API calls: its listener
+# printed both alerts (bounded wait; exit 1 naming what is missing).
+deploy/local/alerts_demo.sh wait
 # Sign-in links for the console, each token issued as a Control Panel event
 # and projected before its link is printed.
 console_url=$(deploy/local/console.sh url)
@@ -77,6 +86,10 @@ The console: $console_url
     globex   ${console_link[globex]}
   Vendor staff (every tenant, product analytics):
     staff    $console_staff_link
+
+Usage alerts: Globex's webhook is http://127.0.0.1:${TALLY_ALERTS_LISTEN_PORT:-8096}/globex, where
+  tally webhook-listen prints each signed alert into ${TALLY_STATE#$TALLY_ROOT/}/alerts/globex.out
+  (the vendor's: alerts/vendor.out); set a tenant's webhook on its page /t/TENANT/webhook.
 
 A signed personal-dev license for acme's owner, fetched and verified offline above:
   ${licenses#$TALLY_ROOT/}/acme-owner.license

@@ -10,7 +10,9 @@
 # one tenant gets 404 for another's page, the staff link opens the vendor's
 # tenants page. It also issues a personal-dev license for acme's owner and
 # verifies it offline: the file must verify here too, and tally.licenses
-# must hold it.
+# must hold it. Globex's webhook (tally webhook-listen, set through the
+# console) receives the TRIGGERED alerts of 80 % and 100 % of its monthly
+# API calls once each, signatures verified; the second run receives none.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export TALLY_STATE
@@ -19,7 +21,7 @@ chmod 755 "$TALLY_STATE"
 # Every port below the kernel's ephemeral range (32768-60999): a busy
 # machine's outgoing connections can hold any port inside it for a moment.
 export TALLY_BROKERS=127.0.0.1:29192 TALLY_PG_PORT=25498 TALLY_GATEWAY_PORT=18181 TALLY_ADMIN_PORT_BASE=19200
-export TALLY_CONSOLE_PORT=18190
+export TALLY_CONSOLE_PORT=18190 TALLY_WEBHOOK_LISTEN_PORT=18195 TALLY_ALERTS_LISTEN_PORT=18196
 # Every URL follows the port above (run.sh exported the suites' own).
 unset TALLY_PG_URL TALLY_PG_MATERIALIZER_URL TALLY_PG_GATEWAY_URL TALLY_PG_READER_URL
 source deploy/local/env.sh
@@ -95,6 +97,41 @@ check_license() {
   else echo "FAIL run $run: the second run's license differs from the first's"; fails=$((fails + 1)); fi
 }
 
+# Globex's usage alerts: up.sh prints the sequence its webhook received
+# (tally webhook-listen, which prints a webhook only when its signature
+# verifies): the TRIGGERED alerts of 80 % and 100 % of the monthly API
+# calls, once each, in that order. The second run receives nothing new.
+alerts=$TALLY_STATE/alerts
+check_alerts() {
+  local run=$1 w n l80 l100 section
+  # What up.sh printed under Globex's heading (the vendor's follows it).
+  section=$(awk '/^Usage alerts received by Globex/ {f = 1; print; next} f && /^  / {print; next} {f = 0}' "$out")
+  echo "$section" | sed "s/^/     run $run: /"
+  for w in 80 100; do
+    n=$(grep -c "^  ALERT TRIGGERED tenant=globex metric=MONTHLY_API_CALLS threshold=$w% " <<<"$section")
+    [[ $n == 1 ]] && echo "ok   run $run: up.sh printed Globex's $w % alert once" ||
+      { echo "FAIL run $run: up.sh printed Globex's $w % alert $n times"; fails=$((fails + 1)); }
+    n=$(grep -c "^ALERT TRIGGERED tenant=globex metric=MONTHLY_API_CALLS threshold=$w% " "$alerts/globex.out")
+    [[ $n == 1 ]] && echo "ok   run $run: Globex's webhook received the $w % alert once" ||
+      { echo "FAIL run $run: Globex's webhook received the $w % alert $n times"; fails=$((fails + 1)); }
+  done
+  l80=$(grep -n "threshold=80% " "$alerts/globex.out" | head -n1 | cut -d: -f1)
+  l100=$(grep -n "threshold=100% " "$alerts/globex.out" | head -n1 | cut -d: -f1)
+  n=$(grep -c "^  ALERT TRIGGERED tenant=globex metric=MONTHLY_API_CALLS " "$out")
+  [[ $n == 4 ]] && echo "ok   run $run: the vendor's webhook received both alerts too" ||
+    { echo "FAIL run $run: up.sh printed $n monthly alerts of Globex in all, wanted 4 (Globex's and the vendor's)"; fails=$((fails + 1)); }
+  [[ -n $l80 && -n $l100 && $l80 -lt $l100 ]] && echo "ok   run $run: 80 % came before 100 %" ||
+    { echo "FAIL run $run: the order of the alerts (80 % at line ${l80:-?}, 100 % at ${l100:-?})"; fails=$((fails + 1)); }
+  grep -q "^The console lists them too (.*): 2 of 2$" "$out" && echo "ok   run $run: the console lists both alerts (GET /api/v1/alerts)" ||
+    { echo "FAIL run $run: up.sh did not say the console lists both alerts"; fails=$((fails + 1)); }
+  n=$(grep -vc "tenant=globex " "$alerts/globex.out")
+  [[ $n == 0 ]] && echo "ok   run $run: Globex's webhook received no other tenant's alert" ||
+    { echo "FAIL run $run: Globex's webhook received $n other lines"; fails=$((fails + 1)); }
+  if [[ $run == 1 ]]; then cp "$alerts/globex.out" "$TALLY_STATE/run1.alerts"
+  elif cmp -s "$alerts/globex.out" "$TALLY_STATE/run1.alerts"; then echo "ok   run $run: the second run received no alert"
+  else echo "FAIL run $run: the second run received more:"; diff "$TALLY_STATE/run1.alerts" "$alerts/globex.out"; fails=$((fails + 1)); fi
+}
+
 for run in 1 2; do
   if TALLY_UP_SHORT=1 deploy/local/up.sh >"$out" 2>&1; then
     echo "ok   up.sh run $run exits 0"
@@ -124,7 +161,22 @@ for run in 1 2; do
   done
   check_console_links "$run"
   check_license "$run"
+  check_alerts "$run"
 done
+# Globex's listener verifies what it prints: a webhook with a forged
+# signature is refused (401) and printed nowhere; stopped, it reports every
+# alert it printed, no duplicate delivery and the one refusal.
+code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -H 'webhook-id: msg_forged' \
+  -H "webhook-timestamp: $(date +%s)" -H "webhook-signature: v1,$(printf 'forged signature of 32 bytes....' | base64 -w0)" \
+  --data '{"type":"usage.alert","tenant_id":"globex"}' "http://127.0.0.1:$TALLY_ALERTS_LISTEN_PORT/globex")
+[[ $code == 401 ]] && echo "ok   a forged webhook is refused by Globex's listener (401)" ||
+  { echo "FAIL a forged webhook: $code, wanted 401"; fails=$((fails + 1)); }
+deploy/local/alerts_demo.sh stop
+want="$(wc -l <"$alerts/globex.out") printed, 0 duplicates, 1 refused"
+if grep -q "msg_forged" "$alerts/globex.out"; then echo "FAIL the forged webhook was printed"; fails=$((fails + 1))
+elif grep -q "webhook-listen: $want$" "$alerts/globex.log"; then echo "ok   Globex's listener: $want"
+else echo "FAIL Globex's listener: $(tail -n1 "$alerts/globex.log"), wanted $want"; fails=$((fails + 1)); fi
+
 audit=$("$TALLY_BUILD_DIR/bin/tally-replay" audit --brokers="$TALLY_BROKERS" --pg-url="$TALLY_PG_URL" 2>&1)
 [[ $? -eq 0 && $audit == *"RESULT: identical"* ]] && echo "ok   tally-replay audit: the read model equals the log" ||
   { echo "FAIL audit:"; echo "$audit" | tail -20; fails=$((fails + 1)); }

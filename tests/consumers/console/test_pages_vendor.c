@@ -135,9 +135,10 @@ Test(pages_vendor, members_get_not_found)
     cr_assert_not(tally_page_find("overview")->staff_only);
     size_t n;
     const tally_page_t *all = tally_page_all(&n);
-    cr_assert_eq(n, 8);
-    static const char *const names[] = {"overview", "usage", "seats", "team", "licenses", "tenants", "product",
-                                        "vendor-licenses"};
+    cr_assert_eq(n, 9);
+    static const char *const names[] = {"overview", "usage", "seats", "team", "licenses", "webhook", "tenants",
+                                        "product", "vendor-licenses"};
+    cr_assert_not(tally_page_find("webhook")->staff_only);
     for (size_t i = 0; i < n; i++) {
         cr_assert_str_eq(all[i].name, names[i]);
         cr_assert_eq(tally_page_find(names[i]), &all[i]);
