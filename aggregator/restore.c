@@ -16,9 +16,7 @@ struct tally_restore_t {
 
 tally_restore_t *tally_restore_new(const tally_restore_opts_t *o, char *errbuf, size_t errsize)
 {
-    tally_changelog_reader_opts_t ro = {.brokers = o->brokers, .topic = o->topic, .client_id = o->client_id,
-                                        .group_id = o->group_id, .cfg = o->cfg};
-    tally_changelog_reader_t *reader = tally_changelog_reader_new(&ro, errbuf, errsize);
+    tally_changelog_reader_t *reader = tally_changelog_reader_new(o, errbuf, errsize);
     if (reader == NULL)
         return NULL;
     tally_restore_t *r = tally_xcalloc(1, sizeof *r);

@@ -12,19 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "changelog_reader.h"
 #include "config.h"
 #include "rollup.h"
 
 typedef struct tally_restore_t tally_restore_t;
 
-typedef struct tally_restore_opts_t {
-    const char *brokers;
-    const char *topic;          /* the changelog */
-    const char *client_id;      /* for the broker's logs */
-    const char *group_id;       /* required by librdkafka's assign; never joined */
-    const tally_config_t *cfg;  /* -X pairs (may be NULL, borrowed): keys without a "consumer." or
-                                   "producer." prefix and "restore.<key>" apply here */
-} tally_restore_opts_t;
+/* The same options as the changelog reader it wraps. */
+typedef tally_changelog_reader_opts_t tally_restore_opts_t;
 
 /* Creates both consumers (strings copied; cfg only read here). Returns an
  * owned restorer or NULL with errbuf. */

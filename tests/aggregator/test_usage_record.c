@@ -3,6 +3,7 @@
  * what is refused (another schema, a string holding a NUL). */
 #include "usage_record.h"
 
+#include "avro_fields.h"
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,20 +24,6 @@ static tally_catalog_t *load(void)
     return cat;
 }
 
-static void set_str(avro_value_t *rec, const char *name, const char *s)
-{
-    avro_value_t f;
-    cr_assert_eq(avro_value_get_by_name(rec, name, &f, NULL), 0, "%s", name);
-    cr_assert_eq(avro_value_set_string(&f, s), 0);
-}
-
-static void set_long(avro_value_t *rec, const char *name, int64_t v)
-{
-    avro_value_t f;
-    cr_assert_eq(avro_value_get_by_name(rec, name, &f, NULL), 0, "%s", name);
-    cr_assert_eq(avro_value_set_long(&f, v), 0);
-}
-
 Test(usage_record, reads_a_usage_report)
 {
     tally_catalog_t *cat = load();
@@ -46,16 +33,16 @@ Test(usage_record, reads_a_usage_report)
     tally_usage_record_t rec;
 
     cr_assert_eq(tally_codec_value_new(s, &v, err, sizeof err), 0, "%s", err);
-    set_str(&v, "tenant_id", "acme");
-    set_str(&v, "environment_id", "prod");
-    set_str(&v, "reporter_id", "3f0e9a53-46a4-4c1e-9a7e-0d6c1e2b9f10");
-    set_long(&v, "reporter_started_at", 1714521000000);
-    set_long(&v, "seq", 17);
-    set_long(&v, "observed_at", 1714521600000);
-    set_long(&v, "api_calls", 1200);
-    set_long(&v, "status_4xx", 30);
-    set_long(&v, "status_5xx", 2);
-    set_long(&v, "exec_ms", 98765);
+    tally_test_avro_set_string(&v, "tenant_id", "acme");
+    tally_test_avro_set_string(&v, "environment_id", "prod");
+    tally_test_avro_set_string(&v, "reporter_id", "3f0e9a53-46a4-4c1e-9a7e-0d6c1e2b9f10");
+    tally_test_avro_set_long(&v, "reporter_started_at", 1714521000000);
+    tally_test_avro_set_long(&v, "seq", 17);
+    tally_test_avro_set_long(&v, "observed_at", 1714521600000);
+    tally_test_avro_set_long(&v, "api_calls", 1200);
+    tally_test_avro_set_long(&v, "status_4xx", 30);
+    tally_test_avro_set_long(&v, "status_5xx", 2);
+    tally_test_avro_set_long(&v, "exec_ms", 98765);
     cr_assert_eq(tally_usage_record_read(s->name, &v, &rec, err, sizeof err), 0, "%s", err);
     cr_assert_eq(rec.kind, TALLY_USAGE_RECORD_REPORT);
     cr_assert_str_eq(rec.report.tenant_id, "acme");
@@ -100,10 +87,10 @@ Test(usage_record, reads_a_seat_event)
     tally_usage_record_t rec;
 
     cr_assert_eq(tally_codec_value_new(s, &v, err, sizeof err), 0, "%s", err);
-    set_str(&v, "event_id", "0b7f4c8e-2d6a-4f0b-8e1c-5a9d3b7e6f21");
-    set_str(&v, "tenant_id", "acme");
-    set_str(&v, "seat_ref", "k1:pseudonym");
-    set_long(&v, "occurred_at", 1714521600001);
+    tally_test_avro_set_string(&v, "event_id", "0b7f4c8e-2d6a-4f0b-8e1c-5a9d3b7e6f21");
+    tally_test_avro_set_string(&v, "tenant_id", "acme");
+    tally_test_avro_set_string(&v, "seat_ref", "k1:pseudonym");
+    tally_test_avro_set_long(&v, "occurred_at", 1714521600001);
     cr_assert_eq(avro_value_get_by_name(&v, "op", &f, NULL), 0);
     cr_assert_eq(avro_value_set_enum(&f, 1), 0);
     cr_assert_eq(tally_usage_record_read(s->name, &v, &rec, err, sizeof err), 0, "%s", err);

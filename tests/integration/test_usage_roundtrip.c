@@ -9,6 +9,7 @@
 #include "pg_migrate.h"
 #include "schema_catalog.h"
 
+#include "avro_fields.h"
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,20 +20,6 @@ typedef struct {
     char tenant_id[64], environment_id[64], reporter_id[40];
     int64_t reporter_started_at, seq, observed_at, api_calls, status_4xx, status_5xx, exec_ms;
 } report_t;
-
-static void set_string(avro_value_t *rec, const char *field, const char *v)
-{
-    avro_value_t f;
-    cr_assert_eq(avro_value_get_by_name(rec, field, &f, NULL), 0, "%s: %s", field, avro_strerror());
-    cr_assert_eq(avro_value_set_string(&f, v), 0, "%s", avro_strerror());
-}
-
-static void set_long(avro_value_t *rec, const char *field, int64_t v)
-{
-    avro_value_t f;
-    cr_assert_eq(avro_value_get_by_name(rec, field, &f, NULL), 0, "%s: %s", field, avro_strerror());
-    cr_assert_eq(avro_value_set_long(&f, v), 0, "%s", avro_strerror());
-}
 
 static void get_string(avro_value_t *rec, const char *field, char *out, size_t size)
 {
@@ -90,16 +77,16 @@ Test(usage_roundtrip, report_travels_kafka_and_postgres_unchanged, .timeout = 12
     /* Encode. */
     avro_value_t rec;
     cr_assert_eq(tally_codec_value_new(schema, &rec, err, sizeof err), 0, "%s", err);
-    set_string(&rec, "tenant_id", sent.tenant_id);
-    set_string(&rec, "environment_id", sent.environment_id);
-    set_string(&rec, "reporter_id", sent.reporter_id);
-    set_long(&rec, "reporter_started_at", sent.reporter_started_at);
-    set_long(&rec, "seq", sent.seq);
-    set_long(&rec, "observed_at", sent.observed_at);
-    set_long(&rec, "api_calls", sent.api_calls);
-    set_long(&rec, "status_4xx", sent.status_4xx);
-    set_long(&rec, "status_5xx", sent.status_5xx);
-    set_long(&rec, "exec_ms", sent.exec_ms);
+    tally_test_avro_set_string(&rec, "tenant_id", sent.tenant_id);
+    tally_test_avro_set_string(&rec, "environment_id", sent.environment_id);
+    tally_test_avro_set_string(&rec, "reporter_id", sent.reporter_id);
+    tally_test_avro_set_long(&rec, "reporter_started_at", sent.reporter_started_at);
+    tally_test_avro_set_long(&rec, "seq", sent.seq);
+    tally_test_avro_set_long(&rec, "observed_at", sent.observed_at);
+    tally_test_avro_set_long(&rec, "api_calls", sent.api_calls);
+    tally_test_avro_set_long(&rec, "status_4xx", sent.status_4xx);
+    tally_test_avro_set_long(&rec, "status_5xx", sent.status_5xx);
+    tally_test_avro_set_long(&rec, "exec_ms", sent.exec_ms);
     tally_encoder_t *enc = tally_encoder_new(schema);
     const void *buf;
     size_t len;

@@ -1,6 +1,7 @@
 #include "webhooks_fixture.h"
 
 #include <avro.h>
+#include "avro_fields.h"
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -69,27 +70,6 @@ void wh_cleanup(wh_fixture_t *f)
     unlink(f->vendor_secret_path);
 }
 
-static void set_str(avro_value_t *rec, const char *name, const char *s)
-{
-    avro_value_t f;
-    cr_assert_eq(avro_value_get_by_name(rec, name, &f, NULL), 0, "%s", name);
-    cr_assert_eq(avro_value_set_string(&f, s), 0);
-}
-
-static void set_long(avro_value_t *rec, const char *name, int64_t v)
-{
-    avro_value_t f;
-    cr_assert_eq(avro_value_get_by_name(rec, name, &f, NULL), 0, "%s", name);
-    cr_assert_eq(avro_value_set_long(&f, v), 0);
-}
-
-static void set_enum(avro_value_t *rec, const char *name, int v)
-{
-    avro_value_t f;
-    cr_assert_eq(avro_value_get_by_name(rec, name, &f, NULL), 0, "%s", name);
-    cr_assert_eq(avro_value_set_enum(&f, v), 0);
-}
-
 static void send_value(const char *schema, avro_value_t *v, const char *topic, const char *key)
 {
     const tally_catalog_entry_t *e = tally_catalog_latest(catalog(), schema);
@@ -117,19 +97,19 @@ void wh_send_alert(wh_fixture_t *f, const char *alert_id, const char *tenant, in
     avro_value_t v, fld, branch;
     char err[256];
     cr_assert_eq(tally_codec_value_new(e, &v, err, sizeof err), 0, "%s", err);
-    set_str(&v, "alert_id", alert_id);
-    set_str(&v, "tenant_id", tenant);
+    tally_test_avro_set_string(&v, "alert_id", alert_id);
+    tally_test_avro_set_string(&v, "tenant_id", tenant);
     cr_assert_eq(avro_value_get_by_name(&v, "environment_id", &fld, NULL), 0);
     cr_assert_eq(avro_value_set_branch(&fld, 0, &branch), 0);
     cr_assert_eq(avro_value_set_null(&branch), 0);
-    set_enum(&v, "metric", 0);
+    tally_test_avro_set_enum(&v, "metric", 0);
     cr_assert_eq(avro_value_get_by_name(&v, "threshold", &fld, NULL), 0);
     cr_assert_eq(avro_value_set_int(&fld, threshold), 0);
-    set_long(&v, "value", 8000);
-    set_long(&v, "limit", 10000);
-    set_str(&v, "period", "2026-12");
-    set_enum(&v, "state", 0);
-    set_long(&v, "at", 1765000000000LL);
+    tally_test_avro_set_long(&v, "value", 8000);
+    tally_test_avro_set_long(&v, "limit", 10000);
+    tally_test_avro_set_string(&v, "period", "2026-12");
+    tally_test_avro_set_enum(&v, "state", 0);
+    tally_test_avro_set_long(&v, "at", 1765000000000LL);
     send_value("UsageAlert", &v, f->alerts, tenant);
     avro_value_decref(&v);
 }
@@ -143,15 +123,15 @@ void wh_send_endpoint(wh_fixture_t *f, const char *tenant, const char *url, cons
     static int serial;
     char id[64];
     snprintf(id, sizeof id, "00000000-0000-4000-9000-%012d", ++serial);
-    set_str(&v, "event_id", id);
-    set_str(&v, "tenant_id", tenant);
-    set_long(&v, "occurred_at", 1765000000000LL);
-    set_long(&v, "received_at", 1765000000010LL);
+    tally_test_avro_set_string(&v, "event_id", id);
+    tally_test_avro_set_string(&v, "tenant_id", tenant);
+    tally_test_avro_set_long(&v, "occurred_at", 1765000000000LL);
+    tally_test_avro_set_long(&v, "received_at", 1765000000010LL);
     cr_assert_eq(avro_value_get_by_name(&v, "payload", &payload, NULL), 0);
     int idx = -1;
     cr_assert_not_null(avro_schema_union_branch_by_name(avro_value_get_schema(&payload), &idx, "WebhookEndpointSet"));
     cr_assert_eq(avro_value_set_branch(&payload, idx, &b), 0);
-    set_str(&b, "url", url);
+    tally_test_avro_set_string(&b, "url", url);
     char b64[256] = "";
     if (*url != '\0') {
         unsigned char sealed[TALLY_WEBHOOK_SEALED_MAX];
@@ -159,8 +139,8 @@ void wh_send_endpoint(wh_fixture_t *f, const char *tenant, const char *url, cons
         cr_assert_eq(tally_webhook_seal(f->pubkey, secret, strlen(secret), sealed, &n, err, sizeof err), 0, "%s", err);
         sodium_bin2base64(b64, sizeof b64, sealed, n, sodium_base64_VARIANT_ORIGINAL);
     }
-    set_str(&b, "secret_sealed", b64);
-    set_str(&b, "key_id", *url ? f->pubkey_id : "");
+    tally_test_avro_set_string(&b, "secret_sealed", b64);
+    tally_test_avro_set_string(&b, "key_id", *url ? f->pubkey_id : "");
     send_value("ControlPanelEvent", &v, f->cp, tenant);
     avro_value_decref(&v);
 }
