@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int valid_topic_name(const char *s)
 {
@@ -154,6 +155,33 @@ static int existing_partitions(rd_kafka_t *rk, const char *name, int timeout_ms,
     return n;
 }
 
+/* A topic the broker says exists: waits (up to timeout_ms) until its
+ * metadata shows it, then compares its partition count with the list's.
+ * Returns 0, or -1 with errbuf. */
+static int check_existing(rd_kafka_t *rk, const tally_topic_list_t *list, const char *name, int timeout_ms,
+                          char *errbuf, size_t errsize)
+{
+    const tally_topic_spec_t *t = NULL;
+    for (size_t i = 0; i < list->count && t == NULL; i++)
+        if (strcmp(list->topics[i].name, name) == 0)
+            t = &list->topics[i];
+    if (t == NULL)
+        return 0;
+    int have = existing_partitions(rk, name, timeout_ms, errbuf, errsize);
+    for (int waited = 0; have == 0 && waited < timeout_ms; waited += 100) {
+        usleep(100000);
+        have = existing_partitions(rk, name, timeout_ms, errbuf, errsize);
+    }
+    if (have < 0)
+        return -1;
+    if (have != t->partitions) {
+        snprintf(errbuf, errsize, "topic %s exists with %d partitions, topics.conf says %d", name, have,
+                 t->partitions);
+        return -1;
+    }
+    return 0;
+}
+
 int tally_topics_ensure(rd_kafka_t *rk, const tally_topic_list_t *list, int timeout_ms,
                         int *created, char *errbuf, size_t errsize)
 {
@@ -218,8 +246,14 @@ int tally_topics_ensure(rd_kafka_t *rk, const tally_topic_list_t *list, int time
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
         for (size_t i = 0; i < cnt; i++) {
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
-            if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                continue;   /* another runner created it meanwhile */
+            if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                /* Created meanwhile by another runner, or by us a moment
+                 * ago while the broker's metadata did not show it yet: it
+                 * must still have the partitions topics.conf says. */
+                if (check_existing(rk, list, rd_kafka_topic_result_name(res[i]), timeout_ms, errbuf, errsize) != 0)
+                    goto cleanup;
+                continue;
+            }
             if (e) {
                 snprintf(errbuf, errsize, "create topic %s: %s", rd_kafka_topic_result_name(res[i]),
                          rd_kafka_topic_result_error_string(res[i]));
