@@ -145,5 +145,22 @@ refused "the local overlay's plain-HTTP cookies in production" 'cookies without 
 awk 'BEGIN{RS="\n---\n"; ORS="\n---\n"} !(/\nkind: Secret\n/ && /name: tally-anonymizer\n/)' "$local_yaml" >"$work/no-secret.yaml"
 refused "a self-contained overlay missing a Secret" 'referenced but not in the manifests: Secret/tally-anonymizer' "$work/no-secret.yaml" -self-contained
 
+# 3. The Strimzi topics: one KafkaTopic per topic of topics.conf, each
+# with 3 replicas and min.insync.replicas=2, and its partition count.
+want=$(awk '!/^#/ && NF { print $1, $2 }' deploy/kafka/topics.conf)
+if out=$(deploy/k8s/strimzi-topics.sh tally-kafka kafka); then
+  got=$(awk '/^  name: / { n = $2 } /^  partitions: / { print n, $2 }' <<<"$out")
+  topics=$(wc -l <<<"$want")
+  if [[ $got == "$want" && $(grep -c '^  replicas: 3$' <<<"$out") -eq $topics &&
+        $(grep -c '^    min.insync.replicas: 2$' <<<"$out") -eq $topics &&
+        $(grep -c '^    strimzi.io/cluster: tally-kafka$' <<<"$out") -eq $topics ]]; then
+    ok "strimzi-topics.sh: $topics KafkaTopics as topics.conf declares them, 3 replicas, min.insync.replicas 2"
+  else
+    fail "strimzi-topics.sh output does not match topics.conf: $out"
+  fi
+else
+  fail "strimzi-topics.sh failed"
+fi
+
 [[ $fails -eq 0 ]] || { echo "test_k8s: $fails failure(s)"; exit 1; }
 echo "test_k8s: all passed"
