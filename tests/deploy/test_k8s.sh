@@ -145,6 +145,24 @@ refused "the local overlay's plain-HTTP cookies in production" 'cookies without 
 awk 'BEGIN{RS="\n---\n"; ORS="\n---\n"} !(/\nkind: Secret\n/ && /name: tally-anonymizer\n/)' "$local_yaml" >"$work/no-secret.yaml"
 refused "a self-contained overlay missing a Secret" 'referenced but not in the manifests: Secret/tally-anonymizer' "$work/no-secret.yaml" -self-contained
 
+# The README's vendor endpoint: its two settings are tally-webhooks' own.
+case_overlay vendor <<'YAML'
+configMapGenerator:
+  - name: tally-webhooks
+    behavior: merge
+    literals:
+      - TALLY_VENDOR_URL=https://alerts.vendor.example/tally
+      - TALLY_VENDOR_SECRET_FILE=/run/tally/secrets/vendor-webhook.secret
+patches:
+  - target: {kind: Secret, name: tally-webhooks}
+    patch: '[{"op": "add", "path": "/stringData/vendor-webhook.secret", "value": "whsec_placeholder"}]'
+YAML
+if out=$("$work/k8scheck" -help-dir "$work/help" -self-contained "$work/vendor.yaml" 2>&1); then
+  ok "the README's vendor endpoint settings pass"
+else
+  fail "the README's vendor endpoint settings are refused: $(grep REFUSED <<<"$out")"
+fi
+
 # 3. The Strimzi topics: one KafkaTopic per topic of topics.conf, each
 # with 3 replicas and min.insync.replicas=2, and its partition count.
 want=$(awk '!/^#/ && NF { print $1, $2 }' deploy/kafka/topics.conf)
