@@ -7,8 +7,12 @@
 #   deploy/setup.sh --test   also what only the tests need (tests/run.sh):
 #                            clang and its runtimes for the libFuzzer
 #                            harnesses, systemd for systemd-analyze,
-#                            chromium (headless) for the browser test
+#                            chromium (headless) for the browser test, and
+#                            from the Go module proxy (cached, pinned) the
+#                            Kubernetes manifest checks' tools: kustomize and
+#                            the modules of tests/k8s
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/local/env.sh"
 
 with_tests=0
 case "${1:-}" in
@@ -48,7 +52,42 @@ filtered=()
 for p in "${missing[@]}"; do [[ -n "$p" ]] && filtered+=("$p"); done
 missing=("${filtered[@]+"${filtered[@]}"}")
 
+# The Kubernetes manifest checks (tests/deploy/test_k8s.sh): kustomize,
+# pinned, built once from the Go module proxy into the cache, and the
+# modules of the checker tests/k8s (its go.sum pins them) downloaded and
+# compiled once, so that the test itself needs no network. The machine's Go
+# is used as it is (GOTOOLCHAIN=local: never a toolchain download):
+# kustomize v5.8.2 is the newest whose go.mod accepts Go 1.26 (v5.8.3 wants
+# 1.27). Quiet when everything is in the cache.
+k8s_tools() {
+  local go_min=1.26 have
+  command -v go >/dev/null 2>&1 ||
+    { echo "setup.sh: Go $go_min or newer is needed for the Kubernetes checks (tests/k8s) and is not installed" >&2; exit 1; }
+  have=$(go env GOVERSION); have=${have#go}
+  [[ $(printf '%s\n' "$go_min" "$have" | sort -V | head -n1) == "$go_min" ]] ||
+    { echo "setup.sh: Go $have is older than $go_min, which tests/k8s and kustomize need" >&2; exit 1; }
+  local bin=$TALLY_CACHE/go-bin kustomize=$TALLY_KUSTOMIZE_VERSION log
+  log=$TALLY_CACHE/go-tools.log
+  mkdir -p "$bin"
+  if [[ ! -x $bin/kustomize-$kustomize ]]; then
+    echo "setup.sh: building kustomize $kustomize (Go module proxy, once)" >&2
+    GOTOOLCHAIN=local GOBIN=$bin/tmp go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize" >"$log" 2>&1 ||
+      { tail -n 20 "$log" >&2; echo "setup.sh: kustomize $kustomize did not build (log: $log)" >&2; exit 1; }
+    mv "$bin/tmp/kustomize" "$bin/kustomize-$kustomize" && rmdir "$bin/tmp"
+  fi
+  local stamp=$bin/k8scheck.stamp sum
+  sum=$(cat "$TALLY_ROOT/tests/k8s/go.mod" "$TALLY_ROOT/tests/k8s/go.sum" "$(command -v go)" | sha256sum | cut -c1-64)
+  if [[ $(cat "$stamp" 2>/dev/null) != "$sum" ]]; then
+    echo "setup.sh: fetching and compiling the modules of tests/k8s (Go module proxy, once)" >&2
+    (cd "$TALLY_ROOT/tests/k8s" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go mod download &&
+      GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -o /dev/null .) >"$log" 2>&1 ||
+      { tail -n 20 "$log" >&2; echo "setup.sh: tests/k8s did not build (log: $log)" >&2; exit 1; }
+    echo "$sum" >"$stamp"
+  fi
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
+  [[ $with_tests -eq 0 ]] || k8s_tools
   exit 0
 fi
 
@@ -71,6 +110,7 @@ if [[ ! -f $stamp ]] || [[ -n $(find "$stamp" -mmin +1440 2>/dev/null) ]]; then
   "${sudo[@]}" touch "$stamp"
 fi
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[[ $with_tests -eq 0 ]] || k8s_tools
 # Debian starts a default cluster on 5432; Tally runs its own, so leave the
 # system one alone but do not require it.
 echo "setup.sh: done" >&2
