@@ -4,7 +4,7 @@
  * gauge tally_build_info{version="0.1.0",librdkafka="2.12.1"} 1 on its
  * /metrics, so that an operator (and the tests) can see which librdkafka a
  * running process actually links: the engine relies on fixes that older
- * releases lack (docs/operations.md).
+ * releases lack (docs/architecture.md).
  */
 #ifndef TALLY_COMMON_BUILD_INFO_H
 #define TALLY_COMMON_BUILD_INFO_H

@@ -19,6 +19,12 @@ version=$TALLY_LIBRDKAFKA_VERSION
 crate_version=$TALLY_LIBRDKAFKA_CRATE
 prefix=$TALLY_LIBRDKAFKA_PREFIX
 [[ -f $prefix/.complete ]] && exit 0
+# One build at a time per cache (setup.sh of two worktrees at once): the
+# second waits, then finds it done.
+mkdir -p "$TALLY_CACHE"
+exec 9>"$TALLY_CACHE/librdkafka-$version.lock"
+flock 9
+[[ -f $prefix/.complete ]] && exit 0
 
 cargo=$(command -v cargo || true)
 [[ -n $cargo ]] || { [[ -x $HOME/.cargo/bin/cargo ]] && cargo=$HOME/.cargo/bin/cargo; }
@@ -28,7 +34,6 @@ t0=$SECONDS
 work=$(mktemp -d "${TMPDIR:-/tmp}/tally-librdkafka.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 log=$TALLY_CACHE/librdkafka-$version.log
-mkdir -p "$TALLY_CACHE"
 : >"$log"
 
 # A manifest whose only dependency is the crate, at exactly the version

@@ -87,7 +87,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 
 # librdkafka from source, once per version (cached; silent when there).
-# Debian's 2.0.2 lacks fixes the engine relies on (docs/operations.md): it
+# Debian's 2.0.2 lacks fixes the engine relies on (docs/architecture.md): it
 # is only the fallback when the build fails, and that is said loudly here,
 # by CMake and in every process's startup log and /metrics.
 if ! "$(dirname "${BASH_SOURCE[0]}")/librdkafka.sh"; then
