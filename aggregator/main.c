@@ -4,6 +4,7 @@
  * pipeline until SIGTERM. */
 #include "aggregator.h"
 #include "admin_http.h"
+#include "build_info.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -103,6 +104,7 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-aggregator", argc, argv, kafka_defaults, N_KAFKA_DEFAULTS, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
+    tally_build_info_announce("aggregator", "tally-aggregator", metrics);
     rc = 1;
     tally_process_signals(&stop_requested, NULL);
 

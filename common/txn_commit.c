@@ -78,32 +78,12 @@ pending_t *txn_offsets_get(offsets_t *o, size_t topic, int32_t partition)
     return p;
 }
 
-/* Forgets the partitions of parts (all of them when parts is NULL). */
-void txn_offsets_forget(const tally_txn_t *t, offsets_t *o, const rd_kafka_topic_partition_list_t *parts)
-{
-    if (parts == NULL) {
-        o->n = o->last = 0;
-        return;
-    }
-    for (int k = 0; k < parts->cnt; k++) {
-        size_t topic;
-        if (txn_topic_index(t, parts->elems[k].topic, &topic) != 0)
-            continue;
-        for (size_t i = 0; i < o->n; i++)
-            if (o->e[i].topic == topic && o->e[i].partition == parts->elems[k].partition) {
-                o->e[i] = o->e[--o->n];
-                break;
-            }
-    }
-    o->last = 0;
-}
-
 static void clear_transaction(tally_txn_t *t)
 {
     t->txn_open = false;
     t->must_abort = false;
     t->txn_records = 0;
-    txn_offsets_forget(t, &t->pending, NULL);
+    t->pending.n = t->pending.last = 0;
 }
 
 /* ---- begin, commit, abort, rewind -------------------------------------- */
@@ -172,7 +152,6 @@ static int rewind_consumer(tally_txn_t *t)
             rc = TALLY_TXN_ERR_FATAL;
             goto cleanup;
         }
-    txn_offsets_forget(t, &t->positions, NULL);   /* what comes now is read again on purpose */
     tally_log_info(COMPONENT, "rewound %d partition(s) to their committed offsets", parts->cnt);
 cleanup:
     rd_kafka_topic_partition_list_destroy(parts);
@@ -186,7 +165,8 @@ int txn_abort(tally_txn_t *t, bool rewind)
     int records = t->txn_records;
     /* Let what was produced reach the broker first: aborting while the
      * AddPartitionsToTxn request is still in flight can end in a fatal
-     * INVALID_TXN_STATE (librdkafka issue #4849). Bounded: when the broker
+     * INVALID_TXN_STATE (librdkafka issue #4849, still open: 2.12.1's
+     * changelog has no fix for it, so this stays). Bounded: when the broker
      * is the problem, the abort below retries anyway. */
     if (!atomic_load(&t->fatal))
         (void)rd_kafka_flush(t->producer, t->api_timeout_ms < 10000 ? t->api_timeout_ms : 10000);

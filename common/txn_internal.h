@@ -19,11 +19,8 @@
 #define RETRIES 5
 /* The loop counts as stuck (unhealthy) after this long without turning. */
 #define HEARTBEAT_MAX_MS 60000
-/* How long a stop waits for the revocation after unsubscribing. */
-#define LEAVE_TIMEOUT_MS 10000
 
-/* One input partition's next offset: to commit (the open transaction's
- * table) or to process (the assignment's table). */
+/* One input partition's next offset to commit with the open transaction. */
 typedef struct pending_t {
     size_t topic;       /* index into txn->topics */
     int32_t partition;
@@ -56,6 +53,7 @@ struct tally_txn_t {
 
     rd_kafka_t *producer, *consumer;
     bool consumer_closed;
+    bool closing;                      /* in rd_kafka_consumer_close (its revocation) */
     bool no_rewind;                    /* closing, or the whole assignment is being revoked */
     rd_kafka_topic_t **outputs;        /* tally_txn_topic handles */
     size_t n_outputs;
@@ -65,13 +63,6 @@ struct tally_txn_t {
     long long txn_began_ms;
     int txn_records;
     offsets_t pending;                 /* offsets to send with the open transaction */
-    /* Next offset to process per assigned partition: a record below it was
-     * processed already in this assignment (committed or in the open
-     * transaction) and is skipped. librdkafka 2.0 can fetch a resumed
-     * partition again from an older offset after a cooperative rebalance
-     * (its issue #4637); without this, such records would be doubled. */
-    offsets_t positions;
-    uint64_t skipped;
 
     /* Fatal state: set on the loop's thread (and librdkafka's for the
      * producer's fatal error callback), read by the admin thread. */
@@ -84,7 +75,7 @@ struct tally_txn_t {
     long long lag_at_ms;
 
     tally_metric_t *m_in, *m_out, *m_committed, *m_aborted, *m_txn_seconds, *m_batch;
-    tally_metric_t *m_lag, *m_partitions, *m_assigns, *m_revokes, *m_lost, *m_delivery_failed, *m_skipped;
+    tally_metric_t *m_lag, *m_partitions, *m_assigns, *m_revokes, *m_lost, *m_delivery_failed;
     tally_metric_t *m_reason[TXN_REASONS];   /* committed transactions by why they ended */
 };
 
@@ -100,9 +91,6 @@ int txn_topic_index(const tally_txn_t *t, const char *name, size_t *index);
 
 /* The entry of (topic, partition) in o, added (next -1) when missing. */
 pending_t *txn_offsets_get(offsets_t *o, size_t topic, int32_t partition);
-
-/* Drops o's entries of parts (all of them when parts is NULL). */
-void txn_offsets_forget(const tally_txn_t *t, offsets_t *o, const rd_kafka_topic_partition_list_t *parts);
 
 /* Opens a transaction unless one is open: 0 or TALLY_TXN_ERR_FATAL. */
 int txn_begin(tally_txn_t *t);

@@ -75,9 +75,6 @@ static void register_metrics(tally_txn_t *t, tally_metrics_t *m)
                                      "Rebalance events by type", "type=\"revoke\"", NULL, 0);
     t->m_lost = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_txn_rebalances_total",
                                   "Rebalance events by type", "type=\"lost\"", NULL, 0);
-    t->m_skipped = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_txn_records_redelivered_total",
-                                     "Records the consumer delivered again after they were processed (skipped)", "",
-                                     NULL, 0);
     t->m_delivery_failed = tally_metrics_get(m, TALLY_METRIC_COUNTER, "tally_txn_delivery_failures_total",
                                              "Produced records the broker refused (their transaction aborts)",
                                              "", NULL, 0);
@@ -237,7 +234,7 @@ int tally_txn_produce(tally_txn_t *t, rd_kafka_topic_t *topic, int32_t partition
                       size_t key_len, const void *value, size_t len, const tally_txn_header_t *headers,
                       size_t n_headers)
 {
-    rd_kafka_vu_t vu[6];
+    rd_kafka_vu_t vu[5 + TALLY_TXN_MAX_HEADERS];
     size_t n = 0;
     int rc;
 
@@ -263,26 +260,20 @@ int tally_txn_produce(tally_txn_t *t, rd_kafka_topic_t *topic, int32_t partition
     vu[n].vtype = RD_KAFKA_VTYPE_VALUE;
     vu[n].u.mem.ptr = (void *)value;
     vu[n++].u.mem.size = value ? len : 0;
+    /* Copied by librdkafka into the list it builds. (librdkafka before
+     * 2.12 freed that list twice when the partitioner failed, e.g. on a
+     * topic that does not exist, its #4627: the engine used to pass a list
+     * of its own instead.) */
+    for (size_t i = 0; i < n_headers; i++, n++) {
+        vu[n].vtype = RD_KAFKA_VTYPE_HEADER;
+        vu[n].u.header.name = headers[i].name;
+        vu[n].u.header.val = headers[i].value;
+        vu[n].u.header.size = (ssize_t)headers[i].len;
+    }
     for (;;) {
-        /* A headers list of ours (VTYPE_HEADERS), not VTYPE_HEADER: for
-         * those, librdkafka 2.0's produceva frees the list it built twice
-         * when the partitioner fails, e.g. on a topic that does not exist
-         * (librdkafka#4627). Ours is taken on success, stays ours on
-         * failure. */
-        rd_kafka_headers_t *hdrs = NULL;
-        size_t m = n;
-        if (n_headers > 0) {
-            hdrs = rd_kafka_headers_new(n_headers);
-            for (size_t i = 0; i < n_headers; i++)
-                rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value, (ssize_t)headers[i].len);
-            vu[m].vtype = RD_KAFKA_VTYPE_HEADERS;
-            vu[m++].u.headers = hdrs;
-        }
-        rd_kafka_error_t *error = rd_kafka_produceva(t->producer, vu, m);
+        rd_kafka_error_t *error = rd_kafka_produceva(t->producer, vu, n);
         if (error == NULL)
             break;
-        if (hdrs != NULL)
-            rd_kafka_headers_destroy(hdrs);
         if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             /* Serve delivery reports until the broker made room. */
             rd_kafka_error_destroy(error);
@@ -318,15 +309,6 @@ static void process_message(tally_txn_t *t, const rd_kafka_message_t *m)
         tally_log_warn(COMPONENT, "record from unsubscribed topic %.200s ignored", name);
         return;
     }
-    pending_t *pos = txn_offsets_get(&t->positions, topic, m->partition);
-    if (pos->next >= 0 && m->offset < pos->next) {
-        if (t->skipped++ % 10000 == 0)
-            tally_log_warn(COMPONENT, "%s[%d]@%lld delivered again after %lld was processed: skipped (%llu so far)",
-                           name, (int)m->partition, (long long)m->offset, (long long)pos->next - 1,
-                           (unsigned long long)t->skipped);
-        tally_metric_add(t->m_skipped, 1);
-        return;
-    }
     if (txn_begin(t) != 0)
         return;
     tally_txn_record_t rec = {
@@ -344,7 +326,6 @@ static void process_message(tally_txn_t *t, const rd_kafka_message_t *m)
         t->must_abort = true;
         return;
     }
-    pos->next = m->offset + 1;   /* the hooks never touch the positions table */
     txn_offsets_get(&t->pending, topic, m->partition)->next = m->offset + 1;
     t->txn_records++;
     tally_metric_add(t->m_in, 1);
@@ -365,48 +346,17 @@ static void consumer_error(tally_txn_t *t, const rd_kafka_message_t *m)
     tally_log_warn(COMPONENT, "consumer: %s", rd_kafka_message_errstr(m));
 }
 
-/* librdkafka before 2.4 can hang for good in rd_kafka_consumer_close when
- * a cooperative assignment arrives while it closes (its issue #4527; seen
- * here as a SIGTERM right after an assignment that never exited). Its
- * workaround: unsubscribe, serve the revocation until nothing is assigned,
- * then close. Records polled meanwhile are dropped unprocessed: their
- * offsets are not committed, so the next owner reads them. Bounded. */
-static void leave_group(tally_txn_t *t)
-{
-    rd_kafka_resp_err_t err = rd_kafka_unsubscribe(t->consumer);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        tally_log_warn(COMPONENT, "unsubscribe: %s", rd_kafka_err2str(err));
-        return;
-    }
-    long long deadline = tally_mono_ms() + LEAVE_TIMEOUT_MS;
-    for (;;) {
-        rd_kafka_topic_partition_list_t *parts = NULL;
-        int assigned = -1;
-        if (rd_kafka_assignment(t->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            assigned = parts->cnt;
-            rd_kafka_topic_partition_list_destroy(parts);
-        }
-        if (assigned == 0)
-            return;
-        if (tally_mono_ms() >= deadline) {
-            tally_log_warn(COMPONENT, "still %d partition(s) assigned %d ms after unsubscribing; closing anyway",
-                           assigned, LEAVE_TIMEOUT_MS);
-            return;
-        }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->consumer, 100);
-        if (m != NULL)
-            rd_kafka_message_destroy(m);
-    }
-}
-
 static void close_consumer(tally_txn_t *t)
 {
     if (t->consumer == NULL || t->consumer_closed)
         return;
-    /* Revocation (txn_rebalance_cb) runs inside the unsubscribe or the
-     * close: it commits, or on a fatal error aborts, the open transaction. */
+    /* Revocation (txn_rebalance_cb) runs inside the close: it commits, or
+     * on a fatal error aborts, the open transaction. (librdkafka before 2.4
+     * could hang here for good when a cooperative assignment arrived
+     * meanwhile, its #4527, fixed in 2.4.0 by #4528: the engine used to
+     * unsubscribe and wait for the revocation first.) */
     t->no_rewind = true;
-    leave_group(t);
+    t->closing = true;
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(t->consumer);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         tally_log_warn(COMPONENT, "consumer close: %s", rd_kafka_err2str(err));
@@ -489,7 +439,6 @@ void tally_txn_free(tally_txn_t *t)
         free(t->topics[i]);
     free(t->topics);
     free(t->pending.e);
-    free(t->positions.e);
     free(t->brokers);
     free(t->group_id);
     free(t->txn_id);

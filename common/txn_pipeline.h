@@ -56,12 +56,12 @@
  *   cooperative-sticky) the lists hold only the partitions added or
  *   removed; with the eager default, the whole assignment.
  *
- * Redelivery: a record whose offset is below the next one expected for
- * its partition in the current assignment (already processed, committed or
- * in the open transaction) is skipped and counted: librdkafka 2.0 can fetch
- * a partition again from an older offset after a cooperative rebalance
- * (librdkafka issue #4637). An abort's rewind and every (re)assignment
- * reset the expectation, so records read again on purpose are processed.
+ * Redelivery: every record is processed as the consumer delivers it. An
+ * abort's rewind reads the aborted records again on purpose; otherwise the
+ * consumer never delivers an offset twice within an assignment (the
+ * engine used to skip such records: librdkafka before 2.4 could fetch a
+ * resumed partition again from an older offset after a cooperative
+ * rebalance, its #4637/#4686, fixed in 2.4.0 by #4636).
  *
  * Stop: when *stop becomes non-zero (a signal handler's flag) the loop
  * commits the open transaction (or aborts it if it cannot), closes the
@@ -77,7 +77,7 @@
  * (records between the position and the high watermark, summed over the
  * assignment, from librdkafka's cached watermarks: no round trip),
  * tally_txn_assigned_partitions, tally_txn_rebalances_total{type=...},
- * tally_txn_records_redelivered_total, tally_txn_delivery_failures_total.
+ * tally_txn_delivery_failures_total.
  */
 #ifndef TALLY_TXN_PIPELINE_H
 #define TALLY_TXN_PIPELINE_H

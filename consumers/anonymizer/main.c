@@ -4,6 +4,7 @@
  * pipeline until SIGTERM. */
 #include "admin_http.h"
 #include "anonymizer.h"
+#include "build_info.h"
 #include "config.h"
 #include "event_catalog.h"
 #include "log.h"
@@ -96,6 +97,7 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-anonymizer", argc, argv, kafka_defaults, N_KAFKA_DEFAULTS, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
+    tally_build_info_announce("anonymizer", "tally-anonymizer", metrics);
     rc = 1;
     if (s.key_file == NULL) {
         fprintf(stderr, "tally-anonymizer: --key-file is required (see --help)\n");

@@ -2,6 +2,7 @@
  * PostgreSQL as tally_reader (docs/console.md). Parses the configuration,
  * wires the parts, serves until SIGTERM; or runs one token command. */
 #include "auth.h"
+#include "build_info.h"
 #include "config.h"
 #include "dbpool.h"
 #include "download.h"
@@ -161,6 +162,7 @@ static int serve(console_settings_t *s)
     }
     download_ctx_t dctx = {.s = s, .catalog = catalog};
     tally_metrics_t *metrics = tally_metrics_new();
+    tally_build_info_announce("console", "tally-console", metrics);
     tally_dbpool_opts_t po = {.url = s->pg_url, .application_name = "tally-console",
                               .size = (int)(s->pg_pool > 0 ? s->pg_pool : s->threads),
                               .connect_timeout_ms = s->pg_connect_timeout_ms,

@@ -3,6 +3,7 @@
  * effect (docs/architecture.md "PostgreSQL read model"). Parses the configuration,
  * applies the migrations, wires the parts and runs the loop. */
 #include "admin_http.h"
+#include "build_info.h"
 #include "config.h"
 #include "log.h"
 #include "materializer.h"
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-materializer", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
+    tally_build_info_announce("materializer", "tally-materializer", metrics);
     rc = 1;
     tally_process_signals(&stop_requested, NULL);
 

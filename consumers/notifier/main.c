@@ -3,6 +3,7 @@
  * Parses the configuration, loads the schema catalog, starts the admin
  * port, runs the pipeline until SIGTERM. */
 #include "admin_http.h"
+#include "build_info.h"
 #include "config.h"
 #include "crossing.h"
 #include "log.h"
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-notifier", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
+    tally_build_info_announce("notifier", "tally-notifier", metrics);
     rc = 1;
     tally_alert_rules_t defaults;
     memset(&defaults, 0, sizeof defaults);

@@ -2,6 +2,7 @@
  * and audit"). Parses the command line, loads the schema catalog, runs one
  * command. */
 #include "audit.h"
+#include "build_info.h"
 #include "config.h"
 #include "export.h"
 #include "log.h"
@@ -219,6 +220,7 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     tally_log_set_level((tally_log_level_t)s.log_level);
+    tally_build_info_announce("replay", "tally-replay", NULL);
     tally_process_signals(&stop_requested, NULL);
 
     rc = TALLY_REPLAY_EXIT_FAILED;

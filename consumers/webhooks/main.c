@@ -3,6 +3,7 @@
  * keys and the vendor secret, starts the delivery thread and the admin
  * port, runs the pipeline until SIGTERM. */
 #include "admin_http.h"
+#include "build_info.h"
 #include "config.h"
 #include "endpoints.h"
 #include "log.h"
@@ -123,6 +124,7 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-webhooks", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
+    tally_build_info_announce("webhooks", "tally-webhooks", metrics);
     rc = 2;
     if ((s.vendor_url == NULL) != (s.vendor_secret_file == NULL)) {
         fprintf(stderr, "tally-webhooks: --vendor-url and --vendor-secret-file go together (see --help)\n");

@@ -8,6 +8,11 @@ TALLY_KAFKA_VERSION=${TALLY_KAFKA_VERSION:-4.1.1}
 # kustomize for the manifest checks (deploy/setup.sh --test builds it into
 # $TALLY_CACHE/go-bin; tests/deploy/test_k8s.sh runs it).
 TALLY_KUSTOMIZE_VERSION=${TALLY_KUSTOMIZE_VERSION:-v5.8.2}
+# librdkafka, built from source by deploy/librdkafka.sh (from the crate
+# rdkafka-sys that vendors it) and linked statically from the cache.
+TALLY_LIBRDKAFKA_VERSION=${TALLY_LIBRDKAFKA_VERSION:-2.12.1}
+TALLY_LIBRDKAFKA_CRATE=${TALLY_LIBRDKAFKA_CRATE:-4.10.0+$TALLY_LIBRDKAFKA_VERSION}
+TALLY_LIBRDKAFKA_PREFIX=${TALLY_LIBRDKAFKA_PREFIX:-$TALLY_CACHE/librdkafka-$TALLY_LIBRDKAFKA_VERSION}
 TALLY_BROKERS=${TALLY_BROKERS:-127.0.0.1:19092}
 TALLY_PG_HOST=${TALLY_PG_HOST:-127.0.0.1}
 TALLY_PG_PORT=${TALLY_PG_PORT:-55432}
@@ -20,6 +25,7 @@ TALLY_PG_MATERIALIZER_URL=${TALLY_PG_MATERIALIZER_URL:-postgresql://tally_materi
 TALLY_PG_GATEWAY_URL=${TALLY_PG_GATEWAY_URL:-postgresql://tally_gateway@$TALLY_PG_HOST:$TALLY_PG_PORT/$TALLY_PG_DB}
 TALLY_PG_READER_URL=${TALLY_PG_READER_URL:-postgresql://tally_reader@$TALLY_PG_HOST:$TALLY_PG_PORT/$TALLY_PG_DB}
 export TALLY_ROOT TALLY_STATE TALLY_CACHE TALLY_BUILD_DIR TALLY_KAFKA_VERSION TALLY_KUSTOMIZE_VERSION \
+       TALLY_LIBRDKAFKA_VERSION TALLY_LIBRDKAFKA_CRATE TALLY_LIBRDKAFKA_PREFIX \
        TALLY_BROKERS TALLY_PG_HOST TALLY_PG_PORT TALLY_PG_DB TALLY_PG_URL \
        TALLY_PG_MATERIALIZER_URL TALLY_PG_GATEWAY_URL TALLY_PG_READER_URL
 
@@ -48,8 +54,13 @@ tally_port_released() {
 }
 
 # Configure (once) and build the given targets (all when none) in TALLY_BUILD_DIR.
+# A build dir configured while the cache had no librdkafka build (or
+# another one) is configured again, so it links the one there now.
 tally_build() {
-  if [[ ! -f $TALLY_BUILD_DIR/CMakeCache.txt ]]; then
+  local linked=system
+  [[ -f $TALLY_LIBRDKAFKA_PREFIX/.complete ]] && linked=$TALLY_LIBRDKAFKA_PREFIX
+  if [[ ! -f $TALLY_BUILD_DIR/CMakeCache.txt ]] ||
+     ! grep -qxF "TALLY_LIBRDKAFKA_LINKED:INTERNAL=$linked" "$TALLY_BUILD_DIR/CMakeCache.txt"; then
     cmake -S "$TALLY_ROOT" -B "$TALLY_BUILD_DIR" ${TALLY_CMAKE_FLAGS:-} >/dev/null ||
       tally_die "cmake configure failed in $TALLY_BUILD_DIR"
   fi

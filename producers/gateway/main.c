@@ -2,6 +2,7 @@
  * events into Kafka (docs/architecture.md "Gateway HTTP API"). Parses the
  * configuration, wires the parts, and waits for a signal. */
 #include "admin_http.h"
+#include "build_info.h"
 #include "config.h"
 #include "event_catalog.h"
 #include "keys.h"
@@ -153,6 +154,7 @@ int main(int argc, char **argv)
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-gateway", argc, argv, NULL, 0, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;
+    tally_build_info_announce("gateway", "tally-gateway", metrics);
     if (s.admin_token && *s.admin_token && tally_keys_check_admin_token(s.admin_token, err, sizeof err) != 0) {
         /* A configuration error, as tally_process_parse's: exit code 2. */
         tally_log_error("gateway", "--admin-token: %s", err);

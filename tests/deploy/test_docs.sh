@@ -53,5 +53,19 @@ else
     fail "$arch does not name: ${missing[*]}"
 fi
 
+# 4. The librdkafka release the docs name is the one deploy/librdkafka.sh
+#    builds (deploy/local/env.sh): a version bump updates them too.
+rdk=$(sed -n 's/^TALLY_LIBRDKAFKA_VERSION=${TALLY_LIBRDKAFKA_VERSION:-\([0-9.]*\)}$/\1/p' deploy/local/env.sh)
+if [[ -z $rdk ]]; then
+  fail "no TALLY_LIBRDKAFKA_VERSION default in deploy/local/env.sh"
+else
+  stale=()
+  for f in README.md docs/architecture.md; do
+    grep -q "librdkafka $rdk" "$f" || stale+=("$f")
+  done
+  [[ ${#stale[@]} -eq 0 ]] && pass "README.md and $arch name librdkafka $rdk, the release built" ||
+    fail "do not name librdkafka $rdk (deploy/local/env.sh): ${stale[*]}"
+fi
+
 [[ $fails -eq 0 ]] || { echo "test_docs: $fails failure(s)"; exit 1; }
 echo "test_docs: all passed"

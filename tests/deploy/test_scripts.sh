@@ -29,6 +29,23 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [[ $rc -eq 0 && -z $out ]] && pass "setup.sh is silent when all is present (${ms} ms)" ||
   fail "setup.sh second run: rc=$rc output=$out"
 
+# librdkafka comes from the cache once built: silent and at once, and what
+# is there is the release env.sh names, an archive only (a shared library
+# beside it would be linked instead, and need the cache at run time). Its
+# source comes through cargo from crates.io: the script names no URL.
+t0=$(date +%s%N)
+out=$(deploy/librdkafka.sh 2>&1); rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[[ $rc -eq 0 && -z $out && $ms -lt 2000 ]] && pass "librdkafka.sh is silent and quick when cached (${ms} ms)" ||
+  fail "librdkafka.sh with the cache filled: rc=$rc ${ms} ms output=$out"
+v=$(PKG_CONFIG_PATH=$TALLY_LIBRDKAFKA_PREFIX/lib/pkgconfig pkg-config --modversion rdkafka 2>&1)
+[[ $v == "$TALLY_LIBRDKAFKA_VERSION" && -f $TALLY_LIBRDKAFKA_PREFIX/lib/librdkafka.a ]] &&
+  ! compgen -G "$TALLY_LIBRDKAFKA_PREFIX/lib/librdkafka*.so*" >/dev/null &&
+  pass "the cache holds librdkafka $v, static only" ||
+  fail "the cache $TALLY_LIBRDKAFKA_PREFIX: pkg-config says '$v', wanted $TALLY_LIBRDKAFKA_VERSION (archive only)"
+grep -qE '[a-z]+://' deploy/librdkafka.sh && fail "deploy/librdkafka.sh names a URL" ||
+  pass "deploy/librdkafka.sh names no download URL"
+
 # Every executable script starts with its interpreter line: a line before it
 # runs under whichever shell calls the script (a stray edit before the
 # shebang once wrote a key file to / with an unset variable).

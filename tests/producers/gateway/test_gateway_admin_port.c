@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
@@ -65,7 +66,16 @@ Test(gateway_admin_port, admin_routes_move_off_the_ingest_port)
     tally_test_response_t r = tally_test_http("GET", url, NULL, NULL, 0, 0);
     cr_expect(strstr(r.body, "tally_gateway_requests_total{route=\"/v1/usage/reports\",status=\"202\"} 1"),
               "the admin port's metrics are the gateway's: %s", r.body);
+    /* The librdkafka the process runs with, as the test's own (the same
+     * build; tests/common/test_build_info.c checks it is the expected one). */
+    char want[160];
+    snprintf(want, sizeof want, "tally_build_info{version=\"%s\",librdkafka=\"%s\"} 1\n", TALLY_VERSION,
+             rd_kafka_version_str());
+    cr_expect(strstr(r.body, want), "no %s in the metrics: %s", want, r.body);
     tally_test_response_free(&r);
+    snprintf(want, sizeof want, "tally-gateway %s starting (librdkafka %s)", TALLY_VERSION, rd_kafka_version_str());
+    cr_expect(strstr(tally_test_log(gw.proc), want), "no \"%s\" in the startup log:\n%s", want,
+              tally_test_log(gw.proc));
 }
 
 Test(gateway_admin_port, by_default_the_ingest_port_serves_them)
