@@ -6,6 +6,7 @@
 #include "admin_http.h"
 #include "build_info.h"
 #include "config.h"
+#include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 #include "process.h"
@@ -32,17 +33,12 @@ typedef struct {
 static volatile sig_atomic_t stop_requested;
 
 /* librdkafka settings of our own defaults, given before the operator's -X
- * pairs so that those win. queued.min.messages: when a partition's
- * prefetch queue reaches it, librdkafka 2.0 stops fetching it and looks
- * again only up to a second later, by which time a consumer that does
- * real work per record has drained the queue and waits: 100000 (the
- * default) halved the throughput on a backlog. Memory stays bounded by
- * queued.max.messages.kbytes: librdkafka's 64 MiB default put the peak RSS
- * at 287 MiB on a backlog of 1M usage records (target under 150); 16 MiB is
- * still a fifth of a second of input at the aggregator's rate. */
+ * pairs so that those win: the backlog prefetch of common/kafka.h (peak
+ * RSS on a backlog of 1M records, tests/bench/aggregator.sh: 193 MiB with a 16 MiB queue and the 1 s backoff, 128 MiB with these, and 2.6x the throughput). */
 static const char *const kafka_defaults[] = {
-    "-Xconsumer.queued.max.messages.kbytes=16384",
-    "-Xconsumer.queued.min.messages=1000000",
+    "-Xconsumer.queued.max.messages.kbytes=" TALLY_KAFKA_PREFETCH_KBYTES,
+    "-Xconsumer.fetch.queue.backoff.ms=" TALLY_KAFKA_PREFETCH_BACKOFF_MS,
+    "-Xconsumer.queued.min.messages=" TALLY_KAFKA_PREFETCH_MIN_MESSAGES,
 };
 #define N_KAFKA_DEFAULTS (sizeof kafka_defaults / sizeof kafka_defaults[0])
 
@@ -99,8 +95,8 @@ int main(int argc, char **argv)
         "Admin: GET /healthz, /readyz, /metrics. Signals: SIGTERM/SIGINT finish the open transaction, leave the "
         "group and exit. -X key=value passes a librdkafka setting to every client, -X consumer.key=value, "
         "-X producer.key=value and -X restore.key=value to one (the group consumer, the transactional producer, "
-        "the changelog readers). Defaults: -X consumer.queued.max.messages.kbytes=16384, "
-        "-X consumer.queued.min.messages=1000000.",
+        "the changelog readers). Defaults: -X consumer.queued.max.messages.kbytes=" TALLY_KAFKA_PREFETCH_KBYTES ", "
+        "-X consumer.fetch.queue.backoff.ms=" TALLY_KAFKA_PREFETCH_BACKOFF_MS ", -X consumer.queued.min.messages=" TALLY_KAFKA_PREFETCH_MIN_MESSAGES ".",
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-aggregator", argc, argv, kafka_defaults, N_KAFKA_DEFAULTS, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;

@@ -141,3 +141,15 @@ void tally_kafka_consumer_close(rd_kafka_t *rk)
         tally_log_warn("kafka", "consumer close: %s", rd_kafka_err2str(err));
     rd_kafka_destroy(rk);
 }
+
+int tally_kafka_conf_prefetch(rd_kafka_conf_t *conf, char *errbuf, size_t errsize)
+{
+    if (rd_kafka_conf_set(conf, "queued.max.messages.kbytes", TALLY_KAFKA_PREFETCH_KBYTES, errbuf, errsize) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "fetch.queue.backoff.ms", TALLY_KAFKA_PREFETCH_BACKOFF_MS, errbuf, errsize) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "queued.min.messages", TALLY_KAFKA_PREFETCH_MIN_MESSAGES, errbuf, errsize) !=
+            RD_KAFKA_CONF_OK)
+        return -1;
+    return 0;
+}

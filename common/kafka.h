@@ -22,6 +22,24 @@ rd_kafka_conf_t *tally_kafka_conf_new(tally_kafka_role_t role, const char *broke
                                       char *errbuf, size_t errsize)
     __attribute__((warn_unused_result));
 
+/* The prefetch of a consumer that works through a backlog (the
+ * aggregator, the anonymizer, the materializer, and the benchmarks' limit
+ * consumers, so that both sides read alike). librdkafka's 64 MiB queue per
+ * consumer was most of a consumer's memory on a backlog of 1M records
+ * (issue 15: under 150 MiB); 4 MiB is enough once a drained queue is
+ * refilled 5 ms later (fetch.queue.backoff.ms, librdkafka >= 2.4; its 1 s
+ * default left the consumer idle, and 2.0 had no such setting).
+ * queued.min.messages high, so that the byte bound is what stops a fetch.
+ * Processes give these as -X consumer.* defaults (an operator's -X wins). */
+#define TALLY_KAFKA_PREFETCH_KBYTES "4096"
+#define TALLY_KAFKA_PREFETCH_BACKOFF_MS "5"
+#define TALLY_KAFKA_PREFETCH_MIN_MESSAGES "1000000"
+
+/* Sets the three prefetch settings above on a consumer's conf. Returns 0,
+ * or -1 with librdkafka's reason in errbuf. Borrows conf. */
+int tally_kafka_conf_prefetch(rd_kafka_conf_t *conf, char *errbuf, size_t errsize)
+    __attribute__((warn_unused_result));
+
 /* Creates the client. Takes conf in every case (destroys it on failure).
  * Consumers get their main queue redirected to the consumer queue. */
 rd_kafka_t *tally_kafka_new(tally_kafka_role_t role, rd_kafka_conf_t *conf,

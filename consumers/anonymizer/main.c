@@ -6,6 +6,7 @@
 #include "anonymizer.h"
 #include "build_info.h"
 #include "config.h"
+#include "kafka.h"
 #include "event_catalog.h"
 #include "log.h"
 #include "metrics.h"
@@ -32,18 +33,12 @@ typedef struct {
 static volatile sig_atomic_t stop_requested;
 
 /* librdkafka settings of our own defaults, given before the operator's -X
- * pairs so that those win.
- * queued.max.messages.kbytes: the prefetch queue's bound. librdkafka's
- * 64 MiB default, with the transaction's produced records, put the peak RSS
- * at 195 MiB on a backlog of 1M raw records (target under 150); a few MiB
- * is already seconds of input for a consumer that does real work per record.
- * queued.min.messages: as in the aggregator, 100000 (the default) makes
- * librdkafka 2.0 stop fetching a partition whose queue holds that many and
- * look again only up to a second later; the byte bound above now stops the
- * prefetch first. */
+ * pairs so that those win: the backlog prefetch of common/kafka.h (peak
+ * RSS on a backlog of 1M records, tests/bench/anonymizer.sh: 167 MiB with a 16 MiB queue, 102 MiB with these). */
 static const char *const kafka_defaults[] = {
-    "-Xconsumer.queued.max.messages.kbytes=16384",
-    "-Xconsumer.queued.min.messages=1000000",
+    "-Xconsumer.queued.max.messages.kbytes=" TALLY_KAFKA_PREFETCH_KBYTES,
+    "-Xconsumer.fetch.queue.backoff.ms=" TALLY_KAFKA_PREFETCH_BACKOFF_MS,
+    "-Xconsumer.queued.min.messages=" TALLY_KAFKA_PREFETCH_MIN_MESSAGES,
 };
 #define N_KAFKA_DEFAULTS (sizeof kafka_defaults / sizeof kafka_defaults[0])
 
@@ -93,7 +88,8 @@ int main(int argc, char **argv)
         "Admin: GET /healthz, /readyz, /metrics. Signals: SIGTERM/SIGINT finish the open transaction, leave "
         "the group and exit. -X key=value passes a librdkafka setting to both clients, -X consumer.key=value "
         "and -X producer.key=value to one (e.g. -X consumer.group.instance.id=<name>: static membership). "
-        "Defaults: -X consumer.queued.max.messages.kbytes=16384, -X consumer.queued.min.messages=1000000.",
+        "Defaults: -X consumer.queued.max.messages.kbytes=" TALLY_KAFKA_PREFETCH_KBYTES ", -X consumer.fetch.queue.backoff.ms=" TALLY_KAFKA_PREFETCH_BACKOFF_MS
+        ", -X consumer.queued.min.messages=" TALLY_KAFKA_PREFETCH_MIN_MESSAGES ".",
         options, sizeof options / sizeof options[0]);
     if ((rc = tally_process_parse(cfg, "tally-anonymizer", argc, argv, kafka_defaults, N_KAFKA_DEFAULTS, &s.log_level)) != TALLY_PROCESS_RUN)
         goto cleanup;

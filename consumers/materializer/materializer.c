@@ -571,11 +571,10 @@ tally_materializer_t *tally_materializer_new(const tally_materializer_opts_t *o,
         goto err;
     /* A fetch that finds nothing on some partitions waits this long at the
      * broker: keep it below the batch wait, or a quiet partition delays the
-     * others at start. The prefetch queue holds at most 16 MiB: librdkafka's
-     * default (64 MiB) is most of the memory under backlog, and 16 MiB is
-     * still over a second of work. Operators may override both with -X. */
+     * others at start. The prefetch is the backlog one of common/kafka.h.
+     * Operators may override all of them with -X. */
     if (rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", errbuf, errsize) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", errbuf, errsize) != RD_KAFKA_CONF_OK ||
+        tally_kafka_conf_prefetch(conf, errbuf, errsize) != 0 ||
         (o->cfg != NULL && tally_config_apply_kafka(o->cfg, conf, errbuf, errsize) != 0)) {
         rd_kafka_conf_destroy(conf);
         goto err;

@@ -152,9 +152,8 @@ static rd_kafka_t *consumer(const char *brokers, const char *group)
                                                  NULL, err, sizeof err);
     if (conf == NULL)
         bench_die("config", err);
-    /* The aggregator's default (aggregator/main.c): with librdkafka's
-     * 100000 this consumer too would wait for refills, up to a second each. */
-    if (rd_kafka_conf_set(conf, "queued.min.messages", "1000000", err, sizeof err) != RD_KAFKA_CONF_OK)
+    /* The aggregator's prefetch (common/kafka.h), so that both read alike. */
+    if (tally_kafka_conf_prefetch(conf, err, sizeof err) != 0)
         bench_die("config", err);
     rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_CONSUMER, conf, err, sizeof err);
     if (rk == NULL)

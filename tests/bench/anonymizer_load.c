@@ -76,6 +76,11 @@ static rd_kafka_t *client(tally_kafka_role_t role, const bench_settings_t *s, co
         return NULL;
     if (role == TALLY_KAFKA_PRODUCER)
         rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", err, errsize);
+    /* The anonymizer's prefetch (common/kafka.h), so that copy and anonymizer read alike. */
+    if (role == TALLY_KAFKA_CONSUMER && tally_kafka_conf_prefetch(conf, err, errsize) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
     return tally_kafka_new(role, conf, err, errsize);
 }
 
