@@ -6,6 +6,17 @@ TALLY_CACHE=${TALLY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tally}
 TALLY_BUILD_DIR=${TALLY_BUILD_DIR:-$TALLY_ROOT/build}
 TALLY_KAFKA_VERSION=${TALLY_KAFKA_VERSION:-4.1.1}
 TALLY_BROKERS=${TALLY_BROKERS:-127.0.0.1:19092}
+# 1: one KRaft node (the default, up.sh). N > 1: a local cluster of N nodes
+# (kafka.sh); TALLY_BROKERS then lists all of them, and a single host:port
+# given stands for the first of N consecutive ports.
+TALLY_KAFKA_NODES=${TALLY_KAFKA_NODES:-1}
+if [[ $TALLY_KAFKA_NODES -gt 1 && $TALLY_BROKERS != *,* ]]; then
+  _tally_host=${TALLY_BROKERS%:*} _tally_port=${TALLY_BROKERS##*:} TALLY_BROKERS=
+  for ((_tally_i = 0; _tally_i < TALLY_KAFKA_NODES; _tally_i++)); do
+    TALLY_BROKERS+=${TALLY_BROKERS:+,}$_tally_host:$((_tally_port + _tally_i))
+  done
+  unset _tally_host _tally_port _tally_i
+fi
 TALLY_PG_HOST=${TALLY_PG_HOST:-127.0.0.1}
 TALLY_PG_PORT=${TALLY_PG_PORT:-55432}
 TALLY_PG_DB=${TALLY_PG_DB:-tally}
@@ -17,7 +28,7 @@ TALLY_PG_MATERIALIZER_URL=${TALLY_PG_MATERIALIZER_URL:-postgresql://tally_materi
 TALLY_PG_GATEWAY_URL=${TALLY_PG_GATEWAY_URL:-postgresql://tally_gateway@$TALLY_PG_HOST:$TALLY_PG_PORT/$TALLY_PG_DB}
 TALLY_PG_READER_URL=${TALLY_PG_READER_URL:-postgresql://tally_reader@$TALLY_PG_HOST:$TALLY_PG_PORT/$TALLY_PG_DB}
 export TALLY_ROOT TALLY_STATE TALLY_CACHE TALLY_BUILD_DIR TALLY_KAFKA_VERSION \
-       TALLY_BROKERS TALLY_PG_HOST TALLY_PG_PORT TALLY_PG_DB TALLY_PG_URL \
+       TALLY_BROKERS TALLY_KAFKA_NODES TALLY_PG_HOST TALLY_PG_PORT TALLY_PG_DB TALLY_PG_URL \
        TALLY_PG_MATERIALIZER_URL TALLY_PG_GATEWAY_URL TALLY_PG_READER_URL
 
 tally_log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
