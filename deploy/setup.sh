@@ -7,7 +7,10 @@
 #   deploy/setup.sh --test   also what only the tests need (tests/run.sh):
 #                            clang and its runtimes for the libFuzzer
 #                            harnesses, systemd for systemd-analyze,
-#                            chromium (headless) for the browser test
+#                            chromium (headless) for the browser test,
+#                            haproxy for the broker-loss test (tests/cluster)
+#   TALLY_GATEWAYS=N (N > 1) also haproxy: deploy/local/pipeline.sh puts the
+#   gateways behind it
 set -euo pipefail
 
 with_tests=0
@@ -32,7 +35,10 @@ if [[ $with_tests -eq 1 ]]; then
     systemd                    # systemd-analyze verify, in tests/deploy/test_systemd.sh
     chromium                   # headless, for the console's browser test (tests/browser)
     linux-perf                 # profiles behind the benchmarks (perf record -p on tests/bench/*.sh)
+    haproxy                    # the load balancer in front of the gateways (tests/cluster)
   )
+elif [[ ${TALLY_GATEWAYS:-1} -gt 1 ]]; then
+  packages+=(haproxy)          # deploy/local/pipeline.sh: several gateways behind it
 fi
 
 missing=()

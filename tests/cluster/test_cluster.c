@@ -3,20 +3,23 @@
  * it on ports of its own and stops it after), topics created as
  * deploy/kafka/topics.conf declares them (3 replicas, min.insync.replicas=2
  * for usage, seats, rollups, changelogs and Control Panel events), in
- * scaled consumer groups: one tally-gateway, three tally-anonymizers, three
- * tally-aggregators and two tally-materializers, restarted by a supervisor
- * loop as systemd would. The client threads of tests/chaos
+ * scaled consumer groups: three tally-gateways behind HAProxy (Debian's,
+ * health checks on /readyz, the gateways trusting one proxy hop for the
+ * client address), three tally-anonymizers, three tally-aggregators and two
+ * tally-materializers, restarted by a supervisor loop as systemd would. The client threads of tests/chaos
  * (chaos_clients.c) send usage reports, seat events and Control Panel
  * events and retry as the `tally` client does; the model of tests/chaos
  * (chaos_model.c) says what the tables must hold.
  *
  * The faults, in this order, each counted and its healing timed:
  *   1. SIGKILL one broker mid-stream, bring it back;
- *   2. SIGKILL the broker leading the most tally.usage partitions, bring it back;
- *   3. SIGKILL one anonymizer, one aggregator and one materializer: the
+ *   2. SIGKILL one gateway behind the balancer and SIGTERM another: clients
+ *      retrying through HAProxy lose nothing answered 202;
+ *   3. SIGKILL the broker leading the most tally.usage partitions, bring it back;
+ *   4. SIGKILL one anonymizer, one aggregator and one materializer: the
  *      others take their partitions (the rebalance time is printed), then
  *      they come back;
- *   4. two brokers down for a while: the gateway answers 503, never 202
+ *   5. two brokers down for a while: the gateways answer 503, never 202
  *      (min.insync.replicas=2 refuses the writes; without a controller
  *      quorum they time out, --ack-timeout), and answers 202 again by
  *      itself once one broker is back.
@@ -67,17 +70,21 @@ enum { K_GATEWAY, K_ANONYMIZER, K_AGGREGATOR, K_MATERIALIZER, N_KINDS };
 #define ACK_TIMEOUT_MS 5000
 static const char *const kind_names[N_KINDS] = {"gateway", "anonymizer", "aggregator", "materializer"};
 static const char *const group_suffix[N_KINDS] = {"", "-anon", "-agg", "-mat"};
-static const int instances[N_KINDS] = {1, 3, 3, 2};
+static const int instances[N_KINDS] = {3, 3, 3, 2};
 
 typedef struct {
     tally_test_proc_t *proc;
     long long restart_at;
     atomic_int kill_request, held;   /* held: killed, not restarted until released */
+    atomic_int term_request, terms;  /* SIGTERM asked; ended by it with status 0 */
+    int termed;
     atomic_int kills, exits, restarts;
 } instance_t;
 
 static instance_t inst[N_KINDS][MAX_INSTANCES];
-static char probe_topic[128], bad_exit[1024], failure[2048];
+static char probe_topic[128], bad_exit[1024], failure[2048], haproxy_cfg[128];
+static int gw_ports[MAX_INSTANCES];
+static tally_test_proc_t *haproxy;
 
 static void fail_fault(const char *what, const char *detail)
 {
@@ -166,9 +173,35 @@ static void env_create(void)
     sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
     snprintf(text, sizeof text, "1 %s\n", hex);
     write_file(cx.pseudonym_file, sizeof cx.pseudonym_file, "pseudonym", text);
-    cx.gw_port = tally_test_free_port();
-    cr_assert(cx.gw_port > 0, "no free port");
+    /* The clients reach HAProxy; it balances over the gateways that
+     * answer /readyz, and sends a request again elsewhere only when it
+     * could not connect (retry-on's default: never a POST that a gateway
+     * may have taken). */
+    cx.gw_port = tally_test_free_ports(1 + instances[K_GATEWAY]);
+    cr_assert(cx.gw_port > 0, "no free ports");
     snprintf(cx.base_url, sizeof cx.base_url, "http://127.0.0.1:%d", cx.gw_port);
+    n = (size_t)snprintf(text, sizeof text,
+                         "global\n  maxconn 2000\ndefaults\n  mode http\n  timeout connect 2s\n"
+                         "  timeout client 60s\n  timeout server 60s\n  retries 3\n  option redispatch\n"
+                         "frontend clients\n  bind 127.0.0.1:%d\n  option forwardfor\n  default_backend gateways\n"
+                         "backend gateways\n  balance roundrobin\n  option httpchk GET /readyz\n"
+                         "  http-check expect status 200\n  default-server inter 500ms fall 2 rise 2\n",
+                         cx.gw_port);
+    for (int i = 0; i < instances[K_GATEWAY]; i++) {
+        gw_ports[i] = cx.gw_port + 1 + i;
+        n += (size_t)snprintf(text + n, sizeof text - n, "  server gateway%d 127.0.0.1:%d check\n", i + 1,
+                              gw_ports[i]);
+    }
+    write_file(haproxy_cfg, sizeof haproxy_cfg, "haproxy", text);
+}
+
+/* Debian's haproxy (deploy/setup.sh --test installs it), in the foreground. */
+static void haproxy_start(void)
+{
+    const char *bin = "/usr/sbin/haproxy";
+    cr_assert_eq(access(bin, X_OK), 0, "%s is missing: deploy/setup.sh --test installs it", bin);
+    char *argv[] = {(char *)bin, "-db", "-f", haproxy_cfg, NULL};
+    haproxy = tally_test_spawn(argv, NULL, 0, NULL, 0);
 }
 
 /* ---- the supervisor (main thread only) -------------------------------------------------- */
@@ -191,7 +224,8 @@ static void start_instance(int kind, int i)
     }
     switch (kind) {
     case K_GATEWAY:
-        ARG("--port=%d", cx.gw_port);
+        ARG("--port=%d", gw_ports[i]);
+        ARG("--trusted-proxies=1");   /* HAProxy's X-Forwarded-For entry, no further */
         ARG("--product-topic=%s", cx.product_raw);
         ARG("--usage-topic=%s", cx.usage_raw);
         ARG("--controlpanel-topic=%s", cx.cp);
@@ -254,6 +288,12 @@ static void supervise(void)
         for (int i = 0; i < instances[k]; i++) {
             instance_t *s = &inst[k][i];
             tally_test_proc_t *p = s->proc;
+            if (p && atomic_load(&s->term_request)) {
+                tally_test_signal(p, SIGTERM);
+                s->termed = 1;
+                atomic_store(&s->term_request, 0);
+                continue;
+            }
             if (p && atomic_load(&s->kill_request)) {
                 tally_test_signal(p, SIGKILL);
                 int st = tally_test_wait(p, 10000);
@@ -264,7 +304,8 @@ static void supervise(void)
                 int st = tally_test_wait(p, 0);
                 /* Ending on its own (brokers lost) is allowed, with a status;
                  * a crash is not. */
-                atomic_fetch_add(&s->exits, 1);
+                atomic_fetch_add(s->termed && st == 0 ? &s->terms : &s->exits, 1);
+                s->termed = 0;
                 if (st > 128 && strlen(bad_exit) < sizeof bad_exit - 200)
                     snprintf(bad_exit + strlen(bad_exit), sizeof bad_exit - strlen(bad_exit),
                              "tally-%s %d ended by signal %d; ", kind_names[k], i + 1, st - 128);
@@ -303,6 +344,12 @@ static void diagnose(void)
  * they stop. Each must exit 0 within 60 s. */
 static void stop_all(void)
 {
+    if (haproxy) {
+        tally_test_signal(haproxy, SIGTERM);
+        (void)tally_test_wait(haproxy, 10000);
+        tally_test_proc_free(haproxy);
+        haproxy = NULL;
+    }
     for (int k = 0; k < N_KINDS; k++)
         for (int i = 0; i < instances[k]; i++)
             if (inst[k][i].proc)
@@ -328,6 +375,7 @@ static void stop_all(void)
 /* ---- the faults ------------------------------------------------------------------------- */
 
 static struct {
+    long one_gateway_202;
     atomic_int broker_kills, broker_restarts;
     int victim[4], txn_attempts[2];
     long long produce_heal[2], txn_heal[2], node_back[4];
@@ -370,6 +418,35 @@ static int broker_loss(int idx, int node)
     }
     atomic_fetch_add(&fx.broker_restarts, 1);
     fx.node_back[idx] = tally_test_mono_ms() - t1;
+    return 0;
+}
+
+/* One gateway SIGKILLed and another SIGTERMed (it drains, then exits 0)
+ * behind HAProxy: the third serves alone for 3 s, then both come back. */
+static int gateway_loss(uint64_t *rng)
+{
+    int k = (int)chaos_rnd_below(rng, instances[K_GATEWAY]), t = (k + 1) % instances[K_GATEWAY];
+    instance_t *killed = &inst[K_GATEWAY][k], *termed = &inst[K_GATEWAY][t];
+    int kills0 = atomic_load(&killed->kills), terms0 = atomic_load(&termed->terms);
+    atomic_store(&killed->held, 1);
+    atomic_store(&termed->held, 1);
+    atomic_store(&killed->kill_request, 1);
+    atomic_store(&termed->term_request, 1);
+    for (int waited = 0; waited < 60000 && (atomic_load(&killed->kills) == kills0 ||
+                                             atomic_load(&termed->terms) == terms0);
+         waited += 10)
+        usleep(10000);
+    long ok0 = atomic_load(&cx.answers_202);
+    usleep(3000 * 1000);
+    fx.one_gateway_202 = atomic_load(&cx.answers_202) - ok0;
+    atomic_store(&killed->held, 0);
+    atomic_store(&termed->held, 0);
+    if (atomic_load(&killed->kills) == kills0 || atomic_load(&termed->terms) == terms0) {
+        fail_fault("gateway", "the SIGKILL or the SIGTERM (exit 0) was not seen within 60 s");
+        return -1;
+    }
+    fprintf(stderr, "cluster: gateway %d SIGKILLed, gateway %d SIGTERMed: %ld answers 202 through the third in 3 s\n",
+            k + 1, t + 1, fx.one_gateway_202);
     return 0;
 }
 
@@ -477,6 +554,7 @@ static void *faults_main(void *arg)
     uint64_t rng = cx.seed ^ UINT64_C(0x9e3779b97f4a7c15);
     usleep(4000 * 1000);   /* traffic first */
     int ok = broker_loss(0, 1 + (int)chaos_rnd_below(&rng, CLUSTER_NODES)) == 0;
+    ok = ok && gateway_loss(&rng) == 0;
     ok = ok && (usleep(2000 * 1000), broker_loss(1, busiest_leader(cx.usage)) == 0);
     for (int k = K_ANONYMIZER; ok && k <= K_MATERIALIZER; k++)
         ok = member_loss(k, &rng) == 0;
@@ -556,6 +634,7 @@ Test(cluster, broker_loss_loses_nothing_answered_202, .timeout = 1200)
     for (int k = 0; k < N_KINDS; k++)
         for (int i = 0; i < instances[k]; i++)
             start_instance(k, i);
+    haproxy_start();
     char url[128];
     snprintf(url, sizeof url, "%s/readyz", cx.base_url);
     for (long long ready_by = tally_test_mono_ms() + 60000;;) {
@@ -565,7 +644,8 @@ Test(cluster, broker_loss_loses_nothing_answered_202, .timeout = 1200)
         tally_test_response_free(&r);
         if (st == 200)
             break;
-        cr_assert_lt(tally_test_mono_ms(), ready_by, "the gateway is not ready after 60 s");
+        cr_assert(haproxy && tally_test_wait(haproxy, 0) < 0, "haproxy ended: %.2000s", tally_test_log(haproxy));
+        cr_assert_lt(tally_test_mono_ms(), ready_by, "no gateway is ready behind HAProxy after 60 s");
         usleep(100000);
     }
     long long t_run = tally_test_mono_ms();
@@ -621,6 +701,8 @@ Test(cluster, broker_loss_loses_nothing_answered_202, .timeout = 1200)
                 i + 1, fx.victim[i], i == 1 ? ", the busiest tally.usage leader" : "",
                 (double)fx.produce_heal[i] / 1000, (double)fx.txn_heal[i] / 1000, fx.txn_attempts[i],
                 (double)fx.node_back[i] / 1000);
+    fprintf(stderr, "cluster: one gateway SIGKILLed, one SIGTERMed behind HAProxy: %ld answers 202 through the third in 3 s\n",
+            fx.one_gateway_202);
     fprintf(stderr,
             "cluster: consumer rebalance after a SIGKILL: anonymizer %.1f s, aggregator %.1f s, materializer %.1f s\n",
             (double)fx.rebalance[K_ANONYMIZER] / 1000, (double)fx.rebalance[K_AGGREGATOR] / 1000,
@@ -639,8 +721,13 @@ Test(cluster, broker_loss_loses_nothing_answered_202, .timeout = 1200)
     /* The faults happened, as many as planned. */
     cr_assert_eq(atomic_load(&fx.broker_kills), 4, "broker kills");
     cr_assert_eq(atomic_load(&fx.broker_restarts), 4, "broker restarts");
-    for (int k = K_ANONYMIZER; k <= K_MATERIALIZER; k++)
+    for (int k = K_GATEWAY; k <= K_MATERIALIZER; k++)
         cr_assert_eq(sum_kills(k), 1, "tally-%s: SIGKILLs", kind_names[k]);
+    int terms = 0;
+    for (int i = 0; i < instances[K_GATEWAY]; i++)
+        terms += atomic_load(&inst[K_GATEWAY][i].terms);
+    cr_assert_eq(terms, 1, "gateways stopped by SIGTERM");
+    cr_assert_gt(fx.one_gateway_202, 0, "no answer 202 while one gateway of three served");
     /* Two brokers down: refused, not acknowledged on one disk. */
     cr_assert_eq(fx.window_202, 0, "%ld answers 202 with two of three brokers down", fx.window_202);
     cr_assert_gt(fx.window_503, 0, "no answer 503 with two of three brokers down");
@@ -654,5 +741,6 @@ Test(cluster, broker_loss_loses_nothing_answered_202, .timeout = 1200)
     unlink(cx.keys_file);
     unlink(cx.optout_file);
     unlink(cx.pseudonym_file);
+    unlink(haproxy_cfg);
     tally_test_db_drop(NULL, cx.db);
 }
