@@ -15,7 +15,7 @@
 #   tests/run.sh --no-cluster    without the broker-loss test, which otherwise
 #                                runs after the script tests of the normal
 #                                build on a three-node cluster of its own
-#                                (tests/cluster/run.sh, about 4 minutes)
+#                                (tests/cluster/run.sh, about 2.5 minutes)
 # TALLY_TEST_JOBS=N runs N suites at a time (default 2; 1: one by one).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
