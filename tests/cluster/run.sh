@@ -2,7 +2,8 @@
 # The broker-loss test (tests/cluster/test_cluster.c) on a three-node Kafka
 # cluster of its own: starts it (deploy/local/kafka.sh with
 # TALLY_KAFKA_NODES=3, state in <build>/cluster-state, three free ports from
-# TALLY_CLUSTER_PORT on, default 29092, their controllers 100 above), runs
+# TALLY_CLUSTER_PORT on, default 28092, their controllers 100 above: clear of
+# the fixed ports of tests/deploy/test_up.sh), runs
 # the test against it and the running PostgreSQL (tests/run.sh's), then
 # stops and removes the cluster, also on failure. Exit status: the test's.
 #   tests/cluster/run.sh      (after a build: $TALLY_BUILD_DIR/tests/cluster_test_cluster)
@@ -15,7 +16,7 @@ bin=$TALLY_BUILD_DIR/tests/cluster_test_cluster
 deploy/local/postgres.sh status >/dev/null || tally_die "cluster: PostgreSQL must run (deploy/local/postgres.sh start)"
 
 port_free() { ! ss -ltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
-port=${TALLY_CLUSTER_PORT:-29092}
+port=${TALLY_CLUSTER_PORT:-28092}
 for _ in $(seq 1 50); do
   if port_free "$port" && port_free $((port + 1)) && port_free $((port + 2)) &&
      port_free $((port + 100)) && port_free $((port + 101)) && port_free $((port + 102)); then break; fi

@@ -27,8 +27,11 @@
  * every partition (leader election), and until a transaction commits
  * (transaction coordinator failover).
  *
+ * A product-event client sends too (each event once, with its event_id,
+ * again until answered 202).
+ *
  * Checked at the end: the Control Panel tables equal the model to the
- * unit (every report and seat event was answered 202 at last: clients
+ * unit; tally.product_events holds each product event once (every report and seat event was answered 202 at last: clients
  * retry until it is); in Kafka, every record answered 202 is in raw once
  * per accepted POST and the clean topic holds as many copies (exactly
  * once through the anonymizer's transactions and the group's rebalances).
@@ -39,6 +42,7 @@
 #include "chaos_clients.h"
 #include "chaos_model.h"
 #include "cluster_probes.h"
+#include "cluster_products.h"
 
 #include "fixtures.h"
 #include "gateway_fixture.h"
@@ -649,9 +653,11 @@ Test(cluster, broker_loss_loses_nothing_answered_202, .timeout = 1200)
         usleep(100000);
     }
     long long t_run = tally_test_mono_ms();
-    pthread_t client_th[MAX_CLIENTS], faults_th;
+    pthread_t client_th[MAX_CLIENTS], faults_th, product_th;
+    memset(&cluster_products, 0, sizeof cluster_products);
     for (int i = 0; i < cx.n_clients; i++)
         pthread_create(&client_th[i], NULL, chaos_client_main, &clients[i]);
+    pthread_create(&product_th, NULL, cluster_product_client_main, NULL);
     pthread_create(&faults_th, NULL, faults_main, NULL);
     while (atomic_load(&cx.clients_done) < cx.n_clients || !atomic_load(&cx.chaos_done)) {
         supervise();
@@ -660,17 +666,31 @@ Test(cluster, broker_loss_loses_nothing_answered_202, .timeout = 1200)
     pthread_join(faults_th, NULL);
     for (int i = 0; i < cx.n_clients; i++)
         pthread_join(client_th[i], NULL);
+    pthread_join(product_th, NULL);
     long long t_sent = tally_test_mono_ms();
     if (failure[0] != '\0')
         diagnose();
     cr_assert_eq(failure[0], '\0', "a fault could not be injected or did not heal: %s", failure);
     for (int i = 0; i < cx.n_clients; i++)
         cr_assert_not(clients[i].failed, "client %d: %s", i, clients[i].failure);
+    cr_assert_eq(cluster_products.failure[0], '\0', "product client: %s", cluster_products.failure);
 
     static model_t model;
     chaos_model_build(&model);
     long long converged = chaos_converge(&model, t_sent, supervise, diagnose);
     long long t_converged = tally_test_mono_ms();
+    /* Each product event answered 202 once in the table, counted once by day. */
+    long rows = -1, daily = -1;
+    for (long long until = tally_test_mono_ms() + 60000; tally_test_mono_ms() < until;) {
+        supervise();
+        cluster_product_stored(tally_test_pg_url(cx.db), &rows, &daily);
+        if (rows == cluster_products.acks && daily == cluster_products.acks)
+            break;
+        usleep(500000);
+    }
+    cr_assert_eq(rows, cluster_products.acks, "%ld product events answered 202, %ld rows in tally.product_events", cluster_products.acks,
+                 rows);
+    cr_assert_eq(daily, cluster_products.acks, "%ld product events answered 202, %ld in tally.product_daily", cluster_products.acks, daily);
     stop_all();
     cr_assert_eq(bad_exit[0], '\0', "a process crashed: %s", bad_exit);
     size_t total_raw = 0, extra_copies = 0, ambiguous = 0;
@@ -701,6 +721,10 @@ Test(cluster, broker_loss_loses_nothing_answered_202, .timeout = 1200)
                 i + 1, fx.victim[i], i == 1 ? ", the busiest tally.usage leader" : "",
                 (double)fx.produce_heal[i] / 1000, (double)fx.txn_heal[i] / 1000, fx.txn_attempts[i],
                 (double)fx.node_back[i] / 1000);
+    fprintf(stderr,
+            "cluster: product events: %ld sent in %ld POSTs, %ld answered 202 (%ld retried), %ld stored in "
+            "tally.product_events and tally.product_daily\n",
+            cluster_products.events, cluster_products.posts, cluster_products.acks, cluster_products.retryable, rows);
     fprintf(stderr, "cluster: one gateway SIGKILLed, one SIGTERMed behind HAProxy: %ld answers 202 through the third in 3 s\n",
             fx.one_gateway_202);
     fprintf(stderr,
