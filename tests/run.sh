@@ -178,6 +178,8 @@ for mode in "${modes[@]}"; do
     echo "run.sh: script tests and the broker-loss test not run with -R (tests/cluster/run.sh runs the latter alone)" >&2
   fi
 done
+[[ " ${modes[*]} " == *" normal "* ]] ||
+  echo "run.sh: the broker-loss test (tests/cluster) runs with the normal build only: NOT run (--sanitize-only)" >&2
 
 # ---- fuzz phase: every libFuzzer harness of tests/fuzz for fuzz_seconds,
 # in its own clang build (build-fuzz), on a copy of its seed corpus. ----
