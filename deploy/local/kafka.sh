@@ -172,10 +172,14 @@ wait_node() {
   [[ -x $bin ]] || tally_build tally-kafka-admin
   # A broker killed with many partitions recovers each log first: on a busy
   # 2-core machine with ~1500 partitions that took more than 90 s.
-  "$bin" --brokers="127.0.0.1:$port" wait --timeout=180s || {
-    tail -n 30 "$state/stdout.log" "$state/server.log" >&2 || true
-    tally_die "kafka: node $1 did not answer on 127.0.0.1:$port"
-  }
+  for _ in $(seq 1 90); do
+    "$bin" --brokers="127.0.0.1:$port" wait --timeout=2s >/dev/null 2>&1 && return 0
+    # A node that could not start (a port taken) has exited: say so now.
+    running_pid >/dev/null || break
+  done
+  tail -n 30 "$state/stdout.log" "$state/server.log" >&2 || true
+  running_pid >/dev/null || tally_die "kafka: node $1 exited before it answered on 127.0.0.1:$port"
+  tally_die "kafka: node $1 did not answer on 127.0.0.1:$port"
 }
 
 stop_node() {

@@ -16,14 +16,19 @@ bin=$TALLY_BUILD_DIR/tests/cluster_test_cluster
 deploy/local/postgres.sh status >/dev/null || tally_die "cluster: PostgreSQL must run (deploy/local/postgres.sh start)"
 
 port_free() { ! ss -ltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
-port=${TALLY_CLUSTER_PORT:-28092}
-for _ in $(seq 1 50); do
-  if port_free "$port" && port_free $((port + 1)) && port_free $((port + 2)) &&
-     port_free $((port + 100)) && port_free $((port + 101)) && port_free $((port + 102)); then break; fi
-  port=$((port + 10))
-done
-export TALLY_KAFKA_NODES=3 TALLY_BROKERS=127.0.0.1:$port TALLY_STATE=$TALLY_BUILD_DIR/cluster-state
-source deploy/local/env.sh   # TALLY_BROKERS: the three nodes
+# The first block of three ports, and their controllers', free from $1 on.
+free_block() {
+  local p=$1
+  for _ in $(seq 1 50); do
+    if port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) &&
+       port_free $((p + 100)) && port_free $((p + 101)) && port_free $((p + 102)); then echo "$p"; return; fi
+    p=$((p + 10))
+  done
+  tally_die "cluster: no free ports from $1 on"
+}
+port=$(free_block "${TALLY_CLUSTER_PORT:-28092}")
+export TALLY_KAFKA_NODES=3 TALLY_STATE=$TALLY_BUILD_DIR/cluster-state
+base=$TALLY_BROKERS
 
 finish() {
   local rc=$?
@@ -36,9 +41,20 @@ finish() {
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
-deploy/local/kafka.sh wipe >/dev/null 2>&1 || true
-t0=$SECONDS
-deploy/local/kafka.sh start
+# A port free a moment ago may be taken when the node binds it (an
+# outgoing connection's, inside the ephemeral range): then the next ports,
+# at most three times. The test itself is never run twice.
+for attempt in 1 2 3; do
+  export TALLY_BROKERS=127.0.0.1:$port
+  source deploy/local/env.sh   # TALLY_BROKERS: the three nodes
+  deploy/local/kafka.sh wipe >/dev/null 2>&1 || true
+  t0=$SECONDS
+  if deploy/local/kafka.sh start; then break; fi
+  [[ $attempt -lt 3 ]] || tally_die "cluster: the three nodes did not start (3 attempts)"
+  echo "cluster: start on $TALLY_BROKERS failed (attempt $attempt), trying the next ports" >&2
+  TALLY_BROKERS=$base
+  port=$(free_block $((port + 10)))
+done
 echo "cluster: three nodes on $TALLY_BROKERS started in $((SECONDS - t0)) s" >&2
 TALLY_SOURCE_DIR=$TALLY_ROOT TALLY_TEST_DATA=$TALLY_ROOT/tests/data TALLY_BIN_DIR=$TALLY_BUILD_DIR/bin \
 TALLY_TEST_SANITIZER_LOGS=$TALLY_BUILD_DIR/sanitizer-logs TALLY_TEST_OUTPUT=$TALLY_BUILD_DIR/test-output \
