@@ -155,6 +155,29 @@ static void drain(rd_kafka_t *rk)
         rd_kafka_message_destroy(m);
 }
 
+/* Asks the cluster where topic's partitions are now. A leader moved by a
+ * broker's loss answers NOT_LEADER to the offset queries below, and
+ * librdkafka 2.0.2 asked the old leader again and again (an aggregator
+ * restoring waited minutes, tests/cluster): a metadata request for the
+ * topic updates its cache. */
+static void refresh_leaders(rd_kafka_t *rk, const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (rkt == NULL)
+        return;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, CALL_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+}
+
+static bool leader_moved(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+           err == RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH || err == RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH ||
+           err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT;
+}
+
 int tally_changelog_reader_stable_ends(tally_changelog_reader_t *r, const int32_t *partitions, size_t n, int64_t *ends,
                               int timeout_ms, char *errbuf, size_t errsize)
 {
@@ -189,6 +212,10 @@ int tally_changelog_reader_stable_ends(tally_changelog_reader_t *r, const int32_
         if (left == 0) {
             rc = 0;
             break;
+        }
+        if (leader_moved(err)) {
+            refresh_leaders(r->committed, r->topic);
+            refresh_leaders(r->uncommitted, r->topic);
         }
         long long now = tally_mono_ms();
         if (now >= deadline) {

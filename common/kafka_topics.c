@@ -66,6 +66,16 @@ static int parse_line(char *line, tally_topic_spec_t *t, char *why, size_t whysi
             return -1;
         }
         *eq = '\0';
+        if (strcmp(tok[i], "replication.factor") == 0) {
+            errno = 0;
+            long rf = strtol(eq + 1, &end, 10);
+            if (errno || *end || rf < 1 || rf > 32 || t->replication_factor) {
+                snprintf(why, whysize, "replication.factor must be 1..32, once, got '%.32s'", eq + 1);
+                return -1;
+            }
+            t->replication_factor = (int)rf;
+            continue;
+        }
         snprintf(t->config_keys[t->config_count], 64, "%s", tok[i]);
         snprintf(t->config_values[t->config_count], 64, "%s", eq + 1);
         t->config_count++;
@@ -136,8 +146,9 @@ void tally_topics_free(tally_topic_list_t *list)
     list->count = 0;
 }
 
-/* Partition count of an existing topic, 0 when it does not exist, -1 on error. */
-static int existing_partitions(rd_kafka_t *rk, const char *name, int timeout_ms,
+/* Partition count of an existing topic, 0 when it does not exist, -1 on
+ * error; *replicas (may be NULL): the fewest replicas of its partitions. */
+static int existing_partitions(rd_kafka_t *rk, const char *name, int timeout_ms, int *replicas,
                                char *errbuf, size_t errsize)
 {
     const struct rd_kafka_metadata *md = NULL;
@@ -148,11 +159,55 @@ static int existing_partitions(rd_kafka_t *rk, const char *name, int timeout_ms,
         snprintf(errbuf, errsize, "metadata for %s: %s", name, rd_kafka_err2str(err));
         return -1;
     }
-    int n = 0;
-    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    int n = 0, fewest = 0;
+    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         n = md->topics[0].partition_cnt;
+        for (int p = 0; p < n; p++)
+            if (p == 0 || md->topics[0].partitions[p].replica_cnt < fewest)
+                fewest = md->topics[0].partitions[p].replica_cnt;
+    }
     rd_kafka_metadata_destroy(md);
+    if (replicas)
+        *replicas = fewest;
     return n;
+}
+
+int tally_topics_replication(const tally_topic_list_t *list, const tally_topic_spec_t *t, char *min_isr,
+                             size_t min_isr_size)
+{
+    int rf = t->replication_factor;
+    if (rf > 0 && list->max_replication > 0 && rf > list->max_replication)
+        rf = list->max_replication;
+    if (min_isr && min_isr_size)
+        min_isr[0] = '\0';
+    for (int c = 0; c < t->config_count && min_isr; c++)
+        if (strcmp(t->config_keys[c], "min.insync.replicas") == 0) {
+            long want = strtol(t->config_values[c], NULL, 10);
+            /* One copy left cannot wait for two: cap it, or a single node
+             * would refuse every acks=all write. */
+            snprintf(min_isr, min_isr_size, "%ld", rf > 0 && want > rf ? (long)rf : want);
+        }
+    return rf;
+}
+
+/* An existing topic against what the list declares: the same partition
+ * count, and at least the replicas it would be created with. */
+static int check_shape(const tally_topic_list_t *list, const tally_topic_spec_t *t, int partitions, int replicas,
+                       char *errbuf, size_t errsize)
+{
+    if (partitions != t->partitions) {
+        snprintf(errbuf, errsize, "topic %s exists with %d partitions, topics.conf says %d", t->name, partitions,
+                 t->partitions);
+        return -1;
+    }
+    int rf = tally_topics_replication(list, t, NULL, 0);
+    if (rf > 0 && replicas < rf) {
+        snprintf(errbuf, errsize,
+                 "topic %s exists with %d replicas, topics.conf says %d (kafka-reassign-partitions can add them)",
+                 t->name, replicas, rf);
+        return -1;
+    }
+    return 0;
 }
 
 /* A topic the broker says exists: waits (up to timeout_ms) until its
@@ -167,19 +222,15 @@ static int check_existing(rd_kafka_t *rk, const tally_topic_list_t *list, const 
             t = &list->topics[i];
     if (t == NULL)
         return 0;
-    int have = existing_partitions(rk, name, timeout_ms, errbuf, errsize);
+    int replicas = 0;
+    int have = existing_partitions(rk, name, timeout_ms, &replicas, errbuf, errsize);
     for (int waited = 0; have == 0 && waited < timeout_ms; waited += 100) {
         usleep(100000);
-        have = existing_partitions(rk, name, timeout_ms, errbuf, errsize);
+        have = existing_partitions(rk, name, timeout_ms, &replicas, errbuf, errsize);
     }
     if (have < 0)
         return -1;
-    if (have != t->partitions) {
-        snprintf(errbuf, errsize, "topic %s exists with %d partitions, topics.conf says %d", name, have,
-                 t->partitions);
-        return -1;
-    }
-    return 0;
+    return check_shape(list, t, have, replicas, errbuf, errsize);
 }
 
 int tally_topics_ensure(rd_kafka_t *rk, const tally_topic_list_t *list, int timeout_ms,
@@ -196,18 +247,18 @@ int tally_topics_ensure(rd_kafka_t *rk, const tally_topic_list_t *list, int time
 
     for (size_t i = 0; i < list->count; i++) {
         const tally_topic_spec_t *t = &list->topics[i];
-        int have = existing_partitions(rk, t->name, timeout_ms, errbuf, errsize);
+        int replicas = 0;
+        int have = existing_partitions(rk, t->name, timeout_ms, &replicas, errbuf, errsize);
         if (have < 0)
             goto cleanup;
         if (have > 0) {
-            if (have != t->partitions) {
-                snprintf(errbuf, errsize, "topic %s exists with %d partitions, topics.conf says %d",
-                         t->name, have, t->partitions);
+            if (check_shape(list, t, have, replicas, errbuf, errsize) != 0)
                 goto cleanup;
-            }
             continue;
         }
-        nt[n_new] = rd_kafka_NewTopic_new(t->name, t->partitions, -1, err, sizeof err);
+        char min_isr[24];
+        int rf = tally_topics_replication(list, t, min_isr, sizeof min_isr);
+        nt[n_new] = rd_kafka_NewTopic_new(t->name, t->partitions, rf > 0 ? rf : -1, err, sizeof err);
         if (nt[n_new] == NULL) {
             snprintf(errbuf, errsize, "topic %s: %s", t->name, err);
             goto cleanup;
@@ -222,7 +273,10 @@ int tally_topics_ensure(rd_kafka_t *rk, const tally_topic_list_t *list, int time
             goto cleanup;
         }
         for (int c = 0; c < t->config_count; c++)
-            if (rd_kafka_NewTopic_set_config(nt[n_new - 1], t->config_keys[c], t->config_values[c])) {
+            if (rd_kafka_NewTopic_set_config(nt[n_new - 1], t->config_keys[c],
+                                             strcmp(t->config_keys[c], "min.insync.replicas") == 0
+                                                 ? min_isr
+                                                 : t->config_values[c])) {
                 snprintf(errbuf, errsize, "topic %s: bad config %s", t->name, t->config_keys[c]);
                 goto cleanup;
             }

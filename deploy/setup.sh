@@ -9,10 +9,13 @@
 #   deploy/setup.sh --test   also what only the tests need (tests/run.sh):
 #                            clang and its runtimes for the libFuzzer
 #                            harnesses, systemd for systemd-analyze,
-#                            chromium (headless) for the browser test, and
-#                            from the Go module proxy (cached, pinned) the
+#                            chromium (headless) for the browser test,
+#                            haproxy for the broker-loss test (tests/cluster),
+#                            and from the Go module proxy (cached, pinned) the
 #                            Kubernetes manifest checks' tools: kustomize and
 #                            the modules of tests/k8s
+#   TALLY_GATEWAYS=N (N > 1) also haproxy: deploy/local/pipeline.sh puts the
+#   gateways behind it
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/local/env.sh"
 
@@ -39,7 +42,10 @@ if [[ $with_tests -eq 1 ]]; then
     systemd                    # systemd-analyze verify, in tests/deploy/test_systemd.sh
     chromium                   # headless, for the console's browser test (tests/browser)
     linux-perf                 # profiles behind the benchmarks (perf record -p on tests/bench/*.sh)
+    haproxy                    # the load balancer in front of the gateways (tests/cluster)
   )
+elif [[ ${TALLY_GATEWAYS:-1} -gt 1 ]]; then
+  packages+=(haproxy)          # deploy/local/pipeline.sh: several gateways behind it
 fi
 
 # cargo only fetches librdkafka's source (deploy/librdkafka.sh): the one

@@ -12,6 +12,10 @@
 #   tests/run.sh --fuzz SECONDS  run each libFuzzer harness (tests/fuzz) for
 #                                SECONDS (default 30, none with -R)
 #   tests/run.sh --no-fuzz       no fuzzing (the same as --fuzz 0)
+#   tests/run.sh --no-cluster    without the broker-loss test, which otherwise
+#                                runs after the script tests of the normal
+#                                build on a three-node cluster of its own
+#                                (tests/cluster/run.sh, about 2.5 minutes)
 # TALLY_TEST_JOBS=N runs N suites at a time (default 2; 1: one by one).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,6 +25,7 @@ source tests/support/run_checks.sh
 modes=(normal sanitize)
 filter=()
 fuzz_seconds=
+cluster=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-sanitize) modes=(normal) ;;
@@ -30,7 +35,8 @@ while [[ $# -gt 0 ]]; do
       [[ ${2:-} =~ ^[0-9]+$ ]] || { echo "run.sh: --fuzz needs a number of seconds" >&2; exit 2; }
       fuzz_seconds=$2; shift ;;
     --no-fuzz) fuzz_seconds=0 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-cluster) cluster=0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -161,8 +167,19 @@ for mode in "${modes[@]}"; do
       echo "--- $t" >&2
       bash "$t" || { echo "FAILED: $t" >&2; failed=1; }
     done
+    # Its own cluster and ports; the broker above keeps running meanwhile.
+    if [[ $cluster -eq 1 ]]; then
+      phase "cluster: broker loss on three Kafka nodes"
+      tests/cluster/run.sh || { echo "FAILED: tests/cluster/run.sh" >&2; failed=1; }
+    else
+      echo "run.sh: the broker-loss test (tests/cluster) NOT run: --no-cluster" >&2
+    fi
+  elif [[ $mode == normal ]]; then
+    echo "run.sh: script tests and the broker-loss test not run with -R (tests/cluster/run.sh runs the latter alone)" >&2
   fi
 done
+[[ " ${modes[*]} " == *" normal "* ]] ||
+  echo "run.sh: the broker-loss test (tests/cluster) runs with the normal build only: NOT run (--sanitize-only)" >&2
 
 # ---- fuzz phase: every libFuzzer harness of tests/fuzz for fuzz_seconds,
 # in its own clang build (build-fuzz), on a copy of its seed corpus. ----

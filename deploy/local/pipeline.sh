@@ -16,6 +16,10 @@
 #                       tenants set their webhook there, its secret sealed to
 #                       <state>/pipeline/webhook.pub (tally-webhooks' public keys))
 #   pipeline.sh start|stop|status|restart NAME|kill NAME|logs NAME
+# TALLY_GATEWAYS=N (N > 1): N gateways (gateway-1..N) on the ports after
+# TALLY_GATEWAY_PORT, each trusting one proxy hop (--trusted-proxies=1), and
+# Debian's HAProxy (deploy/setup.sh installs it then) on TALLY_GATEWAY_PORT
+# in front of them, checking /readyz every 500 ms (<state>/pipeline/haproxy.cfg).
 # Kafka and PostgreSQL must be up (kafka.sh, postgres.sh: it applies the
 # migrations as the superuser). Each process connects to PostgreSQL as its
 # own role (env.sh): the materializer as tally_materializer, which may write
@@ -32,7 +36,14 @@ TALLY_GATEWAY_PORT=${TALLY_GATEWAY_PORT:-8080}
 TALLY_ADMIN_PORT_BASE=${TALLY_ADMIN_PORT_BASE:-9100}   # anonymizer +1, aggregator +2, materializer +3, notifier +5, webhooks +6
 TALLY_WEBHOOK_LISTEN_PORT=${TALLY_WEBHOOK_LISTEN_PORT:-8095}
 TALLY_CONSOLE_PORT=${TALLY_CONSOLE_PORT:-8090}
-names=(gateway anonymizer aggregator materializer console notifier webhooks)
+TALLY_GATEWAYS=${TALLY_GATEWAYS:-1}
+if [[ $TALLY_GATEWAYS -gt 1 ]]; then
+  gateways=()
+  for ((i = 1; i <= TALLY_GATEWAYS; i++)); do gateways+=("gateway-$i"); done
+  names=("${gateways[@]}" haproxy anonymizer aggregator materializer console notifier webhooks)
+else
+  names=(gateway anonymizer aggregator materializer console notifier webhooks)
+fi
 mkdir -p "$state"
 
 secrets() {
@@ -62,11 +73,30 @@ secrets() {
   fi
 }
 
+# The balancer's configuration: round robin over the gateways that answer
+# /readyz; a request is sent again elsewhere only when no connection was made
+# (HAProxy's default retry-on), never a POST a gateway may have taken.
+haproxy_cfg() {
+  {
+    printf 'global\n  maxconn 4000\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n'
+    printf '  timeout server 60s\n  retries 3\n  option redispatch\nfrontend clients\n'
+    printf '  bind 127.0.0.1:%d\n  option forwardfor\n  default_backend gateways\nbackend gateways\n' "$TALLY_GATEWAY_PORT"
+    printf '  balance roundrobin\n  option httpchk GET /readyz\n  http-check expect status 200\n'
+    printf '  default-server inter 500ms fall 2 rise 2\n'
+    for ((i = 1; i <= TALLY_GATEWAYS; i++)); do
+      printf '  server gateway-%d 127.0.0.1:%d check\n' "$i" $((TALLY_GATEWAY_PORT + i))
+    done
+  } >"$state/haproxy.cfg"
+}
+
 args_of() {
   local common=(--brokers="$TALLY_BROKERS" --schemas="$TALLY_ROOT/schemas")
   local webhook_pub=   # without tally-webhooks built, the console answers the webhook routes 503
   [[ ! -s $state/webhook.pub ]] || webhook_pub=$state/webhook.pub
   case "$1" in
+    gateway-*) echo "$(args_of gateway | sed "s/--port=$TALLY_GATEWAY_PORT /--port=$((TALLY_GATEWAY_PORT + ${1#gateway-})) /")" \
+               --trusted-proxies=1 ;;
+    haproxy) echo -db -f "$state/haproxy.cfg" ;;
     gateway) echo "${common[@]}" --port="$TALLY_GATEWAY_PORT" --catalog="$TALLY_ROOT/schemas/product-events.json" \
                --keys-pg-url="$TALLY_PG_GATEWAY_URL" --keys-refresh=2s --optout-file="$state/optout.txt" \
                --cors-origins=http://localhost:1337 --max-event-age=1600h --webhook-allow-http-loopback ;;
@@ -92,7 +122,12 @@ pid_of() {
 }
 
 start_one() {
-  local name=$1 exe=$bin/tally-$1
+  local name=$1 exe=$bin/tally-${1%-[0-9]*}
+  if [[ $name == haproxy ]]; then
+    exe=$(command -v haproxy || echo /usr/sbin/haproxy)
+    [[ -x $exe ]] || tally_die "pipeline: haproxy missing (TALLY_GATEWAYS=$TALLY_GATEWAYS deploy/setup.sh installs it)"
+    haproxy_cfg
+  fi
   [[ -x $exe ]] || { tally_log "pipeline: $exe not built, skipped"; return 0; }
   if pid_of "$name" >/dev/null; then return 0; fi
   local secret=(TALLY_ADMIN_TOKEN="$(cat "$state/admin-token")")
@@ -106,7 +141,8 @@ start_one() {
 wait_ready() {
   local name=$1 url
   case "$name" in
-    gateway) url=http://127.0.0.1:$TALLY_GATEWAY_PORT/readyz ;;
+    gateway|haproxy) url=http://127.0.0.1:$TALLY_GATEWAY_PORT/readyz ;;
+    gateway-*) url=http://127.0.0.1:$((TALLY_GATEWAY_PORT + ${name#gateway-}))/readyz ;;
     anonymizer) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 1))/readyz ;;
     aggregator) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 2))/readyz ;;
     materializer) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 3))/readyz ;;
@@ -114,7 +150,7 @@ wait_ready() {
     notifier) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 5))/readyz ;;
     webhooks) url=http://127.0.0.1:$((TALLY_ADMIN_PORT_BASE + 6))/readyz ;;
   esac
-  [[ -x $bin/tally-$name ]] || return 0
+  [[ $name == haproxy || -x $bin/tally-${name%-[0-9]*} ]] || return 0
   for _ in $(seq 1 300); do
     curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
     pid_of "$name" >/dev/null || { tail -n 20 "$state/$name.log" >&2; tally_die "pipeline: tally-$name exited"; }

@@ -94,7 +94,7 @@ static int cmd_topics(const bench_settings_t *s, int create, int argc, char **ar
         goto cleanup;
     }
     if (create) {
-        tally_topic_list_t list = {calloc((size_t)(argc - first), sizeof(tally_topic_spec_t)), 0};
+        tally_topic_list_t list = {.topics = calloc((size_t)(argc - first), sizeof(tally_topic_spec_t))};
         for (int i = first; i < argc; i++) {
             tally_topic_spec_t *t = &list.topics[list.count++];
             snprintf(t->name, sizeof t->name, "%s", argv[i]);

@@ -121,6 +121,9 @@ typedef struct chaos_t {
     atomic_int broker_kills, broker_restarts, pg_kills, pg_restarts;
     /* transport errors the clients met, all of them (clients add) */
     atomic_long transport_errors;
+    /* answers 202 and 503 the clients got, all of them (clients add): what
+     * a fault test sees of the gateway while brokers are down */
+    atomic_long answers_202, answers_503;
     long transport_at_kill;      /* transport_errors when the gateway was last SIGKILLed */
     long long gateway_killed_at; /* and when (0: not down after a kill) */
     long long broker_down_ms, pg_down_ms;

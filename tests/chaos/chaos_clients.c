@@ -99,6 +99,10 @@ static int post_until_accepted(client_t *c, const char *path, const char *auth, 
         long st = r.status, retry_after = retry_after_ms(r.headers);
         int overloaded = r.body && strstr(r.body, "overloaded") != NULL;
         int rejected = r.body && strstr(r.body, "\"rejected\":[{") != NULL;
+        if (st == 202)
+            atomic_fetch_add(&cx.answers_202, 1);
+        else if (st == 503)
+            atomic_fetch_add(&cx.answers_503, 1);
         if (st == 202 && !rejected) {
             (*acks)++;
             tally_test_response_free(&r);

@@ -406,3 +406,83 @@ size_t chaos_count_copies(const char *topic, copies_t *sent, size_t n_sent, int 
     tally_catalog_free(cat);
     return strangers;
 }
+
+long long chaos_converge(const model_t *m, long long t_sent, void (*supervise)(void), void (*diagnose)(void))
+{
+    diff_t diff;
+    long long converged = 0, deadline = tally_test_mono_ms() + CONVERGE_MS, last_compare = 0;
+    int64_t last_end = -1;
+    long long still_since = 0;
+    const char *watched[] = {cx.usage_raw, cx.usage, cx.rollups, cx.cp};
+    for (;;) {
+        supervise();
+        long long now = tally_test_mono_ms();
+        if (now - last_compare >= 1000) {
+            last_compare = now;
+            int64_t end;
+            tally_test_topic_offsets(NULL, watched, 4, &end, NULL);
+            if (end != last_end) {
+                last_end = end;
+                still_since = now;
+            }
+            chaos_compare(m, &diff);
+            if (diff.n == 0 && converged == 0)
+                converged = now;
+            if (diff.n == 0 && now - still_since >= 5000)
+                break;
+        }
+        /* Nothing moved for STILL_MAX_MS and the tables still differ: they
+         * will not get there (no need to wait for the deadline). */
+        int stuck = !(now < deadline && (diff.n == 0 || now - still_since < STILL_MAX_MS));
+        if (stuck)
+            diagnose();
+        cr_assert(!stuck,
+                  "the tables differ from the model %.0f s after the last send, the topics still for %.0f s (%d "
+                  "differences):\n%s",
+                  (double)(now - t_sent) / 1000, (double)(now - still_since) / 1000, diff.n, diff.text);
+        usleep(50000);
+    }
+    return converged;
+}
+
+void chaos_verify_copies(size_t *total_raw, size_t *extra_copies, size_t *ambiguous)
+{
+    *total_raw = *extra_copies = *ambiguous = 0;
+    size_t n_sent = 0;
+    for (int i = 0; i < cx.n_clients; i++)
+        n_sent += clients[i].n_reports + clients[i].n_seats;
+    copies_t *sent = calloc(n_sent, sizeof *sent);
+    size_t j = 0;
+    for (int i = 0; i < cx.n_clients; i++) {
+        for (size_t q = 0; q < clients[i].n_reports; q++) {
+            const sent_report_t *r = &clients[i].reports[q];
+            sent[j++] = (copies_t){.key = (uint64_t)r->reporter << 32 | (uint32_t)r->seq, .posts = r->posts,
+                                   .acks = r->acks};
+        }
+        for (size_t q = 0; q < clients[i].n_seats; q++) {
+            const sent_seat_t *s = &clients[i].seats[q];
+            sent[j++] = (copies_t){.key = UINT64_C(1) << 63 | s->id, .posts = s->posts, .acks = s->acks};
+        }
+    }
+    qsort(sent, n_sent, sizeof *sent, chaos_copies_cmp);
+    size_t strangers_raw = chaos_count_copies(cx.usage_raw, sent, n_sent, 0);
+    size_t strangers_clean = chaos_count_copies(cx.usage, sent, n_sent, 1);
+    cr_assert_eq(strangers_raw, 0, "records in raw that no client sent");
+    cr_assert_eq(strangers_clean, 0, "records in the clean topic that no client sent");
+        for (size_t q = 0; q < n_sent; q++) {
+        const copies_t *s = &sent[q];
+        cr_assert_geq(s->acks, 1);
+        cr_assert(s->raw >= s->acks && s->raw <= s->posts,
+                  "%s %" PRIx64 ": %u copies in raw for %u answers 202 of %u POSTs", s->key >> 63 ? "seat" : "report",
+                  s->key, s->raw, s->acks, s->posts);
+        if (s->posts == s->acks)
+            cr_assert_eq(s->raw, s->acks, "no ambiguous POST, yet %u copies for %u answers 202", s->raw, s->acks);
+        else
+            (*ambiguous)++;
+        *extra_copies += s->raw - s->acks;
+        cr_assert_eq(s->clean, s->raw, "%" PRIx64 ": %u copies in the clean topic, %u in raw", s->key, s->clean,
+                     s->raw);
+        *total_raw += s->raw;
+    }
+    free(sent);
+}

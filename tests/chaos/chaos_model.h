@@ -49,4 +49,18 @@ int chaos_copies_cmp(const void *a, const void *b);
  * returns how many records were not ours. */
 size_t chaos_count_copies(const char *topic, copies_t *sent, size_t n_sent, int clean);
 
+/* Waits until the tables equal m and every watched topic (raw and clean
+ * usage, rollups, Control Panel) stood still for 5 s, calling supervise
+ * between checks; fails the test (after diagnose) when they differ at
+ * CONVERGE_MS after t_sent, or while the topics stood still for
+ * STILL_MAX_MS. Returns when they first were equal (mono ms). */
+long long chaos_converge(const model_t *m, long long t_sent, void (*supervise)(void), void (*diagnose)(void));
+
+/* Asserts the copies of every sent record in Kafka: in raw at least one per
+ * answer 202 and at most one per POST (exactly one per 202 when no POST
+ * of it was ambiguous), and as many in the clean topic as in raw. Sets the
+ * records in raw, the copies beyond the answers 202, and the records with
+ * an ambiguous POST. */
+void chaos_verify_copies(size_t *total_raw, size_t *extra_copies, size_t *ambiguous);
+
 #endif /* TALLY_TEST_CHAOS_MODEL_H */

@@ -546,82 +546,14 @@ Test(chaos, whole_pipeline_under_faults_equals_the_model, .timeout = 3600, .fini
      * topic stood still for 5 s (nothing counted twice later). */
     static model_t model;
     chaos_model_build(&model);
-    diff_t diff;
-    long long converged = 0, deadline = tally_test_mono_ms() + CONVERGE_MS, last_compare = 0;
-    int64_t last_end = -1;
-    long long still_since = 0;
-    const char *watched[] = {cx.usage_raw, cx.usage, cx.rollups, cx.cp};
-    for (;;) {
-        supervise();
-        long long now = tally_test_mono_ms();
-        if (now - last_compare >= 1000) {
-            last_compare = now;
-            int64_t end;
-            tally_test_topic_offsets(NULL, watched, 4, &end, NULL);
-            if (end != last_end) {
-                last_end = end;
-                still_since = now;
-            }
-            chaos_compare(&model, &diff);
-            if (diff.n == 0 && converged == 0)
-                converged = now;
-            if (diff.n == 0 && now - still_since >= 5000)
-                break;
-        }
-        /* Nothing moved for STILL_MAX_MS and the tables still differ: they
-         * will not get there (no need to wait for the deadline). */
-        int stuck = !(now < deadline && (diff.n == 0 || now - still_since < STILL_MAX_MS));
-        if (stuck)
-            diagnose();
-        cr_assert(!stuck,
-                  "the tables differ from the model %.0f s after the last send, the topics still for %.0f s (%d "
-                  "differences):\n%s",
-                  (double)(now - t_sent) / 1000, (double)(now - still_since) / 1000, diff.n, diff.text);
-        usleep(50000);
-    }
+    long long converged = chaos_converge(&model, t_sent, supervise, diagnose);
     long long t_converged = tally_test_mono_ms();
     stop_all();
     cr_assert_eq(cx.bad_exit[0], '\0', "a process crashed: %s", cx.bad_exit);
 
     /* Kafka: every record in raw per accepted POST, and clean = raw. */
-    size_t n_sent = 0;
-    for (int i = 0; i < cx.n_clients; i++)
-        n_sent += clients[i].n_reports + clients[i].n_seats;
-    copies_t *sent = calloc(n_sent, sizeof *sent);
-    size_t j = 0;
-    for (int i = 0; i < cx.n_clients; i++) {
-        for (size_t q = 0; q < clients[i].n_reports; q++) {
-            const sent_report_t *r = &clients[i].reports[q];
-            sent[j++] = (copies_t){.key = (uint64_t)r->reporter << 32 | (uint32_t)r->seq, .posts = r->posts,
-                                   .acks = r->acks};
-        }
-        for (size_t q = 0; q < clients[i].n_seats; q++) {
-            const sent_seat_t *s = &clients[i].seats[q];
-            sent[j++] = (copies_t){.key = UINT64_C(1) << 63 | s->id, .posts = s->posts, .acks = s->acks};
-        }
-    }
-    qsort(sent, n_sent, sizeof *sent, chaos_copies_cmp);
-    size_t strangers_raw = chaos_count_copies(cx.usage_raw, sent, n_sent, 0);
-    size_t strangers_clean = chaos_count_copies(cx.usage, sent, n_sent, 1);
-    cr_assert_eq(strangers_raw, 0, "records in raw that no client sent");
-    cr_assert_eq(strangers_clean, 0, "records in the clean topic that no client sent");
-    size_t ambiguous = 0, extra_copies = 0, total_raw = 0;
-    for (size_t q = 0; q < n_sent; q++) {
-        const copies_t *s = &sent[q];
-        cr_assert_geq(s->acks, 1);
-        cr_assert(s->raw >= s->acks && s->raw <= s->posts,
-                  "%s %" PRIx64 ": %u copies in raw for %u answers 202 of %u POSTs", s->key >> 63 ? "seat" : "report",
-                  s->key, s->raw, s->acks, s->posts);
-        if (s->posts == s->acks)
-            cr_assert_eq(s->raw, s->acks, "no ambiguous POST, yet %u copies for %u answers 202", s->raw, s->acks);
-        else
-            ambiguous++;
-        extra_copies += s->raw - s->acks;
-        cr_assert_eq(s->clean, s->raw, "%" PRIx64 ": %u copies in the clean topic, %u in raw", s->key, s->clean,
-                     s->raw);
-        total_raw += s->raw;
-    }
-    free(sent);
+    size_t total_raw = 0, extra_copies = 0, ambiguous = 0;
+    chaos_verify_copies(&total_raw, &extra_copies, &ambiguous);
 
     /* The faults happened, each kind at least `rounds` times. */
     long posts = 0, transport = 0, retryable = 0, reports = 0, seats = 0, lost = 0, dups = 0, stales = 0,

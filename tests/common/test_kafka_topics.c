@@ -1,6 +1,8 @@
-/* topics.conf: the project's file declares every topic of docs/architecture.md; bad
- * lines are refused naming file and line; creation on the real broker is
- * idempotent and refuses a partition count that differs. */
+/* topics.conf: the project's file declares every topic of docs/architecture.md,
+ * those carrying usage, seats, rollups, changelogs, alerts and Control Panel
+ * events with 3 replicas of which 2 must hold a write; bad lines are refused
+ * naming file and line; creation on the real broker is idempotent and
+ * refuses a partition count that differs, or fewer replicas than declared. */
 #include "fixtures.h"
 #include "kafka.h"
 #include "kafka_topics.h"
@@ -75,6 +77,14 @@ Test(kafka_topics, project_file_declares_every_topic)
             cr_assert_eq(t->retention_ms, -1, "alerts are kept forever");
         }
     }
+    for (size_t i = 0; i < list.count; i++) {
+        const tally_topic_spec_t *t = &list.topics[i];
+        char min_isr[24];
+        int durable = strncmp(t->name, "tally.product", 13) != 0 && strcmp(t->name, "tally.dlq") != 0;
+        cr_assert_eq(tally_topics_replication(&list, t, min_isr, sizeof min_isr), 3, "%s: 3 replicas", t->name);
+        /* Two copies before an ack: a broker lost after it loses nothing. */
+        cr_assert_str_eq(min_isr, durable ? "2" : "1", "%s: min.insync.replicas", t->name);
+    }
     cr_assert_eq(usage_parts, changelog_parts, "the changelog is co-partitioned with tally.usage");
     cr_assert_eq(alerts_parts, deliveries_parts, "webhook deliveries are co-partitioned with tally.alerts");
     tally_topics_free(&list);
@@ -93,6 +103,9 @@ Test(kafka_topics, bad_lines_are_refused_with_their_line)
     expect_refused("t 1 -1 delete novalue\n", ":1", "key=value");
     expect_refused("t 1 -1 delete =x\n", ":1", "key=value");
     expect_refused("t 1 -1 delete\nt 2 -1 delete\n", ":2", "twice");
+    expect_refused("t 1 -1 delete replication.factor=0\n", ":1", "replication.factor");
+    expect_refused("t 1 -1 delete replication.factor=three\n", ":1", "replication.factor");
+    expect_refused("t 1 -1 delete replication.factor=3 replication.factor=3\n", ":1", "replication.factor");
     expect_refused("t 1 -1 delete a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8 i=9\n", ":1", "too many");
     char longline[2100];
     memset(longline, 'x', sizeof longline - 2);
@@ -126,6 +139,55 @@ Test(kafka_topics, creation_on_the_broker_is_idempotent)
     list.topics[0].partitions = 4;
     cr_assert_neq(tally_topics_ensure(rk, &list, 30000, &created, err, sizeof err), 0);
     cr_assert(strstr(err, name) != NULL && strstr(err, "3 partitions") != NULL, "%s", err);
+    tally_topics_free(&list);
+    rd_kafka_destroy(rk);
+}
+
+Test(kafka_topics, a_local_stack_caps_the_replicas_and_what_must_hold_a_write)
+{
+    char path[64], min_isr[24];
+    tally_topic_list_t list = {0};
+    cr_assert_eq(load_text("a 3 -1 delete replication.factor=3 min.insync.replicas=2\nb 3 -1 delete\n", &list, path,
+                           sizeof path),
+                 0, "%s", errbuf);
+    cr_assert_eq(list.topics[0].config_count, 1, "replication.factor is no topic config");
+    cr_assert_eq(tally_topics_replication(&list, &list.topics[0], min_isr, sizeof min_isr), 3);
+    cr_assert_str_eq(min_isr, "2");
+    cr_assert_eq(tally_topics_replication(&list, &list.topics[1], min_isr, sizeof min_isr), 0, "broker default");
+    cr_assert_str_eq(min_isr, "");
+    /* One node: one replica, and one is enough to take a write. */
+    list.max_replication = 1;
+    cr_assert_eq(tally_topics_replication(&list, &list.topics[0], min_isr, sizeof min_isr), 1);
+    cr_assert_str_eq(min_isr, "1");
+    list.max_replication = 5;
+    cr_assert_eq(tally_topics_replication(&list, &list.topics[0], min_isr, sizeof min_isr), 3);
+    cr_assert_str_eq(min_isr, "2");
+    tally_topics_free(&list);
+}
+
+Test(kafka_topics, fewer_replicas_than_declared_are_refused)
+{
+    char name[128], err[512], text[512], path[64];
+    tally_test_unique_name("tally.test.replicas", name, sizeof name);
+    tally_topic_list_t list = {0};
+    snprintf(text, sizeof text, "%s 2 3600000 delete replication.factor=3 min.insync.replicas=2\n", name);
+    cr_assert_eq(load_text(text, &list, path, sizeof path), 0, "%s", errbuf);
+    rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_PRODUCER, tally_test_brokers(), "t", NULL,
+                                                 NULL, err, sizeof err);
+    cr_assert_not_null(conf, "%s", err);
+    rd_kafka_t *rk = tally_kafka_new(TALLY_KAFKA_PRODUCER, conf, err, sizeof err);
+    cr_assert_not_null(rk, "%s", err);
+    cr_assert_eq(tally_kafka_wait_ready(rk, 30000, err, sizeof err), 0, "%s", err);
+    /* Created as a single local node does (kafka.sh: --max-replication=1)... */
+    list.max_replication = 1;
+    int created = -1;
+    cr_assert_eq(tally_topics_ensure(rk, &list, 30000, &created, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(created, 1);
+    cr_assert_eq(tally_topics_ensure(rk, &list, 30000, &created, err, sizeof err), 0, "%s", err);
+    /* ...it is not what a cluster promising 3 copies may accept. */
+    list.max_replication = 0;
+    cr_assert_neq(tally_topics_ensure(rk, &list, 30000, &created, err, sizeof err), 0);
+    cr_assert(strstr(err, name) != NULL && strstr(err, "1 replicas, topics.conf says 3") != NULL, "%s", err);
     tally_topics_free(&list);
     rd_kafka_destroy(rk);
 }

@@ -71,7 +71,13 @@ printf 'tally.usage 5 -1 delete\n' >"$tmp/topics.conf"
 expect 1 "exists with 6 partitions" "a changed partition count is refused" -- \
   "$bin/tally-kafka-admin" --brokers="$TALLY_BROKERS" topics "$tmp/topics.conf"
 expect 0 "" "project topics are idempotent" -- \
-  "$bin/tally-kafka-admin" --brokers="$TALLY_BROKERS" topics deploy/kafka/topics.conf
+  "$bin/tally-kafka-admin" --brokers="$TALLY_BROKERS" --max-replication="$TALLY_KAFKA_NODES" topics deploy/kafka/topics.conf
+# Without the local stack's cap, topics.conf asks for 3 replicas: a single
+# node's topics do not have them, and that is said rather than accepted.
+if [[ $TALLY_KAFKA_NODES -eq 1 ]]; then
+  expect 1 "exists with 1 replicas, topics.conf says 3" "fewer replicas than declared are refused" -- \
+    "$bin/tally-kafka-admin" --brokers="$TALLY_BROKERS" topics deploy/kafka/topics.conf
+fi
 
 deploy/local/postgres.sh migrate >/dev/null 2>&1
 expect 0 "0 migration(s) applied" "migrations are applied once" -- deploy/local/postgres.sh migrate

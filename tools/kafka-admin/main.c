@@ -1,7 +1,8 @@
 /* tally-kafka-admin: waits for the broker and creates the topics of
  * deploy/kafka/topics.conf, for the deploy scripts.
- *   tally-kafka-admin wait [--timeout=30s]
- *   tally-kafka-admin topics <topics.conf>
+ *   tally-kafka-admin wait [--timeout=30s] [--min-brokers=N]
+ *   tally-kafka-admin topics <topics.conf> [--max-replication=N]
+ *   tally-kafka-admin leaders TOPIC      (partition and leader's node id, a line each)
  *   tally-kafka-admin list               (topic names, a line each)
  *   tally-kafka-admin delete TOPIC...    (e.g. what a test run created) */
 #include "config.h"
@@ -14,12 +15,63 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     char *brokers;
     int64_t timeout_ms;
     int log_level;
+    int64_t min_brokers, max_replication;
 } admin_settings_t;
+
+/* Brokers in the cluster's metadata (those registered and not fenced), or -1. */
+static int broker_count(rd_kafka_t *rk, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    int n = md->broker_cnt;
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+/* Waits until the metadata lists at least min brokers: one answering is not
+ * a cluster that can keep replicas (kafka.sh start in cluster mode). */
+static int wait_brokers(rd_kafka_t *rk, int min, int timeout_ms, char *errbuf, size_t errsize)
+{
+    int have = -1;
+    for (int waited = 0; waited <= timeout_ms; waited += 200) {
+        have = broker_count(rk, 2000);
+        if (have >= min)
+            return 0;
+        usleep(200000);
+    }
+    snprintf(errbuf, errsize, "%d broker(s) in the cluster's metadata after %d ms, waiting for %d", have,
+             timeout_ms, min);
+    return -1;
+}
+
+/* Prints `partition leader` (the leader's node id, -1 when none) for each
+ * partition of topic: which node to kill to move a leadership. */
+static int print_leaders(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errbuf, size_t errsize)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
+        err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errbuf, errsize, "metadata for %s: %s", topic, rd_kafka_err2str(err));
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        return -1;
+    }
+    for (int p = 0; p < md->topics[0].partition_cnt; p++)
+        printf("%d %d\n", md->topics[0].partitions[p].id, md->topics[0].partitions[p].leader);
+    rd_kafka_metadata_destroy(md);
+    return fflush(stdout) == 0 ? 0 : -1;
+}
 
 /* Prints every topic's name but the broker's own (__consumer_offsets...). */
 static int list_topics(rd_kafka_t *rk, int timeout_ms, char *errbuf, size_t errsize)
@@ -101,6 +153,11 @@ int main(int argc, char **argv)
         TALLY_CONFIG_STR("brokers", &s.brokers, "127.0.0.1:19092", "Kafka bootstrap servers"),
         TALLY_CONFIG_DURATION("timeout", &s.timeout_ms, "30s", 100, 3600000,
                               "how long to wait for the broker"),
+        TALLY_CONFIG_INT("min-brokers", &s.min_brokers, "1", 1, 100,
+                         "wait: until the metadata lists this many brokers"),
+        TALLY_CONFIG_INT("max-replication", &s.max_replication, "0", 0, 32,
+                         "topics: create with at most this many replicas (0: as the file says); the local "
+                         "stack passes its node count"),
         TALLY_CONFIG_ENUM("log-level", &s.log_level, "warn", tally_log_level_names,
                           "debug, info, warn or error"),
     };
@@ -112,6 +169,7 @@ int main(int argc, char **argv)
         "Commands: wait (until a broker answers metadata requests), "
         "topics FILE (create the missing topics FILE declares), "
         "list (print the topic names, internal ones excepted, a line each), "
+        "leaders TOPIC (print each partition and its leader's node id), "
         "delete TOPIC... (delete these topics; a missing one is not an error).",
         options, sizeof options / sizeof options[0]);
     int prc = tally_config_parse(cfg, argc, argv, err, sizeof err);
@@ -123,8 +181,9 @@ int main(int argc, char **argv)
     size_t npos = tally_config_positional_count(cfg);
     if (prc != 0 || cmd == NULL ||
         !((strcmp(cmd, "wait") == 0 && npos == 1) || (strcmp(cmd, "topics") == 0 && npos == 2) ||
-          (strcmp(cmd, "list") == 0 && npos == 1) || (strcmp(cmd, "delete") == 0 && npos >= 2))) {
-        fprintf(stderr, "tally-kafka-admin: %s (usage: wait | topics FILE | list | delete TOPIC...; see --help)\n",
+          (strcmp(cmd, "list") == 0 && npos == 1) || (strcmp(cmd, "leaders") == 0 && npos == 2) ||
+          (strcmp(cmd, "delete") == 0 && npos >= 2))) {
+        fprintf(stderr, "tally-kafka-admin: %s (usage: wait | topics FILE | list | leaders TOPIC | delete TOPIC...; see --help)\n",
                 prc != 0 ? err : "bad command");
         rc = 2;
         goto cleanup;
@@ -135,6 +194,7 @@ int main(int argc, char **argv)
         tally_log_error("kafka-admin", "%s", err);
         goto cleanup;
     }
+    topics.max_replication = (int)s.max_replication;
     rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_PRODUCER, s.brokers, "tally-kafka-admin",
                                                  NULL, NULL, err, sizeof err);
     /* An admin client produces nothing; and while the broker starts, refused
@@ -155,6 +215,10 @@ int main(int argc, char **argv)
         tally_log_error("kafka-admin", "%s", err);
         goto cleanup;
     }
+    if (s.min_brokers > 1 && wait_brokers(rk, (int)s.min_brokers, (int)s.timeout_ms, err, sizeof err) != 0) {
+        tally_log_error("kafka-admin", "%s", err);
+        goto cleanup;
+    }
     if (strcmp(cmd, "topics") == 0) {
         int created = 0;
         if (tally_topics_ensure(rk, &topics, (int)s.timeout_ms, &created, err, sizeof err) != 0) {
@@ -164,6 +228,11 @@ int main(int argc, char **argv)
         tally_log_info("kafka-admin", "%zu topics declared, %d created", topics.count, created);
     } else if (strcmp(cmd, "list") == 0) {
         if (list_topics(rk, (int)s.timeout_ms, err, sizeof err) != 0) {
+            tally_log_error("kafka-admin", "%s", err);
+            goto cleanup;
+        }
+    } else if (strcmp(cmd, "leaders") == 0) {
+        if (print_leaders(rk, tally_config_positional_get(cfg, 1), (int)s.timeout_ms, err, sizeof err) != 0) {
             tally_log_error("kafka-admin", "%s", err);
             goto cleanup;
         }

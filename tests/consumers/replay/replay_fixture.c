@@ -22,7 +22,7 @@ static void topic_forever(const char *name, int partitions)
     spec.partitions = partitions;
     spec.retention_ms = -1;
     snprintf(spec.cleanup_policy, sizeof spec.cleanup_policy, "delete");
-    tally_topic_list_t list = {&spec, 1};
+    tally_topic_list_t list = {.topics = &spec, .count = 1};
     rd_kafka_conf_t *conf = tally_kafka_conf_new(TALLY_KAFKA_PRODUCER, tally_test_brokers(), "replay-test-admin",
                                                  NULL, NULL, err, sizeof err);
     cr_assert_not_null(conf, "%s", err);
