@@ -44,6 +44,22 @@ int txn_classify(tally_txn_t *t, const char *what, rd_kafka_error_t *error)
     return rc;
 }
 
+/* While stopping (SIGTERM), each call to the coordinator gets at most
+ * STOP_API_TIMEOUT_MS and a failure is not retried: a coordinator that does
+ * not answer (brokers lost) would otherwise hold the stop for RETRIES times
+ * the API timeout, minutes, past any supervisor's stop timeout. */
+#define STOP_API_TIMEOUT_MS 5000
+
+static bool stopping(const tally_txn_t *t)
+{
+    return t->stop != NULL && *t->stop;
+}
+
+static int api_timeout(const tally_txn_t *t)
+{
+    return stopping(t) && t->api_timeout_ms > STOP_API_TIMEOUT_MS ? STOP_API_TIMEOUT_MS : t->api_timeout_ms;
+}
+
 /* ---- offsets of the open transaction ---------------------------------- */
 
 int txn_topic_index(const tally_txn_t *t, const char *name, size_t *index)
@@ -115,7 +131,7 @@ static int rewind_consumer(tally_txn_t *t)
     /* Nothing will be read again by this instance: the next owner of the
      * partitions starts from the committed offsets anyway (and during the
      * consumer's close, fetching them would only time out). */
-    if (t->no_rewind || atomic_load(&t->fatal))
+    if (t->no_rewind || stopping(t) || atomic_load(&t->fatal))
         return 0;
     err = rd_kafka_assignment(t->consumer, &parts);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -169,14 +185,21 @@ int txn_abort(tally_txn_t *t, bool rewind)
      * changelog has no fix for it, so this stays). Bounded: when the broker
      * is the problem, the abort below retries anyway. */
     if (!atomic_load(&t->fatal))
-        (void)rd_kafka_flush(t->producer, t->api_timeout_ms < 10000 ? t->api_timeout_ms : 10000);
+        (void)rd_kafka_flush(t->producer, api_timeout(t) < 10000 ? api_timeout(t) : 10000);
     for (int attempt = 0;; attempt++) {
-        rd_kafka_error_t *error = rd_kafka_abort_transaction(t->producer, t->api_timeout_ms);
+        rd_kafka_error_t *error = rd_kafka_abort_transaction(t->producer, api_timeout(t));
         if (error == NULL)
             break;
         int c = txn_classify(t, "abort transaction", error);
         if (c < 0)
             return TALLY_TXN_ERR_FATAL;
+        if (stopping(t)) {
+            /* Nothing of it was committed: its coordinator aborts it. */
+            tally_log_warn(COMPONENT, "stopping with the transaction of %d record(s) not aborted: its coordinator "
+                           "aborts it; the records will be processed again", records);
+            clear_transaction(t);
+            return 0;
+        }
         if (attempt == RETRIES) {
             txn_set_fatal(t, "abort transaction", "still failing after retries");
             return TALLY_TXN_ERR_FATAL;
@@ -240,11 +263,12 @@ int txn_commit(tally_txn_t *t, txn_reason_t reason)
         int c = 1;
         for (int attempt = 0; c == 1; attempt++) {
             rd_kafka_error_t *error = rd_kafka_send_offsets_to_transaction(t->producer, offsets, cgmd,
-                                                                           t->api_timeout_ms);
+                                                                           api_timeout(t));
             if (error == NULL)
                 c = 2;
-            else if ((c = txn_classify(t, "send offsets to transaction", error)) == 1 && attempt == RETRIES)
-                c = 0;
+            else if ((c = txn_classify(t, "send offsets to transaction", error)) == 1 &&
+                     (attempt == RETRIES || stopping(t)))
+                c = 0; /* abort: nothing is committed yet */
         }
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         rd_kafka_topic_partition_list_destroy(offsets);
@@ -254,7 +278,7 @@ int txn_commit(tally_txn_t *t, txn_reason_t reason)
             return txn_abort(t, true);
     }
     for (int attempt = 0;; attempt++) {
-        rd_kafka_error_t *error = rd_kafka_commit_transaction(t->producer, t->api_timeout_ms);
+        rd_kafka_error_t *error = rd_kafka_commit_transaction(t->producer, api_timeout(t));
         if (error == NULL)
             break;
         int c = txn_classify(t, "commit transaction", error);

@@ -10,6 +10,7 @@
 #include "txn_pipeline.h"
 
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,11 @@ struct tally_txn_t {
     bool consumer_closed;
     bool closing;                      /* in rd_kafka_consumer_close (its revocation) */
     bool no_rewind;                    /* closing, or the whole assignment is being revoked */
+    /* tally_txn_run's stop flag (NULL before it runs). Once set, a failing
+     * transaction is not retried at length: the process is stopping, and a
+     * transaction it leaves open is aborted by its coordinator (timeout, or
+     * the next instance of the same transactional.id fencing it). */
+    volatile sig_atomic_t *stop;
     rd_kafka_topic_t **outputs;        /* tally_txn_topic handles */
     size_t n_outputs;
 

@@ -369,6 +369,7 @@ int tally_txn_run(tally_txn_t *t, volatile sig_atomic_t *stop, char *errbuf, siz
 {
     long long now = tally_mono_ms();
     unsigned turns = 0;
+    t->stop = stop;
     while (!*stop && !atomic_load(&t->fatal)) {
         atomic_store_explicit(&t->heartbeat_ms, now, memory_order_relaxed);
         /* With a transaction open, never wait: a poll that finds nothing
