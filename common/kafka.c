@@ -42,7 +42,16 @@ rd_kafka_conf_t *tally_kafka_conf_new(tally_kafka_role_t role, const char *broke
             snprintf(errbuf, errsize, "kafka: a transactional producer needs a transactional.id");
             goto err;
         }
-        if (conf_set(conf, "transactional.id", transactional_id, errbuf, errsize) != 0)
+        /* librdkafka 2.10+ drops a broker missing from a metadata answer
+         * (a killed one) and, while it is the cached group coordinator,
+         * rd_kafka_send_offsets_to_transaction waits, past its timeout,
+         * for a broker state change to look the coordinator up again
+         * (its open #5511 and #5456). The broker's return is such a change
+         * once a metadata refresh sees it: refresh every 5 s rather than
+         * every 5 min, so that such a wait ends seconds after a broker is
+         * back (seen in tests/cluster: over 80 s, a stop past 60 s). */
+        if (conf_set(conf, "transactional.id", transactional_id, errbuf, errsize) != 0 ||
+            conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", errbuf, errsize) != 0)
             goto err;
         /* transactions imply idempotence */
         __attribute__((fallthrough));
